@@ -1,0 +1,216 @@
+public import Logging
+import NIOCore
+import NIOPosix
+import PostgresKit
+public import SQLKit
+import SQLiteKit
+
+/// The SQL dialects Allot runs on. Every dialect difference is decided by a switch on this type.
+public enum SQLFlavor: Sendable, Equatable {
+    case sqlite
+    case postgres
+}
+
+/// An open database: one SQLite connection (transactions serialised) or a PostgreSQL connection pool.
+///
+/// Every write runs inside ``transaction(_:)``: it commits completely or not at all.
+public final class Database: Sendable {
+    public let flavor: SQLFlavor
+    private let backend: Backend
+    private let logger: Logger
+
+    private enum Backend: Sendable {
+        case sqlite(SQLiteConnection, AsyncGate)
+        case postgres(PostgresClient, Task<Void, Never>)
+    }
+
+    private init(flavor: SQLFlavor, backend: Backend, logger: Logger) {
+        self.flavor = flavor
+        self.backend = backend
+        self.logger = logger
+    }
+
+    /// Opens the database and brings its schema up to date.
+    /// - Throws: ``StoreError/connection(_:)`` when it cannot be opened; migration errors as they come.
+    public static func open(_ location: DatabaseLocation, logger: Logger) async throws -> Database {
+        let database: Database
+        switch location {
+        case .sqliteFile, .sqliteMemory:
+            let storage: SQLiteConnection.Storage
+            if case .sqliteFile(let path) = location { storage = .file(path: path) } else { storage = .memory }
+            let connection: SQLiteConnection
+            do {
+                connection = try await SQLiteConnection.open(storage: storage, logger: logger)
+            } catch {
+                throw StoreError.connection("cannot open SQLite database \(location)")
+            }
+            database = Database(flavor: .sqlite, backend: .sqlite(connection, AsyncGate()), logger: logger)
+            let db = connection.sql(queryLogLevel: nil)
+            if case .sqliteFile = location {
+                try await db.raw("PRAGMA journal_mode=WAL").run()
+            }
+            try await db.raw("PRAGMA synchronous=FULL").run()
+            try await db.raw("PRAGMA busy_timeout=10000").run()
+        case .postgres(let url):
+            let configuration: SQLPostgresConfiguration
+            do {
+                configuration = try SQLPostgresConfiguration(url: url)
+            } catch {
+                throw StoreError.connection("invalid PostgreSQL URL \(location)")
+            }
+            let client = PostgresClient(configuration: .init(from: configuration.coreConfiguration), backgroundLogger: logger)
+            // The pool's run loop lives exactly as long as this Database: `close()` cancels it.
+            let task = Task { await client.run() }
+            database = Database(flavor: .postgres, backend: .postgres(client, task), logger: logger)
+            do {
+                try await database.withConnection { try await $0.raw("SELECT 1").run() }
+            } catch {
+                task.cancel()
+                throw StoreError.connection("cannot connect to PostgreSQL at \(location)")
+            }
+        }
+        try await Migrator.migrate(database)
+        return database
+    }
+
+    /// Closes the connection or pool. Calls after this fail.
+    public func close() async {
+        switch backend {
+        case .sqlite(let connection, _):
+            do { try await connection.close() } catch { logger.warning("SQLite close failed") }
+        case .postgres(_, let task):
+            task.cancel()
+        }
+    }
+
+    /// Runs `body` on one connection outside any explicit transaction (reads).
+    public func withConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        switch backend {
+        case .sqlite(let connection, let gate):
+            return try await gate.withGate { try await body(connection.sql(queryLogLevel: nil)) }
+        case .postgres(let client, _):
+            return try await client.withConnection { connection in
+                try await body(connection.sql(queryLogLevel: nil))
+            }
+        }
+    }
+
+    /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
+    ///
+    /// On PostgreSQL a serialization failure or deadlock retries the whole body (up to 5 times), so `body`
+    /// must not have effects outside the database.
+    /// - Throws: whatever `body` throws; ``StoreError`` for database failures.
+    public func transaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
+        switch backend {
+        case .sqlite(let connection, let gate):
+            return try await gate.withGate {
+                try await Self.runTransaction(connection.sql(queryLogLevel: nil), flavor: .sqlite, body)
+            }
+        case .postgres(let client, _):
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    return try await client.withConnection { connection in
+                        try await Self.runTransaction(connection.sql(queryLogLevel: nil), flavor: .postgres, body)
+                    }
+                } catch let error as PSQLError where attempt < 5 && Self.isRetryable(error) {
+                    continue
+                }
+            }
+        }
+    }
+
+    private static func runTransaction<T: Sendable>(
+        _ db: any SQLDatabase, flavor: SQLFlavor, _ body: @Sendable (Transaction) async throws -> T
+    ) async throws -> T {
+        try await db.raw(flavor == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
+        do {
+            let result = try await body(Transaction(db: db, flavor: flavor))
+            try await db.raw("COMMIT").run()
+            return result
+        } catch {
+            do { try await db.raw("ROLLBACK").run() } catch { /* the connection is gone; nothing was committed */ }
+            throw error
+        }
+    }
+
+    private static func isRetryable(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "40001" || state == "40P01"
+    }
+}
+
+/// The work of one transaction: queries on its connection, and the dialect to write them in.
+public struct Transaction: Sendable {
+    public let db: any SQLDatabase
+    public let flavor: SQLFlavor
+
+    /// Runs a statement and returns its rows.
+    public func rows(_ query: SQLQueryString) async throws -> [any SQLRow] {
+        try await db.raw(query).all()
+    }
+
+    /// Runs a statement and returns its first row, if any.
+    public func row(_ query: SQLQueryString) async throws -> (any SQLRow)? {
+        try await db.raw(query).first()
+    }
+
+    /// Runs a statement for its effect.
+    public func run(_ query: SQLQueryString) async throws {
+        try await db.raw(query).run()
+    }
+
+    /// ` FOR UPDATE` on PostgreSQL (row locks), nothing on SQLite (the transaction already holds the write lock).
+    public var forUpdate: String { flavor == .postgres ? " FOR UPDATE" : "" }
+}
+
+/// Failures of the storage layer itself (not of a client's request). Messages never hold credentials.
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    case connection(String)
+    case migration(String)
+    case corrupt(String)
+
+    public var description: String {
+        switch self {
+        case .connection(let message): return "database connection failed: \(message)"
+        case .migration(let message): return "schema migration failed: \(message)"
+        case .corrupt(let message): return "unexpected database content: \(message)"
+        }
+    }
+}
+
+extension PostgresClient.Configuration {
+    /// Translates PostgresKit's URL-derived configuration into the pool's.
+    init(from configuration: PostgresConnection.Configuration) {
+        let tls: PostgresClient.Configuration.TLS =
+            switch (configuration.tls.isEnforced, configuration.tls.isAllowed) {
+            case (true, _): configuration.tls.sslContext.map { .require($0.configuration) } ?? .disable
+            case (_, true): configuration.tls.sslContext.map { .prefer($0.configuration) } ?? .disable
+            default: .disable
+            }
+        if let host = configuration.host, let port = configuration.port {
+            self.init(
+                host: host, port: port, username: configuration.username, password: configuration.password,
+                database: configuration.database, tls: tls)
+        } else {
+            self.init(
+                unixSocketPath: configuration.unixSocketPath ?? "/tmp/.s.PGSQL.5432",
+                username: configuration.username, password: configuration.password,
+                database: configuration.database)
+        }
+        self.options.maximumConnections = 20
+    }
+}
+
+/// Whether an error is a unique-constraint violation, in either dialect.
+package func isUniqueViolation(_ error: any Error) -> Bool {
+    if let error = error as? SQLiteError {
+        return error.reason == .constraintUniqueFailed || error.reason == .constraintPrimaryKeyFailed
+            || error.reason == .constraint
+    }
+    if let error = error as? PSQLError {
+        return error.serverInfo?[.sqlState] == "23505"
+    }
+    return false
+}

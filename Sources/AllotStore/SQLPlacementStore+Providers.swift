@@ -1,0 +1,232 @@
+public import AllotCore
+import SQLKit
+
+extension SQLPlacementStore {
+    /// Creates a provider, as a root or under `parentUUID`.
+    /// - Throws: `PlacementError` 409 for a taken name or uuid, 400 for a missing parent.
+    public func createProvider(uuid: String, name: String, parentUUID: String?) async throws -> ResourceProvider {
+        let now = now()
+        return try await database.transaction { tx in
+            if try await tx.row("SELECT id FROM resource_providers WHERE uuid = \(bind: uuid)") != nil {
+                throw PlacementError.conflict("Conflicting resource provider uuid: \(uuid) already exists")
+            }
+            if try await tx.row("SELECT id FROM resource_providers WHERE name = \(bind: name)") != nil {
+                throw PlacementError.conflict(
+                    "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
+            }
+            var parent: ProviderRow?
+            if let parentUUID {
+                parent = try await tx.provider(uuid: parentUUID, lock: true)
+                guard parent != nil else {
+                    throw PlacementError.badRequest(
+                        "Unable to create resource provider \"\(name)\", \(parentUUID): "
+                            + "The resource provider's parent provider UUID does not exist.")
+                }
+            }
+            let id: Int
+            do {
+                id = try await tx.insertReturningID(
+                    """
+                    INSERT INTO resource_providers (uuid, name, generation, root_provider_id, parent_provider_id,
+                      created_at, updated_at)
+                    VALUES (\(bind: uuid), \(bind: name), 0, \(bind: parent?.rootID), \(bind: parent?.id),
+                      \(bind: now), NULL)
+                    """)
+            } catch where isUniqueViolation(error) {
+                throw PlacementError.conflict("Conflicting resource provider name: \(name) already exists.",
+                                              code: .duplicateName)
+            }
+            if parent == nil {
+                try await tx.run("UPDATE resource_providers SET root_provider_id = \(bind: id) WHERE id = \(bind: id)")
+            }
+            return try await tx.requireProvider(uuid: uuid).model
+        }
+    }
+
+    /// The provider with this uuid, or `nil`.
+    public func provider(uuid: String) async throws -> ResourceProvider? {
+        try await database.withConnection { db in
+            try await db.raw("\(unsafeRaw: ProviderRow.selectSQL) WHERE rp.uuid = \(bind: uuid)").first()
+                .map { try ProviderRow(row: $0).model }
+        }
+    }
+
+    /// Every provider that passes `filter`, ordered by internal id (creation order).
+    /// - Throws: `PlacementError` 400 when a named trait or resource class does not exist.
+    public func providers(matching filter: ProviderFilter) async throws -> [ResourceProvider] {
+        try await database.transaction { tx in
+            guard var query = try await Self.filterQuery(filter, tx: tx) else { return [] }
+            query.appendInterpolation(unsafeRaw: " ORDER BY rp.id")
+            return try await tx.rows(query).map { try ProviderRow(row: $0).model }
+        }
+    }
+
+    /// The SQL for a provider filter, or `nil` when it can match nothing (e.g. an unknown tree).
+    static func filterQuery(_ filter: ProviderFilter, tx: Transaction) async throws -> SQLQueryString? {
+        var query = SQLQueryString("\(unsafeRaw: ProviderRow.selectSQL) WHERE 1 = 1")
+        if let name = filter.name { query.appendInterpolation(" AND rp.name = \(bind: name)" as SQLQueryString) }
+        if let uuid = filter.uuid { query.appendInterpolation(" AND rp.uuid = \(bind: uuid)" as SQLQueryString) }
+        if let tree = filter.inTree {
+            guard let root = try await tx.provider(uuid: tree) else { return nil }
+            query.appendInterpolation(" AND rp.root_provider_id = \(bind: root.rootID)" as SQLQueryString)
+        }
+        let aggregateSQL = """
+            SELECT rpa.resource_provider_id FROM resource_provider_aggregates rpa
+            JOIN placement_aggregates pa ON pa.id = rpa.aggregate_id WHERE pa.uuid IN
+            """
+        for group in filter.memberOf where !group.isEmpty {
+            query.appendInterpolation(
+                " AND rp.id IN (\(unsafeRaw: aggregateSQL) (\(binds: group)))" as SQLQueryString)
+        }
+        if !filter.forbiddenAggregates.isEmpty {
+            query.appendInterpolation(
+                " AND rp.id NOT IN (\(unsafeRaw: aggregateSQL) (\(binds: filter.forbiddenAggregates)))" as SQLQueryString)
+        }
+        let allTraits = filter.requiredTraits.flatMap { $0 } + filter.forbiddenTraits
+        let traits = try await tx.traitIDs(allTraits)
+        if !traits.missing.isEmpty {
+            throw PlacementError.badRequest("No such trait(s): \(traits.missing.joined(separator: ", ")).")
+        }
+        for group in filter.requiredTraits where !group.isEmpty {
+            let ids = group.compactMap { traits.ids[$0] }
+            query.appendInterpolation(
+                " AND rp.id IN (SELECT resource_provider_id FROM resource_provider_traits WHERE trait_id IN (\(binds: ids)))"
+                    as SQLQueryString)
+        }
+        if !filter.forbiddenTraits.isEmpty {
+            let ids = filter.forbiddenTraits.compactMap { traits.ids[$0] }
+            query.appendInterpolation(
+                " AND rp.id NOT IN (SELECT resource_provider_id FROM resource_provider_traits WHERE trait_id IN (\(binds: ids)))"
+                    as SQLQueryString)
+        }
+        if !filter.resources.isEmpty {
+            let classes = try await tx.resourceClassIDs(filter.resources.keys)
+            if let missing = classes.missing.sorted().first {
+                throw PlacementError.badRequest(
+                    "Invalid resource class in resources parameter: No such resource class \(missing).")
+            }
+            for (name, amount) in filter.resources.sorted(by: { $0.key < $1.key }) {
+                let classID = classes.ids[name]!
+                query.appendInterpolation(
+                    """
+                     AND rp.id IN (SELECT i.resource_provider_id FROM inventories i
+                       WHERE i.resource_class_id = \(bind: classID)
+                       AND (i.total - i.reserved) * i.allocation_ratio >= \(bind: amount) + COALESCE((SELECT SUM(a.used)
+                         FROM allocations a WHERE a.resource_provider_id = i.resource_provider_id
+                         AND a.resource_class_id = i.resource_class_id), 0)
+                       AND i.min_unit <= \(bind: amount) AND i.max_unit >= \(bind: amount)
+                       AND (\(bind: amount) % i.step_size) = 0)
+                    """ as SQLQueryString)
+            }
+        }
+        return query
+    }
+
+    /// Renames and/or re-parents a provider.
+    /// - Parameters:
+    ///   - parentUUID: `nil` keeps the parent unless `setParent` is true, in which case `nil` un-parents.
+    ///   - allowReparent: microversion 1.37 and later may move or un-parent a provider.
+    /// - Throws: `PlacementError` 404, 409 for a taken name, 400 for illegal tree changes.
+    public func updateProvider(
+        uuid: String, name: String, parentUUID: String?, setParent: Bool, allowReparent: Bool
+    ) async throws -> ResourceProvider {
+        let now = now()
+        return try await database.transaction { tx in
+            let current = try await tx.requireProvider(uuid: uuid, lock: true)
+            if name != current.name,
+                try await tx.row("SELECT id FROM resource_providers WHERE name = \(bind: name)") != nil
+            {
+                throw PlacementError.conflict(
+                    "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
+            }
+            var newParent: ProviderRow? = nil
+            var parentChanged = false
+            if setParent, parentUUID != current.parentUUID {
+                if let parentUUID {
+                    if parentUUID == uuid {
+                        throw PlacementError.badRequest(
+                            "Unable to update resource provider \(uuid): parent provider UUID cannot be same as UUID. "
+                                + "Please choose a different parent provider UUID.")
+                    }
+                    if current.parentUUID != nil, !allowReparent {
+                        throw PlacementError.badRequest(
+                            "Unable to update resource provider \(uuid): re-parenting a provider is not currently allowed.")
+                    }
+                    guard let parent = try await tx.provider(uuid: parentUUID, lock: true) else {
+                        throw PlacementError.badRequest(
+                            "Unable to update resource provider \(uuid): parent provider UUID does not exist.")
+                    }
+                    if try await Self.isDescendant(parent.id, of: current.id, tx: tx) {
+                        throw PlacementError.badRequest(
+                            "Unable to update resource provider \(uuid): creating loop in the provider tree is not allowed.")
+                    }
+                    newParent = parent
+                } else if !allowReparent {
+                    throw PlacementError.badRequest(
+                        "Unable to update resource provider \(uuid): un-parenting a provider is not currently allowed.")
+                }
+                parentChanged = true
+            }
+            do {
+                try await tx.run(
+                    "UPDATE resource_providers SET name = \(bind: name), updated_at = \(bind: now) WHERE id = \(bind: current.id)")
+            } catch where isUniqueViolation(error) {
+                throw PlacementError.conflict(
+                    "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
+            }
+            if parentChanged {
+                let newRoot = newParent?.rootID ?? current.id
+                try await tx.run(
+                    "UPDATE resource_providers SET parent_provider_id = \(bind: newParent?.id) WHERE id = \(bind: current.id)")
+                let subtree = try await Self.subtreeIDs(current.id, tx: tx)
+                try await tx.run(
+                    "UPDATE resource_providers SET root_provider_id = \(bind: newRoot) WHERE id IN (\(binds: subtree))")
+            }
+            return try await tx.requireProvider(uuid: uuid).model
+        }
+    }
+
+    /// Deletes a provider with its inventories, traits and aggregate links.
+    /// - Throws: 404 when absent, 409 when it has allocations or children.
+    public func deleteProvider(uuid: String) async throws {
+        try await database.transaction { tx in
+            guard let current = try await tx.provider(uuid: uuid, lock: true) else {
+                throw PlacementError.notFound(
+                    "No resource provider with uuid \(uuid) found for delete", code: .providerNotFound)
+            }
+            if try await tx.row("SELECT id FROM resource_providers WHERE parent_provider_id = \(bind: current.id)") != nil {
+                throw PlacementError.conflict(
+                    "Unable to delete parent resource provider \(uuid): It has child resource providers.",
+                    code: .cannotDeleteParent)
+            }
+            if try await tx.row("SELECT id FROM allocations WHERE resource_provider_id = \(bind: current.id) LIMIT 1") != nil {
+                throw PlacementError.conflict(
+                    "Unable to delete resource provider \(uuid): Resource provider has allocations.",
+                    code: .providerInUse)
+            }
+            try await tx.run("DELETE FROM inventories WHERE resource_provider_id = \(bind: current.id)")
+            try await tx.run("DELETE FROM resource_provider_traits WHERE resource_provider_id = \(bind: current.id)")
+            try await tx.run("DELETE FROM resource_provider_aggregates WHERE resource_provider_id = \(bind: current.id)")
+            try await tx.run("DELETE FROM resource_providers WHERE id = \(bind: current.id)")
+        }
+    }
+
+    /// The ids of `id` and all its descendants.
+    static func subtreeIDs(_ id: Int, tx: Transaction) async throws -> [Int] {
+        var result = [id]
+        var frontier = [id]
+        while !frontier.isEmpty {
+            let children = try await tx.rows(
+                "SELECT id FROM resource_providers WHERE parent_provider_id IN (\(binds: frontier))"
+            ).map { try $0.decode(column: "id", as: Int.self) }
+            result += children
+            frontier = children
+        }
+        return result
+    }
+
+    /// Whether `candidate` is `ancestor` itself or lies below it.
+    static func isDescendant(_ candidate: Int, of ancestor: Int, tx: Transaction) async throws -> Bool {
+        try await subtreeIDs(ancestor, tx: tx).contains(candidate)
+    }
+}

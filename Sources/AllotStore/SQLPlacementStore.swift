@@ -1,0 +1,130 @@
+public import AllotCore
+public import Logging
+import SQLKit
+
+/// Placement's books in SQL: every operation is one transaction with generation checks.
+///
+/// Works on SQLite and PostgreSQL alike; nothing here assumes a single process.
+public final class SQLPlacementStore: Sendable {
+    public let database: Database
+    let now: @Sendable () -> Double
+    let logger: Logger
+
+    /// - Parameters:
+    ///   - database: an open, migrated database.
+    ///   - now: the clock, in seconds since 1970 (injected so tests control time).
+    public init(database: Database, logger: Logger, now: @escaping @Sendable () -> Double) {
+        self.database = database
+        self.logger = logger
+        self.now = now
+    }
+}
+
+/// A provider row with its parent and root resolved.
+struct ProviderRow: Sendable {
+    var id: Int
+    var uuid: String
+    var name: String
+    var generation: Int
+    var parentID: Int?
+    var rootID: Int
+    var parentUUID: String?
+    var rootUUID: String
+    var createdAt: Double
+    var updatedAt: Double?
+
+    var model: ResourceProvider {
+        ResourceProvider(
+            uuid: uuid, name: name, generation: generation, parentUUID: parentUUID, rootUUID: rootUUID,
+            createdAt: createdAt, updatedAt: updatedAt ?? createdAt)
+    }
+
+    static let selectSQL = """
+        SELECT rp.id, rp.uuid, rp.name, rp.generation, rp.parent_provider_id, rp.root_provider_id,
+          rp.created_at, rp.updated_at, p.uuid AS parent_uuid, r.uuid AS root_uuid
+        FROM resource_providers rp
+        LEFT JOIN resource_providers p ON p.id = rp.parent_provider_id
+        LEFT JOIN resource_providers r ON r.id = rp.root_provider_id
+        """
+
+    init(row: any SQLRow) throws {
+        id = try row.decode(column: "id", as: Int.self)
+        uuid = try row.decode(column: "uuid", as: String.self)
+        name = try row.decode(column: "name", as: String.self)
+        generation = try row.decode(column: "generation", as: Int.self)
+        parentID = try row.decode(column: "parent_provider_id", as: Int?.self)
+        rootID = try row.decode(column: "root_provider_id", as: Int?.self) ?? id
+        parentUUID = try row.decode(column: "parent_uuid", as: String?.self)
+        rootUUID = try row.decode(column: "root_uuid", as: String?.self) ?? uuid
+        createdAt = try row.decode(column: "created_at", as: Double.self)
+        updatedAt = try row.decode(column: "updated_at", as: Double?.self)
+    }
+}
+
+extension Transaction {
+    /// The provider with this uuid, locked for the rest of the transaction when `lock` is set.
+    func provider(uuid: String, lock: Bool = false) async throws -> ProviderRow? {
+        if lock, flavor == .postgres {
+            try await run("SELECT id FROM resource_providers WHERE uuid = \(bind: uuid) FOR UPDATE")
+        }
+        return try await row("\(unsafeRaw: ProviderRow.selectSQL) WHERE rp.uuid = \(bind: uuid)").map(ProviderRow.init)
+    }
+
+    /// The provider with this uuid, or a 404 with upstream's wording.
+    func requireProvider(uuid: String, lock: Bool = false) async throws -> ProviderRow {
+        guard let provider = try await provider(uuid: uuid, lock: lock) else {
+            throw PlacementError.notFound("No resource provider with uuid \(uuid) found", code: .providerNotFound)
+        }
+        return provider
+    }
+
+    /// Bumps a provider's generation if it still is `expected`.
+    /// - Returns: the new generation.
+    /// - Throws: `placement.concurrent_update` when another write got there first.
+    @discardableResult
+    func bumpGeneration(providerID: Int, expected: Int, now: Double) async throws -> Int {
+        let updated = try await row(
+            """
+            UPDATE resource_providers SET generation = generation + 1, updated_at = \(bind: now)
+            WHERE id = \(bind: providerID) AND generation = \(bind: expected) RETURNING generation
+            """)
+        guard let updated else {
+            throw PlacementError.concurrentUpdate(
+                "resource provider generation conflict: the resource provider was updated by another request; "
+                    + "please retry")
+        }
+        return try updated.decode(column: "generation", as: Int.self)
+    }
+
+    /// The id of a resource class by name, or `nil`.
+    func resourceClassID(_ name: String) async throws -> Int? {
+        try await row("SELECT id FROM resource_classes WHERE name = \(bind: name)")?.decode(column: "id", as: Int.self)
+    }
+
+    /// Ids for every named class; names that do not exist are returned in `missing`.
+    func resourceClassIDs(_ names: some Collection<String>) async throws -> (ids: [String: Int], missing: [String]) {
+        guard !names.isEmpty else { return ([:], []) }
+        let rows = try await rows(
+            "SELECT id, name FROM resource_classes WHERE name IN (\(binds: Array(Set(names)).sorted()))")
+        var ids: [String: Int] = [:]
+        for row in rows { ids[try row.decode(column: "name", as: String.self)] = try row.decode(column: "id", as: Int.self) }
+        return (ids, names.filter { ids[$0] == nil })
+    }
+
+    /// Ids for every named trait; names that do not exist are returned in `missing`.
+    func traitIDs(_ names: some Collection<String>) async throws -> (ids: [String: Int], missing: [String]) {
+        guard !names.isEmpty else { return ([:], []) }
+        let rows = try await rows("SELECT id, name FROM traits WHERE name IN (\(binds: Array(Set(names)).sorted()))")
+        var ids: [String: Int] = [:]
+        for row in rows { ids[try row.decode(column: "name", as: String.self)] = try row.decode(column: "id", as: Int.self) }
+        return (ids, names.filter { ids[$0] == nil }.sorted())
+    }
+
+    /// Inserts a row and returns its new id.
+    func insertReturningID(_ query: SQLQueryString) async throws -> Int {
+        var query = query
+        query.appendInterpolation(unsafeRaw: " RETURNING id")
+        guard let row = try await row(query) else { throw StoreError.corrupt("insert returned no id") }
+        return try row.decode(column: "id", as: Int.self)
+    }
+}

@@ -1,0 +1,2 @@
+import ArgumentParser
+@main struct Allot: AsyncParsableCommand { func run() async throws {} }
