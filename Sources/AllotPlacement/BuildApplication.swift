@@ -1,0 +1,20 @@
+public import AllotStore
+public import Hummingbird
+public import Logging
+
+/// Builds the HTTP application: the same factory serves `allot serve` and the tests.
+/// - Parameters:
+///   - host: the address to listen on (default `127.0.0.1`).
+///   - port: the port (default 8778, Placement's; 0 picks a free one).
+///   - metricsText: renders `/metrics`; `nil` disables that endpoint.
+public func buildApplication(
+    store: SQLPlacementStore, configuration: PlacementConfiguration, host: String = "127.0.0.1", port: Int = 8778,
+    logger: Logger, metricsText: (@Sendable () async -> String)? = nil,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> Application<PlacementResponder> {
+    Application(
+        responder: PlacementResponder(store: store, configuration: configuration, metricsText: metricsText),
+        configuration: .init(address: .hostname(host, port: port), serverName: "allot"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+        logger: logger)
+}

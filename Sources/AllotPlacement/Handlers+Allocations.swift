@@ -1,0 +1,188 @@
+import AllotCore
+import AllotStore
+import HTTPTypes
+
+extension PlacementResponder {
+    static let uuidPattern: (String, @Sendable (String) -> Bool) = (
+        "^[0-9a-fA-F-]{36}$", { UUIDText.normalized($0) != nil }
+    )
+
+    static let resourcesSchema = Schema.object(.init(
+        patternProperties: [("^[0-9A-Z_]+$", ResourceClass.isWellFormedName,
+                             .integer(minimum: 1, maximum: Limits.maxInt))],
+        additionalProperties: false, minProperties: 1))
+
+    /// The body schema of one consumer's allocations at this version (`PUT /allocations/{c}` or a `POST` entry).
+    func consumerSchema(_ call: Call, forPost: Bool) -> Schema {
+        let allocations: Schema
+        if call.atLeast(1, 12) {
+            allocations = .object(.init(
+                patternProperties: [(Self.uuidPattern.0, Self.uuidPattern.1, .object(.init(
+                    properties: [("resources", Self.resourcesSchema), ("generation", .any)],
+                    required: ["resources"], additionalProperties: false)))],
+                additionalProperties: false, minProperties: forPost || call.atLeast(1, 28) ? nil : 1))
+        } else {
+            allocations = .array(items: .object(.init(
+                properties: [
+                    ("resource_provider", .object(.init(
+                        properties: [("uuid", .string(.init(format: "uuid")))], required: ["uuid"],
+                        additionalProperties: false))),
+                    ("resources", Self.resourcesSchema),
+                ], required: ["resource_provider", "resources"], additionalProperties: false)),
+                minItems: 1, uniqueItems: false)
+        }
+        let identifier = Schema.string(.init(minLength: 1, maxLength: 255))
+        var properties: [(String, Schema)] = [("allocations", allocations)]
+        var required = ["allocations"]
+        if call.atLeast(1, 8) {
+            properties += [("project_id", identifier), ("user_id", identifier)]
+            required += ["project_id", "user_id"]
+        } else {
+            properties += [("project_id", identifier), ("user_id", identifier)]
+        }
+        if call.atLeast(1, 28) {
+            properties.append(("consumer_generation", .anyOf([.integer(minimum: nil, maximum: nil), .null])))
+            required.append("consumer_generation")
+        }
+        if call.atLeast(1, 34) {
+            properties.append(("mappings", .object(.init(
+                patternProperties: [("^.+$", { @Sendable _ in true }, .array(items: .string(.init(format: "uuid")),
+                                                                   minItems: 1, uniqueItems: true))],
+                additionalProperties: false))))
+        }
+        if call.atLeast(1, 38) {
+            properties.append(("consumer_type", .string(.init(maxLength: 255, pattern: ("^[A-Z0-9_]+$", ResourceClass.isWellFormedName)))))
+            required.append("consumer_type")
+        }
+        return .object(.init(properties: properties, required: required, additionalProperties: false))
+    }
+
+    /// Turns one validated consumer body into a store request.
+    func allocationRequest(consumer: String, body: JSONValue, call: Call) throws -> ConsumerAllocationRequest {
+        var items: [AllocationItem] = []
+        if let list = body["allocations"]?.arrayValue {
+            for entry in list {
+                let provider = UUIDText.normalized(entry["resource_provider"]!["uuid"]!.stringValue!)!
+                for (name, amount) in entry["resources"]!.objectValue! {
+                    items.append(AllocationItem(providerUUID: provider, resourceClass: .init(unchecked: name),
+                                                used: amount.intValue ?? 0))
+                }
+            }
+        } else if let dict = body["allocations"]?.objectValue {
+            for (providerText, entry) in dict {
+                let provider = UUIDText.normalized(providerText)!
+                for (name, amount) in entry["resources"]!.objectValue! {
+                    items.append(AllocationItem(providerUUID: provider, resourceClass: .init(unchecked: name),
+                                                used: amount.intValue ?? 0))
+                }
+            }
+        }
+        var owner: ConsumerOwner?
+        if let project = body["project_id"]?.stringValue, let user = body["user_id"]?.stringValue {
+            owner = ConsumerOwner(projectID: project, userID: user, consumerType: body["consumer_type"]?.stringValue)
+        }
+        var expected = ExpectedGeneration.unchecked
+        if call.atLeast(1, 28) {
+            expected = body["consumer_generation"]?.intValue.map(ExpectedGeneration.exactly) ?? .new
+        }
+        return ConsumerAllocationRequest(consumerUUID: consumer, items: items, owner: owner,
+                                         expectedGeneration: expected)
+    }
+
+    func consumerAllocations(_ call: Call) async throws -> Reply {
+        let result = try await store.allocations(consumerUUID: call.parameters[0])
+        var allocations: [String: JSONValue] = [:]
+        for (provider, resources) in result.byProvider {
+            allocations[provider] = .object([
+                "generation": .int(result.providerGenerations[provider] ?? 0),
+                "resources": .sortedObject(resources.mapValues(JSONValue.int)),
+            ])
+        }
+        var values: [String: JSONValue] = ["allocations": .sortedObject(allocations)]
+        var order = ["allocations"]
+        if call.atLeast(1, 12), let consumer = result.consumer {
+            values["project_id"] = .string(consumer.owner.projectID)
+            values["user_id"] = .string(consumer.owner.userID)
+            order += ["project_id", "user_id"]
+            if call.atLeast(1, 28) {
+                values["consumer_generation"] = .int(consumer.generation)
+                order.append("consumer_generation")
+            }
+            if call.atLeast(1, 38) {
+                values["consumer_type"] = .string(consumer.owner.consumerType ?? "unknown")
+                order.append("consumer_type")
+            }
+        }
+        return Reply.json(.object(values, order: order)).cacheHeaders(call, lastModified: result.lastModified)
+    }
+
+    func setConsumerAllocations(_ call: Call) async throws -> Reply {
+        let consumer = call.parameters[0]
+        guard let uuid = UUIDText.normalized(consumer) else {
+            throw PlacementError.badRequest("Malformed consumer_uuid: \(consumer)")
+        }
+        let body = try call.json(consumerSchema(call, forPost: false))
+        try await store.replaceAllocations([try allocationRequest(consumer: uuid, body: body, call: call)])
+        return .noContent
+    }
+
+    func postAllocations(_ call: Call) async throws -> Reply {
+        let body = try call.json(.object(.init(
+            patternProperties: [(Self.uuidPattern.0, Self.uuidPattern.1, consumerSchema(call, forPost: true))],
+            additionalProperties: false, minProperties: 1)))
+        var requests: [ConsumerAllocationRequest] = []
+        for (consumer, entry) in body.objectValue!.sorted(by: { $0.key < $1.key }) {
+            requests.append(try allocationRequest(consumer: UUIDText.normalized(consumer)!, body: entry, call: call))
+        }
+        try await store.replaceAllocations(requests)
+        return .noContent
+    }
+
+    func deleteConsumerAllocations(_ call: Call) async throws -> Reply {
+        try await store.deleteAllocations(consumerUUID: call.parameters[0])
+        return .noContent
+    }
+
+    func providerAllocations(_ call: Call) async throws -> Reply {
+        let result = try await store.allocations(providerUUID: call.parameters[0])
+        let allocations = result.byConsumer.mapValues { resources in
+            JSONValue.object(["resources": .sortedObject(resources.mapValues(JSONValue.int))])
+        }
+        return Reply.json(.object([
+            "allocations": .sortedObject(allocations),
+            "resource_provider_generation": .int(result.provider.generation),
+        ])).cacheHeaders(call, lastModified: result.lastModified)
+    }
+
+    func providerUsages(_ call: Call) async throws -> Reply {
+        let (provider, usages) = try await store.usages(providerUUID: call.parameters[0])
+        return Reply.json(.object([
+            "resource_provider_generation": .int(provider.generation),
+            "usages": .sortedObject(usages.mapValues(JSONValue.int)),
+        ])).cacheHeaders(call, lastModified: nil)
+    }
+
+    func usages(_ call: Call) async throws -> Reply {
+        var allowed: Set<String> = ["project_id", "user_id"]
+        if call.atLeast(1, 38) { allowed.insert("consumer_type") }
+        try rejectUnknownQuery(call, allowed: allowed)
+        guard let project = call.queryValue("project_id") else {
+            throw PlacementError.badRequest("Invalid query string parameters: 'project_id' is a required property")
+        }
+        let totals = try await store.usageTotals(
+            projectID: project, userID: call.queryValue("user_id"), consumerType: call.queryValue("consumer_type"))
+        let body: JSONValue
+        if call.atLeast(1, 38) {
+            var grouped: [String: JSONValue] = [:]
+            for (type, entry) in totals.byType {
+                var values = entry.amounts.mapValues(JSONValue.int)
+                values["consumer_count"] = .int(entry.consumers)
+                grouped[type] = .sortedObject(values)
+            }
+            body = .object(["usages": .sortedObject(grouped)])
+        } else {
+            body = .object(["usages": .sortedObject(totals.total.mapValues(JSONValue.int))])
+        }
+        return Reply.json(body).cacheHeaders(call, lastModified: nil)
+    }
+}

@@ -1,0 +1,174 @@
+import AllotCore
+import AllotStore
+import HTTPTypes
+
+extension PlacementResponder {
+    static let customPattern: (String, @Sendable (String) -> Bool) = ("^CUSTOM\\_[A-Z0-9_]+$", { ResourceClass.isCustomName($0) })
+
+    func resourceClassJSON(_ name: String) -> JSONValue {
+        .object(["name": .string(name), "links": .array([.object(["rel": "self", "href": .string("/resource_classes/\(name)")])])])
+    }
+
+    func listResourceClasses(_ call: Call) async throws -> Reply {
+        let classes = try await store.resourceClasses()
+        return Reply.json(.object(["resource_classes": .array(classes.map { resourceClassJSON($0.name) })]))
+            .cacheHeaders(call, lastModified: classes.map(\.lastModified).max())
+    }
+
+    func createResourceClass(_ call: Call) async throws -> Reply {
+        let body = try call.json(.object(.init(
+            properties: [("name", .string(.init(maxLength: 255, pattern: Self.customPattern)))],
+            required: ["name"], additionalProperties: false)))
+        let name = body["name"]!.stringValue!
+        _ = try await store.createResourceClass(named: name, failIfExists: true)
+        return Reply(status: .created, body: nil, headers: [(.location, "/resource_classes/\(name)")])
+    }
+
+    func showResourceClass(_ call: Call) async throws -> Reply {
+        let name = call.parameters[0]
+        guard let record = try await store.resourceClass(named: name) else {
+            throw PlacementError.notFound("No such resource class \(name).")
+        }
+        return Reply.json(resourceClassJSON(record.name)).cacheHeaders(call, lastModified: record.lastModified)
+    }
+
+    func updateResourceClass(_ call: Call) async throws -> Reply {
+        let name = call.parameters[0]
+        if call.atLeast(1, 7) {
+            guard ResourceClass.isCustomName(name), name.count <= 255 else {
+                throw PlacementError.badRequest(
+                    "JSON does not validate: '\(name)' does not match '^CUSTOM\\\\_[A-Z0-9_]+$'")
+            }
+            let created = try await store.createResourceClass(named: name, failIfExists: false)
+            return Reply(status: created ? .created : .noContent, body: nil,
+                         headers: [(.location, "/resource_classes/\(name)")])
+        }
+        let body = try call.json(.object(.init(
+            properties: [("name", .string(.init(maxLength: 255, pattern: Self.customPattern)))],
+            required: ["name"], additionalProperties: false)))
+        let newName = body["name"]!.stringValue!
+        try await store.renameResourceClass(from: name, to: newName)
+        return Reply.json(resourceClassJSON(newName))
+    }
+
+    func deleteResourceClass(_ call: Call) async throws -> Reply {
+        try await store.deleteResourceClass(named: call.parameters[0])
+        return .noContent
+    }
+
+    func listTraits(_ call: Call) async throws -> Reply {
+        try rejectUnknownQuery(call, allowed: ["name", "associated"])
+        var filter = TraitFilter()
+        if let name = call.queryValue("name") {
+            if name.hasPrefix("startswith:") {
+                filter.startsWith = String(name.dropFirst("startswith:".count))
+            } else if name.hasPrefix("in:") {
+                filter.names = name.dropFirst(3).split(separator: ",").map(String.init)
+            } else {
+                throw PlacementError.badRequest(
+                    "Badly formatted name parameter. Expected name query string parameter in form: "
+                        + "?name=[in|startswith]:[name1,name2|prefix]. Got: \"\(name)\"")
+            }
+        }
+        if let associated = call.queryValue("associated") {
+            switch associated.lowercased() {
+            case "true": filter.associated = true
+            case "false": filter.associated = false
+            default:
+                throw PlacementError.badRequest(
+                    "The query parameter \"associated\" only accepts \"true\" or \"false\"")
+            }
+        }
+        let traits = try await store.traits(filter)
+        return Reply.json(.object(["traits": .array(traits.map { .string($0.name) })]))
+            .cacheHeaders(call, lastModified: traits.map(\.lastModified).max())
+    }
+
+    func showTrait(_ call: Call) async throws -> Reply {
+        let name = call.parameters[0]
+        guard let record = try await store.trait(named: name) else {
+            throw PlacementError.notFound("No such trait(s): \(name)")
+        }
+        return Reply.noContent.cacheHeaders(call, lastModified: record.lastModified)
+    }
+
+    func createTrait(_ call: Call) async throws -> Reply {
+        let name = call.parameters[0]
+        guard Trait.isCustomName(name), name.count <= 255 else {
+            throw PlacementError.badRequest(
+                "The trait is invalid. A valid trait must be no longer than 255 characters, start with the prefix "
+                    + "\"CUSTOM_\" and use following characters: \"A\"-\"Z\", \"0\"-\"9\" and \"_\"")
+        }
+        let created = try await store.createTrait(named: name)
+        let reply = Reply(status: created ? .created : .noContent, body: nil, headers: [(.location, "/traits/\(name)")])
+        return reply.cacheHeaders(call, lastModified: nil)
+    }
+
+    func deleteTrait(_ call: Call) async throws -> Reply {
+        try await store.deleteTrait(named: call.parameters[0])
+        return .noContent
+    }
+
+    func providerTraits(_ call: Call) async throws -> Reply {
+        let (provider, traits) = try await store.providerTraits(providerUUID: call.parameters[0])
+        return Reply.json(.object([
+            "traits": .array(traits.map(JSONValue.string)), "resource_provider_generation": .int(provider.generation),
+        ])).cacheHeaders(call, lastModified: provider.updatedAt)
+    }
+
+    func setProviderTraits(_ call: Call) async throws -> Reply {
+        let body = try call.json(.object(.init(
+            properties: [
+                ("traits", .array(items: .string(.init(maxLength: 255, pattern: ("^[A-Z0-9_]+$", ResourceClass.isWellFormedName))),
+                                  minItems: nil, uniqueItems: true)),
+                ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
+            ], required: ["traits", "resource_provider_generation"], additionalProperties: false)))
+        let names = body["traits"]!.arrayValue!.compactMap(\.stringValue)
+        let (provider, traits) = try await store.setProviderTraits(
+            providerUUID: call.parameters[0], generation: body["resource_provider_generation"]!.intValue!,
+            traits: names)
+        return Reply.json(.object([
+            "traits": .array(traits.map(JSONValue.string)), "resource_provider_generation": .int(provider.generation),
+        ])).cacheHeaders(call, lastModified: provider.updatedAt)
+    }
+
+    func deleteProviderTraits(_ call: Call) async throws -> Reply {
+        _ = try await store.setProviderTraits(providerUUID: call.parameters[0], generation: nil, traits: [])
+        return .noContent
+    }
+
+    func providerAggregates(_ call: Call) async throws -> Reply {
+        let (provider, aggregates) = try await store.providerAggregates(providerUUID: call.parameters[0])
+        return aggregatesReply(provider, aggregates, call)
+    }
+
+    func setProviderAggregates(_ call: Call) async throws -> Reply {
+        let list = Schema.array(items: .string(.init(format: "uuid")), minItems: nil, uniqueItems: true)
+        let body: JSONValue
+        let generation: Int?
+        let uuids: [JSONValue]
+        if call.atLeast(1, 19) {
+            body = try call.json(.object(.init(
+                properties: [("aggregates", list), ("resource_provider_generation", .integer(minimum: nil, maximum: nil))],
+                required: ["aggregates", "resource_provider_generation"], additionalProperties: false)))
+            generation = body["resource_provider_generation"]!.intValue!
+            uuids = body["aggregates"]!.arrayValue!
+        } else {
+            body = try call.json(list)
+            generation = nil
+            uuids = body.arrayValue!
+        }
+        let aggregates = uuids.compactMap { $0.stringValue.flatMap(UUIDText.normalized) }
+        let (provider, result) = try await store.setProviderAggregates(
+            providerUUID: call.parameters[0], generation: generation, aggregates: aggregates)
+        return aggregatesReply(provider, result, call)
+    }
+
+    private func aggregatesReply(_ provider: ResourceProvider, _ aggregates: [String], _ call: Call) -> Reply {
+        let list = JSONValue.array(aggregates.map(JSONValue.string))
+        let body: JSONValue = call.atLeast(1, 19)
+            ? .object(["aggregates": list, "resource_provider_generation": .int(provider.generation)])
+            : .object(["aggregates": list])
+        return Reply.json(body).cacheHeaders(call, lastModified: provider.updatedAt)
+    }
+}

@@ -1,0 +1,79 @@
+import AllotCore
+import HTTPTypes
+
+extension PlacementResponder {
+    /// The microversion from which an endpoint exists; earlier versions get `404`.
+    static func minimumVersion(_ endpoint: Endpoint) -> Microversion {
+        switch endpoint {
+        case .providerAggregates, .setProviderAggregates: return Microversion(1, 1)
+        case .listResourceClasses, .createResourceClass, .showResourceClass, .updateResourceClass,
+            .deleteResourceClass:
+            return Microversion(1, 2)
+        case .listTraits, .showTrait, .createTrait, .deleteTrait, .providerTraits, .setProviderTraits,
+            .deleteProviderTraits:
+            return Microversion(1, 6)
+        case .usages: return Microversion(1, 9)
+        case .allocationCandidates: return Microversion(1, 10)
+        case .postAllocations: return Microversion(1, 13)
+        case .reshaper: return Microversion(1, 30)
+        default: return .minimum
+        }
+    }
+
+    func handle(_ endpoint: Endpoint, _ call: Call) async throws -> Reply {
+        guard call.version >= Self.minimumVersion(endpoint) else {
+            throw PlacementError.notFound("The resource could not be found.")
+        }
+        switch endpoint {
+        case .root: return root()
+        case .listProviders: return try await listProviders(call)
+        case .createProvider: return try await createProvider(call)
+        case .showProvider: return try await showProvider(call)
+        case .updateProvider: return try await updateProvider(call)
+        case .deleteProvider: return try await deleteProvider(call)
+        case .listInventories: return try await listInventories(call)
+        case .replaceInventories: return try await replaceInventories(call)
+        case .deleteInventories: return try await deleteInventories(call)
+        case .createInventory: return try await createInventory(call)
+        case .showInventory: return try await showInventory(call)
+        case .updateInventory: return try await updateInventory(call)
+        case .deleteInventory: return try await deleteInventory(call)
+        case .listResourceClasses: return try await listResourceClasses(call)
+        case .createResourceClass: return try await createResourceClass(call)
+        case .showResourceClass: return try await showResourceClass(call)
+        case .updateResourceClass: return try await updateResourceClass(call)
+        case .deleteResourceClass: return try await deleteResourceClass(call)
+        case .listTraits: return try await listTraits(call)
+        case .showTrait: return try await showTrait(call)
+        case .createTrait: return try await createTrait(call)
+        case .deleteTrait: return try await deleteTrait(call)
+        case .providerTraits: return try await providerTraits(call)
+        case .setProviderTraits: return try await setProviderTraits(call)
+        case .deleteProviderTraits: return try await deleteProviderTraits(call)
+        case .providerAggregates: return try await providerAggregates(call)
+        case .setProviderAggregates: return try await setProviderAggregates(call)
+        case .consumerAllocations: return try await consumerAllocations(call)
+        case .setConsumerAllocations: return try await setConsumerAllocations(call)
+        case .deleteConsumerAllocations: return try await deleteConsumerAllocations(call)
+        case .postAllocations: return try await postAllocations(call)
+        case .providerAllocations: return try await providerAllocations(call)
+        case .providerUsages: return try await providerUsages(call)
+        case .usages: return try await usages(call)
+        case .allocationCandidates, .reshaper:
+            throw PlacementError(.notImplemented,
+                "Allot does not serve allocation candidates or the reshaper yet; no result is made up.")
+        }
+    }
+
+    func root() -> Reply {
+        Reply.json(.object([
+            "versions": .array([
+                .object([
+                    "id": "v1.0", "max_version": .string(Microversion.maximum.description),
+                    "min_version": .string(Microversion.minimum.description), "status": "CURRENT",
+                    "links": .array([.object(["rel": "self", "href": ""])]),
+                ])
+            ])
+        ]))
+    }
+}

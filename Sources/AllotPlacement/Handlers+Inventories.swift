@@ -1,0 +1,159 @@
+import AllotCore
+import AllotStore
+import HTTPTypes
+
+extension PlacementResponder {
+    static let maxInt = Limits.maxInt
+
+    /// The properties of one inventory in a request body.
+    static func inventoryProperties(totalMinimum: Int) -> [(String, Schema)] {
+        [
+            ("total", .integer(minimum: totalMinimum, maximum: maxInt)),
+            ("reserved", .integer(minimum: 0, maximum: maxInt)),
+            ("min_unit", .integer(minimum: 1, maximum: maxInt)),
+            ("max_unit", .integer(minimum: 1, maximum: maxInt)),
+            ("step_size", .integer(minimum: 1, maximum: maxInt)),
+            ("allocation_ratio", .number(minimum: 0, maximum: Limits.maxAllocationRatio)),
+        ]
+    }
+
+    static let resourceClassPattern: (String, @Sendable (String) -> Bool) = (
+        "^[A-Z0-9_]+$", { ResourceClass.isWellFormedName($0) }
+    )
+
+    func inventoryJSON(_ inventory: Inventory) -> JSONValue {
+        .object([
+            "total": .int(inventory.total), "reserved": .int(inventory.reserved), "min_unit": .int(inventory.minUnit),
+            "max_unit": .int(inventory.maxUnit), "step_size": .int(inventory.stepSize),
+            "allocation_ratio": .double(inventory.allocationRatio),
+        ])
+    }
+
+    func inventoriesJSON(_ result: ProviderInventories) -> JSONValue {
+        .object([
+            "inventories": .sortedObject(result.inventories.mapValues(inventoryJSON)),
+            "resource_provider_generation": .int(result.provider.generation),
+        ])
+    }
+
+    /// Builds an inventory from a validated body and checks reserved against total.
+    func inventory(from body: JSONValue, resourceClass: String, providerUUID: String, call: Call) throws -> Inventory {
+        let inventory = Inventory(
+            total: body["total"]?.intValue ?? 0, reserved: body["reserved"]?.intValue ?? 0,
+            minUnit: body["min_unit"]?.intValue ?? 1, maxUnit: body["max_unit"]?.intValue ?? Limits.maxInt,
+            stepSize: body["step_size"]?.intValue ?? 1, allocationRatio: body["allocation_ratio"]?.doubleValue ?? 1.0)
+        let allowEqual = call.atLeast(1, 26)
+        switch inventory.validationProblem(allowReservedEqualTotal: allowEqual) {
+        case .reservedExceedsTotal:
+            let relation = allowEqual ? "greater than" : "greater than or equal to"
+            throw PlacementError.badRequest(
+                "Unable to update inventory for resource provider \(providerUUID): Invalid inventory for "
+                    + "'\(resourceClass)' on resource provider '\(providerUUID)'. The reserved value is "
+                    + "\(relation) total.")
+        case .minUnitAboveMaxUnit, .stepSizeAboveMaxUnit, nil:
+            return inventory
+        }
+    }
+
+    func listInventories(_ call: Call) async throws -> Reply {
+        let result = try await store.inventories(providerUUID: call.parameters[0])
+        return Reply.json(inventoriesJSON(result)).cacheHeaders(call, lastModified: result.lastModified)
+    }
+
+    func replaceInventories(_ call: Call) async throws -> Reply {
+        let uuid = call.parameters[0]
+        let schema = Schema.object(.init(
+            properties: [
+                ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
+                ("inventories", .object(.init(
+                    patternProperties: [(
+                        "^[A-Z0-9_]+$", ResourceClass.isWellFormedName,
+                        .object(.init(properties: Self.inventoryProperties(totalMinimum: 1), required: ["total"],
+                                      additionalProperties: false))
+                    )], additionalProperties: false))),
+            ], required: ["resource_provider_generation", "inventories"], additionalProperties: false))
+        let body = try call.json(schema)
+        var inventories: [String: Inventory] = [:]
+        for (name, value) in body["inventories"]!.objectValue! {
+            guard ResourceClass.validated(name) != nil else {
+                throw PlacementError.badRequest("Unknown resource class in inventory for resource provider \(uuid): \(name)")
+            }
+            inventories[name] = try inventory(from: value, resourceClass: name, providerUUID: uuid, call: call)
+        }
+        let result = try await store.replaceInventories(
+            providerUUID: uuid, generation: body["resource_provider_generation"]!.intValue!, inventories: inventories)
+        return Reply.json(inventoriesJSON(result)).cacheHeaders(call, lastModified: result.lastModified)
+    }
+
+    func deleteInventories(_ call: Call) async throws -> Reply {
+        guard call.atLeast(1, 5) else {
+            throw PlacementError(.methodNotAllowed,
+                "The method specified is not allowed for this resource.\n\n The method DELETE is not allowed for "
+                    + "this resource. Allowed: GET, POST, PUT")
+        }
+        try await store.deleteAllInventories(providerUUID: call.parameters[0])
+        return .noContent
+    }
+
+    func createInventory(_ call: Call) async throws -> Reply {
+        let uuid = call.parameters[0]
+        let schema = Schema.object(.init(
+            properties: [
+                ("resource_class", .string(.init(pattern: Self.resourceClassPattern))),
+                ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
+            ] + Self.inventoryProperties(totalMinimum: 1),
+            required: ["total", "resource_class", "resource_provider_generation"], additionalProperties: false))
+        let body = try call.json(schema)
+        let name = body["resource_class"]!.stringValue!
+        guard ResourceClass.validated(name) != nil else {
+            throw PlacementError.badRequest("No such resource class \(name)")
+        }
+        let inventory = try inventory(from: body, resourceClass: name, providerUUID: uuid, call: call)
+        let result = try await store.createInventory(
+            providerUUID: uuid, generation: body["resource_provider_generation"]!.intValue!, resourceClass: name,
+            inventory: inventory)
+        return Reply(status: .created, body: singleInventoryJSON(inventory, generation: result.provider.generation),
+                     headers: [(.location, "/resource_providers/\(uuid)/inventories/\(name)")])
+            .cacheHeaders(call, lastModified: result.lastModified)
+    }
+
+    func singleInventoryJSON(_ inventory: Inventory, generation: Int) -> JSONValue {
+        guard case .object(var values, var order) = inventoryJSON(inventory) else { return .null }
+        values["resource_provider_generation"] = .int(generation)
+        order.append("resource_provider_generation")
+        return .object(values, order: order)
+    }
+
+    func showInventory(_ call: Call) async throws -> Reply {
+        let (uuid, name) = (call.parameters[0], call.parameters[1])
+        let result = try await store.inventories(providerUUID: uuid)
+        guard let inventory = result.inventories[name] else {
+            throw PlacementError.notFound("No inventory of class \(name) for \(uuid)")
+        }
+        return Reply.json(singleInventoryJSON(inventory, generation: result.provider.generation))
+            .cacheHeaders(call, lastModified: result.lastModified)
+    }
+
+    func updateInventory(_ call: Call) async throws -> Reply {
+        let (uuid, name) = (call.parameters[0], call.parameters[1])
+        let schema = Schema.object(.init(
+            properties: [("resource_provider_generation", .integer(minimum: nil, maximum: nil))]
+                + Self.inventoryProperties(totalMinimum: 1),
+            required: ["total", "resource_provider_generation"], additionalProperties: false))
+        let body = try call.json(schema)
+        guard ResourceClass.validated(name) != nil else {
+            throw PlacementError.badRequest("No such resource class \(name)")
+        }
+        let inventory = try inventory(from: body, resourceClass: name, providerUUID: uuid, call: call)
+        let result = try await store.updateInventory(
+            providerUUID: uuid, generation: body["resource_provider_generation"]!.intValue!, resourceClass: name,
+            inventory: inventory)
+        return Reply.json(singleInventoryJSON(inventory, generation: result.provider.generation))
+            .cacheHeaders(call, lastModified: result.lastModified)
+    }
+
+    func deleteInventory(_ call: Call) async throws -> Reply {
+        try await store.deleteInventory(providerUUID: call.parameters[0], resourceClass: call.parameters[1])
+        return .noContent
+    }
+}

@@ -1,0 +1,130 @@
+import AllotCore
+import AllotStore
+import Foundation
+import HTTPTypes
+
+extension PlacementResponder {
+    func providerJSON(_ provider: ResourceProvider, _ call: Call) -> JSONValue {
+        let base = "/resource_providers/\(provider.uuid)"
+        var links: [JSONValue] = [
+            .object(["rel": "self", "href": .string(base)]),
+            .object(["rel": "inventories", "href": .string(base + "/inventories")]),
+            .object(["rel": "usages", "href": .string(base + "/usages")]),
+        ]
+        if call.atLeast(1, 1) { links.append(.object(["rel": "aggregates", "href": .string(base + "/aggregates")])) }
+        if call.atLeast(1, 6) { links.append(.object(["rel": "traits", "href": .string(base + "/traits")])) }
+        if call.atLeast(1, 11) {
+            links.append(.object(["rel": "allocations", "href": .string(base + "/allocations")]))
+        }
+        if call.atLeast(1, 14) {
+            return .object([
+                "uuid": .string(provider.uuid), "name": .string(provider.name),
+                "generation": .int(provider.generation), "links": .array(links),
+                "parent_provider_uuid": .stringOrNull(provider.parentUUID),
+                "root_provider_uuid": .string(provider.rootUUID),
+            ])
+        }
+        return .object([
+            "uuid": .string(provider.uuid), "name": .string(provider.name), "generation": .int(provider.generation),
+            "links": .array(links),
+        ])
+    }
+
+    func listProviders(_ call: Call) async throws -> Reply {
+        var allowed: Set<String> = ["name", "uuid"]
+        if call.atLeast(1, 3) { allowed.insert("member_of") }
+        if call.atLeast(1, 4) { allowed.insert("resources") }
+        if call.atLeast(1, 14) { allowed.insert("in_tree") }
+        if call.atLeast(1, 18) { allowed.insert("required") }
+        try rejectUnknownQuery(call, allowed: allowed)
+        var filter = ProviderFilter()
+        filter.name = call.queryValue("name")
+        if let uuid = call.queryValue("uuid") {
+            guard let normalized = UUIDText.normalized(uuid) else {
+                throw PlacementError.badRequest("Invalid query string parameters: '\(uuid)' is not a 'uuid'")
+            }
+            filter.uuid = normalized
+        }
+        if let tree = call.queryValue("in_tree") {
+            guard let normalized = UUIDText.normalized(tree) else {
+                throw PlacementError.badRequest("Invalid query string parameters: '\(tree)' is not a 'uuid'")
+            }
+            filter.inTree = normalized
+        }
+        let memberOf = call.queryValues("member_of")
+        if !memberOf.isEmpty {
+            (filter.memberOf, filter.forbiddenAggregates) = try QueryParsing.memberOf(memberOf, version: call.version)
+        }
+        if let resources = call.queryValue("resources") {
+            filter.resources = try QueryParsing.resources(resources)
+        }
+        let required = call.queryValues("required")
+        if !required.isEmpty {
+            (filter.requiredTraits, filter.forbiddenTraits) = try QueryParsing.required(required, version: call.version)
+        }
+        let providers = try await store.providers(matching: filter)
+        let lastModified = providers.map(\.updatedAt).max()
+        return Reply.json(.object(["resource_providers": .array(providers.map { providerJSON($0, call) })]))
+            .cacheHeaders(call, lastModified: lastModified)
+    }
+
+    func createProvider(_ call: Call) async throws -> Reply {
+        var properties: [(String, Schema)] = [
+            ("name", .string(.init(maxLength: 200))), ("uuid", .string(.init(format: "uuid"))),
+        ]
+        if call.atLeast(1, 14) {
+            properties.append(("parent_provider_uuid", .anyOf([.string(.init(format: "uuid")), .null])))
+        }
+        let body = try call.json(.object(.init(properties: properties, required: ["name"], additionalProperties: false)))
+        let name = body["name"]!.stringValue!
+        let uuid = body["uuid"]?.stringValue.flatMap(UUIDText.normalized) ?? UUID().uuidString.lowercased()
+        let parent = body["parent_provider_uuid"]?.stringValue.flatMap(UUIDText.normalized)
+        let provider = try await store.createProvider(uuid: uuid, name: name, parentUUID: parent)
+        let location = "/resource_providers/\(provider.uuid)"
+        if call.atLeast(1, 20) {
+            return Reply(status: .ok, body: providerJSON(provider, call), headers: [(.location, location)])
+                .cacheHeaders(call, lastModified: provider.updatedAt)
+        }
+        return Reply(status: .created, body: nil, headers: [(.location, location)])
+    }
+
+    func showProvider(_ call: Call) async throws -> Reply {
+        let uuid = call.parameters[0]
+        guard let provider = try await store.provider(uuid: uuid) else {
+            throw PlacementError.notFound("No resource provider with uuid \(uuid) found", code: .providerNotFound)
+        }
+        return Reply.json(providerJSON(provider, call)).cacheHeaders(call, lastModified: provider.updatedAt)
+    }
+
+    func updateProvider(_ call: Call) async throws -> Reply {
+        var properties: [(String, Schema)] = [("name", .string(.init(maxLength: 200)))]
+        if call.atLeast(1, 14) {
+            properties.append(("parent_provider_uuid", .anyOf([.string(.init(format: "uuid")), .null])))
+        }
+        let body = try call.json(.object(.init(properties: properties, required: ["name"], additionalProperties: false)))
+        let uuid = call.parameters[0]
+        let parentValue = body["parent_provider_uuid"]
+        let provider = try await store.updateProvider(
+            uuid: uuid, name: body["name"]!.stringValue!,
+            parentUUID: parentValue?.stringValue.flatMap(UUIDText.normalized), setParent: parentValue != nil,
+            allowReparent: call.atLeast(1, 37))
+        return Reply.json(providerJSON(provider, call)).cacheHeaders(call, lastModified: provider.updatedAt)
+    }
+
+    func deleteProvider(_ call: Call) async throws -> Reply {
+        try await store.deleteProvider(uuid: call.parameters[0])
+        return .noContent
+    }
+
+    /// Refuses query parameters the version does not know.
+    func rejectUnknownQuery(_ call: Call, allowed: Set<String>) throws {
+        var unknown: [String] = []
+        for (name, _) in call.query where !allowed.contains(name) && !unknown.contains(name) { unknown.append(name) }
+        guard unknown.isEmpty else {
+            let names = unknown.map { "'\($0)'" }.joined(separator: ", ")
+            throw PlacementError.badRequest(
+                "Invalid query string parameters: Additional properties are not allowed (\(names) "
+                    + "\(unknown.count == 1 ? "was" : "were") unexpected)")
+        }
+    }
+}

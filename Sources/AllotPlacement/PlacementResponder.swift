@@ -1,0 +1,220 @@
+public import AllotStore
+import AllotCore
+import Foundation
+public import Hummingbird
+import HTTPTypes
+public import Logging
+import Metrics
+import NIOCore
+import NIOFoundationCompat
+
+/// The Placement API as one Hummingbird responder: routing, authentication, microversions, errors, CORS,
+/// request ids, metrics and the operator endpoints (`/healthcheck`, `/metrics`).
+public struct PlacementResponder: HTTPResponder {
+    public typealias Context = BasicRequestContext
+
+    let store: SQLPlacementStore
+    let configuration: PlacementConfiguration
+    let metricsText: (@Sendable () async -> String)?
+
+    /// - Parameters:
+    ///   - metricsText: renders `/metrics` (Prometheus text); `nil` answers 404 there.
+    public init(
+        store: SQLPlacementStore, configuration: PlacementConfiguration,
+        metricsText: (@Sendable () async -> String)? = nil
+    ) {
+        self.store = store
+        self.configuration = configuration
+        self.metricsText = metricsText
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
+        let requestID = "req-" + UUID().uuidString.lowercased()
+        var logger = context.logger
+        logger[metadataKey: LogKey.requestID] = .string(requestID)
+        var request = request
+        var routeLabel = "unmatched"
+        var version: Microversion?
+        var response: Response
+        do {
+            if let preflight = corsPreflight(request) {
+                response = preflight
+            } else {
+                let (reply, label, parsedVersion) = try await dispatch(&request, logger: logger)
+                routeLabel = label
+                version = parsedVersion
+                response = render(reply)
+            }
+        } catch let error as PlacementError {
+            response = renderError(error, requestID: requestID, version: version)
+        } catch is NIOTooManyBytesError {
+            response = renderError(
+                PlacementError(.payloadTooLarge, "Request body larger than \(configuration.maxBodyBytes) bytes."),
+                requestID: requestID, version: version)
+        } catch let error as StoreError {
+            logger.error("Database failure", metadata: [LogKey.error: .string(error.description)])
+            Counter(label: "allot_db_errors_total").increment()
+            response = renderError(
+                PlacementError(.serviceUnavailable, "The database could not complete the request."),
+                requestID: requestID, version: version)
+        } catch {
+            logger.error("Unexpected failure", metadata: [LogKey.error: .string(String(describing: type(of: error)))])
+            Counter(label: "allot_db_errors_total").increment()
+            response = renderError(
+                PlacementError(.serviceUnavailable, "The request could not be completed; it changed nothing."),
+                requestID: requestID, version: version)
+        }
+        response.headers[.openStackRequestID] = requestID
+        if let version {
+            response.headers[.openStackAPIVersion] = "placement \(version)"
+            response.headers[.vary] = "openstack-api-version"
+        }
+        addCORSHeaders(request, to: &response)
+        let elapsed = ContinuousClock.now - started
+        let dimensions = [("route", routeLabel), ("method", request.method.rawValue),
+                          ("status", String(response.status.code))]
+        Counter(label: "allot_http_requests_total", dimensions: dimensions).increment()
+        Timer(label: "allot_http_request_duration_seconds", dimensions: [("route", routeLabel)])
+            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        logger.info(
+            "Request handled",
+            metadata: [
+                LogKey.httpMethod: .string(request.method.rawValue), LogKey.httpRoute: .string(routeLabel),
+                LogKey.httpStatus: .stringConvertible(response.status.code),
+            ])
+        return response
+    }
+
+    /// Finds the route, checks who is calling and the version, reads the body and runs the handler.
+    private func dispatch(
+        _ request: inout Request, logger: Logger
+    ) async throws -> (Reply, String, Microversion?) {
+        let path = request.uri.path
+        if path == "/healthcheck" {
+            return (.json(.object(["status": .string("ok")])), "/healthcheck", nil)
+        }
+        if path == "/metrics", let metricsText {
+            let text = await metricsText()
+            let reply = Reply(status: .ok, body: nil, headers: [(.contentType, "text/plain; version=0.0.4")], text: text)
+            return (reply, "/metrics", nil)
+        }
+        let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        let trimmed = components.count == 1 && components.first == "" ? [] : Array(components)
+        guard let (route, parameters) = Route.all.lazy.compactMap({ route in
+            route.match(trimmed).map { (route, $0) }
+        }).first else {
+            throw PlacementError.notFound("The resource could not be found.")
+        }
+        let label = "/" + route.segments.map { if case .literal(let text) = $0 { text } else { "{id}" } }
+            .joined(separator: "/")
+        guard let endpoint = route.methods.first(where: { $0.0 == request.method })?.1 else {
+            let allowed = route.methods.map(\.0.rawValue).joined(separator: ", ")
+            throw PlacementError(.methodNotAllowed,
+                "The method specified is not allowed for this resource.\n\n The method \(request.method.rawValue) "
+                    + "is not allowed for this resource. Allowed: \(allowed)")
+        }
+        let identity = try authenticate(request, endpoint: endpoint)
+        let version = try parseVersion(request.headers)
+        if let accept = request.headers[.accept], !Self.acceptsJSON(accept) {
+            throw PlacementError(.notAcceptable, "Only application/json is provided")
+        }
+        var body = Data()
+        if request.method == .put || request.method == .post {
+            let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
+            body = Data(buffer: buffer)
+            let type = request.headers[.contentType]
+            if type?.lowercased().hasPrefix("application/json") != true {
+                throw PlacementError(.unsupportedMediaType,
+                    "The media type \(type ?? "None") is not supported, use application/json")
+            }
+        }
+        if let rule = endpoint.policyRule, let identity {
+            let project = endpoint == .usages ? Self.queryPairs(request.uri.query).last { $0.0 == "project_id" }?.1 : nil
+            if !configuration.policy.allows(rule, identity: identity, projectID: project) {
+                throw PlacementError(.forbidden, "Policy does not allow \(rule) to be performed.")
+            }
+        }
+        let call = Call(
+            version: version, parameters: parameters, query: Self.queryPairs(request.uri.query),
+            headers: request.headers, body: body, identity: identity, method: request.method)
+        var reply = try await handle(endpoint, call)
+        if request.method == .head { reply.body = nil }
+        return (reply, label, version)
+    }
+
+    private func authenticate(_ request: Request, endpoint: Endpoint) throws -> Identity? {
+        guard endpoint != .root else { return nil }
+        let identity = configuration.auth.identify(
+            token: request.headers[.authToken], rolesHeader: request.headers[.roles],
+            systemScope: request.headers[.systemScope])
+        guard let identity else {
+            throw PlacementError(.unauthorized, "The request you have made requires authentication.")
+        }
+        return identity
+    }
+
+    private func parseVersion(_ headers: HTTPFields) throws -> Microversion {
+        guard let header = headers[.openStackAPIVersion] else { return .minimum }
+        switch Microversion.fromHeader(header) {
+        case .absent:
+            return .minimum
+        case .malformed(let text):
+            throw PlacementError.badRequest("invalid version string: \(text)")
+        case .version(let version):
+            guard version >= .minimum, version <= .maximum else {
+                throw PlacementError(.notAcceptable,
+                    "Unacceptable version header: \(version)")
+            }
+            return version
+        }
+    }
+
+    static func acceptsJSON(_ accept: String) -> Bool {
+        accept.split(separator: ",").contains { item in
+            let type = item.split(separator: ";").first.map { $0.trimmingCharacters().lowercased() } ?? ""
+            return type == "application/json" || type == "*/*" || type == "application/*" || type.isEmpty
+        }
+    }
+
+    /// Splits a query string into decoded pairs, keeping order and repeats.
+    static func queryPairs(_ query: String?) -> [(String, String)] {
+        guard let query, !query.isEmpty else { return [] }
+        return query.split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let decode = { (text: Substring) in String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncodingSafe }
+            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
+        }
+    }
+
+    private func render(_ reply: Reply) -> Response {
+        var headers = HTTPFields()
+        for (name, value) in reply.headers { headers[name] = value }
+        if let text = reply.text {
+            return Response(status: reply.status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        guard let body = reply.body else {
+            return Response(status: reply.status, headers: headers)
+        }
+        headers[.contentType] = "application/json"
+        return Response(status: reply.status, headers: headers,
+                        body: .init(byteBuffer: ByteBuffer(string: body.serialized())))
+    }
+}
+
+extension HTTPField.Name {
+    static let openStackAPIVersion = HTTPField.Name("openstack-api-version")!
+    static let openStackRequestID = HTTPField.Name("x-openstack-request-id")!
+    static let authToken = HTTPField.Name("x-auth-token")!
+    static let roles = HTTPField.Name("x-roles")!
+    static let systemScope = HTTPField.Name("openstack-system-scope")!
+}
+
+/// Metadata keys used in Allot's logs.
+enum LogKey {
+    static let requestID = "http.request.id"
+    static let httpMethod = "http.method"
+    static let httpRoute = "http.route"
+    static let httpStatus = "http.status"
+    static let error = "allot.error"
+}

@@ -1,0 +1,93 @@
+import HTTPTypes
+
+/// The Placement routes: a method and path pattern mapped to a handler name.
+struct Route: Sendable {
+    enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter
+    }
+
+    let segments: [Segment]
+    /// Handlers by method, in the order upstream lists them in `Allow` headers.
+    let methods: [(HTTPRequest.Method, Endpoint)]
+
+    init(_ pattern: String, _ methods: [(HTTPRequest.Method, Endpoint)]) {
+        segments = pattern.split(separator: "/").map { $0.hasPrefix("{") ? .parameter : .literal(String($0)) }
+        self.methods = methods
+    }
+
+    /// The path parameters when `path` matches this route.
+    func match(_ components: [Substring]) -> [String]? {
+        guard components.count == segments.count else { return nil }
+        var parameters: [String] = []
+        for (segment, component) in zip(segments, components) {
+            switch segment {
+            case .literal(let text): guard text == component else { return nil }
+            case .parameter: parameters.append(String(component).removingPercentEncodingSafe)
+            }
+        }
+        return parameters
+    }
+}
+
+/// Every operation of the API.
+enum Endpoint: Sendable {
+    case root
+    case listProviders, createProvider, showProvider, updateProvider, deleteProvider
+    case listInventories, replaceInventories, deleteInventories
+    case createInventory, showInventory, updateInventory, deleteInventory
+    case listResourceClasses, createResourceClass, showResourceClass, updateResourceClass, deleteResourceClass
+    case listTraits, showTrait, createTrait, deleteTrait
+    case providerTraits, setProviderTraits, deleteProviderTraits
+    case providerAggregates, setProviderAggregates
+    case consumerAllocations, setConsumerAllocations, deleteConsumerAllocations, postAllocations
+    case providerAllocations, providerUsages, usages
+    case allocationCandidates, reshaper
+}
+
+extension Route {
+    static let all: [Route] = [
+        Route("/", [(.get, .root)]),
+        Route("/resource_providers", [(.get, .listProviders), (.post, .createProvider)]),
+        Route("/resource_providers/{uuid}", [(.get, .showProvider), (.put, .updateProvider), (.delete, .deleteProvider)]),
+        Route("/resource_providers/{uuid}/inventories",
+              [(.get, .listInventories), (.post, .createInventory), (.put, .replaceInventories), (.delete, .deleteInventories)]),
+        Route("/resource_providers/{uuid}/inventories/{rc}",
+              [(.get, .showInventory), (.put, .updateInventory), (.delete, .deleteInventory)]),
+        Route("/resource_providers/{uuid}/usages", [(.get, .providerUsages)]),
+        Route("/resource_providers/{uuid}/aggregates", [(.get, .providerAggregates), (.put, .setProviderAggregates)]),
+        Route("/resource_providers/{uuid}/allocations", [(.get, .providerAllocations)]),
+        Route("/resource_providers/{uuid}/traits",
+              [(.get, .providerTraits), (.put, .setProviderTraits), (.delete, .deleteProviderTraits)]),
+        Route("/resource_classes", [(.get, .listResourceClasses), (.post, .createResourceClass)]),
+        Route("/resource_classes/{name}",
+              [(.get, .showResourceClass), (.put, .updateResourceClass), (.delete, .deleteResourceClass)]),
+        Route("/traits", [(.get, .listTraits)]),
+        Route("/traits/{name}", [(.get, .showTrait), (.put, .createTrait), (.delete, .deleteTrait)]),
+        Route("/allocations", [(.post, .postAllocations)]),
+        Route("/allocations/{consumer_uuid}",
+              [(.get, .consumerAllocations), (.put, .setConsumerAllocations), (.delete, .deleteConsumerAllocations)]),
+        Route("/allocation_candidates", [(.get, .allocationCandidates)]),
+        Route("/usages", [(.get, .usages)]),
+        Route("/reshaper", [(.post, .reshaper)]),
+    ]
+}
+
+extension String {
+    /// Percent-decoded text; the original when it is not valid percent-encoding.
+    var removingPercentEncodingSafe: String {
+        guard contains("%") else { return self }
+        var bytes: [UInt8] = []
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

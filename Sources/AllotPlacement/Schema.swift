@@ -1,0 +1,213 @@
+import AllotCore
+
+/// A JSON schema, reduced to the keywords Placement's request schemas use.
+///
+/// Validation failures are worded as Python's `jsonschema` words them, because upstream's clients and tests
+/// match those messages.
+indirect enum Schema: Sendable {
+    case object(ObjectRules)
+    case string(StringRules)
+    case integer(minimum: Int?, maximum: Int?)
+    case number(minimum: Double?, maximum: Double?)
+    case array(items: Schema?, minItems: Int?, uniqueItems: Bool)
+    case boolean
+    case null
+    /// Any of several types (`"type": ["string", "null"]`); rules of the matching alternative apply.
+    case anyOf([Schema])
+    /// Anything.
+    case any
+
+    struct ObjectRules: Sendable {
+        var properties: [(String, Schema)] = []
+        var patternProperties: [(String, @Sendable (String) -> Bool, Schema)] = []
+        var required: [String] = []
+        var additionalProperties: Bool = true
+        var minProperties: Int?
+    }
+
+    struct StringRules: Sendable {
+        var minLength: Int?
+        var maxLength: Int?
+        /// The pattern's text (for messages) and its test.
+        var pattern: (String, @Sendable (String) -> Bool)?
+        var format: String?
+        var enumValues: [String]?
+    }
+
+    var typeName: String {
+        switch self {
+        case .object: return "object"
+        case .string: return "string"
+        case .integer: return "integer"
+        case .number: return "number"
+        case .array: return "array"
+        case .boolean: return "boolean"
+        case .null: return "null"
+        case .anyOf(let alternatives): return alternatives.map(\.typeName).joined(separator: ", ")
+        case .any: return "any"
+        }
+    }
+
+    func matchesType(_ value: JSONValue) -> Bool {
+        switch (self, value) {
+        case (.object, .object), (.string, .string), (.integer, .int), (.number, .int), (.number, .double),
+            (.array, .array), (.boolean, .bool), (.null, .null), (.any, _):
+            return true
+        case (.integer, .double(let number)):
+            return number == number.rounded() && abs(number) < 9.2e18
+        case (.anyOf(let alternatives), _):
+            return alternatives.contains { $0.matchesType(value) }
+        default:
+            return false
+        }
+    }
+
+    /// Validates `value`.
+    /// - Throws: a 400 `PlacementError` with upstream's "JSON does not validate: …" wording.
+    func validate(_ value: JSONValue) throws(PlacementError) {
+        if let failure = firstFailure(value, schemaPath: "", instancePath: "") {
+            throw PlacementError.badRequest(
+                "JSON does not validate: \(failure.message)\n\nFailed validating '\(failure.keyword)' in "
+                    + "schema\(failure.schemaPath):\n\nOn instance\(failure.instancePath):\n    \(failure.instance)")
+        }
+    }
+
+    struct Failure {
+        var message: String
+        var keyword: String
+        var schemaPath: String
+        var instancePath: String
+        var instance: String
+    }
+
+    private func fail(_ message: String, _ keyword: String, _ schemaPath: String, _ instancePath: String,
+                      _ value: JSONValue) -> Failure {
+        Failure(message: message, keyword: keyword, schemaPath: schemaPath, instancePath: instancePath,
+                instance: value.pythonRepr)
+    }
+
+    func firstFailure(_ value: JSONValue, schemaPath: String, instancePath: String) -> Failure? {
+        guard matchesType(value) else {
+            let expected: String
+            if case .anyOf(let alternatives) = self {
+                expected = "[" + alternatives.map { "'\($0.typeName)'" }.joined(separator: ", ") + "]"
+            } else {
+                expected = "'\(typeName)'"
+            }
+            return fail("\(value.pythonRepr) is not of type \(expected)", "type", schemaPath, instancePath, value)
+        }
+        switch (self, value) {
+        case (.anyOf(let alternatives), _):
+            let match = alternatives.first { $0.matchesType(value) }!
+            return match.firstFailure(value, schemaPath: schemaPath, instancePath: instancePath)
+        case (.string(let rules), .string(let text)):
+            if let enumValues = rules.enumValues, !enumValues.contains(text) {
+                let list = "[" + enumValues.map { JSONValue.pythonQuoted($0) }.joined(separator: ", ") + "]"
+                return fail("\(value.pythonRepr) is not one of \(list)", "enum", schemaPath, instancePath, value)
+            }
+            if let minLength = rules.minLength, text.count < minLength {
+                return fail("\(value.pythonRepr) is too short", "minLength", schemaPath, instancePath, value)
+            }
+            if let maxLength = rules.maxLength, text.count > maxLength {
+                return fail("\(value.pythonRepr) is too long", "maxLength", schemaPath, instancePath, value)
+            }
+            if let (pattern, test) = rules.pattern, !test(text) {
+                return fail("\(value.pythonRepr) does not match \(JSONValue.pythonQuoted(pattern))", "pattern",
+                            schemaPath, instancePath, value)
+            }
+            if rules.format == "uuid", UUIDText.normalized(text) == nil {
+                return fail("\(value.pythonRepr) is not a 'uuid'", "format", schemaPath, instancePath, value)
+            }
+            return nil
+        case (.integer(let minimum, let maximum), _):
+            let number = value.doubleValue ?? 0
+            if let minimum, number < Double(minimum) {
+                return fail("\(value.pythonRepr) is less than the minimum of \(minimum)", "minimum", schemaPath,
+                            instancePath, value)
+            }
+            if let maximum, number > Double(maximum) {
+                return fail("\(value.pythonRepr) is greater than the maximum of \(maximum)", "maximum", schemaPath,
+                            instancePath, value)
+            }
+            return nil
+        case (.number(let minimum, let maximum), _):
+            let number = value.doubleValue ?? 0
+            if let minimum, number < minimum {
+                return fail("\(value.pythonRepr) is less than the minimum of \(JSONValue.double(minimum).pythonRepr)",
+                            "minimum", schemaPath, instancePath, value)
+            }
+            if let maximum, number > maximum {
+                return fail("\(value.pythonRepr) is greater than the maximum of \(JSONValue.double(maximum).pythonRepr)",
+                            "maximum", schemaPath, instancePath, value)
+            }
+            return nil
+        case (.array(let items, let minItems, let uniqueItems), .array(let values)):
+            if let minItems, values.count < minItems {
+                return fail("\(value.pythonRepr) is too short", "minItems", schemaPath, instancePath, value)
+            }
+            if uniqueItems {
+                for (index, item) in values.enumerated() where values[..<index].contains(item) {
+                    return fail("\(value.pythonRepr) has non-unique elements", "uniqueItems", schemaPath,
+                                instancePath, value)
+                }
+            }
+            if let items {
+                for (index, item) in values.enumerated() {
+                    if let failure = items.firstFailure(
+                        item, schemaPath: schemaPath + "['items']", instancePath: instancePath + "[\(index)]")
+                    {
+                        return failure
+                    }
+                }
+            }
+            return nil
+        case (.object(let rules), .object(let values, let order)):
+            return objectFailure(rules, values, order, value, schemaPath, instancePath)
+        default:
+            return nil
+        }
+    }
+
+    private func objectFailure(
+        _ rules: ObjectRules, _ values: [String: JSONValue], _ order: [String], _ value: JSONValue,
+        _ schemaPath: String, _ instancePath: String
+    ) -> Failure? {
+        if let minProperties = rules.minProperties, values.count < minProperties {
+            return fail("\(value.pythonRepr) does not have enough properties", "minProperties", schemaPath,
+                        instancePath, value)
+        }
+        for name in rules.required where values[name] == nil {
+            return fail("'\(name)' is a required property", "required", schemaPath, instancePath, value)
+        }
+        var extras: [String] = []
+        for key in order {
+            guard let item = values[key] else { continue }
+            if let (_, schema) = rules.properties.first(where: { $0.0 == key }) {
+                if let failure = schema.firstFailure(
+                    item, schemaPath: schemaPath + "['properties']['\(key)']", instancePath: instancePath + "['\(key)']")
+                {
+                    return failure
+                }
+                continue
+            }
+            var matched = false
+            for (pattern, test, schema) in rules.patternProperties where test(key) {
+                matched = true
+                if let failure = schema.firstFailure(
+                    item, schemaPath: schemaPath + "['patternProperties']['\(pattern)']",
+                    instancePath: instancePath + "['\(key)']")
+                {
+                    return failure
+                }
+            }
+            if !matched { extras.append(key) }
+        }
+        if !rules.additionalProperties, !extras.isEmpty {
+            let names = extras.map { JSONValue.pythonQuoted($0) }.joined(separator: ", ")
+            let verb = extras.count == 1 ? "was" : "were"
+            return fail("Additional properties are not allowed (\(names) \(verb) unexpected)", "additionalProperties",
+                        schemaPath, instancePath, value)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,140 @@
+import AllotPlacement
+import AllotStore
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// `allot serve`: the Placement API over SQLite or PostgreSQL.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Placement-compatible API service.",
+        discussion: """
+            Every option can also be set in the environment as ALLOT_<OPTION> (e.g. ALLOT_DATABASE, ALLOT_PORT);
+            the command line wins. SIGTERM or SIGINT stop the service gracefully.
+            """)
+
+    @Option(help: "Address to listen on (env ALLOT_HOST).")
+    var host: String = env("ALLOT_HOST") ?? "127.0.0.1"
+
+    @Option(help: "Port to listen on (env ALLOT_PORT).")
+    var port: Int = env("ALLOT_PORT").flatMap(Int.init) ?? 8778
+
+    @Option(help: "SQLite file path, ':memory:', or a postgres:// URL (env ALLOT_DATABASE).")
+    var database: String = env("ALLOT_DATABASE") ?? "./allot.sqlite"
+
+    @Option(help: "Authentication: 'token' (default) or 'noauth' (development only; env ALLOT_AUTH).")
+    var auth: AuthChoice = env("ALLOT_AUTH").flatMap(AuthChoice.init(rawValue:)) ?? .token
+
+    @Option(help: "JSON token file (default: beside the database; env ALLOT_TOKENS_FILE). ALLOT_TOKENS may hold the JSON itself.")
+    var tokensFile: String? = env("ALLOT_TOKENS_FILE")
+
+    @Option(help: "JSON policy file overriding rules by name, e.g. {\"placement:usages\": \"role:admin\"} (env ALLOT_POLICY_FILE).")
+    var policyFile: String? = env("ALLOT_POLICY_FILE")
+
+    @Flag(help: "Upstream's legacy policy: every API call needs the admin role.")
+    var legacyPolicy = false
+
+    @Option(help: "An origin allowed by CORS (repeatable; none: CORS off).")
+    var corsAllowedOrigin: [String] = []
+
+    @Option(help: "A request header CORS allows (repeatable).")
+    var corsAllowHeader: [String] = []
+
+    @Option(help: "Largest request body in bytes.")
+    var maxBodyBytes: Int = 1 << 20
+
+    @Option(help: "Log format: 'json' or 'text' (env ALLOT_LOG_FORMAT).")
+    var logFormat: LogFormat = env("ALLOT_LOG_FORMAT").flatMap(LogFormat.init(rawValue:)) ?? .json
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env ALLOT_LOG_LEVEL).")
+    var logLevel: String = env("ALLOT_LOG_LEVEL") ?? "info"
+
+    enum AuthChoice: String, ExpressibleByArgument { case token, noauth }
+    enum LogFormat: String, ExpressibleByArgument { case json, text }
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("unknown log level '\(logLevel)'")
+        }
+        guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535") }
+        guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let format = logFormat
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = format == .json
+                ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "allot")
+        let location = DatabaseLocation(parsing: database)
+        let configuration = try PlacementConfiguration(
+            auth: authMode(logger: logger), policy: policy(), corsAllowedOrigins: corsAllowedOrigin,
+            corsAllowHeaders: corsAllowHeader, maxBodyBytes: maxBodyBytes)
+        logger.info("Opening database", metadata: ["allot.database": .string(location.description)])
+        let db = try await Database.open(location, logger: logger)
+        let store = SQLPlacementStore(database: db, logger: logger, now: { Date().timeIntervalSince1970 })
+        let app = buildApplication(
+            store: store, configuration: configuration, host: host, port: port, logger: logger,
+            metricsText: { registry.emitToString() },
+            onServerRunning: { port in
+                logger.info("Serving the Placement API", metadata: ["allot.port": .stringConvertible(port)])
+            })
+        let group = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await db.close()
+            throw error
+        }
+        await db.close()
+        logger.info("Stopped")
+    }
+
+    private func authMode(logger: Logger) throws -> AuthMode {
+        if auth == .noauth {
+            logger.warning("Authentication is off (noauth): anyone who can reach this port is admin")
+            return .noauth
+        }
+        if let inline = env("ALLOT_TOKENS") {
+            return .tokens(try TokenFile.parse(Data(inline.utf8), origin: "ALLOT_TOKENS"))
+        }
+        let path = tokensFile ?? TokenFile.defaultPath(forDatabase: database)
+        if FileManager.default.fileExists(atPath: path) {
+            return .tokens(try TokenFile.load(path: path))
+        }
+        let record = try TokenFile.createAdmin(path: path)
+        logger.notice("Created an admin token; `allot token` prints it", metadata: ["allot.tokens_file": .string(path)])
+        return .tokens([record])
+    }
+
+    private func policy() throws -> Policy {
+        var overrides: [String: String] = [:]
+        if let policyFile {
+            guard let data = FileManager.default.contents(atPath: policyFile),
+                let decoded = try? JSONDecoder().decode([String: String].self, from: data)
+            else {
+                throw ValidationError("policy file \(policyFile) is not a JSON object of rule names to rules")
+            }
+            overrides = decoded
+        }
+        return Policy(overrides: overrides, legacyAdminOnly: legacyPolicy)
+    }
+}
+
+/// An environment variable, if set and not empty.
+func env(_ name: String) -> String? {
+    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
+    return value
+}
