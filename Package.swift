@@ -75,7 +75,12 @@ let package = Package(
         .testTarget(name: "AllotCoreTests", dependencies: ["AllotCore"], swiftSettings: upcoming),
         .testTarget(
             name: "AllotStoreTests",
-            dependencies: ["AllotCore", "AllotStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "AllotCore",
+                "AllotStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresKit", package: "postgres-kit"),
+            ],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -23,14 +23,14 @@ public struct Inventory: Hashable, Sendable {
     /// What can be allocated in all: `(total - reserved) * allocation_ratio`, rounded down as upstream does.
     public var capacity: Int {
         let raw = Double(total - reserved) * allocationRatio
-        return raw >= Double(Int.max) ? Int.max : Int(raw.rounded(.down))
+        return raw >= Double(Int.max) ? Int.max : Int(raw)
     }
 
-    /// Checks that the inventory is coherent.
-    /// - Parameter allowReservedEqualTotal: microversion 1.26 and later allow `reserved == total`.
+    /// Checks that the inventory is coherent: its capacity must be positive (or zero when
+    /// `allowReservedEqualTotal`, microversion 1.26 and later).
     /// - Returns: the first problem found, or `nil`.
     public func validationProblem(allowReservedEqualTotal: Bool) -> InventoryProblem? {
-        if reserved > total || (!allowReservedEqualTotal && reserved == total && total > 0) {
+        if reserved > total || (allowReservedEqualTotal ? capacity < 0 : capacity <= 0) {
             return .reservedExceedsTotal
         }
         if minUnit > maxUnit { return .minUnitAboveMaxUnit }

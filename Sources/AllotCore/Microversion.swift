@@ -34,15 +34,14 @@ public struct Microversion: Hashable, Sendable, Comparable, CustomStringConverti
     /// `placement 1.20, compute 2.1`.
     /// - Returns: `.absent` when no `placement` entry is present, `.malformed` when one is but cannot be parsed.
     public static func fromHeader(_ value: String) -> HeaderValue {
+        var result = HeaderValue.absent
         for entry in value.split(separator: ",") {
             let words = entry.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard let service = words.first, service.lowercased() == "placement" else { continue }
-            guard words.count == 2 else { return .malformed(String(entry).trimmingSpaces()) }
+            guard words.count == 2, words[0].lowercased() == "placement" else { continue }
             let raw = String(words[1])
-            if let version = parse(raw) { return .version(version) }
-            return .malformed(raw)
+            result = parse(raw).map(HeaderValue.version) ?? .malformed(raw)
         }
-        return .absent
+        return result
     }
 
     /// The outcome of reading a version header.

@@ -20,11 +20,14 @@ public struct PlacementError: Error, Equatable, Sendable, CustomStringConvertibl
     public var kind: Kind
     public var code: ErrorCode
     public var detail: String
+    /// The methods a `405` lists in its `Allow` header.
+    public var allow: String?
 
-    public init(_ kind: Kind, _ detail: String, code: ErrorCode = .undefined) {
+    public init(_ kind: Kind, _ detail: String, code: ErrorCode = .undefined, allow: String? = nil) {
         self.kind = kind
         self.code = code
         self.detail = detail
+        self.allow = allow
     }
 
     public var description: String { "\(kind): \(detail)" }
@@ -50,7 +53,7 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public init(_ rawValue: String) { self.rawValue = rawValue }
     public var description: String { rawValue }
 
-    public static let undefined = ErrorCode("placement.undefined")
+    public static let undefined = ErrorCode("placement.undefined_code")
     public static let concurrentUpdate = ErrorCode("placement.concurrent_update")
     public static let duplicateName = ErrorCode("placement.duplicate_name")
     public static let inventoryInUse = ErrorCode("placement.inventory.inuse")

@@ -11,6 +11,8 @@ struct Call: Sendable {
     var body: Data
     var identity: Identity?
     var method: HTTPRequest.Method
+    /// `http://host:port` from the request, for absolute `Location` headers.
+    var baseURL: String
 
     func atLeast(_ major: Int, _ minor: Int) -> Bool { version.isAtLeast(major, minor) }
 
@@ -49,10 +51,12 @@ struct Reply: Sendable {
     static let noContent = Reply(status: .noContent, body: nil)
 
     /// Adds `last-modified` and `cache-control: no-cache` (microversion 1.15 and later).
-    func cacheHeaders(_ call: Call, lastModified: Double?) -> Reply {
+    func cacheHeaders(_ call: Call, lastModified: Double?, omitLastModified: Bool = false) -> Reply {
         guard call.atLeast(1, 15) else { return self }
         var reply = self
-        reply.headers.append((.lastModified, HTTPDate.format(lastModified ?? Date().timeIntervalSince1970)))
+        if !omitLastModified {
+            reply.headers.append((.lastModified, HTTPDate.format(lastModified ?? Date().timeIntervalSince1970)))
+        }
         reply.headers.append((.cacheControl, "no-cache"))
         return reply
     }

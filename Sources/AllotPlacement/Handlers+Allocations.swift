@@ -1,3 +1,4 @@
+import Foundation
 import AllotCore
 import AllotStore
 import HTTPTypes
@@ -7,8 +8,16 @@ extension PlacementResponder {
         "^[0-9a-fA-F-]{36}$", { UUIDText.normalized($0) != nil }
     )
 
+    /// `[a-zA-Z0-9_-]{1,64}` unanchored, as upstream's mapping keys are matched.
+    static let isGroupSuffix: @Sendable (String) -> Bool = { key in
+        key.unicodeScalars.contains { scalar in
+            scalar.properties.isASCIIHexDigit || ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar)
+                || ("0"..."9").contains(scalar) || scalar == "_" || scalar == "-"
+        }
+    }
+
     static let resourcesSchema = Schema.object(.init(
-        patternProperties: [("^[0-9A-Z_]+$", ResourceClass.isWellFormedName,
+        patternProperties: [("^[A-Z0-9_]+$", ResourceClass.isWellFormedName,
                              .integer(minimum: 1, maximum: Limits.maxInt))],
         additionalProperties: false, minProperties: 1))
 
@@ -20,7 +29,7 @@ extension PlacementResponder {
                 patternProperties: [(Self.uuidPattern.0, Self.uuidPattern.1, .object(.init(
                     properties: [("resources", Self.resourcesSchema), ("generation", .any)],
                     required: ["resources"], additionalProperties: false)))],
-                additionalProperties: false, minProperties: forPost || call.atLeast(1, 28) ? nil : 1))
+                additionalProperties: false, minProperties: forPost || call.atLeast(1, 28) ? 0 : 1))
         } else {
             allocations = .array(items: .object(.init(
                 properties: [
@@ -37,8 +46,6 @@ extension PlacementResponder {
         if call.atLeast(1, 8) {
             properties += [("project_id", identifier), ("user_id", identifier)]
             required += ["project_id", "user_id"]
-        } else {
-            properties += [("project_id", identifier), ("user_id", identifier)]
         }
         if call.atLeast(1, 28) {
             properties.append(("consumer_generation", .anyOf([.integer(minimum: nil, maximum: nil), .null])))
@@ -46,12 +53,13 @@ extension PlacementResponder {
         }
         if call.atLeast(1, 34) {
             properties.append(("mappings", .object(.init(
-                patternProperties: [("^.+$", { @Sendable _ in true }, .array(items: .string(.init(format: "uuid")),
-                                                                   minItems: 1, uniqueItems: true))],
-                additionalProperties: false))))
+                patternProperties: [("[a-zA-Z0-9_-]{1,64}", Self.isGroupSuffix,
+                                     .array(items: .string(.init(format: "uuid")), minItems: 1, uniqueItems: false))],
+                minProperties: 1))))
         }
         if call.atLeast(1, 38) {
-            properties.append(("consumer_type", .string(.init(maxLength: 255, pattern: ("^[A-Z0-9_]+$", ResourceClass.isWellFormedName)))))
+            properties.append(("consumer_type", .string(.init(
+                minLength: 1, maxLength: 255, pattern: ("^[A-Z0-9_]+$", ResourceClass.isWellFormedName)))))
             required.append("consumer_type")
         }
         return .object(.init(properties: properties, required: required, additionalProperties: false))
@@ -122,7 +130,9 @@ extension PlacementResponder {
             throw PlacementError.badRequest("Malformed consumer_uuid: \(consumer)")
         }
         let body = try call.json(consumerSchema(call, forPost: false))
-        try await store.replaceAllocations([try allocationRequest(consumer: uuid, body: body, call: call)])
+        try await store.replaceAllocations(
+            [try allocationRequest(consumer: uuid, body: body, call: call)],
+            unknownClassPrefix: "Unable to allocate inventory for consumer \(uuid): ")
         return .noContent
     }
 
@@ -134,7 +144,7 @@ extension PlacementResponder {
         for (consumer, entry) in body.objectValue!.sorted(by: { $0.key < $1.key }) {
             requests.append(try allocationRequest(consumer: UUIDText.normalized(consumer)!, body: entry, call: call))
         }
-        try await store.replaceAllocations(requests)
+        try await store.replaceAllocations(requests, unknownClassPrefix: "Unable to allocate inventory ")
         return .noContent
     }
 
@@ -144,9 +154,21 @@ extension PlacementResponder {
     }
 
     func providerAllocations(_ call: Call) async throws -> Reply {
-        let result = try await store.allocations(providerUUID: call.parameters[0])
-        let allocations = result.byConsumer.mapValues { resources in
-            JSONValue.object(["resources": .sortedObject(resources.mapValues(JSONValue.int))])
+        let uuid = call.parameters[0]
+        let result: ProviderAllocations
+        do {
+            result = try await store.allocations(providerUUID: uuid)
+        } catch let error as PlacementError where error.kind == .notFound {
+            throw PlacementError.notFound("Resource provider '\(uuid)' not found: \(error.detail)")
+        }
+        var allocations: [String: JSONValue] = [:]
+        for (consumer, resources) in result.byConsumer {
+            let amounts = JSONValue.sortedObject(resources.mapValues(JSONValue.int))
+            if call.atLeast(1, 28), let generation = result.consumerGenerations[consumer] ?? nil {
+                allocations[consumer] = .object(["resources": amounts, "consumer_generation": .int(generation)])
+            } else {
+                allocations[consumer] = .object(["resources": amounts])
+            }
         }
         return Reply.json(.object([
             "allocations": .sortedObject(allocations),
@@ -155,7 +177,14 @@ extension PlacementResponder {
     }
 
     func providerUsages(_ call: Call) async throws -> Reply {
-        let (provider, usages) = try await store.usages(providerUUID: call.parameters[0])
+        let uuid = call.parameters[0]
+        let provider: ResourceProvider
+        let usages: [String: Int]
+        do {
+            (provider, usages) = try await store.usages(providerUUID: uuid)
+        } catch let error as PlacementError where error.kind == .notFound {
+            throw PlacementError.notFound("\(error.detail): \(error.detail)")
+        }
         return Reply.json(.object([
             "resource_provider_generation": .int(provider.generation),
             "usages": .sortedObject(usages.mapValues(JSONValue.int)),
@@ -166,13 +195,30 @@ extension PlacementResponder {
         var allowed: Set<String> = ["project_id", "user_id"]
         if call.atLeast(1, 38) { allowed.insert("consumer_type") }
         try rejectUnknownQuery(call, allowed: allowed)
-        guard let project = call.queryValue("project_id") else {
-            throw PlacementError.badRequest("Invalid query string parameters: 'project_id' is a required property")
+        let idSchema = Schema.string(.init(minLength: 1, maxLength: 255))
+        let queryObject = JSONValue.object(
+            Dictionary(call.query.map { ($0.0, JSONValue.string($0.1)) }, uniquingKeysWith: { $1 }),
+            order: call.query.map(\.0))
+        do {
+            try Schema.object(.init(
+                properties: [("project_id", idSchema), ("user_id", idSchema), ("consumer_type", .string(.init(
+                    minLength: 1, maxLength: 255,
+                    pattern: ("^[A-Z0-9_]+$|^all|^unknown$",
+                              { ResourceClass.isWellFormedName($0) || $0.hasPrefix("all") || $0 == "unknown" }))))],
+                required: ["project_id"])).validate(queryObject)
+        } catch {
+            throw PlacementError.badRequest("Invalid query string parameters: "
+                + error.detail.replacingOccurrences(of: "JSON does not validate: ", with: ""))
         }
+        let project = call.queryValue("project_id")!
         let totals = try await store.usageTotals(
             projectID: project, userID: call.queryValue("user_id"), consumerType: call.queryValue("consumer_type"))
         let body: JSONValue
-        if call.atLeast(1, 38) {
+        if call.atLeast(1, 38), call.queryValue("consumer_type") == "all" {
+            var values = totals.total.mapValues(JSONValue.int)
+            values["consumer_count"] = .int(totals.byType.values.map(\.consumers).reduce(0, +))
+            body = .object(["usages": .object(["all": .sortedObject(values)])])
+        } else if call.atLeast(1, 38) {
             var grouped: [String: JSONValue] = [:]
             for (type, entry) in totals.byType {
                 var values = entry.amounts.mapValues(JSONValue.int)

@@ -3,7 +3,11 @@ import AllotStore
 import HTTPTypes
 
 extension PlacementResponder {
-    static let customPattern: (String, @Sendable (String) -> Bool) = ("^CUSTOM\\_[A-Z0-9_]+$", { ResourceClass.isCustomName($0) })
+    static let customPattern: (String, @Sendable (String) -> Bool) = ("^CUSTOM_[A-Z0-9_]+$", { ResourceClass.isCustomName($0) })
+
+    static let resourceClassNameSchema = Schema.object(.init(
+        properties: [("name", .string(.init(maxLength: 255, pattern: customPattern)))],
+        required: ["name"], additionalProperties: false))
 
     func resourceClassJSON(_ name: String) -> JSONValue {
         .object(["name": .string(name), "links": .array([.object(["rel": "self", "href": .string("/resource_classes/\(name)")])])])
@@ -16,12 +20,10 @@ extension PlacementResponder {
     }
 
     func createResourceClass(_ call: Call) async throws -> Reply {
-        let body = try call.json(.object(.init(
-            properties: [("name", .string(.init(maxLength: 255, pattern: Self.customPattern)))],
-            required: ["name"], additionalProperties: false)))
+        let body = try call.json(Self.resourceClassNameSchema)
         let name = body["name"]!.stringValue!
         _ = try await store.createResourceClass(named: name, failIfExists: true)
-        return Reply(status: .created, body: nil, headers: [(.location, "/resource_classes/\(name)")])
+        return Reply(status: .created, body: nil, headers: [(.location, call.baseURL + "/resource_classes/\(name)")])
     }
 
     func showResourceClass(_ call: Call) async throws -> Reply {
@@ -35,17 +37,15 @@ extension PlacementResponder {
     func updateResourceClass(_ call: Call) async throws -> Reply {
         let name = call.parameters[0]
         if call.atLeast(1, 7) {
-            guard ResourceClass.isCustomName(name), name.count <= 255 else {
-                throw PlacementError.badRequest(
-                    "JSON does not validate: '\(name)' does not match '^CUSTOM\\\\_[A-Z0-9_]+$'")
+            if name.contains("\"") || name.contains("\\") {
+                throw PlacementError.badRequest("Malformed JSON: the resource class name is not valid JSON text")
             }
+            try Self.resourceClassNameSchema.validate(.object(["name": .string(name)]))
             let created = try await store.createResourceClass(named: name, failIfExists: false)
             return Reply(status: created ? .created : .noContent, body: nil,
-                         headers: [(.location, "/resource_classes/\(name)")])
+                         headers: [(.location, call.baseURL + "/resource_classes/\(name)")])
         }
-        let body = try call.json(.object(.init(
-            properties: [("name", .string(.init(maxLength: 255, pattern: Self.customPattern)))],
-            required: ["name"], additionalProperties: false)))
+        let body = try call.json(Self.resourceClassNameSchema)
         let newName = body["name"]!.stringValue!
         try await store.renameResourceClass(from: name, to: newName)
         return Reply.json(resourceClassJSON(newName))
@@ -64,7 +64,7 @@ extension PlacementResponder {
                 filter.startsWith = String(name.dropFirst("startswith:".count))
             } else if name.hasPrefix("in:") {
                 filter.names = name.dropFirst(3).split(separator: ",").map(String.init)
-            } else {
+            } else if !name.contains(":") {
                 throw PlacementError.badRequest(
                     "Badly formatted name parameter. Expected name query string parameter in form: "
                         + "?name=[in|startswith]:[name1,name2|prefix]. Got: \"\(name)\"")
@@ -87,7 +87,7 @@ extension PlacementResponder {
     func showTrait(_ call: Call) async throws -> Reply {
         let name = call.parameters[0]
         guard let record = try await store.trait(named: name) else {
-            throw PlacementError.notFound("No such trait(s): \(name)")
+            throw PlacementError.notFound("No such trait(s): \(name).")
         }
         return Reply.noContent.cacheHeaders(call, lastModified: record.lastModified)
     }
@@ -100,8 +100,9 @@ extension PlacementResponder {
                     + "\"CUSTOM_\" and use following characters: \"A\"-\"Z\", \"0\"-\"9\" and \"_\"")
         }
         let created = try await store.createTrait(named: name)
-        let reply = Reply(status: created ? .created : .noContent, body: nil, headers: [(.location, "/traits/\(name)")])
-        return reply.cacheHeaders(call, lastModified: nil)
+        let reply = Reply(status: created ? .created : .noContent, body: nil,
+                          headers: [(.location, call.baseURL + "/traits/\(name)")])
+        return reply.cacheHeaders(call, lastModified: try await store.trait(named: name)?.lastModified)
     }
 
     func deleteTrait(_ call: Call) async throws -> Reply {
@@ -119,8 +120,7 @@ extension PlacementResponder {
     func setProviderTraits(_ call: Call) async throws -> Reply {
         let body = try call.json(.object(.init(
             properties: [
-                ("traits", .array(items: .string(.init(maxLength: 255, pattern: ("^[A-Z0-9_]+$", ResourceClass.isWellFormedName))),
-                                  minItems: nil, uniqueItems: true)),
+                ("traits", .array(items: .string(.init(minLength: 1, maxLength: 255)), minItems: nil, uniqueItems: false)),
                 ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
             ], required: ["traits", "resource_provider_generation"], additionalProperties: false)))
         let names = body["traits"]!.arrayValue!.compactMap(\.stringValue)
@@ -143,6 +143,7 @@ extension PlacementResponder {
     }
 
     func setProviderAggregates(_ call: Call) async throws -> Reply {
+        _ = try await store.providerAggregates(providerUUID: call.parameters[0])
         let list = Schema.array(items: .string(.init(format: "uuid")), minItems: nil, uniqueItems: true)
         let body: JSONValue
         let generation: Int?
@@ -158,7 +159,7 @@ extension PlacementResponder {
             generation = nil
             uuids = body.arrayValue!
         }
-        let aggregates = uuids.compactMap { $0.stringValue.flatMap(UUIDText.normalized) }
+        let aggregates = uuids.compactMap(\.stringValue)
         let (provider, result) = try await store.setProviderAggregates(
             providerUUID: call.parameters[0], generation: generation, aggregates: aggregates)
         return aggregatesReply(provider, result, call)

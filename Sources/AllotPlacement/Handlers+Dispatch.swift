@@ -20,12 +20,34 @@ extension PlacementResponder {
         }
     }
 
+    /// Whether the endpoint reads a JSON body (and so requires `Content-Type: application/json`).
+    static func takesJSON(_ endpoint: Endpoint, _ version: Microversion) -> Bool {
+        switch endpoint {
+        case .createProvider, .updateProvider, .replaceInventories, .createInventory, .updateInventory,
+            .createResourceClass, .setProviderTraits, .setProviderAggregates, .setConsumerAllocations,
+            .postAllocations, .reshaper:
+            return true
+        case .updateResourceClass:
+            return !version.isAtLeast(1, 7)
+        default:
+            return false
+        }
+    }
+
     func handle(_ endpoint: Endpoint, _ call: Call) async throws -> Reply {
         guard call.version >= Self.minimumVersion(endpoint) else {
             throw PlacementError.notFound("The resource could not be found.")
         }
+        if Self.takesJSON(endpoint, call.version) {
+            let type = call.headers[.contentType]
+            let mediaType = type?.split(separator: ";").first.map { $0.trimmingCharacters().lowercased() }
+            if mediaType != "application/json" {
+                throw PlacementError(.unsupportedMediaType,
+                    "The media type \(type ?? "None") is not supported, use application/json")
+            }
+        }
         switch endpoint {
-        case .root: return root()
+        case .root: return root().cacheHeaders(call, lastModified: nil)
         case .listProviders: return try await listProviders(call)
         case .createProvider: return try await createProvider(call)
         case .showProvider: return try await showProvider(call)

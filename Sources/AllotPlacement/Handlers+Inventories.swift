@@ -46,8 +46,9 @@ extension PlacementResponder {
         switch inventory.validationProblem(allowReservedEqualTotal: allowEqual) {
         case .reservedExceedsTotal:
             let relation = allowEqual ? "greater than" : "greater than or equal to"
+            let verb = call.method == .post ? "create" : "update"
             throw PlacementError.badRequest(
-                "Unable to update inventory for resource provider \(providerUUID): Invalid inventory for "
+                "Unable to \(verb) inventory for resource provider \(providerUUID): Invalid inventory for "
                     + "'\(resourceClass)' on resource provider '\(providerUUID)'. The reserved value is "
                     + "\(relation) total.")
         case .minUnitAboveMaxUnit, .stepSizeAboveMaxUnit, nil:
@@ -57,11 +58,21 @@ extension PlacementResponder {
 
     func listInventories(_ call: Call) async throws -> Reply {
         let result = try await store.inventories(providerUUID: call.parameters[0])
-        return Reply.json(inventoriesJSON(result)).cacheHeaders(call, lastModified: result.lastModified)
+        return Reply.json(inventoriesJSON(result)).cacheHeaders(call, lastModified: result.lastModified,
+                                                                omitLastModified: result.inventories.isEmpty)
+    }
+
+    /// The provider, or upstream's 404.
+    func requireProvider(_ uuid: String) async throws -> ResourceProvider {
+        guard let provider = try await store.provider(uuid: uuid) else {
+            throw PlacementError.notFound("No resource provider with uuid \(uuid) found")
+        }
+        return provider
     }
 
     func replaceInventories(_ call: Call) async throws -> Reply {
         let uuid = call.parameters[0]
+        _ = try await requireProvider(uuid)
         let schema = Schema.object(.init(
             properties: [
                 ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
@@ -70,26 +81,22 @@ extension PlacementResponder {
                         "^[A-Z0-9_]+$", ResourceClass.isWellFormedName,
                         .object(.init(properties: Self.inventoryProperties(totalMinimum: 1), required: ["total"],
                                       additionalProperties: false))
-                    )], additionalProperties: false))),
+                    )]))),
             ], required: ["resource_provider_generation", "inventories"], additionalProperties: false))
         let body = try call.json(schema)
         var inventories: [String: Inventory] = [:]
         for (name, value) in body["inventories"]!.objectValue! {
-            guard ResourceClass.validated(name) != nil else {
-                throw PlacementError.badRequest("Unknown resource class in inventory for resource provider \(uuid): \(name)")
-            }
             inventories[name] = try inventory(from: value, resourceClass: name, providerUUID: uuid, call: call)
         }
         let result = try await store.replaceInventories(
             providerUUID: uuid, generation: body["resource_provider_generation"]!.intValue!, inventories: inventories)
-        return Reply.json(inventoriesJSON(result)).cacheHeaders(call, lastModified: result.lastModified)
+        return Reply.json(inventoriesJSON(result)).cacheHeaders(call, lastModified: result.lastModified,
+                                                                omitLastModified: result.inventories.isEmpty)
     }
 
     func deleteInventories(_ call: Call) async throws -> Reply {
         guard call.atLeast(1, 5) else {
-            throw PlacementError(.methodNotAllowed,
-                "The method specified is not allowed for this resource.\n\n The method DELETE is not allowed for "
-                    + "this resource. Allowed: GET, POST, PUT")
+            throw PlacementError(.methodNotAllowed, "The method DELETE is not allowed for this resource. \n\n ")
         }
         try await store.deleteAllInventories(providerUUID: call.parameters[0])
         return .noContent
@@ -97,23 +104,25 @@ extension PlacementResponder {
 
     func createInventory(_ call: Call) async throws -> Reply {
         let uuid = call.parameters[0]
+        _ = try await requireProvider(uuid)
         let schema = Schema.object(.init(
             properties: [
                 ("resource_class", .string(.init(pattern: Self.resourceClassPattern))),
                 ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
             ] + Self.inventoryProperties(totalMinimum: 1),
-            required: ["total", "resource_class", "resource_provider_generation"], additionalProperties: false))
+            required: ["total", "resource_class"], additionalProperties: false))
         let body = try call.json(schema)
         let name = body["resource_class"]!.stringValue!
-        guard ResourceClass.validated(name) != nil else {
-            throw PlacementError.badRequest("No such resource class \(name)")
-        }
         let inventory = try inventory(from: body, resourceClass: name, providerUUID: uuid, call: call)
+        guard try await store.resourceClass(named: name) != nil else {
+            throw PlacementError.badRequest(
+                "Unable to create inventory for resource provider \(uuid): No such resource class \(name).")
+        }
         let result = try await store.createInventory(
-            providerUUID: uuid, generation: body["resource_provider_generation"]!.intValue!, resourceClass: name,
+            providerUUID: uuid, generation: body["resource_provider_generation"]?.intValue, resourceClass: name,
             inventory: inventory)
         return Reply(status: .created, body: singleInventoryJSON(inventory, generation: result.provider.generation),
-                     headers: [(.location, "/resource_providers/\(uuid)/inventories/\(name)")])
+                     headers: [(.location, call.baseURL + "/resource_providers/\(uuid)/inventories/\(name)")])
             .cacheHeaders(call, lastModified: result.lastModified)
     }
 
@@ -136,15 +145,16 @@ extension PlacementResponder {
 
     func updateInventory(_ call: Call) async throws -> Reply {
         let (uuid, name) = (call.parameters[0], call.parameters[1])
+        _ = try await requireProvider(uuid)
         let schema = Schema.object(.init(
             properties: [("resource_provider_generation", .integer(minimum: nil, maximum: nil))]
                 + Self.inventoryProperties(totalMinimum: 1),
             required: ["total", "resource_provider_generation"], additionalProperties: false))
         let body = try call.json(schema)
-        guard ResourceClass.validated(name) != nil else {
-            throw PlacementError.badRequest("No such resource class \(name)")
-        }
         let inventory = try inventory(from: body, resourceClass: name, providerUUID: uuid, call: call)
+        guard try await store.resourceClass(named: name) != nil else {
+            throw PlacementError.notFound("No such resource class \(name).")
+        }
         let result = try await store.updateInventory(
             providerUUID: uuid, generation: body["resource_provider_generation"]!.intValue!, resourceClass: name,
             inventory: inventory)

@@ -38,18 +38,13 @@ extension PlacementResponder {
         if call.atLeast(1, 18) { allowed.insert("required") }
         try rejectUnknownQuery(call, allowed: allowed)
         var filter = ProviderFilter()
-        filter.name = call.queryValue("name")
-        if let uuid = call.queryValue("uuid") {
-            guard let normalized = UUIDText.normalized(uuid) else {
-                throw PlacementError.badRequest("Invalid query string parameters: '\(uuid)' is not a 'uuid'")
+        if let name = call.queryValue("name"), !name.isEmpty { filter.name = name }
+        for key in ["uuid", "in_tree"] {
+            guard let text = call.queryValue(key) else { continue }
+            guard text.utf8.count == 36, let normalized = UUIDText.normalized(text) else {
+                throw PlacementError.badRequest("Invalid query string parameters: '\(text)' is not a 'uuid'")
             }
-            filter.uuid = normalized
-        }
-        if let tree = call.queryValue("in_tree") {
-            guard let normalized = UUIDText.normalized(tree) else {
-                throw PlacementError.badRequest("Invalid query string parameters: '\(tree)' is not a 'uuid'")
-            }
-            filter.inTree = normalized
+            if key == "uuid" { filter.uuid = normalized } else { filter.inTree = normalized }
         }
         let memberOf = call.queryValues("member_of")
         if !memberOf.isEmpty {
@@ -80,7 +75,7 @@ extension PlacementResponder {
         let uuid = body["uuid"]?.stringValue.flatMap(UUIDText.normalized) ?? UUID().uuidString.lowercased()
         let parent = body["parent_provider_uuid"]?.stringValue.flatMap(UUIDText.normalized)
         let provider = try await store.createProvider(uuid: uuid, name: name, parentUUID: parent)
-        let location = "/resource_providers/\(provider.uuid)"
+        let location = call.baseURL + "/resource_providers/\(provider.uuid)"
         if call.atLeast(1, 20) {
             return Reply(status: .ok, body: providerJSON(provider, call), headers: [(.location, location)])
                 .cacheHeaders(call, lastModified: provider.updatedAt)
@@ -97,6 +92,9 @@ extension PlacementResponder {
     }
 
     func updateProvider(_ call: Call) async throws -> Reply {
+        guard try await store.provider(uuid: call.parameters[0]) != nil else {
+            throw PlacementError.notFound("No resource provider with uuid \(call.parameters[0]) found")
+        }
         var properties: [(String, Schema)] = [("name", .string(.init(maxLength: 200)))]
         if call.atLeast(1, 14) {
             properties.append(("parent_provider_uuid", .anyOf([.string(.init(format: "uuid")), .null])))

@@ -41,12 +41,12 @@ public enum AuthMode: Sendable {
         switch self {
         case .noauth:
             let parts = token.split(separator: ":", maxSplits: 1).map(String.init)
-            var roles: Set<String> = token == "admin" ? ["admin"] : []
+            var roles: Set<String> = parts[0] == "admin" ? ["admin"] : []
             if let rolesHeader {
                 roles = Set(rolesHeader.split(separator: ",").map { $0.trimmingCharacters() }.filter { !$0.isEmpty })
             }
             return Identity(
-                userID: parts[0], projectID: parts.count > 1 ? parts[1] : nil, roles: roles,
+                userID: parts[0], projectID: parts.count > 1 ? parts[1] : parts[0], roles: roles,
                 systemScope: systemScope?.lowercased() == "all")
         case .tokens(let records):
             guard let record = records.first(where: { constantTimeEquals($0.token, token) }) else { return nil }

@@ -1,3 +1,4 @@
+import Foundation
 import AllotCore
 import Hummingbird
 import HTTPTypes
@@ -6,10 +7,28 @@ import NIOCore
 extension PlacementResponder {
     /// Renders an error as upstream does: `{"errors": [{"status", "title", "detail", "code", "request_id"}]}`,
     /// with `code` from microversion 1.23 on.
-    func renderError(_ error: PlacementError, requestID: String, version: Microversion?) -> Response {
+    func renderError(_ error: PlacementError, requestID: String, version: Microversion?, accept: String?) -> Response {
         let status = error.kind.status
         var fields: KeyValuePairs<String, JSONValue> = [:]
-        let detail = "\(error.kind.explanation)\n\n \(error.detail)  "
+        let message = error.detail.replacingOccurrences(of: "\n", with: " ")
+        let detail = error.kind == .methodNotAllowed
+            ? message : "\(error.kind.explanation)\n\n \(message)  "
+        var headers: HTTPFields = [:]
+        if let allow = error.allow { headers[.allow] = allow }
+        switch ErrorFormat.negotiate(accept) {
+        case .html:
+            headers[.contentType] = "text/html; charset=UTF-8"
+            let title = "\(status.code) \(status.reasonPhrase)"
+            let html = "<html>\n <head>\n  <title>\(title)</title>\n </head>\n <body>\n  <h1>\(title)</h1>\n  "
+                + ErrorFormat.escapeHTML(detail) + "\n </body>\n</html>"
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+        case .plain:
+            headers[.contentType] = "text/plain; charset=UTF-8"
+            let text = "\(status.code) \(status.reasonPhrase)\n\n\(detail)"
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        case .json:
+            break
+        }
         if let version, version.isAtLeast(1, 23) {
             fields = [
                 "status": .int(status.code), "title": .string(status.reasonPhrase), "detail": .string(detail),
@@ -21,8 +40,15 @@ extension PlacementResponder {
                 "request_id": .string(requestID),
             ]
         }
-        let body = JSONValue.object(["errors": .array([.object(fields)])])
-        var headers: HTTPFields = [.contentType: "application/json"]
+        var errorObject = JSONValue.object(fields)
+        if error.kind == .notAcceptable, version == nil, case .object(var values, var order) = errorObject {
+            values["max_version"] = .string(Microversion.maximum.description)
+            values["min_version"] = .string(Microversion.minimum.description)
+            order += ["max_version", "min_version"]
+            errorObject = .object(values, order: order)
+        }
+        let body = JSONValue.object(["errors": .array([errorObject])])
+        headers[.contentType] = "application/json"
         if error.kind == .unauthorized { headers[.wwwAuthenticate] = "Keystone uri='http://localhost'" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body.serialized())))
     }

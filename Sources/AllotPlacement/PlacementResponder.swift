@@ -41,29 +41,29 @@ public struct PlacementResponder: HTTPResponder {
             if let preflight = corsPreflight(request) {
                 response = preflight
             } else {
-                let (reply, label, parsedVersion) = try await dispatch(&request, logger: logger)
+                version = try parseVersion(request.headers)
+                let (reply, label) = try await dispatch(&request, version: version ?? .minimum, logger: logger)
                 routeLabel = label
-                version = parsedVersion
                 response = render(reply)
             }
         } catch let error as PlacementError {
-            response = renderError(error, requestID: requestID, version: version)
+            response = renderError(error, requestID: requestID, version: version, accept: request.headers[.accept])
         } catch is NIOTooManyBytesError {
             response = renderError(
                 PlacementError(.payloadTooLarge, "Request body larger than \(configuration.maxBodyBytes) bytes."),
-                requestID: requestID, version: version)
+                requestID: requestID, version: version, accept: nil)
         } catch let error as StoreError {
             logger.error("Database failure", metadata: [LogKey.error: .string(error.description)])
             Counter(label: "allot_db_errors_total").increment()
             response = renderError(
                 PlacementError(.serviceUnavailable, "The database could not complete the request."),
-                requestID: requestID, version: version)
+                requestID: requestID, version: version, accept: nil)
         } catch {
             logger.error("Unexpected failure", metadata: [LogKey.error: .string(String(describing: type(of: error)))])
             Counter(label: "allot_db_errors_total").increment()
             response = renderError(
                 PlacementError(.serviceUnavailable, "The request could not be completed; it changed nothing."),
-                requestID: requestID, version: version)
+                requestID: requestID, version: version, accept: nil)
         }
         response.headers[.openStackRequestID] = requestID
         if let version {
@@ -88,16 +88,16 @@ public struct PlacementResponder: HTTPResponder {
 
     /// Finds the route, checks who is calling and the version, reads the body and runs the handler.
     private func dispatch(
-        _ request: inout Request, logger: Logger
-    ) async throws -> (Reply, String, Microversion?) {
+        _ request: inout Request, version: Microversion, logger: Logger
+    ) async throws -> (Reply, String) {
         let path = request.uri.path
         if path == "/healthcheck" {
-            return (.json(.object(["status": .string("ok")])), "/healthcheck", nil)
+            return (.json(.object(["status": .string("ok")])), "/healthcheck")
         }
         if path == "/metrics", let metricsText {
             let text = await metricsText()
             let reply = Reply(status: .ok, body: nil, headers: [(.contentType, "text/plain; version=0.0.4")], text: text)
-            return (reply, "/metrics", nil)
+            return (reply, "/metrics")
         }
         let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         let trimmed = components.count == 1 && components.first == "" ? [] : Array(components)
@@ -111,22 +111,21 @@ public struct PlacementResponder: HTTPResponder {
         guard let endpoint = route.methods.first(where: { $0.0 == request.method })?.1 else {
             let allowed = route.methods.map(\.0.rawValue).joined(separator: ", ")
             throw PlacementError(.methodNotAllowed,
-                "The method specified is not allowed for this resource.\n\n The method \(request.method.rawValue) "
-                    + "is not allowed for this resource. Allowed: \(allowed)")
+                "The method \(request.method.rawValue) is not allowed for this resource. \n\n "
+                    + "The method specified is not allowed for this resource.", allow: allowed)
         }
         let identity = try authenticate(request, endpoint: endpoint)
-        let version = try parseVersion(request.headers)
-        if let accept = request.headers[.accept], !Self.acceptsJSON(accept) {
+        if request.method == .get, endpoint != .root, endpoint != .showTrait, let accept = request.headers[.accept],
+            ErrorFormat.quality(of: "application/json", in: accept) == 0
+        {
             throw PlacementError(.notAcceptable, "Only application/json is provided")
         }
         var body = Data()
         if request.method == .put || request.method == .post {
             let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
             body = Data(buffer: buffer)
-            let type = request.headers[.contentType]
-            if type?.lowercased().hasPrefix("application/json") != true {
-                throw PlacementError(.unsupportedMediaType,
-                    "The media type \(type ?? "None") is not supported, use application/json")
+            if !body.isEmpty, request.headers[.contentType] == nil {
+                throw PlacementError.badRequest("content-type header required when content-length > 0")
             }
         }
         if let rule = endpoint.policyRule, let identity {
@@ -135,12 +134,13 @@ public struct PlacementResponder: HTTPResponder {
                 throw PlacementError(.forbidden, "Policy does not allow \(rule) to be performed.")
             }
         }
+        let host = request.head.authority ?? "127.0.0.1"
         let call = Call(
             version: version, parameters: parameters, query: Self.queryPairs(request.uri.query),
-            headers: request.headers, body: body, identity: identity, method: request.method)
-        var reply = try await handle(endpoint, call)
-        if request.method == .head { reply.body = nil }
-        return (reply, label, version)
+            headers: request.headers, body: body, identity: identity, method: request.method,
+            baseURL: "http://\(host)")
+        let reply = try await handle(endpoint, call)
+        return (reply, label)
     }
 
     private func authenticate(_ request: Request, endpoint: Endpoint) throws -> Identity? {
@@ -160,20 +160,12 @@ public struct PlacementResponder: HTTPResponder {
         case .absent:
             return .minimum
         case .malformed(let text):
-            throw PlacementError.badRequest("invalid version string: \(text)")
+            throw PlacementError.badRequest("Invalid microversion: invalid version string: \(text)")
         case .version(let version):
             guard version >= .minimum, version <= .maximum else {
-                throw PlacementError(.notAcceptable,
-                    "Unacceptable version header: \(version)")
+                throw PlacementError(.notAcceptable, "Invalid microversion: Unacceptable version header: \(version)")
             }
             return version
-        }
-    }
-
-    static func acceptsJSON(_ accept: String) -> Bool {
-        accept.split(separator: ",").contains { item in
-            let type = item.split(separator: ";").first.map { $0.trimmingCharacters().lowercased() } ?? ""
-            return type == "application/json" || type == "*/*" || type == "application/*" || type.isEmpty
         }
     }
 

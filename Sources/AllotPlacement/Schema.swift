@@ -106,7 +106,8 @@ indirect enum Schema: Sendable {
                 return fail("\(value.pythonRepr) is not one of \(list)", "enum", schemaPath, instancePath, value)
             }
             if let minLength = rules.minLength, text.count < minLength {
-                return fail("\(value.pythonRepr) is too short", "minLength", schemaPath, instancePath, value)
+                let message = minLength == 1 ? "should be non-empty" : "is too short"
+                return fail("\(value.pythonRepr) \(message)", "minLength", schemaPath, instancePath, value)
             }
             if let maxLength = rules.maxLength, text.count > maxLength {
                 return fail("\(value.pythonRepr) is too long", "maxLength", schemaPath, instancePath, value)
@@ -143,7 +144,8 @@ indirect enum Schema: Sendable {
             return nil
         case (.array(let items, let minItems, let uniqueItems), .array(let values)):
             if let minItems, values.count < minItems {
-                return fail("\(value.pythonRepr) is too short", "minItems", schemaPath, instancePath, value)
+                let message = minItems == 1 ? "should be non-empty" : "is too short"
+                return fail("\(value.pythonRepr) \(message)", "minItems", schemaPath, instancePath, value)
             }
             if uniqueItems {
                 for (index, item) in values.enumerated() where values[..<index].contains(item) {
@@ -173,8 +175,8 @@ indirect enum Schema: Sendable {
         _ schemaPath: String, _ instancePath: String
     ) -> Failure? {
         if let minProperties = rules.minProperties, values.count < minProperties {
-            return fail("\(value.pythonRepr) does not have enough properties", "minProperties", schemaPath,
-                        instancePath, value)
+            let message = minProperties == 1 ? "should be non-empty" : "does not have enough properties"
+            return fail("\(value.pythonRepr) \(message)", "minProperties", schemaPath, instancePath, value)
         }
         for name in rules.required where values[name] == nil {
             return fail("'\(name)' is a required property", "required", schemaPath, instancePath, value)
@@ -201,6 +203,13 @@ indirect enum Schema: Sendable {
                 }
             }
             if !matched { extras.append(key) }
+        }
+        if !rules.additionalProperties, !extras.isEmpty, !rules.patternProperties.isEmpty {
+            let names = extras.sorted().map { JSONValue.pythonQuoted($0) }.joined(separator: ", ")
+            let patterns = rules.patternProperties.map { JSONValue.pythonQuoted($0.0) }.joined(separator: ", ")
+            let verb = extras.count == 1 ? "does" : "do"
+            return fail("\(names) \(verb) not match any of the regexes: \(patterns)", "additionalProperties",
+                        schemaPath, instancePath, value)
         }
         if !rules.additionalProperties, !extras.isEmpty {
             let names = extras.map { JSONValue.pythonQuoted($0) }.joined(separator: ", ")

@@ -5,36 +5,46 @@ import SQLKit
 struct AllocationWriter {
     let tx: Transaction
     let now: Double
+    let unknownClassPrefix: String
 
     func replace(_ requests: [ConsumerAllocationRequest]) async throws {
         let consumerUUIDs = Set(requests.map(\.consumerUUID))
-        // 1. Providers: every new one must exist; lock new and old ones in id order (no deadlocks).
-        let newProviderUUIDs = Set(requests.flatMap { $0.items.map(\.providerUUID) })
+        // 1. Consumers: check generations.
+        var existing: [String: ConsumerRow] = [:]
+        for request in requests {
+            let row = try await SQLPlacementStore.consumer(uuid: request.consumerUUID, tx: tx, lock: true)
+            existing[request.consumerUUID] = row
+            try checkGeneration(request: request, existing: row)
+        }
+        // 2. Providers: every new one must exist; consumers emptied by this write also touch their old ones.
+        //    All are locked in id order (no deadlocks).
+        var providerUUIDs = Set(requests.flatMap { $0.items.map(\.providerUUID) })
+        for uuid in providerUUIDs.sorted() where try await tx.provider(uuid: uuid) == nil {
+            throw PlacementError.badRequest("Allocation for resource provider '\(uuid)' that does not exist.")
+        }
+        let emptied = requests.filter(\.items.isEmpty).map(\.consumerUUID)
+        if !emptied.isEmpty {
+            providerUUIDs.formUnion(try await tx.rows(
+                """
+                SELECT DISTINCT rp.uuid FROM allocations a JOIN resource_providers rp ON rp.id = a.resource_provider_id
+                WHERE a.consumer_id IN (\(binds: emptied))
+                """
+            ).map { try $0.decode(column: "uuid", as: String.self) })
+        }
         var providers: [String: ProviderRow] = [:]
-        for uuid in newProviderUUIDs.sorted() {
-            guard let provider = try await tx.provider(uuid: uuid) else {
-                throw PlacementError.badRequest(
-                    "Unable to allocate inventory: Allocation for resource provider '\(uuid)' that does not exist.")
-            }
-            providers[uuid] = provider
+        for uuid in providerUUIDs.sorted() {
+            providers[uuid] = try await tx.requireProvider(uuid: uuid)
         }
         if tx.flavor == .postgres, !providers.isEmpty {
             try await tx.run(
                 "SELECT id FROM resource_providers WHERE id IN (\(binds: providers.values.map(\.id).sorted())) ORDER BY id FOR UPDATE")
             for uuid in providers.keys { providers[uuid] = try await tx.requireProvider(uuid: uuid) }
         }
-        // 2. Classes must exist.
+        // 3. Classes must exist.
         let classNames = Set(requests.flatMap { $0.items.map(\.resourceClass.name) })
         let classes = try await tx.resourceClassIDs(classNames)
         if let missing = classes.missing.sorted().first {
-            throw PlacementError.badRequest("Unable to allocate inventory: No such resource class \(missing).")
-        }
-        // 3. Consumers: check generations.
-        var existing: [String: ConsumerRow] = [:]
-        for request in requests {
-            let row = try await SQLPlacementStore.consumer(uuid: request.consumerUUID, tx: tx, lock: true)
-            existing[request.consumerUUID] = row
-            try checkGeneration(request: request, existing: row)
+            throw PlacementError.badRequest(unknownClassPrefix + "No such resource class \(missing).")
         }
         // 4. Remove the old allocations, then check and add the new ones.
         if !consumerUUIDs.isEmpty {
@@ -52,7 +62,7 @@ struct AllocationWriter {
             }
             try await saveConsumer(request, existing: existing[request.consumerUUID])
         }
-        // 5. Every provider that received allocations gets a new generation.
+        // 5. Every provider the write named gets a new generation.
         for provider in providers.values.sorted(by: { $0.id < $1.id }) {
             try await tx.bumpGeneration(providerID: provider.id, expected: provider.generation, now: now)
         }
@@ -65,16 +75,16 @@ struct AllocationWriter {
         case .new:
             if let existing {
                 throw PlacementError.concurrentUpdate(
-                    "consumer generation conflict - expected null but got \(existing.generation)")
+                    "consumer generation conflict - expected \(existing.generation) but got None")
             }
         case .exactly(let generation):
             guard let existing else {
                 throw PlacementError.concurrentUpdate(
-                    "consumer generation conflict - expected \(generation) but got None")
+                    "consumer generation conflict - expected null but got \(generation)")
             }
             if existing.generation != generation {
                 throw PlacementError.concurrentUpdate(
-                    "consumer generation conflict - expected \(generation) but got \(existing.generation)")
+                    "consumer generation conflict - expected \(existing.generation) but got \(generation)")
             }
         }
     }
@@ -137,8 +147,9 @@ struct AllocationWriter {
             if let existing { try await tx.run("DELETE FROM consumers WHERE id = \(bind: existing.id)") }
             return
         }
-        let owner = request.owner ?? existing?.owner
-            ?? ConsumerOwner(projectID: IncompleteConsumer.projectID, userID: IncompleteConsumer.userID)
+        let owner = request.owner
+            ?? ConsumerOwner(projectID: IncompleteConsumer.projectID, userID: IncompleteConsumer.userID,
+                             consumerType: existing?.owner.consumerType)
         let projectID = try await externalID(table: "projects", owner.projectID)
         let userID = try await externalID(table: "users", owner.userID)
         var typeID: Int?

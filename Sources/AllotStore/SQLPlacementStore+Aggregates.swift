@@ -10,8 +10,8 @@ extension SQLPlacementStore {
         }
     }
 
-    /// Replaces a provider's aggregates and bumps its generation.
-    /// - Parameter generation: checked when given (microversion 1.19 and later).
+    /// Replaces a provider's aggregates; with a generation (microversion 1.19 and later) it is checked and bumped.
+    /// - Parameter generation: checked and bumped when given.
     /// - Throws: 404, 409 (generation).
     public func setProviderAggregates(
         providerUUID: String, generation: Int?, aggregates: [String]
@@ -24,7 +24,8 @@ extension SQLPlacementStore {
                     "Resource provider's generation already changed. Please update the generation and try again.")
             }
             try await tx.run("DELETE FROM resource_provider_aggregates WHERE resource_provider_id = \(bind: provider.id)")
-            for uuid in Set(aggregates).sorted() {
+            var seen: Set<String> = []
+            for uuid in aggregates where seen.insert(uuid).inserted {
                 let id = try await Self.aggregateID(uuid: uuid, tx: tx)
                 try await tx.run(
                     """
@@ -32,7 +33,9 @@ extension SQLPlacementStore {
                     VALUES (\(bind: provider.id), \(bind: id))
                     """)
             }
-            try await tx.bumpGeneration(providerID: provider.id, expected: provider.generation, now: now)
+            if generation != nil {
+                try await tx.bumpGeneration(providerID: provider.id, expected: provider.generation, now: now)
+            }
             let updated = try await tx.requireProvider(uuid: providerUUID)
             return (updated.model, try await Self.aggregateUUIDs(providerID: provider.id, tx: tx))
         }
@@ -54,7 +57,7 @@ extension SQLPlacementStore {
         try await tx.rows(
             """
             SELECT pa.uuid FROM placement_aggregates pa JOIN resource_provider_aggregates rpa ON rpa.aggregate_id = pa.id
-            WHERE rpa.resource_provider_id = \(bind: providerID) ORDER BY pa.uuid
+            WHERE rpa.resource_provider_id = \(bind: providerID) ORDER BY pa.id
             """
         ).map { try $0.decode(column: "uuid", as: String.self) }
     }

@@ -15,6 +15,7 @@ public struct ConsumerAllocations: Sendable {
 public struct ProviderAllocations: Sendable {
     public var provider: ResourceProvider
     public var byConsumer: [String: [String: Int]]
+    public var consumerGenerations: [String: Int?]
     public var lastModified: Double?
 }
 
@@ -52,12 +53,16 @@ extension SQLPlacementStore {
             let provider = try await tx.requireProvider(uuid: providerUUID)
             let rows = try await tx.rows(
                 """
-                SELECT a.consumer_id, rc.name, a.used, a.created_at, a.updated_at FROM allocations a
+                SELECT a.consumer_id, rc.name, a.used, a.created_at, a.updated_at, c.generation FROM allocations a
                 JOIN resource_classes rc ON rc.id = a.resource_class_id
+                LEFT JOIN consumers c ON c.uuid = a.consumer_id
                 WHERE a.resource_provider_id = \(bind: provider.id)
                 """)
-            var result = ProviderAllocations(provider: provider.model, byConsumer: [:], lastModified: nil)
+            var result = ProviderAllocations(
+                provider: provider.model, byConsumer: [:], consumerGenerations: [:], lastModified: nil)
             for row in rows {
+                result.consumerGenerations[try row.decode(column: "consumer_id", as: String.self)] =
+                    try row.decode(column: "generation", as: Int?.self)
                 result.byConsumer[try row.decode(column: "consumer_id", as: String.self), default: [:]][
                     try row.decode(column: "name", as: String.self)] = try row.decode(column: "used", as: Int.self)
                 let changed = try row.decode(column: "updated_at", as: Double?.self)
@@ -73,10 +78,14 @@ extension SQLPlacementStore {
     /// The consumers' old allocations are removed first, then every new amount is checked against the
     /// inventories' unit rules and free capacity, then written; consumers left with nothing are deleted.
     /// - Throws: 400 (unknown provider or class), 409 (capacity, missing inventory, consumer generation).
-    public func replaceAllocations(_ requests: [ConsumerAllocationRequest]) async throws {
+    /// - Parameter unknownClassPrefix: how the refusal of an unknown class begins (upstream words `PUT` and `POST`
+    ///   differently).
+    public func replaceAllocations(
+        _ requests: [ConsumerAllocationRequest], unknownClassPrefix: String = "Unable to allocate inventory: "
+    ) async throws {
         let now = now()
         try await database.transaction { tx in
-            try await AllocationWriter(tx: tx, now: now).replace(requests)
+            try await AllocationWriter(tx: tx, now: now, unknownClassPrefix: unknownClassPrefix).replace(requests)
         }
     }
 

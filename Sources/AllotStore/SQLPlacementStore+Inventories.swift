@@ -5,8 +5,8 @@ import SQLKit
 public struct ProviderInventories: Sendable {
     public var provider: ResourceProvider
     public var inventories: [String: Inventory]
-    /// The latest creation/update time among the inventories, or the provider's when there are none.
-    public var lastModified: Double
+    /// The latest creation/update time among the inventories; `nil` when there are none.
+    public var lastModified: Double?
 }
 
 extension SQLPlacementStore {
@@ -16,9 +16,7 @@ extension SQLPlacementStore {
         try await database.transaction { tx in
             let provider = try await tx.requireProvider(uuid: providerUUID)
             let (inventories, modified) = try await Self.loadInventories(providerID: provider.id, tx: tx)
-            return ProviderInventories(
-                provider: provider.model, inventories: inventories,
-                lastModified: modified ?? provider.updatedAt ?? provider.createdAt)
+            return ProviderInventories(provider: provider.model, inventories: inventories, lastModified: modified)
         }
     }
 
@@ -32,11 +30,11 @@ extension SQLPlacementStore {
 
     /// Adds one class's inventory (`POST`), which must not exist yet.
     public func createInventory(
-        providerUUID: String, generation: Int, resourceClass: String, inventory: Inventory
+        providerUUID: String, generation: Int?, resourceClass: String, inventory: Inventory
     ) async throws -> ProviderInventories {
-        try await changeInventories(providerUUID: providerUUID, generation: generation) { current in
+        try await changeInventories(providerUUID: providerUUID, generation: nil) { current in
             if current[resourceClass] != nil {
-                throw PlacementError.conflict(
+                throw PlacementError.concurrentUpdate(
                     "Update conflict: Inventory for \(resourceClass) on resource provider \(providerUUID) already exists.")
             }
             var next = current
@@ -51,8 +49,8 @@ extension SQLPlacementStore {
     ) async throws -> ProviderInventories {
         try await changeInventories(providerUUID: providerUUID, generation: generation) { current in
             guard current[resourceClass] != nil else {
-                throw PlacementError.badRequest(
-                    "No inventory record with resource class for resource provider \(providerUUID) ")
+                throw PlacementError.badRequest("No inventory record with resource class for resource provider "
+                    + "\(providerUUID): No inventory of class \(resourceClass) found.")
             }
             var next = current
             next[resourceClass] = inventory
@@ -63,10 +61,12 @@ extension SQLPlacementStore {
     /// Removes one class's inventory.
     /// - Throws: 404 when there is none, 409 when it is allocated.
     public func deleteInventory(providerUUID: String, resourceClass: String) async throws {
-        _ = try await changeInventories(providerUUID: providerUUID, generation: nil) { current in
+        _ = try await changeInventories(providerUUID: providerUUID, generation: nil, inUse: .single(resourceClass)) {
+            current in
             guard current[resourceClass] != nil else {
-                throw PlacementError.notFound(
-                    "No inventory of class \(resourceClass) found for delete")
+                let reason = ResourceClass.validated(resourceClass) == nil
+                    ? "No such resource class \(resourceClass)." : "No inventory of class \(resourceClass) found for delete"
+                throw PlacementError.notFound("No inventory of class \(resourceClass) found for delete: \(reason)")
             }
             var next = current
             next[resourceClass] = nil
@@ -76,12 +76,19 @@ extension SQLPlacementStore {
 
     /// Removes all of a provider's inventory (microversion 1.5).
     public func deleteAllInventories(providerUUID: String) async throws {
-        _ = try await changeInventories(providerUUID: providerUUID, generation: nil) { _ in [:] }
+        _ = try await changeInventories(providerUUID: providerUUID, generation: nil, inUse: .deleteAll) { _ in [:] }
+    }
+
+    /// How a refusal to remove an allocated class is worded (upstream words each operation differently).
+    enum InUseWording: Sendable {
+        case replace
+        case deleteAll
+        case single(String)
     }
 
     /// Loads the inventory, lets `change` compute the new one, writes the difference, bumps the generation.
     private func changeInventories(
-        providerUUID: String, generation: Int?,
+        providerUUID: String, generation: Int?, inUse: InUseWording = .replace,
         _ change: @escaping @Sendable ([String: Inventory]) throws -> [String: Inventory]
     ) async throws -> ProviderInventories {
         let now = now()
@@ -97,22 +104,27 @@ extension SQLPlacementStore {
             let classes = try await tx.resourceClassIDs(next.keys)
             if let unknown = classes.missing.sorted().first {
                 throw PlacementError.badRequest("Unknown resource class in inventory for resource provider "
-                    + "\(providerUUID): \(unknown)")
+                    + "\(providerUUID): No such resource class \(unknown).")
             }
             let removed = current.keys.filter { next[$0] == nil }.sorted()
             if !removed.isEmpty {
                 let removedIDs = try await tx.resourceClassIDs(removed).ids
-                let inUse = try await tx.rows(
+                let inUseClasses = try await tx.rows(
                     """
-                    SELECT DISTINCT rc.name FROM allocations a JOIN resource_classes rc ON rc.id = a.resource_class_id
+                    SELECT DISTINCT rc.id, rc.name FROM allocations a JOIN resource_classes rc ON rc.id = a.resource_class_id
                     WHERE a.resource_provider_id = \(bind: provider.id)
-                    AND a.resource_class_id IN (\(binds: Array(removedIDs.values)))
+                    AND a.resource_class_id IN (\(binds: Array(removedIDs.values))) ORDER BY rc.id
                     """
-                ).map { try $0.decode(column: "name", as: String.self) }.sorted()
-                if !inUse.isEmpty {
-                    throw PlacementError.conflict(
-                        "update conflict: Inventory for '\(inUse.joined(separator: ", "))' on resource provider "
-                            + "'\(providerUUID)' in use.", code: .inventoryInUse)
+                ).map { try $0.decode(column: "name", as: String.self) }
+                if !inUseClasses.isEmpty {
+                    let text = "Inventory for '\(inUseClasses.joined(separator: ", "))' on resource provider "
+                        + "'\(providerUUID)' in use."
+                    switch inUse {
+                    case .replace: throw PlacementError.conflict("update conflict: " + text, code: .inventoryInUse)
+                    case .deleteAll: throw PlacementError.conflict(text, code: .inventoryInUse)
+                    case .single(let name):
+                        throw PlacementError.concurrentUpdate("Unable to delete inventory of class \(name): " + text)
+                    }
                 }
                 try await tx.run(
                     """
@@ -145,7 +157,7 @@ extension SQLPlacementStore {
             try await tx.bumpGeneration(providerID: provider.id, expected: provider.generation, now: now)
             let updated = try await tx.requireProvider(uuid: providerUUID)
             let (inventories, modified) = try await Self.loadInventories(providerID: provider.id, tx: tx)
-            return ProviderInventories(provider: updated.model, inventories: inventories, lastModified: modified ?? now)
+            return ProviderInventories(provider: updated.model, inventories: inventories, lastModified: modified)
         }
     }
 

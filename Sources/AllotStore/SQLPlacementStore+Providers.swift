@@ -8,19 +8,23 @@ extension SQLPlacementStore {
         let now = now()
         return try await database.transaction { tx in
             if try await tx.row("SELECT id FROM resource_providers WHERE uuid = \(bind: uuid)") != nil {
-                throw PlacementError.conflict("Conflicting resource provider uuid: \(uuid) already exists")
+                throw PlacementError.conflict(
+                    "Conflicting resource provider uuid: \(uuid) already exists.", code: .duplicateName)
             }
             if try await tx.row("SELECT id FROM resource_providers WHERE name = \(bind: name)") != nil {
                 throw PlacementError.conflict(
                     "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
             }
             var parent: ProviderRow?
+            let failure = "Unable to create resource provider \"\(name)\", \(uuid): Object action create failed because: "
             if let parentUUID {
+                if parentUUID == uuid {
+                    throw PlacementError.badRequest(failure + "parent provider UUID cannot be same as UUID. "
+                        + "Please set parent provider UUID to None if there is no parent.")
+                }
                 parent = try await tx.provider(uuid: parentUUID, lock: true)
                 guard parent != nil else {
-                    throw PlacementError.badRequest(
-                        "Unable to create resource provider \"\(name)\", \(parentUUID): "
-                            + "The resource provider's parent provider UUID does not exist.")
+                    throw PlacementError.badRequest(failure + "parent provider UUID does not exist.")
                 }
             }
             let id: Int
@@ -85,7 +89,8 @@ extension SQLPlacementStore {
         let allTraits = filter.requiredTraits.flatMap { $0 } + filter.forbiddenTraits
         let traits = try await tx.traitIDs(allTraits)
         if !traits.missing.isEmpty {
-            throw PlacementError.badRequest("No such trait(s): \(traits.missing.joined(separator: ", ")).")
+            throw PlacementError.badRequest(
+                "Invalid trait(s) in \"required\" parameter: No such trait(s): \(traits.missing.joined(separator: ", ")).")
         }
         for group in filter.requiredTraits where !group.isEmpty {
             let ids = group.compactMap { traits.ids[$0] }
@@ -139,31 +144,24 @@ extension SQLPlacementStore {
                 throw PlacementError.conflict(
                     "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
             }
+            let failure = "Unable to save resource provider \(uuid): Object action update failed because: "
             var newParent: ProviderRow? = nil
             var parentChanged = false
             if setParent, parentUUID != current.parentUUID {
                 if let parentUUID {
-                    if parentUUID == uuid {
-                        throw PlacementError.badRequest(
-                            "Unable to update resource provider \(uuid): parent provider UUID cannot be same as UUID. "
-                                + "Please choose a different parent provider UUID.")
+                    guard let parent = try await tx.provider(uuid: parentUUID, lock: true) else {
+                        throw PlacementError.badRequest("Unable to save resource provider \(uuid): Object action "
+                            + "create failed because: parent provider UUID does not exist.")
                     }
                     if current.parentUUID != nil, !allowReparent {
-                        throw PlacementError.badRequest(
-                            "Unable to update resource provider \(uuid): re-parenting a provider is not currently allowed.")
-                    }
-                    guard let parent = try await tx.provider(uuid: parentUUID, lock: true) else {
-                        throw PlacementError.badRequest(
-                            "Unable to update resource provider \(uuid): parent provider UUID does not exist.")
+                        throw PlacementError.badRequest(failure + "re-parenting a provider is not currently allowed.")
                     }
                     if try await Self.isDescendant(parent.id, of: current.id, tx: tx) {
-                        throw PlacementError.badRequest(
-                            "Unable to update resource provider \(uuid): creating loop in the provider tree is not allowed.")
+                        throw PlacementError.badRequest(failure + "creating loop in the provider tree is not allowed.")
                     }
                     newParent = parent
                 } else if !allowReparent {
-                    throw PlacementError.badRequest(
-                        "Unable to update resource provider \(uuid): un-parenting a provider is not currently allowed.")
+                    throw PlacementError.badRequest(failure + "un-parenting a provider is not currently allowed.")
                 }
                 parentChanged = true
             }

@@ -41,11 +41,11 @@ extension SQLPlacementStore {
     public func renameResourceClass(from old: String, to new: String) async throws {
         let now = now()
         try await database.transaction { tx in
-            if ResourceClass.standardSet.contains(old) {
-                throw PlacementError.badRequest("Cannot update standard resource class \(old)")
-            }
             guard let id = try await tx.resourceClassID(old) else {
                 throw PlacementError.notFound("No such resource class \(old).")
+            }
+            if ResourceClass.standardSet.contains(old) {
+                throw PlacementError.badRequest("Cannot update standard resource class \(old)")
             }
             if try await tx.resourceClassID(new) != nil {
                 throw PlacementError.conflict("Resource class already exists: \(new)", code: .duplicateName)
@@ -59,11 +59,12 @@ extension SQLPlacementStore {
     /// - Throws: 400 for a standard class, 404 when absent, 409 when inventories or allocations use it.
     public func deleteResourceClass(named name: String) async throws {
         try await database.transaction { tx in
-            if ResourceClass.standardSet.contains(name) {
-                throw PlacementError.badRequest("Cannot delete standard resource class \(name)")
-            }
             guard let id = try await tx.resourceClassID(name) else {
                 throw PlacementError.notFound("No such resource class \(name).")
+            }
+            if ResourceClass.standardSet.contains(name) {
+                throw PlacementError.badRequest(
+                    "Error in delete resource class: Cannot delete standard resource class \(name).")
             }
             let inInventory = try await tx.row(
                 "SELECT id FROM inventories WHERE resource_class_id = \(bind: id) LIMIT 1")
@@ -71,7 +72,7 @@ extension SQLPlacementStore {
                 "SELECT id FROM allocations WHERE resource_class_id = \(bind: id) LIMIT 1")
             if inInventory != nil || inAllocation != nil {
                 throw PlacementError.conflict(
-                    "Unable to delete resource class \(name). Class is in use in inventory.")
+                    "Error in delete resource class: Cannot delete resource class \(name). Class is in use in inventory.")
             }
             try await tx.run("DELETE FROM resource_classes WHERE id = \(bind: id)")
         }

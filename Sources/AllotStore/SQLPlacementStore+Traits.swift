@@ -68,11 +68,11 @@ extension SQLPlacementStore {
     /// - Throws: 400 for a standard trait, 404 when absent, 409 when a provider has it.
     public func deleteTrait(named name: String) async throws {
         try await database.transaction { tx in
-            if Trait.standardSet.contains(name) {
-                throw PlacementError.badRequest("Cannot delete standard trait \(name).")
-            }
             guard let row = try await tx.row("SELECT id FROM traits WHERE name = \(bind: name)") else {
-                throw PlacementError.notFound("No such trait(s): \(name)")
+                throw PlacementError.notFound("No such trait(s): \(name).")
+            }
+            if !Trait.isCustomName(name) {
+                throw PlacementError.badRequest("Cannot delete standard trait \(name).")
             }
             let id = try row.decode(column: "id", as: Int.self)
             if try await tx.row("SELECT trait_id FROM resource_provider_traits WHERE trait_id = \(bind: id) LIMIT 1") != nil {
@@ -98,16 +98,19 @@ extension SQLPlacementStore {
         let now = now()
         return try await database.transaction { tx in
             let provider = try await tx.requireProvider(uuid: providerUUID, lock: true)
-            let found = try await tx.traitIDs(traits)
-            if !found.missing.isEmpty {
-                throw PlacementError.badRequest("No such trait(s): \(found.missing.joined(separator: ", ")).")
-            }
             if let generation, generation != provider.generation {
                 throw PlacementError.concurrentUpdate(
                     "Resource provider's generation already changed. Please update the generation and try again.")
             }
-            try await Self.replaceTraits(providerID: provider.id, traitIDs: Array(found.ids.values), tx: tx)
-            try await tx.bumpGeneration(providerID: provider.id, expected: provider.generation, now: now)
+            let found = try await tx.traitIDs(traits)
+            if !found.missing.isEmpty {
+                throw PlacementError.badRequest("No such trait(s): \(found.missing.joined(separator: ", "))")
+            }
+            let before = try await Self.traitNames(providerID: provider.id, tx: tx)
+            if Set(before) != Set(traits) {
+                try await Self.replaceTraits(providerID: provider.id, traitIDs: Array(found.ids.values), tx: tx)
+                try await tx.bumpGeneration(providerID: provider.id, expected: provider.generation, now: now)
+            }
             let updated = try await tx.requireProvider(uuid: providerUUID)
             return (updated.model, try await Self.traitNames(providerID: provider.id, tx: tx))
         }
