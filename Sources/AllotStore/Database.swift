@@ -31,8 +31,9 @@ public final class Database: Sendable {
     }
 
     /// Opens the database and brings its schema up to date.
+    /// - Parameter migrate: apply schema migrations (default); `false` only connects (administration, tests).
     /// - Throws: ``StoreError/connection(_:)`` when it cannot be opened; migration errors as they come.
-    public static func open(_ location: DatabaseLocation, logger: Logger) async throws -> Database {
+    public static func open(_ location: DatabaseLocation, logger: Logger, migrate: Bool = true) async throws -> Database {
         let database: Database
         switch location {
         case .sqliteFile, .sqliteMemory:
@@ -69,7 +70,7 @@ public final class Database: Sendable {
                 throw StoreError.connection("cannot connect to PostgreSQL at \(location)")
             }
         }
-        try await Migrator.migrate(database)
+        if migrate { try await Migrator.migrate(database) }
         return database
     }
 

@@ -1,0 +1,105 @@
+import AllotCore
+import AllotPlacement
+import AllotStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// Every call but `GET /` needs a known token, and the caller's role must allow the route.
+@Suite struct AuthTests {
+    static let tokens: [TokenRecord] = [
+        TokenRecord(token: "admin-token-0123456789", user: "admin", project: "admin", roles: ["admin"]),
+        TokenRecord(token: "reader-token-0123456789", user: "eve", project: "p1", roles: ["reader"]),
+        TokenRecord(token: "member-token-0123456789", user: "bob", project: "p1", roles: ["member"]),
+    ]
+
+    @Test func rootIsPublicEverythingElseNeedsAToken() async throws {
+        let api = try await TestAPI.make(auth: .tokens(Self.tokens))
+        try await api.app.test(.router) { client in
+            try await client.execute(uri: "/", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/resource_providers", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/resource_providers", method: .get,
+                                     headers: [HTTPField.Name("x-auth-token")!: "wrong-token-0123456789"]) {
+                #expect($0.status == .unauthorized)
+                #expect(String(buffer: $0.body).contains("wrong-token") == false)
+            }
+        }
+    }
+
+    @Test func readersReadAdminsWriteMembersSeeTheirOwnUsage() async throws {
+        let api = try await TestAPI.make(auth: .tokens(Self.tokens))
+        try await api.app.test(.router) { client in
+            let create = ByteBuffer(string: "{\"name\": \"rp1\"}")
+            try await client.execute(uri: "/resource_providers", method: .post,
+                                     headers: .admin(token: "reader-token-0123456789"), body: create) {
+                #expect($0.status == .forbidden)
+            }
+            #expect(try await api.store.providers(matching: .init()).isEmpty)
+            try await client.execute(uri: "/resource_providers", method: .post,
+                                     headers: .admin(token: "admin-token-0123456789"), body: create) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: "/resource_providers", method: .get,
+                                     headers: .admin(token: "reader-token-0123456789")) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: "/resource_providers", method: .get,
+                                     headers: .admin(token: "member-token-0123456789")) {
+                #expect($0.status == .forbidden)
+            }
+            try await client.execute(uri: "/usages?project_id=p1", method: .get,
+                                     headers: .admin(token: "member-token-0123456789")) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: "/usages?project_id=p2", method: .get,
+                                     headers: .admin(token: "member-token-0123456789")) {
+                #expect($0.status == .forbidden)
+            }
+        }
+    }
+
+    @Test func policyFileOverridesARule() async throws {
+        let policy = Policy(overrides: ["placement:resource_providers:list": "role:admin"])
+        let api = try await TestAPI.make(auth: .tokens(Self.tokens), policy: policy)
+        try await api.app.test(.router) { client in
+            try await client.execute(uri: "/resource_providers", method: .get,
+                                     headers: .admin(token: "reader-token-0123456789")) {
+                #expect($0.status == .forbidden)
+            }
+        }
+    }
+
+    @Test func noauthFollowsUpstreamNoauth2() async throws {
+        let api = try await TestAPI.make(auth: .noauth, policy: Policy(legacyAdminOnly: true))
+        try await api.app.test(.router) { client in
+            try await client.execute(uri: "/resource_providers", method: .get, headers: .admin(token: "admin:admin")) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: "/resource_providers", method: .get, headers: .admin(token: "user:p1")) {
+                #expect($0.status == .forbidden)
+            }
+            var headers = HTTPFields.admin(token: "user:p1")
+            headers[HTTPField.Name("x-roles")!] = "admin"
+            try await client.execute(uri: "/resource_providers", method: .get, headers: headers) {
+                #expect($0.status == .ok)
+            }
+        }
+    }
+
+    @Test func tokenFileIsCreatedOwnerOnlyAndReadBack() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("allot-token-\(newUUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = TokenFile.defaultPath(forDatabase: dir.appendingPathComponent("allot.sqlite").path)
+        #expect(path.hasSuffix("allot.sqlite.tokens.json"))
+        let record = try TokenFile.createAdmin(path: path)
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        #expect(try TokenFile.load(path: path) == [record])
+        #expect(record.roles == ["admin"])
+        #expect(record.token.count == 64)
+    }
+}

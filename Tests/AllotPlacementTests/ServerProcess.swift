@@ -1,0 +1,73 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+
+/// A real `allot serve` process, started from the built binary, for tests that kill or replicate it.
+final class ServerProcess {
+    let port: Int
+    let process: Process
+    let logURL: URL
+
+    /// The `allot` binary built beside the test bundle.
+    static var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("allot")
+    }
+
+    /// Starts `allot serve --auth noauth` on a free port over `database` and waits until it answers.
+    init(database: String, logDirectory: URL) async throws {
+        port = Int.random(in: 20000...29999)
+        logURL = logDirectory.appendingPathComponent("server-\(port).log")
+        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["serve", "--auth", "noauth", "--port", String(port), "--database", database,
+                             "--log-format", "text", "--log-level", "warning"]
+        let log = try FileHandle(forWritingTo: logURL)
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        for _ in 0..<300 {
+            if (try? await request("/", method: .get).status) == .ok { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        process.terminate()
+        throw ServerProcessError.didNotStart(String(decoding: (try? Data(contentsOf: logURL)) ?? Data(), as: UTF8.self))
+    }
+
+    /// Sends one admin request (microversion 1.39) and returns the response.
+    func request(_ path: String, method: HTTPRequest.Method, body: String? = nil) async throws -> TestClient.Response {
+        try await Self.request(port: port, path, method: method, body: body)
+    }
+
+    /// Sends one admin request to the server on `port`.
+    static func request(
+        port: Int, _ path: String, method: HTTPRequest.Method, body: String? = nil
+    ) async throws -> TestClient.Response {
+        let client = TestClient(host: "127.0.0.1", port: port)
+        client.connect()
+        defer { Task { try? await client.shutdown() } }
+        var headers: HTTPFields = [HTTPField.Name("x-auth-token")!: "admin",
+                                   HTTPField.Name("openstack-api-version")!: "placement 1.39"]
+        if body != nil { headers[.contentType] = "application/json" }
+        return try await client.execute(
+            TestClient.Request(path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }))
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
+
+enum ServerProcessError: Error {
+    case didNotStart(String)
+}
