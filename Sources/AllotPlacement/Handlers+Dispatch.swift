@@ -82,6 +82,11 @@ extension PlacementResponder {
         case .providerUsages: return try await providerUsages(call)
         case .usages: return try await usages(call)
         case .allocationCandidates, .reshaper:
+            if endpoint == .allocationCandidates {
+                // Bad parameters are still reported as such; only a valid query reaches the 501.
+                _ = try QueryParsing.memberOf(call.queryValues("member_of"), version: call.version)
+                _ = try call.queryValues("resources").map(QueryParsing.resources)
+            }
             throw PlacementError(.notImplemented,
                 "Allot does not serve allocation candidates or the reshaper yet; no result is made up.")
         }

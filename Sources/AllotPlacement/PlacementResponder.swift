@@ -42,8 +42,7 @@ public struct PlacementResponder: HTTPResponder {
                 response = preflight
             } else {
                 version = try parseVersion(request.headers)
-                let (reply, label) = try await dispatch(&request, version: version ?? .minimum, logger: logger)
-                routeLabel = label
+                let reply = try await dispatch(&request, version: version ?? .minimum, routeLabel: &routeLabel)
                 response = render(reply)
             }
         } catch let error as PlacementError {
@@ -88,16 +87,18 @@ public struct PlacementResponder: HTTPResponder {
 
     /// Finds the route, checks who is calling and the version, reads the body and runs the handler.
     private func dispatch(
-        _ request: inout Request, version: Microversion, logger: Logger
-    ) async throws -> (Reply, String) {
+        _ request: inout Request, version: Microversion, routeLabel: inout String
+    ) async throws -> Reply {
         let path = request.uri.path
         if path == "/healthcheck" {
-            return (.json(.object(["status": .string("ok")])), "/healthcheck")
+            routeLabel = "/healthcheck"
+            return .json(.object(["status": .string("ok")]))
         }
         if path == "/metrics", let metricsText {
             let text = await metricsText()
             let reply = Reply(status: .ok, body: nil, headers: [(.contentType, "text/plain; version=0.0.4")], text: text)
-            return (reply, "/metrics")
+            routeLabel = "/metrics"
+            return reply
         }
         let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         let trimmed = components.count == 1 && components.first == "" ? [] : Array(components)
@@ -106,7 +107,7 @@ public struct PlacementResponder: HTTPResponder {
         }).first else {
             throw PlacementError.notFound("The resource could not be found.")
         }
-        let label = "/" + route.segments.map { if case .literal(let text) = $0 { text } else { "{id}" } }
+        routeLabel = "/" + route.segments.map { if case .literal(let text) = $0 { text } else { "{id}" } }
             .joined(separator: "/")
         guard let endpoint = route.methods.first(where: { $0.0 == request.method })?.1 else {
             let allowed = route.methods.map(\.0.rawValue).joined(separator: ", ")
@@ -139,8 +140,7 @@ public struct PlacementResponder: HTTPResponder {
             version: version, parameters: parameters, query: Self.queryPairs(request.uri.query),
             headers: request.headers, body: body, identity: identity, method: request.method,
             baseURL: "http://\(host)")
-        let reply = try await handle(endpoint, call)
-        return (reply, label)
+        return try await handle(endpoint, call)
     }
 
     private func authenticate(_ request: Request, endpoint: Endpoint) throws -> Identity? {

@@ -47,11 +47,17 @@ public final class Database: Sendable {
             }
             database = Database(flavor: .sqlite, backend: .sqlite(connection, AsyncGate()), logger: logger)
             let db = connection.sql(queryLogLevel: nil)
-            if case .sqliteFile = location {
-                try await db.raw("PRAGMA journal_mode=WAL").run()
+            do {
+                if case .sqliteFile = location {
+                    try await db.raw("PRAGMA journal_mode=WAL").run()
+                }
+                try await db.raw("PRAGMA synchronous=FULL").run()
+                try await db.raw("PRAGMA busy_timeout=10000").run()
+            } catch {
+                // An unclosed SQLite connection must not be dropped (SQLiteNIO asserts on it).
+                await database.close()
+                throw error
             }
-            try await db.raw("PRAGMA synchronous=FULL").run()
-            try await db.raw("PRAGMA busy_timeout=10000").run()
         case .postgres(let url):
             let configuration: SQLPostgresConfiguration
             do {
@@ -70,7 +76,15 @@ public final class Database: Sendable {
                 throw StoreError.connection("cannot connect to PostgreSQL at \(location)")
             }
         }
-        if migrate { try await Migrator.migrate(database) }
+        if migrate {
+            do {
+                try await Migrator.migrate(database)
+            } catch {
+                // An unclosed SQLite connection must not be dropped, nor a pool left running.
+                await database.close()
+                throw error
+            }
+        }
         return database
     }
 

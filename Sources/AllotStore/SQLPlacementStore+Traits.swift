@@ -31,7 +31,7 @@ extension SQLPlacementStore {
             }
             if let prefix = filter.startsWith {
                 query.appendInterpolation(
-                    " AND SUBSTR(t.name, 1, \(bind: prefix.count)) = \(bind: prefix)" as SQLQueryString)
+                    " AND SUBSTR(t.name, 1, CAST(\(bind: prefix.count) AS INTEGER)) = \(bind: prefix)" as SQLQueryString)
             }
             if let associated = filter.associated {
                 query.appendInterpolation(

@@ -17,74 +17,78 @@ import Testing
     ]
 
     @Test func rootIsPublicEverythingElseNeedsAToken() async throws {
-        let api = try await TestAPI.make(auth: .tokens(Self.tokens))
-        try await api.app.test(.router) { client in
-            try await client.execute(uri: "/", method: .get) { #expect($0.status == .ok) }
-            try await client.execute(uri: "/resource_providers", method: .get) { #expect($0.status == .unauthorized) }
-            try await client.execute(uri: "/resource_providers", method: .get,
-                                     headers: [HTTPField.Name("x-auth-token")!: "wrong-token-0123456789"]) {
-                #expect($0.status == .unauthorized)
-                #expect(String(buffer: $0.body).contains("wrong-token") == false)
+        try await TestAPI.with(auth: .tokens(Self.tokens)) { api in
+            try await api.app.test(.router) { client in
+                try await client.execute(uri: "/", method: .get) { #expect($0.status == .ok) }
+                try await client.execute(uri: "/resource_providers", method: .get) { #expect($0.status == .unauthorized) }
+                try await client.execute(uri: "/resource_providers", method: .get,
+                                         headers: [HTTPField.Name("x-auth-token")!: "wrong-token-0123456789"]) {
+                    #expect($0.status == .unauthorized)
+                    #expect(String(buffer: $0.body).contains("wrong-token") == false)
+                }
             }
         }
     }
 
     @Test func readersReadAdminsWriteMembersSeeTheirOwnUsage() async throws {
-        let api = try await TestAPI.make(auth: .tokens(Self.tokens))
-        try await api.app.test(.router) { client in
-            let create = ByteBuffer(string: "{\"name\": \"rp1\"}")
-            try await client.execute(uri: "/resource_providers", method: .post,
-                                     headers: .admin(token: "reader-token-0123456789"), body: create) {
-                #expect($0.status == .forbidden)
-            }
-            #expect(try await api.store.providers(matching: .init()).isEmpty)
-            try await client.execute(uri: "/resource_providers", method: .post,
-                                     headers: .admin(token: "admin-token-0123456789"), body: create) {
-                #expect($0.status == .ok)
-            }
-            try await client.execute(uri: "/resource_providers", method: .get,
-                                     headers: .admin(token: "reader-token-0123456789")) {
-                #expect($0.status == .ok)
-            }
-            try await client.execute(uri: "/resource_providers", method: .get,
-                                     headers: .admin(token: "member-token-0123456789")) {
-                #expect($0.status == .forbidden)
-            }
-            try await client.execute(uri: "/usages?project_id=p1", method: .get,
-                                     headers: .admin(token: "member-token-0123456789")) {
-                #expect($0.status == .ok)
-            }
-            try await client.execute(uri: "/usages?project_id=p2", method: .get,
-                                     headers: .admin(token: "member-token-0123456789")) {
-                #expect($0.status == .forbidden)
+        try await TestAPI.with(auth: .tokens(Self.tokens)) { api in
+            try await api.app.test(.router) { client in
+                let create = ByteBuffer(string: "{\"name\": \"rp1\"}")
+                try await client.execute(uri: "/resource_providers", method: .post,
+                                         headers: .admin(token: "reader-token-0123456789"), body: create) {
+                    #expect($0.status == .forbidden)
+                }
+                #expect(try await api.store.providers(matching: .init()).isEmpty)
+                try await client.execute(uri: "/resource_providers", method: .post,
+                                         headers: .admin(token: "admin-token-0123456789"), body: create) {
+                    #expect($0.status == .ok)
+                }
+                try await client.execute(uri: "/resource_providers", method: .get,
+                                         headers: .admin(token: "reader-token-0123456789")) {
+                    #expect($0.status == .ok)
+                }
+                try await client.execute(uri: "/resource_providers", method: .get,
+                                         headers: .admin(token: "member-token-0123456789")) {
+                    #expect($0.status == .forbidden)
+                }
+                try await client.execute(uri: "/usages?project_id=p1", method: .get,
+                                         headers: .admin(token: "member-token-0123456789")) {
+                    #expect($0.status == .ok)
+                }
+                try await client.execute(uri: "/usages?project_id=p2", method: .get,
+                                         headers: .admin(token: "member-token-0123456789")) {
+                    #expect($0.status == .forbidden)
+                }
             }
         }
     }
 
     @Test func policyFileOverridesARule() async throws {
         let policy = Policy(overrides: ["placement:resource_providers:list": "role:admin"])
-        let api = try await TestAPI.make(auth: .tokens(Self.tokens), policy: policy)
-        try await api.app.test(.router) { client in
-            try await client.execute(uri: "/resource_providers", method: .get,
-                                     headers: .admin(token: "reader-token-0123456789")) {
-                #expect($0.status == .forbidden)
+        try await TestAPI.with(auth: .tokens(Self.tokens), policy: policy) { api in
+            try await api.app.test(.router) { client in
+                try await client.execute(uri: "/resource_providers", method: .get,
+                                         headers: .admin(token: "reader-token-0123456789")) {
+                    #expect($0.status == .forbidden)
+                }
             }
         }
     }
 
     @Test func noauthFollowsUpstreamNoauth2() async throws {
-        let api = try await TestAPI.make(auth: .noauth, policy: Policy(legacyAdminOnly: true))
-        try await api.app.test(.router) { client in
-            try await client.execute(uri: "/resource_providers", method: .get, headers: .admin(token: "admin:admin")) {
-                #expect($0.status == .ok)
-            }
-            try await client.execute(uri: "/resource_providers", method: .get, headers: .admin(token: "user:p1")) {
-                #expect($0.status == .forbidden)
-            }
-            var headers = HTTPFields.admin(token: "user:p1")
-            headers[HTTPField.Name("x-roles")!] = "admin"
-            try await client.execute(uri: "/resource_providers", method: .get, headers: headers) {
-                #expect($0.status == .ok)
+        try await TestAPI.with(auth: .noauth, policy: Policy(legacyAdminOnly: true)) { api in
+            try await api.app.test(.router) { client in
+                try await client.execute(uri: "/resource_providers", method: .get, headers: .admin(token: "admin:admin")) {
+                    #expect($0.status == .ok)
+                }
+                try await client.execute(uri: "/resource_providers", method: .get, headers: .admin(token: "user:p1")) {
+                    #expect($0.status == .forbidden)
+                }
+                var headers = HTTPFields.admin(token: "user:p1")
+                headers[HTTPField.Name("x-roles")!] = "admin"
+                try await client.execute(uri: "/resource_providers", method: .get, headers: headers) {
+                    #expect($0.status == .ok)
+                }
             }
         }
     }

@@ -95,51 +95,54 @@ import Testing
 
     @Test(arguments: cases)
     func refusedAndNothingChanged(_ bad: Case) async throws {
-        let api = try await TestAPI.make()
-        try await api.app.test(.router) { client in
-            let rp = try await seed(client)
-            let before = try await api.store.inventories(providerUUID: rp)
-            let providersBefore = try await api.store.providers(matching: ProviderFilter())
-            var headers = HTTPFields.admin(bad.version, json: false)
-            if let type = bad.contentType { headers[.contentType] = type }
-            let path = bad.path.replacingOccurrences(of: "{rp}", with: rp)
-            let body = bad.body.map { ByteBuffer(string: $0.replacingOccurrences(of: "{rp}", with: rp)) }
-            try await client.execute(uri: path, method: bad.method, headers: headers, body: body) { response in
-                #expect(response.status == bad.status)
-                #expect(response.headers[.contentType] == "application/json")
-                #expect(response.body.errorDetail?.contains(bad.detail) == true, "\(response.body.errorDetail ?? "")")
+        try await TestAPI.with() { api in
+            try await api.app.test(.router) { client in
+                let rp = try await seed(client)
+                let before = try await api.store.inventories(providerUUID: rp)
+                let providersBefore = try await api.store.providers(matching: ProviderFilter())
+                var headers = HTTPFields.admin(bad.version, json: false)
+                if let type = bad.contentType { headers[.contentType] = type }
+                let path = bad.path.replacingOccurrences(of: "{rp}", with: rp)
+                let body = bad.body.map { ByteBuffer(string: $0.replacingOccurrences(of: "{rp}", with: rp)) }
+                try await client.execute(uri: path, method: bad.method, headers: headers, body: body) { response in
+                    #expect(response.status == bad.status)
+                    #expect(response.headers[.contentType] == "application/json")
+                    #expect(response.body.errorDetail?.contains(bad.detail) == true, "\(response.body.errorDetail ?? "")")
+                }
+                let after = try await api.store.inventories(providerUUID: rp)
+                #expect(after.provider.generation == before.provider.generation)
+                #expect(after.inventories == before.inventories)
+                #expect(try await api.store.providers(matching: ProviderFilter()).map(\.uuid) == providersBefore.map(\.uuid))
+                #expect(try await api.store.usages(providerUUID: rp).1 == ["VCPU": 0])
             }
-            let after = try await api.store.inventories(providerUUID: rp)
-            #expect(after.provider.generation == before.provider.generation)
-            #expect(after.inventories == before.inventories)
-            #expect(try await api.store.providers(matching: ProviderFilter()).map(\.uuid) == providersBefore.map(\.uuid))
-            #expect(try await api.store.usages(providerUUID: rp).1 == ["VCPU": 0])
         }
     }
 
     @Test func oversizedBodyIsRefusedWith413() async throws {
-        let api = try await TestAPI.make(maxBodyBytes: 1024)
-        try await api.app.test(.router) { client in
-            let name = String(repeating: "x", count: 4096)
-            try await client.execute(uri: "/resource_providers", method: .post, headers: .admin(),
-                                     body: ByteBuffer(string: "{\"name\": \"\(name)\"}")) { response in
-                #expect(response.status == .contentTooLarge)
-                #expect(response.body.errorDetail?.contains("larger than 1024 bytes") == true)
+        try await TestAPI.with(maxBodyBytes: 1024) { api in
+            try await api.app.test(.router) { client in
+                let name = String(repeating: "x", count: 4096)
+                try await client.execute(uri: "/resource_providers", method: .post, headers: .admin(),
+                                         body: ByteBuffer(string: "{\"name\": \"\(name)\"}")) { response in
+                    #expect(response.status == .contentTooLarge)
+                    #expect(response.body.errorDetail?.contains("larger than 1024 bytes") == true)
+                }
+                #expect(try await api.store.providers(matching: ProviderFilter()).isEmpty)
             }
-            #expect(try await api.store.providers(matching: ProviderFilter()).isEmpty)
         }
     }
 
     @Test func unknownRouteAndMethodAreJSONErrors() async throws {
-        let api = try await TestAPI.make()
-        try await api.app.test(.router) { client in
-            try await client.execute(uri: "/cows", method: .get, headers: .admin()) { response in
-                #expect(response.status == .notFound)
-                #expect(response.body.errorDetail?.contains("could not be found") == true)
-            }
-            try await client.execute(uri: "/resource_providers", method: .delete, headers: .admin()) { response in
-                #expect(response.status == .methodNotAllowed)
-                #expect(response.headers[.allow] == "GET, POST")
+        try await TestAPI.with() { api in
+            try await api.app.test(.router) { client in
+                try await client.execute(uri: "/cows", method: .get, headers: .admin()) { response in
+                    #expect(response.status == .notFound)
+                    #expect(response.body.errorDetail?.contains("could not be found") == true)
+                }
+                try await client.execute(uri: "/resource_providers", method: .delete, headers: .admin()) { response in
+                    #expect(response.status == .methodNotAllowed)
+                    #expect(response.headers[.allow] == "GET, POST")
+                }
             }
         }
     }

@@ -13,14 +13,25 @@ struct TestAPI {
     let store: SQLPlacementStore
     let app: Application<PlacementResponder>
 
-    static func make(auth: AuthMode = .noauth, policy: Policy = Policy(), maxBodyBytes: Int = 1 << 20) async throws -> TestAPI {
+    /// Runs `body` with a fresh API and closes its database afterwards, however `body` ends.
+    static func with<T: Sendable>(
+        auth: AuthMode = .noauth, policy: Policy = Policy(), maxBodyBytes: Int = 1 << 20,
+        _ body: (TestAPI) async throws -> T
+    ) async throws -> T {
         let logger = Logger(label: "test")
         let database = try await Database.open(.sqliteMemory, logger: logger)
         let store = SQLPlacementStore(database: database, logger: logger, now: { Date().timeIntervalSince1970 })
         let app = buildApplication(
             store: store, configuration: PlacementConfiguration(auth: auth, policy: policy, maxBodyBytes: maxBodyBytes),
             logger: logger)
-        return TestAPI(store: store, app: app)
+        do {
+            let result = try await body(TestAPI(store: store, app: app))
+            await database.close()
+            return result
+        } catch {
+            await database.close()
+            throw error
+        }
     }
 }
 

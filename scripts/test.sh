@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs every test of the package: one `swift test` (one build in the default `.build`, suites in parallel).
+#
+# PostgreSQL: when ALLOT_TEST_POSTGRES_URL is set, the storage and replica tests also run against that server
+# (the role needs CREATEDB: each test creates and drops a database of its own). When it is not set and
+# PostgreSQL's server binaries are installed (Debian: `apt-get install postgresql`), this script starts a
+# private, throw-away cluster on 127.0.0.1:$ALLOT_TEST_PG_PORT (default 55432) with trust authentication,
+# uses it, and removes it on exit. Without either, the PostgreSQL tests are skipped and the rest runs on SQLite.
+#
+# Extra arguments go to `swift test` (e.g. `--filter AllotStoreTests`).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { echo "test.sh: $*" >&2; }
+
+start_private_cluster() {
+    local initdb port
+    initdb=$(ls -1d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1 || true)
+    if [[ -z "$initdb" ]]; then
+        log "PostgreSQL is not installed and ALLOT_TEST_POSTGRES_URL is not set; PostgreSQL tests will be skipped"
+        return 0
+    fi
+    pg_bin=$(dirname "$initdb")
+    port="${ALLOT_TEST_PG_PORT:-55432}"
+    # PostgreSQL refuses to run as root: as root the cluster belongs to `postgres`.
+    as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+    pgdata=$(mktemp -d /tmp/allot-test-pg.XXXXXX)
+    [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$pgdata"
+    chmod 700 "$pgdata"
+    cleanup() {
+        local status=$?
+        if [[ -f "$pgdata/postmaster.pid" ]]; then
+            as_pg "$pg_bin/pg_ctl" -D "$pgdata" -m fast -w stop > /dev/null 2>&1 || log "could not stop PostgreSQL"
+        fi
+        rm -rf "$pgdata"
+        exit "$status"
+    }
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    if ! as_pg "$pg_bin/initdb" -D "$pgdata" -U postgres -A trust -E UTF8 --no-sync > "$pgdata.initdb.log" 2>&1; then
+        cat "$pgdata.initdb.log" >&2
+        rm -f "$pgdata.initdb.log"
+        exit 1
+    fi
+    rm -f "$pgdata.initdb.log"
+    if ! as_pg "$pg_bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $pgdata -c fsync=off" start > /dev/null; then
+        log "PostgreSQL did not start; its log follows"
+        cat "$pgdata/server.log" >&2 || true
+        exit 1
+    fi
+    log "private PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
+    export ALLOT_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+}
+
+if [[ -z "${ALLOT_TEST_POSTGRES_URL:-}" ]]; then
+    start_private_cluster
+fi
+
+swift test "$@" < /dev/null
