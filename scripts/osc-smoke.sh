@@ -22,6 +22,7 @@
 #                       a fresh `allot serve`, in place of upstream's in-process Placement fixture.
 #                       Allocation-candidate tests are deselected (Allot answers 501 there); set
 #                       OSC_SMOKE_UPSTREAM_DESELECT to change that pytest -k expression ('' = none).
+#                       Each failing test is named; the details are in the kept pytest.log.
 #
 # Environment:
 #   ALLOT_OSC_VENV       virtualenv to create or reuse (default ~/.cache/allot-osc/venv)
@@ -140,15 +141,20 @@ osc() {
     printf '%s\n' "$last_cmd" "$out" >"$err.out"
 }
 
-# Prints what the last command did, for a failure report.
+# Prints what the last command did, for a failure report (in full once per command).
+explained=0
 explain() {
+    if [ "$explained" = "$n" ]; then echo "    (same command as above; full log: $err)"; return; fi
+    explained=$n
     echo "    command: $last_cmd"
     echo "    exit status: $last_rc"
-    if [ -n "$out" ]; then echo "    stdout:"; printf '%s\n' "$out" | head -n 15 | sed 's/^/      /'; fi
-    local msg
-    msg=$(grep -vE '^(REQ:|RESP|DEBUG|Traceback|  |END return|clean_up|run\(|Auth plugin|auth_config_hook|defaults:|cloud cfg:|Using |Get auth_ref|Instantiating|Starting new|http://|GET call|POST call|PUT call|DELETE call|command:|[a-z_]+ API version)' "$err" |
-        grep -v '^\s*$' | tail -n 3)
-    [ -n "$msg" ] && { echo "    stderr:"; printf '%s\n' "$msg" | sed 's/^/      /'; }
+    if [ -n "$out" ]; then echo "    stdout:"; printf '%s\n' "$out" | head -n 15 | cut -c1-300 | sed 's/^/      /'; fi
+    if [ "$last_rc" -ne 0 ]; then
+        local msg
+        msg=$(grep -vE '^(REQ:|RESP|START with|options:|  )' "$err" |
+            grep -E '\(HTTP [0-9]{3}\)|[A-Za-z]+(Error|Exception):|error:|not supported|required' | tail -n 2 | cut -c1-400)
+        [ -n "$msg" ] && { echo "    error:"; printf '%s\n' "$msg" | sed 's/^/      /'; }
+    fi
     # The last two HTTP exchanges keystoneauth logged (tokens are already hashed there).
     local http
     http=$(grep -E '^(REQ: curl|RESP: \[|RESP BODY:)' "$err" | tail -n 6 | cut -c1-600)
@@ -348,6 +354,7 @@ for ver in $versions; do
     fi
 done
 ver=""
+smoke_failed=$failed
 
 # --- osc-placement's own functional tests (optional) ----------------------------------------
 if [ "$upstream" = 1 ]; then
@@ -463,7 +470,7 @@ EOF
     fi
 fi
 
-if [ "$failed" -gt 0 ]; then
+if [ "$smoke_failed" -gt 0 ]; then
     echo "server log (last 20 lines of $tmp/server.log):"
     tail -n 20 "$tmp/server.log" | sed 's/^/    /'
 fi

@@ -4,7 +4,7 @@
 # PostgreSQL: when ALLOT_TEST_POSTGRES_URL is set, the storage and replica tests also run against that server
 # (the role needs CREATEDB: each test creates and drops a database of its own). When it is not set and
 # PostgreSQL's server binaries are installed (Debian: `apt-get install postgresql`), this script starts a
-# private, throw-away cluster on 127.0.0.1:$ALLOT_TEST_PG_PORT (default 55432) with trust authentication,
+# private, throw-away cluster on 127.0.0.1:$ALLOT_TEST_PG_PORT (default: the first free port from 55432) with trust authentication,
 # uses it, and removes it on exit. Without either, the PostgreSQL tests are skipped and the rest runs on SQLite.
 #
 # Extra arguments go to `swift test` (e.g. `--filter AllotStoreTests`).
@@ -22,7 +22,16 @@ start_private_cluster() {
         return 0
     fi
     pg_bin=$(dirname "$initdb")
-    port="${ALLOT_TEST_PG_PORT:-55432}"
+    port="${ALLOT_TEST_PG_PORT:-}"
+    if [[ -z "$port" ]]; then
+        # The first free port from 55432 on: another cluster may already listen there.
+        for candidate in $(seq 55432 55532); do
+            if ! (echo > "/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
+                port=$candidate
+                break
+            fi
+        done
+    fi
     # PostgreSQL refuses to run as root: as root the cluster belongs to `postgres`.
     as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
     pgdata=$(mktemp -d /tmp/allot-test-pg.XXXXXX)
