@@ -71,15 +71,15 @@ extension PlacementResponder {
         if let list = body["allocations"]?.arrayValue {
             for entry in list {
                 let provider = UUIDText.normalized(entry["resource_provider"]!["uuid"]!.stringValue!)!
-                for (name, amount) in entry["resources"]!.objectValue! {
+                for (name, amount) in entry["resources"]!.orderedMembers! {
                     items.append(AllocationItem(providerUUID: provider, resourceClass: .init(unchecked: name),
                                                 used: amount.intValue ?? 0))
                 }
             }
-        } else if let dict = body["allocations"]?.objectValue {
+        } else if let dict = body["allocations"]?.orderedMembers {
             for (providerText, entry) in dict {
                 let provider = UUIDText.normalized(providerText)!
-                for (name, amount) in entry["resources"]!.objectValue! {
+                for (name, amount) in entry["resources"]!.orderedMembers! {
                     items.append(AllocationItem(providerUUID: provider, resourceClass: .init(unchecked: name),
                                                 used: amount.intValue ?? 0))
                 }
@@ -106,7 +106,7 @@ extension PlacementResponder {
                 "resources": .sortedObject(resources.mapValues(JSONValue.int)),
             ])
         }
-        var values: [String: JSONValue] = ["allocations": .sortedObject(allocations)]
+        var values: [String: JSONValue] = ["allocations": .object(allocations, order: result.providerOrder)]
         var order = ["allocations"]
         if call.atLeast(1, 12), let consumer = result.consumer {
             values["project_id"] = .string(consumer.owner.projectID)
@@ -141,7 +141,7 @@ extension PlacementResponder {
             patternProperties: [(Self.uuidPattern.0, Self.uuidPattern.1, consumerSchema(call, forPost: true))],
             additionalProperties: false, minProperties: 1)))
         var requests: [ConsumerAllocationRequest] = []
-        for (consumer, entry) in body.objectValue!.sorted(by: { $0.key < $1.key }) {
+        for (consumer, entry) in body.orderedMembers! {
             requests.append(try allocationRequest(consumer: UUIDText.normalized(consumer)!, body: entry, call: call))
         }
         try await store.replaceAllocations(requests, unknownClassPrefix: "Unable to allocate inventory ")

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A parsed JSON document that keeps the distinction between integers, floats and booleans.
-enum JSONValue: Sendable, Equatable, Decodable {
+enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int)
@@ -10,44 +10,10 @@ enum JSONValue: Sendable, Equatable, Decodable {
     case array([JSONValue])
     case object([String: JSONValue], order: [String])
 
-    public init(from decoder: any Decoder) throws {
-        if var array = try? decoder.unkeyedContainer() {
-            var items: [JSONValue] = []
-            while !array.isAtEnd { items.append(try array.decode(JSONValue.self)) }
-            self = .array(items)
-            return
-        }
-        if let object = try? decoder.container(keyedBy: AnyKey.self) {
-            var values: [String: JSONValue] = [:]
-            for key in object.allKeys { values[key.stringValue] = try object.decode(JSONValue.self, forKey: key) }
-            self = .object(values, order: object.allKeys.map(\.stringValue))
-            return
-        }
-        let single = try decoder.singleValueContainer()
-        if single.decodeNil() {
-            self = .null
-        } else if let value = try? single.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? single.decode(Int.self) {
-            self = .int(value)
-        } else if let value = try? single.decode(Double.self) {
-            self = .double(value)
-        } else {
-            self = .string(try single.decode(String.self))
-        }
-    }
-
     /// Parses a request body.
     /// - Throws: `JSONParseError` with the parser's message when the body is not JSON.
     static func parse(_ data: Data) throws(JSONParseError) -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch let DecodingError.dataCorrupted(context) {
-            throw JSONParseError(message: (context.underlyingError as? NSError)?.localizedDescription
-                ?? context.debugDescription)
-        } catch {
-            throw JSONParseError(message: "\(error)")
-        }
+        try JSONParser.parse(Array(data))
     }
 
     public subscript(key: String) -> JSONValue? {
@@ -71,6 +37,12 @@ enum JSONValue: Sendable, Equatable, Decodable {
         case .double(let value): return value
         default: return nil
         }
+    }
+
+    /// An object's members in document order.
+    var orderedMembers: [(String, JSONValue)]? {
+        guard case .object(let values, let order) = self else { return nil }
+        return order.compactMap { key in values[key].map { (key, $0) } }
     }
 
     public var objectValue: [String: JSONValue]? {
@@ -111,11 +83,4 @@ enum JSONValue: Sendable, Equatable, Decodable {
 /// A body that is not JSON.
 struct JSONParseError: Error, Sendable {
     var message: String
-}
-
-struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
 }

@@ -6,6 +6,8 @@ public struct ConsumerAllocations: Sendable {
     public var consumer: Consumer?
     /// Amounts by provider uuid, then by class.
     public var byProvider: [String: [String: Int]]
+    /// The providers in the order their allocations were written (as upstream lists them).
+    public var providerOrder: [String]
     /// The current generation of each provider in `byProvider`.
     public var providerGenerations: [String: Int]
     public var lastModified: Double?
@@ -29,12 +31,14 @@ extension SQLPlacementStore {
                 SELECT rp.uuid AS rp_uuid, rp.generation, rc.name, a.used, a.created_at, a.updated_at
                 FROM allocations a JOIN resource_providers rp ON rp.id = a.resource_provider_id
                 JOIN resource_classes rc ON rc.id = a.resource_class_id
-                WHERE a.consumer_id = \(bind: consumerUUID)
+                WHERE a.consumer_id = \(bind: consumerUUID) ORDER BY a.id
                 """)
             var result = ConsumerAllocations(
-                consumer: consumer?.model, byProvider: [:], providerGenerations: [:], lastModified: nil)
+                consumer: consumer?.model, byProvider: [:], providerOrder: [], providerGenerations: [:],
+                lastModified: nil)
             for row in rows {
                 let provider = try row.decode(column: "rp_uuid", as: String.self)
+                if result.byProvider[provider] == nil { result.providerOrder.append(provider) }
                 result.byProvider[provider, default: [:]][try row.decode(column: "name", as: String.self)] =
                     try row.decode(column: "used", as: Int.self)
                 result.providerGenerations[provider] = try row.decode(column: "generation", as: Int.self)

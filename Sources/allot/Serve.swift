@@ -104,7 +104,7 @@ struct Serve: AsyncParsableCommand {
 
     private func authMode(logger: Logger) throws -> AuthMode {
         if auth == .noauth {
-            logger.warning("Authentication is off (noauth): anyone who can reach this port is admin")
+            logger.warning("Authentication is off (noauth): any caller may claim any identity; the token admin is admin")
             return .noauth
         }
         if let inline = env("ALLOT_TOKENS") {

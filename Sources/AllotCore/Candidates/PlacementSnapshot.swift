@@ -1,0 +1,99 @@
+/// Everything the allocation-candidate search reads, in memory: providers with their trees, inventories,
+/// usage, traits and aggregates. Providers are addressed by a dense index for speed.
+public struct PlacementSnapshot: Sendable {
+    /// One provider as the search sees it.
+    public struct Provider: Sendable, Equatable {
+        public var uuid: String
+        public var generation: Int
+        public var parent: Int?
+        public var root: Int
+        public var traits: Set<String>
+        public var aggregates: Set<String>
+        public var inventories: [String: Inventory]
+        /// Allocated amounts by class.
+        public var used: [String: Int]
+
+        public init(
+            uuid: String, generation: Int, parent: Int?, root: Int, traits: Set<String> = [],
+            aggregates: Set<String> = [], inventories: [String: Inventory] = [:], used: [String: Int] = [:]
+        ) {
+            self.uuid = uuid
+            self.generation = generation
+            self.parent = parent
+            self.root = root
+            self.traits = traits
+            self.aggregates = aggregates
+            self.inventories = inventories
+            self.used = used
+        }
+
+        /// Whether `amount` more of `resourceClass` fits on this provider, unit rules included.
+        public func canSupply(_ resourceClass: String, amount: Int) -> Bool {
+            guard let inventory = inventories[resourceClass] else { return false }
+            return inventory.unitProblem(amount: amount) == nil
+                && inventory.fits(additional: amount, used: used[resourceClass] ?? 0)
+        }
+
+        /// Whether this provider shares its resources with the members of its aggregates.
+        public var isSharing: Bool { traits.contains(Trait.sharesViaAggregate.name) }
+    }
+
+    public let providers: [Provider]
+    public let indexByUUID: [String: Int]
+    /// Children of each provider, by index.
+    public let children: [[Int]]
+    /// Every provider of each tree, keyed by the root's index.
+    public let treeMembers: [Int: [Int]]
+    /// Providers with inventory of each class.
+    public let providersByClass: [String: [Int]]
+    /// Sharing providers (trait `MISC_SHARES_VIA_AGGREGATE`).
+    public let sharingProviders: [Int]
+    /// Providers in each aggregate.
+    public let aggregateMembers: [String: [Int]]
+
+    /// Indexes `providers`; each provider's `parent` and `root` must be valid indexes into the array.
+    public init(providers: [Provider]) {
+        self.providers = providers
+        var indexByUUID: [String: Int] = [:]
+        var children = [[Int]](repeating: [], count: providers.count)
+        var treeMembers: [Int: [Int]] = [:]
+        var providersByClass: [String: [Int]] = [:]
+        var sharing: [Int] = []
+        var aggregateMembers: [String: [Int]] = [:]
+        for (index, provider) in providers.enumerated() {
+            indexByUUID[provider.uuid] = index
+            if let parent = provider.parent { children[parent].append(index) }
+            treeMembers[provider.root, default: []].append(index)
+            for name in provider.inventories.keys { providersByClass[name, default: []].append(index) }
+            if provider.isSharing { sharing.append(index) }
+            for aggregate in provider.aggregates { aggregateMembers[aggregate, default: []].append(index) }
+        }
+        self.indexByUUID = indexByUUID
+        self.children = children
+        self.treeMembers = treeMembers
+        self.providersByClass = providersByClass
+        self.sharingProviders = sharing
+        self.aggregateMembers = aggregateMembers
+    }
+
+    /// Whether `descendant` is `ancestor` or lies below it.
+    public func isInSubtree(_ descendant: Int, of ancestor: Int) -> Bool {
+        var current: Int? = descendant
+        while let index = current {
+            if index == ancestor { return true }
+            current = providers[index].parent
+        }
+        return false
+    }
+
+    /// The indexes from `index` up to its root, `index` first.
+    public func ancestry(_ index: Int) -> [Int] {
+        var result: [Int] = []
+        var current: Int? = index
+        while let next = current {
+            result.append(next)
+            current = providers[next].parent
+        }
+        return result
+    }
+}
