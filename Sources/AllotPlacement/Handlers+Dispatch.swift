@@ -81,12 +81,8 @@ extension PlacementResponder {
         case .providerAllocations: return try await providerAllocations(call)
         case .providerUsages: return try await providerUsages(call)
         case .usages: return try await usages(call)
-        case .allocationCandidates, .reshaper:
-            if endpoint == .allocationCandidates {
-                // Bad parameters are still reported as such; only a valid query reaches the 501.
-                _ = try QueryParsing.memberOf(call.queryValues("member_of"), version: call.version)
-                _ = try call.queryValues("resources").map(QueryParsing.resources)
-            }
+        case .allocationCandidates: return try await allocationCandidates(call)
+        case .reshaper:
             throw PlacementError(.notImplemented,
                 "Allot does not serve allocation candidates or the reshaper yet; no result is made up.")
         }

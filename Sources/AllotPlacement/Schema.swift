@@ -212,7 +212,7 @@ indirect enum Schema: Sendable {
                         schemaPath, instancePath, value)
         }
         if !rules.additionalProperties, !extras.isEmpty {
-            let names = extras.map { JSONValue.pythonQuoted($0) }.joined(separator: ", ")
+            let names = extras.sorted().map { JSONValue.pythonQuoted($0) }.joined(separator: ", ")
             let verb = extras.count == 1 ? "was" : "were"
             return fail("Additional properties are not allowed (\(names) \(verb) unexpected)", "additionalProperties",
                         schemaPath, instancePath, value)

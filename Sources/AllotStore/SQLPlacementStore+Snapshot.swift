@@ -50,10 +50,15 @@ extension SQLPlacementStore {
                     try row.decode(column: "used", as: Int.self)
             }
             for row in try await tx.rows(
-                "SELECT rpt.resource_provider_id, t.name FROM resource_provider_traits rpt JOIN traits t ON t.id = rpt.trait_id")
+                """
+                SELECT rpt.resource_provider_id, t.name FROM resource_provider_traits rpt JOIN traits t ON t.id = rpt.trait_id
+                ORDER BY t.id
+                """)
             {
                 guard let index = indexByID[try row.decode(column: "resource_provider_id", as: Int.self)] else { continue }
-                providers[index].traits.insert(try row.decode(column: "name", as: String.self))
+                let name = try row.decode(column: "name", as: String.self)
+                providers[index].traits.insert(name)
+                providers[index].orderedTraits.append(name)
             }
             for row in try await tx.rows(
                 """
@@ -65,6 +70,21 @@ extension SQLPlacementStore {
                 providers[index].aggregates.insert(try row.decode(column: "uuid", as: String.self))
             }
             return PlacementSnapshot(providers: providers)
+        }
+    }
+}
+
+extension SQLPlacementStore {
+    /// Every resource class name and trait name that exists.
+    public func knownNames() async throws -> (classes: Set<String>, traits: Set<String>) {
+        try await database.transaction { tx in
+            let classes = try await tx.rows("SELECT name FROM resource_classes").map {
+                try $0.decode(column: "name", as: String.self)
+            }
+            let traits = try await tx.rows("SELECT name FROM traits").map {
+                try $0.decode(column: "name", as: String.self)
+            }
+            return (Set(classes), Set(traits))
         }
     }
 }

@@ -48,6 +48,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest request body in bytes.")
     var maxBodyBytes: Int = 1 << 20
 
+    @Option(help: "Stop generating allocation candidates after this many (default: no cap).")
+    var maxAllocationCandidates: Int?
+
     @Option(help: "Log format: 'json' or 'text' (env ALLOT_LOG_FORMAT).")
     var logFormat: LogFormat = env("ALLOT_LOG_FORMAT").flatMap(LogFormat.init(rawValue:)) ?? .json
 
@@ -63,6 +66,9 @@ struct Serve: AsyncParsableCommand {
         }
         guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        if let maxAllocationCandidates, maxAllocationCandidates < 1 {
+            throw ValidationError("--max-allocation-candidates must be at least 1")
+        }
     }
 
     func run() async throws {
@@ -80,7 +86,8 @@ struct Serve: AsyncParsableCommand {
         let location = DatabaseLocation(parsing: database)
         let configuration = try PlacementConfiguration(
             auth: authMode(logger: logger), policy: policy(), corsAllowedOrigins: corsAllowedOrigin,
-            corsAllowHeaders: corsAllowHeader, maxBodyBytes: maxBodyBytes)
+            corsAllowHeaders: corsAllowHeader, maxBodyBytes: maxBodyBytes,
+            maxAllocationCandidates: maxAllocationCandidates)
         logger.info("Opening database", metadata: ["allot.database": .string(location.description)])
         let db = try await Database.open(location, logger: logger)
         let store = SQLPlacementStore(database: db, logger: logger, now: { Date().timeIntervalSince1970 })

@@ -8,6 +8,8 @@ public struct PlacementSnapshot: Sendable {
         public var parent: Int?
         public var root: Int
         public var traits: Set<String>
+        /// The traits in storage (trait id) order, as upstream lists them in provider summaries.
+        public var orderedTraits: [String]
         public var aggregates: Set<String>
         public var inventories: [String: Inventory]
         /// Allocated amounts by class.
@@ -22,6 +24,7 @@ public struct PlacementSnapshot: Sendable {
             self.parent = parent
             self.root = root
             self.traits = traits
+            self.orderedTraits = traits.sorted()
             self.aggregates = aggregates
             self.inventories = inventories
             self.used = used
@@ -50,6 +53,8 @@ public struct PlacementSnapshot: Sendable {
     public let sharingProviders: [Int]
     /// Providers in each aggregate.
     public let aggregateMembers: [String: [Int]]
+    /// Whether any provider has a parent.
+    public let hasTrees: Bool
 
     /// Indexes `providers`; each provider's `parent` and `root` must be valid indexes into the array.
     public init(providers: [Provider]) {
@@ -74,6 +79,16 @@ public struct PlacementSnapshot: Sendable {
         self.providersByClass = providersByClass
         self.sharingProviders = sharing
         self.aggregateMembers = aggregateMembers
+        self.hasTrees = providers.contains { $0.parent != nil }
+    }
+
+    /// The roots of every provider that shares an aggregate with sharing provider `index` (its "anchors").
+    public func anchors(ofSharing index: Int) -> [Int] {
+        var roots: Set<Int> = []
+        for aggregate in providers[index].aggregates {
+            for member in aggregateMembers[aggregate] ?? [] { roots.insert(providers[member].root) }
+        }
+        return roots.sorted()
     }
 
     /// Whether `descendant` is `ancestor` or lies below it.

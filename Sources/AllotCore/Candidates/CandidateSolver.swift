@@ -1,0 +1,222 @@
+/// Finds every allocation candidate for a query over a snapshot, as upstream Placement defines them
+/// (`docs/reference/allocation-candidates.md`, part A5). A pure function: no I/O, no clock.
+public enum CandidateSolver {
+    /// One group's way to be satisfied, tied to the tree (anchor root) it is built around.
+    struct GroupCandidate {
+        var anchor: Int
+        var allocations: [(provider: Int, resourceClass: String, amount: Int)]
+        var providers: [Int]
+    }
+
+    /// Solves `query`; an empty result means nothing fits.
+    public static func solve(_ query: CandidateQuery, in snapshot: PlacementSnapshot) -> CandidateResult {
+        let anchorAllowed = rootFilter(query, snapshot)
+        var perGroup: [[GroupCandidate]] = []
+        for group in query.groups {
+            let candidates = group.isGranular
+                ? granular(group, snapshot, anchorAllowed) : unsuffixed(group, snapshot, anchorAllowed)
+            if candidates.isEmpty { return CandidateResult(candidates: [], summaryProviders: []) }
+            perGroup.append(candidates)
+        }
+        var results = combine(perGroup, query, snapshot)
+        if !query.nestedAware, snapshot.hasTrees {
+            results = results.filter { candidate in
+                let roots = candidate.allocations.keys.map { snapshot.providers[$0].root }
+                return Set(roots).count == roots.count
+            }
+        }
+        if let limit = query.limit, limit < results.count { results = Array(results.prefix(limit)) }
+        return CandidateResult(candidates: results, summaryProviders: summaries(results, query, snapshot))
+    }
+
+    /// Whether a root may anchor a candidate under `root_required`.
+    static func rootFilter(_ query: CandidateQuery, _ snapshot: PlacementSnapshot) -> (Int) -> Bool {
+        guard !query.rootRequired.isEmpty || !query.rootForbidden.isEmpty else { return { _ in true } }
+        return { root in
+            let traits = snapshot.providers[root].traits
+            return query.rootRequired.isSubset(of: traits) && query.rootForbidden.isDisjoint(with: traits)
+        }
+    }
+
+    /// A granular group is served by one provider (A5.2).
+    static func granular(
+        _ group: RequestGroup, _ snapshot: PlacementSnapshot, _ anchorAllowed: (Int) -> Bool
+    ) -> [GroupCandidate] {
+        let pool: [Int]
+        if let first = group.resources.first {
+            pool = snapshot.providersByClass[first.0] ?? []
+        } else if group.requiredTraits.isEmpty && group.memberOf.isEmpty {
+            return []
+        } else {
+            pool = Array(snapshot.providers.indices)
+        }
+        let treeRoot = group.inTree.map { snapshot.providers[$0].root }
+        var result: [GroupCandidate] = []
+        for index in pool {
+            let provider = snapshot.providers[index]
+            if !group.resources.isEmpty {
+                if let treeRoot, provider.root != treeRoot { continue }
+                guard group.resources.allSatisfy({ provider.canSupply($0.0, amount: $0.1) }) else { continue }
+            }
+            guard group.traitsMatch(provider.traits),
+                group.memberOf.allSatisfy({ set in set.contains(where: provider.aggregates.contains) }),
+                group.forbiddenAggregates.isDisjoint(with: provider.aggregates)
+            else { continue }
+            var anchors = [provider.root]
+            if provider.isSharing { anchors += snapshot.anchors(ofSharing: index).filter { $0 != provider.root } }
+            for anchor in anchors where anchorAllowed(anchor) {
+                result.append(GroupCandidate(
+                    anchor: anchor, allocations: group.resources.map { (index, $0.0, $0.1) }, providers: [index]))
+            }
+        }
+        return result
+    }
+
+    /// The unsuffixed group may spread over one tree and sharing providers (A5.3).
+    static func unsuffixed(
+        _ group: RequestGroup, _ snapshot: PlacementSnapshot, _ anchorAllowed: (Int) -> Bool
+    ) -> [GroupCandidate] {
+        let treeRoot = group.inTree.map { snapshot.providers[$0].root }
+        // Per class: the (provider, anchor) entries that can supply it.
+        var entriesByClass: [[(provider: Int, anchor: Int)]] = []
+        for (resourceClass, amount) in group.resources {
+            var entries: [(provider: Int, anchor: Int)] = []
+            var seen: Set<[Int]> = []
+            for index in snapshot.providersByClass[resourceClass] ?? [] {
+                let provider = snapshot.providers[index]
+                guard provider.canSupply(resourceClass, amount: amount) else { continue }
+                if let treeRoot {
+                    if provider.root == treeRoot { entries.append((index, provider.root)) }
+                    continue
+                }
+                var anchors = [provider.root]
+                if provider.isSharing,
+                    group.memberOf.allSatisfy({ set in set.contains(where: provider.aggregates.contains) })
+                {
+                    anchors += snapshot.anchors(ofSharing: index)
+                }
+                for anchor in anchors where seen.insert([index, anchor]).inserted {
+                    entries.append((index, anchor))
+                }
+            }
+            entries = entries.filter { entry in
+                guard anchorAllowed(entry.anchor) else { return false }
+                let own = snapshot.providers[entry.provider].aggregates
+                let rootAggregates = snapshot.providers[entry.anchor].aggregates
+                let inRequired = group.memberOf.allSatisfy { set in
+                    set.contains { own.contains($0) || rootAggregates.contains($0) }
+                }
+                let inForbidden = !group.forbiddenAggregates.isDisjoint(with: own)
+                    || !group.forbiddenAggregates.isDisjoint(with: rootAggregates)
+                return inRequired && !inForbidden
+            }
+            if entries.isEmpty { return [] }
+            entriesByClass.append(entries)
+        }
+        var anchors = Set(entriesByClass[0].map(\.anchor))
+        for entries in entriesByClass.dropFirst() { anchors.formIntersection(entries.map(\.anchor)) }
+        var result: [GroupCandidate] = []
+        for anchor in anchors.sorted() {
+            let choices = entriesByClass.map { $0.filter { $0.anchor == anchor }.map(\.provider) }
+            forEachCombination(choices) { picked in
+                var providers: [Int] = []
+                for provider in picked where !providers.contains(provider) { providers.append(provider) }
+                let traits = providers.reduce(into: Set<String>()) { $0.formUnion(snapshot.providers[$1].traits) }
+                guard group.requiredTraits.allSatisfy({ set in set.contains(where: traits.contains) }),
+                    providers.allSatisfy({ snapshot.providers[$0].traits.isDisjoint(with: group.forbiddenTraits) })
+                else { return }
+                let allocations = zip(picked, group.resources).map { ($0, $1.0, $1.1) }
+                result.append(GroupCandidate(anchor: anchor, allocations: allocations, providers: providers))
+            }
+        }
+        return result
+    }
+
+    /// Calls `body` with every choice of one element from each list.
+    static func forEachCombination(_ lists: [[Int]], _ body: ([Int]) -> Void) {
+        guard !lists.contains(where: \.isEmpty) else { return }
+        var indexes = [Int](repeating: 0, count: lists.count)
+        while true {
+            body(indexes.enumerated().map { lists[$0.offset][$0.element] })
+            var position = lists.count - 1
+            while position >= 0 {
+                indexes[position] += 1
+                if indexes[position] < lists[position].count { break }
+                indexes[position] = 0
+                position -= 1
+            }
+            if position < 0 { return }
+        }
+    }
+
+    /// Combines the groups' candidates within each anchor (A5.5).
+    static func combine(
+        _ perGroup: [[GroupCandidate]], _ query: CandidateQuery, _ snapshot: PlacementSnapshot
+    ) -> [AllocationCandidate] {
+        var anchors = Set(perGroup[0].map(\.anchor))
+        for candidates in perGroup.dropFirst() { anchors.formIntersection(candidates.map(\.anchor)) }
+        let granularCount = query.groups.filter(\.isGranular).count
+        var results: [AllocationCandidate] = []
+        var seen: Set<AllocationCandidate> = []
+        for anchor in anchors.sorted() {
+            let lists = perGroup.map { candidates in candidates.indices.filter { candidates[$0].anchor == anchor } }
+            var stop = false
+            forEachCombination(lists) { picked in
+                if stop { return }
+                let chosen = picked.enumerated().map { perGroup[$0.offset][$0.element] }
+                if query.isolate {
+                    let granularProviders = zip(query.groups, chosen).filter { $0.0.isGranular }.map { $0.1.providers[0] }
+                    if Set(granularProviders).count != granularCount { return }
+                }
+                var mappings: [String: [Int]] = [:]
+                for (group, candidate) in zip(query.groups, chosen) { mappings[group.suffix] = candidate.providers }
+                guard sameSubtreeHolds(query.sameSubtree, mappings, snapshot) else { return }
+                var allocations: [Int: [String: Int]] = [:]
+                var order: [Int] = []
+                for candidate in chosen {
+                    for item in candidate.allocations {
+                        if allocations[item.provider] == nil { order.append(item.provider) }
+                        allocations[item.provider, default: [:]][item.resourceClass, default: 0] += item.amount
+                    }
+                }
+                for (provider, amounts) in allocations {
+                    let state = snapshot.providers[provider]
+                    for (resourceClass, amount) in amounts {
+                        guard let inventory = state.inventories[resourceClass],
+                            amount <= inventory.maxUnit,
+                            inventory.fits(additional: amount, used: state.used[resourceClass] ?? 0)
+                        else { return }
+                    }
+                }
+                let candidate = AllocationCandidate(allocations: allocations, providerOrder: order, mappings: mappings)
+                if seen.insert(candidate).inserted {
+                    results.append(candidate)
+                    if let cap = query.maxCandidates, results.count >= cap { stop = true }
+                }
+            }
+            if stop { break }
+        }
+        return results
+    }
+
+    /// Each `same_subtree` set's providers must have one of them as ancestor-or-self of all the others.
+    static func sameSubtreeHolds(
+        _ constraints: [[String]], _ mappings: [String: [Int]], _ snapshot: PlacementSnapshot
+    ) -> Bool {
+        constraints.allSatisfy { suffixes in
+            let providers = Array(Set(suffixes.flatMap { mappings[$0] ?? [] }))
+            guard providers.count > 1 else { return true }
+            return providers.contains { top in providers.allSatisfy { snapshot.isInSubtree($0, of: top) } }
+        }
+    }
+
+    /// The providers to summarise (A5.8).
+    static func summaries(
+        _ results: [AllocationCandidate], _ query: CandidateQuery, _ snapshot: PlacementSnapshot
+    ) -> [Int] {
+        let allocated = Set(results.flatMap { $0.allocations.keys })
+        guard query.nestedAware else { return allocated.sorted() }
+        let roots = Set(allocated.map { snapshot.providers[$0].root })
+        return roots.sorted().flatMap { snapshot.treeMembers[$0] ?? [] }.sorted()
+    }
+}

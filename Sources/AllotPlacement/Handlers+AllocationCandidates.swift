@@ -1,0 +1,324 @@
+import AllotCore
+import AllotStore
+import Foundation
+
+extension PlacementResponder {
+    /// A group as parsed from the query, before names are resolved against the database.
+    struct ParsedGroup {
+        var suffix: String
+        var resources: [(String, Int)] = []
+        var required: [[String]] = []
+        var forbidden: [String] = []
+        var memberOf: [[String]] = []
+        var forbiddenAggregates: [String] = []
+        var inTree: String?
+        var hasRequiredKey = false
+        var hasMemberOfKey = false
+    }
+
+    static let groupKeys = ["resources", "required", "member_of", "in_tree"]
+
+    /// Splits `resources_X` into (`resources`, `_X`) when the suffix is legal at this version.
+    static func groupKey(_ key: String, _ call: Call) -> (String, String)? {
+        for base in groupKeys where key.hasPrefix(base) {
+            if base == "in_tree", !call.atLeast(1, 31) { continue }
+            let suffix = String(key.dropFirst(base.count))
+            if suffix.isEmpty { return (base, "") }
+            guard call.atLeast(1, 25) else { return nil }
+            if call.atLeast(1, 33) {
+                let legal = suffix.count <= 64 && suffix.unicodeScalars.allSatisfy {
+                    ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_"
+                        || $0 == "-"
+                }
+                if legal { return (base, suffix) }
+            } else if suffix.first != "0", suffix.allSatisfy(\.isNumber) {
+                return (base, suffix)
+            }
+        }
+        return nil
+    }
+
+    /// Step 1: the query schema of the version.
+    func validateCandidateQuery(_ call: Call) throws {
+        var last: [String: JSONValue] = [:]
+        var order: [String] = []
+        for (key, value) in call.query {
+            if last.updateValue(.string(value), forKey: key) == nil { order.append(key) }
+        }
+        let queryObject = JSONValue.object(last, order: order)
+        let limit = Schema.string(.init(minLength: 1, pattern: ("^[1-9][0-9]*$", { text in
+            text.first != "0" && !text.isEmpty && text.allSatisfy(\.isNumber)
+        })))
+        var schema: Schema
+        if !call.atLeast(1, 25) {
+            var properties: [(String, Schema)] = [("resources", .string(.init()))]
+            if call.atLeast(1, 16) { properties.append(("limit", limit)) }
+            if call.atLeast(1, 17) { properties.append(("required", .string(.init()))) }
+            if call.atLeast(1, 21) { properties.append(("member_of", .string(.init()))) }
+            schema = .object(.init(properties: properties, required: ["resources"], additionalProperties: false))
+        } else {
+            var properties: [(String, Schema)] = [
+                ("limit", limit),
+                ("group_policy", .string(.init(enumValues: ["none", "isolate"]))),
+            ]
+            if call.atLeast(1, 35) { properties.append(("root_required", .string(.init()))) }
+            if call.atLeast(1, 36) { properties.append(("same_subtree", .string(.init()))) }
+            let suffixPattern = call.atLeast(1, 33) ? "([a-zA-Z0-9_-]{1,64})?" : "([1-9][0-9]*)?"
+            var bases = ["member_of", "required", "resources"]
+            if call.atLeast(1, 31) { bases.insert("in_tree", at: 0) }
+            let unknown = order.filter { key in !properties.contains { $0.0 == key } && Self.groupKey(key, call) == nil }
+            if !unknown.isEmpty {
+                let names = unknown.sorted().map { JSONValue.pythonQuoted($0) }.joined(separator: ", ")
+                let patterns = bases.map { "'^\($0)\(suffixPattern)$'" }.joined(separator: ", ")
+                throw PlacementError.badRequest("Invalid query string parameters: \(names) "
+                    + "\(unknown.count == 1 ? "does" : "do") not match any of the regexes: \(patterns)")
+            }
+            schema = .object(.init(properties: properties, additionalProperties: true))
+        }
+        do {
+            try schema.validate(queryObject)
+        } catch {
+            throw PlacementError.badRequest("Invalid query string parameters: "
+                + error.detail.replacingOccurrences(of: "JSON does not validate: ", with: ""))
+        }
+    }
+
+    /// Steps 3 to 6: the groups, with upstream's checks and messages.
+    func parseCandidateGroups(_ call: Call, sameSubtree: [[String]]) throws -> [ParsedGroup] {
+        var groups: [ParsedGroup] = []
+        var indexBySuffix: [String: Int] = [:]
+        var memberOfCounts: [String: Int] = [:]
+        for (key, value) in call.query {
+            guard let (base, suffix) = Self.groupKey(key, call) else { continue }
+            let index = indexBySuffix[suffix] ?? {
+                groups.append(ParsedGroup(suffix: suffix))
+                indexBySuffix[suffix] = groups.count - 1
+                return groups.count - 1
+            }()
+            switch base {
+            case "resources":
+                groups[index].resources = try QueryParsing.resources(value).sorted { $0.key < $1.key }
+                    .map { ($0.key, $0.value) }
+            case "required":
+                groups[index].hasRequiredKey = true
+            case "member_of":
+                groups[index].hasMemberOfKey = true
+                memberOfCounts[suffix, default: 0] += 1
+            default:
+                let trimmed = value.trimmingSpacesAndTabs()
+                guard let uuid = UUIDText.normalized(trimmed) else {
+                    throw PlacementError.badRequest("Invalid query string parameters: Expected 'in_tree' parameter "
+                        + "to be a format of uuid. Got: \(value)")
+                }
+                groups[index].inTree = uuid
+            }
+        }
+        for index in groups.indices {
+            let suffix = groups[index].suffix
+            let required = call.queryValues("required" + suffix)
+            if !required.isEmpty {
+                let parsed = try QueryParsing.required(required, version: call.version)
+                groups[index].required = parsed.groups
+                groups[index].forbidden = parsed.forbidden
+            }
+            let memberOf = call.queryValues("member_of" + suffix)
+            if !memberOf.isEmpty {
+                if memberOf.count > 1, !call.atLeast(1, 24) {
+                    throw PlacementError.badRequest("Multiple member_of\(suffix) parameters are not supported")
+                }
+                let parsed = try QueryParsing.memberOf(memberOf, version: call.version)
+                groups[index].memberOf = parsed.groups
+                groups[index].forbiddenAggregates = parsed.forbidden
+            }
+        }
+        try checkGroupSet(groups, call, sameSubtree: sameSubtree)
+        if call.atLeast(1, 22) {
+            var conflicts: [String] = []
+            for group in groups {
+                let forbidden = Set(group.forbidden)
+                for set in group.required where !set.isEmpty && set.allSatisfy(forbidden.contains) {
+                    conflicts.append("required\(group.suffix): (\(set.sorted().joined(separator: ", ")))")
+                }
+            }
+            if !conflicts.isEmpty {
+                throw PlacementError.badRequest("Conflicting required and forbidden traits found in the following "
+                    + "traits keys: \(conflicts.sorted().joined(separator: ", "))")
+            }
+        }
+        if call.queryValue("group_policy") == nil, groups.filter({ !$0.suffix.isEmpty }).count > 1 {
+            throw PlacementError.badRequest("The \"group_policy\" parameter is required when specifying more than "
+                + "one \"resources{N}\" parameter.")
+        }
+        return groups
+    }
+
+    private func checkGroupSet(_ groups: [ParsedGroup], _ call: Call, sameSubtree: [[String]]) throws {
+        if call.atLeast(1, 36) {
+            if groups.allSatisfy(\.resources.isEmpty) {
+                throw PlacementError.badRequest("There must be at least one resources or resources[$S] parameter.",
+                                                code: .queryMissingValue)
+            }
+            let named = Set(sameSubtree.flatMap { $0 })
+            let bad = groups.filter { $0.resources.isEmpty && !named.contains($0.suffix) }.map { "'\($0.suffix)'" }
+            if !bad.isEmpty {
+                throw PlacementError.badRequest("Resourceless suffixed group request should be specified in "
+                    + "`same_subtree` query param: bad group(s) - [\(bad.joined(separator: ", "))].",
+                    code: .queryBadValue)
+            }
+            let suffixes = groups.map(\.suffix)
+            let missing = sameSubtree.flatMap { $0 }.filter { !suffixes.contains($0) }
+            if !missing.isEmpty {
+                var unique: [String] = []
+                for item in missing where !unique.contains(item) { unique.append(item) }
+                throw PlacementError.badRequest("Real suffixes should be specified in `same_subtree`: "
+                    + "[\(unique.map { "'\($0)'" }.joined(separator: ", "))] not found in "
+                    + "[\(suffixes.map { "'\($0)'" }.joined(separator: ", "))].", code: .queryBadValue)
+            }
+            return
+        }
+        let orphanTraits = groups.filter { $0.resources.isEmpty && $0.hasRequiredKey }.map { "required\($0.suffix)" }
+        if !orphanTraits.isEmpty {
+            throw PlacementError.badRequest("All traits parameters must be associated with resources.  Found the "
+                + "following orphaned traits keys: \(orphanTraits.joined(separator: ", "))")
+        }
+        let orphanAggregates = groups.filter { $0.resources.isEmpty && $0.hasMemberOfKey }
+            .map { "member_of\($0.suffix)" }
+        if !orphanAggregates.isEmpty {
+            throw PlacementError.badRequest("All member_of parameters must be associated with resources. Found the "
+                + "following orphaned member_of keys: \(orphanAggregates.joined(separator: ", "))")
+        }
+        if groups.contains(where: \.resources.isEmpty) {
+            throw PlacementError.badRequest("All request groups must specify resources.")
+        }
+        if groups.isEmpty {
+            throw PlacementError.badRequest("At least one request group (`resources` or `resources{$S}`) is required.")
+        }
+    }
+}
+
+extension PlacementResponder {
+    func allocationCandidates(_ call: Call) async throws -> Reply {
+        try validateCandidateQuery(call)
+        let limit = call.queryValues("limit").first.flatMap { Int($0) }
+        let isolate = call.queryValues("group_policy").first == "isolate"
+        var rootRequired: (groups: [[String]], forbidden: [String]) = ([], [])
+        let rootValues = call.queryValues("root_required")
+        if call.atLeast(1, 35), !rootValues.isEmpty {
+            if rootValues.count > 1 {
+                throw PlacementError.badRequest("Query parameter 'root_required' may be specified only once.",
+                                                code: .queryDuplicateKey)
+            }
+            if rootValues[0].hasPrefix("in:") {
+                throw PlacementError.badRequest("Invalid query string parameters: The format "
+                    + "'in:HW_CPU_X86_VMX,CUSTOM_MAGIC' only supported since microversion 1.39. Got: \(rootValues[0])")
+            }
+            rootRequired = try QueryParsing.required(rootValues, version: Microversion(1, 38))
+            let conflicts = Set(rootRequired.groups.flatMap { $0 }).intersection(rootRequired.forbidden)
+            if !conflicts.isEmpty {
+                throw PlacementError.badRequest("Conflicting required and forbidden traits found in root_required: "
+                    + conflicts.sorted().joined(separator: ", "), code: .queryBadValue)
+            }
+        }
+        var sameSubtree: [[String]] = []
+        if call.atLeast(1, 36) {
+            for value in call.queryValues("same_subtree") {
+                let pieces = value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters() }
+                if pieces.contains(where: \.isEmpty) {
+                    throw PlacementError.badRequest(
+                        "Empty string (unsuffixed group) can not be specified in `same_subtree` ", code: .queryBadValue)
+                }
+                var unique: [String] = []
+                for piece in pieces where !unique.contains(piece) { unique.append(piece) }
+                sameSubtree.append(unique)
+            }
+        }
+        let parsed = try parseCandidateGroups(call, sameSubtree: sameSubtree)
+        let snapshot = try await store.snapshot()
+        let names = try await store.knownNames()
+        let empty = Reply.json(.object(["allocation_requests": .array([]), "provider_summaries": .object([:])]))
+            .cacheHeaders(call, lastModified: nil)
+        // Step 7: names are resolved as upstream's search meets them; an empty step ends the search.
+        let rootNames = rootRequired.groups.flatMap { $0 } + rootRequired.forbidden
+        if let unknown = rootNames.first(where: { !names.traits.contains($0) }) {
+            throw PlacementError.badRequest("No such trait(s): \(unknown).")
+        }
+        var groups: [RequestGroup] = []
+        for group in parsed {
+            if let unknown = group.resources.map(\.0).first(where: { !names.classes.contains($0) }) {
+                throw PlacementError.badRequest(
+                    "Invalid resource class in resources parameter: No such resource class \(unknown).")
+            }
+            if !group.memberOf.isEmpty,
+                !group.memberOf.flatMap({ $0 }).contains(where: { snapshot.aggregateMembers[$0] != nil })
+            {
+                return empty
+            }
+            if let unknown = (group.required.flatMap { $0 } + group.forbidden).first(where: { !names.traits.contains($0) }) {
+                throw PlacementError.badRequest("No such trait(s): \(unknown).")
+            }
+            var inTree: Int?
+            if let uuid = group.inTree {
+                guard let index = snapshot.indexByUUID[uuid] else { return empty }
+                inTree = index
+            }
+            groups.append(RequestGroup(
+                suffix: group.suffix, resources: group.resources, requiredTraits: group.required,
+                forbiddenTraits: Set(group.forbidden), memberOf: group.memberOf,
+                forbiddenAggregates: Set(group.forbiddenAggregates), inTree: group.resources.isEmpty ? nil : inTree))
+        }
+        let query = CandidateQuery(
+            groups: groups, isolate: isolate, rootRequired: Set(rootRequired.groups.flatMap { $0 }),
+            rootForbidden: Set(rootRequired.forbidden), sameSubtree: sameSubtree, nestedAware: call.atLeast(1, 29),
+            limit: limit, maxCandidates: configuration.maxAllocationCandidates)
+        let result = CandidateSolver.solve(query, in: snapshot)
+        let requested = Set(groups.flatMap { $0.resources.map(\.0) })
+        return Reply.json(.object([
+            "allocation_requests": .array(result.candidates.map { candidateJSON($0, snapshot, call) }),
+            "provider_summaries": summariesJSON(result.summaryProviders, snapshot, requested: requested, call),
+        ])).cacheHeaders(call, lastModified: nil)
+    }
+
+    func candidateJSON(_ candidate: AllocationCandidate, _ snapshot: PlacementSnapshot, _ call: Call) -> JSONValue {
+        let uuid = { (index: Int) in snapshot.providers[index].uuid }
+        let resources = { (index: Int) in JSONValue.sortedObject(candidate.allocations[index]!.mapValues(JSONValue.int)) }
+        guard call.atLeast(1, 12) else {
+            return .object(["allocations": .array(candidate.providerOrder.map { index in
+                .object(["resource_provider": .object(["uuid": .string(uuid(index))]), "resources": resources(index)])
+            })])
+        }
+        var allocations: [String: JSONValue] = [:]
+        for index in candidate.providerOrder { allocations[uuid(index)] = .object(["resources": resources(index)]) }
+        let allocationsJSON = JSONValue.object(allocations, order: candidate.providerOrder.map(uuid))
+        guard call.atLeast(1, 34) else { return .object(["allocations": allocationsJSON]) }
+        let mappings = candidate.mappings.mapValues { JSONValue.array($0.map { .string(uuid($0)) }) }
+        return .object(["allocations": allocationsJSON, "mappings": .sortedObject(mappings)])
+    }
+
+    func summariesJSON(
+        _ providers: [Int], _ snapshot: PlacementSnapshot, requested: Set<String>, _ call: Call
+    ) -> JSONValue {
+        var summaries: [String: JSONValue] = [:]
+        var order: [String] = []
+        for index in providers {
+            let provider = snapshot.providers[index]
+            var resources: [String: JSONValue] = [:]
+            for (name, inventory) in provider.inventories where call.atLeast(1, 27) || requested.contains(name) {
+                resources[name] = .object(["capacity": .int(inventory.capacity), "used": .int(provider.used[name] ?? 0)])
+            }
+            var values: [String: JSONValue] = ["resources": .sortedObject(resources)]
+            var keys = ["resources"]
+            if call.atLeast(1, 17) {
+                values["traits"] = .array(provider.orderedTraits.map(JSONValue.string))
+                keys.append("traits")
+            }
+            if call.atLeast(1, 29) {
+                values["parent_provider_uuid"] = .stringOrNull(provider.parent.map { snapshot.providers[$0].uuid })
+                values["root_provider_uuid"] = .string(snapshot.providers[provider.root].uuid)
+                keys += ["parent_provider_uuid", "root_provider_uuid"]
+            }
+            summaries[provider.uuid] = .object(values, order: keys)
+            order.append(provider.uuid)
+        }
+        return .object(summaries, order: order)
+    }
+}
