@@ -82,9 +82,7 @@ extension PlacementResponder {
         case .providerUsages: return try await providerUsages(call)
         case .usages: return try await usages(call)
         case .allocationCandidates: return try await allocationCandidates(call)
-        case .reshaper:
-            throw PlacementError(.notImplemented,
-                "Allot does not serve allocation candidates or the reshaper yet; no result is made up.")
+        case .reshaper: return try await reshaper(call)
         }
     }
 

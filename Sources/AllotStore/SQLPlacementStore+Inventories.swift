@@ -101,63 +101,74 @@ extension SQLPlacementStore {
             }
             let (current, _) = try await Self.loadInventories(providerID: provider.id, tx: tx)
             let next = try change(current)
-            let classes = try await tx.resourceClassIDs(next.keys)
-            if let unknown = classes.missing.sorted().first {
-                throw PlacementError.badRequest("Unknown resource class in inventory for resource provider "
-                    + "\(providerUUID): No such resource class \(unknown).")
-            }
-            let removed = current.keys.filter { next[$0] == nil }.sorted()
-            if !removed.isEmpty {
-                let removedIDs = try await tx.resourceClassIDs(removed).ids
-                let inUseClasses = try await tx.rows(
-                    """
-                    SELECT DISTINCT rc.id, rc.name FROM allocations a JOIN resource_classes rc ON rc.id = a.resource_class_id
-                    WHERE a.resource_provider_id = \(bind: provider.id)
-                    AND a.resource_class_id IN (\(binds: Array(removedIDs.values))) ORDER BY rc.id
-                    """
-                ).map { try $0.decode(column: "name", as: String.self) }
-                if !inUseClasses.isEmpty {
-                    let text = "Inventory for '\(inUseClasses.joined(separator: ", "))' on resource provider "
-                        + "'\(providerUUID)' in use."
-                    switch inUse {
-                    case .replace: throw PlacementError.conflict("update conflict: " + text, code: .inventoryInUse)
-                    case .deleteAll: throw PlacementError.conflict(text, code: .inventoryInUse)
-                    case .single(let name):
-                        throw PlacementError.concurrentUpdate("Unable to delete inventory of class \(name): " + text)
-                    }
-                }
-                try await tx.run(
-                    """
-                    DELETE FROM inventories WHERE resource_provider_id = \(bind: provider.id)
-                    AND resource_class_id IN (\(binds: Array(removedIDs.values)))
-                    """)
-            }
-            for (name, inventory) in next.sorted(by: { $0.key < $1.key }) where current[name] != inventory {
-                let classID = classes.ids[name]!
-                if current[name] == nil {
-                    try await tx.run(
-                        """
-                        INSERT INTO inventories (resource_provider_id, resource_class_id, total, reserved, min_unit,
-                          max_unit, step_size, allocation_ratio, created_at, updated_at)
-                        VALUES (\(bind: provider.id), \(bind: classID), \(bind: inventory.total),
-                          \(bind: inventory.reserved), \(bind: inventory.minUnit), \(bind: inventory.maxUnit),
-                          \(bind: inventory.stepSize), \(bind: inventory.allocationRatio), \(bind: now), NULL)
-                        """)
-                } else {
-                    try await tx.run(
-                        """
-                        UPDATE inventories SET total = \(bind: inventory.total), reserved = \(bind: inventory.reserved),
-                          min_unit = \(bind: inventory.minUnit), max_unit = \(bind: inventory.maxUnit),
-                          step_size = \(bind: inventory.stepSize), allocation_ratio = \(bind: inventory.allocationRatio),
-                          updated_at = \(bind: now)
-                        WHERE resource_provider_id = \(bind: provider.id) AND resource_class_id = \(bind: classID)
-                        """)
-                }
-            }
+            try await Self.writeInventories(
+                provider: provider, current: current, next: next, inUse: inUse, unknownClassPrefix:
+                    "Unknown resource class in inventory for resource provider \(providerUUID): ", now: now, tx: tx)
             try await tx.bumpGeneration(providerID: provider.id, expected: provider.generation, now: now)
             let updated = try await tx.requireProvider(uuid: providerUUID)
             let (inventories, modified) = try await Self.loadInventories(providerID: provider.id, tx: tx)
             return ProviderInventories(provider: updated.model, inventories: inventories, lastModified: modified)
+        }
+    }
+
+    /// Writes the difference between `current` and `next` for one locked provider (no generation change).
+    /// - Throws: 400 for an unknown class (message starting with `unknownClassPrefix`), 409 when a removed class
+    ///   is still allocated.
+    static func writeInventories(
+        provider: ProviderRow, current: [String: Inventory], next: [String: Inventory], inUse: InUseWording,
+        unknownClassPrefix: String, now: Double, tx: Transaction
+    ) async throws {
+        let classes = try await tx.resourceClassIDs(next.keys)
+        if let unknown = classes.missing.sorted().first {
+            throw PlacementError.badRequest(unknownClassPrefix + "No such resource class \(unknown).")
+        }
+        let removed = current.keys.filter { next[$0] == nil }.sorted()
+        if !removed.isEmpty {
+            let removedIDs = try await tx.resourceClassIDs(removed).ids
+            let inUseClasses = try await tx.rows(
+                """
+                SELECT DISTINCT rc.id, rc.name FROM allocations a JOIN resource_classes rc ON rc.id = a.resource_class_id
+                WHERE a.resource_provider_id = \(bind: provider.id)
+                AND a.resource_class_id IN (\(binds: Array(removedIDs.values))) ORDER BY rc.id
+                """
+            ).map { try $0.decode(column: "name", as: String.self) }
+            if !inUseClasses.isEmpty {
+                let text = "Inventory for '\(inUseClasses.joined(separator: ", "))' on resource provider "
+                    + "'\(provider.uuid)' in use."
+                switch inUse {
+                case .replace: throw PlacementError.conflict("update conflict: " + text, code: .inventoryInUse)
+                case .deleteAll: throw PlacementError.conflict(text, code: .inventoryInUse)
+                case .single(let name):
+                    throw PlacementError.concurrentUpdate("Unable to delete inventory of class \(name): " + text)
+                }
+            }
+            try await tx.run(
+                """
+                DELETE FROM inventories WHERE resource_provider_id = \(bind: provider.id)
+                AND resource_class_id IN (\(binds: Array(removedIDs.values)))
+                """)
+        }
+        for (name, inventory) in next.sorted(by: { $0.key < $1.key }) where current[name] != inventory {
+            let classID = classes.ids[name]!
+            if current[name] == nil {
+                try await tx.run(
+                    """
+                    INSERT INTO inventories (resource_provider_id, resource_class_id, total, reserved, min_unit,
+                      max_unit, step_size, allocation_ratio, created_at, updated_at)
+                    VALUES (\(bind: provider.id), \(bind: classID), \(bind: inventory.total),
+                      \(bind: inventory.reserved), \(bind: inventory.minUnit), \(bind: inventory.maxUnit),
+                      \(bind: inventory.stepSize), \(bind: inventory.allocationRatio), \(bind: now), NULL)
+                    """)
+            } else {
+                try await tx.run(
+                    """
+                    UPDATE inventories SET total = \(bind: inventory.total), reserved = \(bind: inventory.reserved),
+                      min_unit = \(bind: inventory.minUnit), max_unit = \(bind: inventory.maxUnit),
+                      step_size = \(bind: inventory.stepSize), allocation_ratio = \(bind: inventory.allocationRatio),
+                      updated_at = \(bind: now)
+                    WHERE resource_provider_id = \(bind: provider.id) AND resource_class_id = \(bind: classID)
+                    """)
+            }
         }
     }
 
