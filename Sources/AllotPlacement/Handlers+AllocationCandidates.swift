@@ -233,8 +233,9 @@ extension PlacementResponder {
             }
         }
         let parsed = try parseCandidateGroups(call, sameSubtree: sameSubtree)
-        let snapshot = try await store.snapshot()
-        let names = try await store.knownNames()
+        let state = try await searchCache.state(from: store)
+        let snapshot = state.snapshot
+        let names = (classes: state.classes, traits: state.traits)
         let empty = Reply.json(.object(["allocation_requests": .array([]), "provider_summaries": .object([:])]))
             .cacheHeaders(call, lastModified: nil)
         // Step 7: names are resolved as upstream's search meets them; an empty step ends the search.

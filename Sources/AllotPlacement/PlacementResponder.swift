@@ -16,6 +16,7 @@ public struct PlacementResponder: HTTPResponder {
     let store: SQLPlacementStore
     let configuration: PlacementConfiguration
     let metricsText: (@Sendable () async -> String)?
+    let searchCache = SearchStateCache()
 
     /// - Parameters:
     ///   - metricsText: renders `/metrics` (Prometheus text); `nil` answers 404 there.

@@ -11,7 +11,15 @@ enum Migrator {
     }
 
     static let steps: [Step] = [
-        Step(version: 1, statements: schemaV1)
+        Step(version: 1, statements: schemaV1),
+        Step(version: 2, statements: { _ in
+            [
+                // A counter every write transaction bumps, so in-memory snapshots (also in other replicas) know
+                // when they are stale.
+                "CREATE TABLE placement_state (id BIGINT PRIMARY KEY, change_seq BIGINT NOT NULL)",
+                "INSERT INTO placement_state (id, change_seq) VALUES (1, 0)",
+            ]
+        }),
     ]
 
     /// Applies every step not yet applied, then makes sure every standard class and trait is present.

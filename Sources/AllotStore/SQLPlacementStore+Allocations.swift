@@ -103,6 +103,7 @@ extension SQLPlacementStore {
             }
             try await tx.run("DELETE FROM allocations WHERE consumer_id = \(bind: consumerUUID)")
             try await tx.run("DELETE FROM consumers WHERE uuid = \(bind: consumerUUID)")
+            try await tx.recordChange()
         }
     }
 

@@ -1,11 +1,41 @@
 public import AllotCore
 import SQLKit
 
+/// What the candidate search reads, with the change sequence it was read at.
+public struct SearchState: Sendable {
+    public var sequence: Int
+    public var snapshot: PlacementSnapshot
+    public var classes: Set<String>
+    public var traits: Set<String>
+}
+
 extension SQLPlacementStore {
-    /// Reads every provider with its inventories, usage, traits and aggregates, in one transaction (so the
-    /// snapshot is consistent).
-    public func snapshot() async throws -> PlacementSnapshot {
+    /// The current change sequence (bumped by every write transaction).
+    public func changeSequence() async throws -> Int {
+        try await database.withConnection { db in
+            guard let row = try await db.raw("SELECT change_seq FROM placement_state WHERE id = 1").first() else {
+                throw StoreError.corrupt("placement_state row missing")
+            }
+            return try row.decode(column: "change_seq", as: Int.self)
+        }
+    }
+
+    /// Reads the snapshot, the known names and the change sequence in one transaction (so they agree).
+    public func searchState() async throws -> SearchState {
         try await database.transaction { tx in
+            guard let row = try await tx.row("SELECT change_seq FROM placement_state WHERE id = 1") else {
+                throw StoreError.corrupt("placement_state row missing")
+            }
+            let names = try await Self.knownNames(tx: tx)
+            return SearchState(
+                sequence: try row.decode(column: "change_seq", as: Int.self), snapshot: try await Self.snapshot(tx: tx),
+                classes: names.classes, traits: names.traits)
+        }
+    }
+
+    /// Reads every provider with its inventories, usage, traits and aggregates.
+    static func snapshot(tx: Transaction) async throws -> PlacementSnapshot {
+        do {
             let rows = try await tx.rows(
                 "SELECT id, uuid, generation, parent_provider_id, root_provider_id FROM resource_providers ORDER BY id")
             var indexByID: [Int: Int] = [:]
@@ -76,8 +106,8 @@ extension SQLPlacementStore {
 
 extension SQLPlacementStore {
     /// Every resource class name and trait name that exists.
-    public func knownNames() async throws -> (classes: Set<String>, traits: Set<String>) {
-        try await database.transaction { tx in
+    static func knownNames(tx: Transaction) async throws -> (classes: Set<String>, traits: Set<String>) {
+        do {
             let classes = try await tx.rows("SELECT name FROM resource_classes").map {
                 try $0.decode(column: "name", as: String.self)
             }

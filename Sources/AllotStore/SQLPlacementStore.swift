@@ -78,6 +78,11 @@ extension Transaction {
         return provider
     }
 
+    /// Records that the books changed, so that cached snapshots (in any replica) are reloaded.
+    func recordChange() async throws {
+        try await run("UPDATE placement_state SET change_seq = change_seq + 1 WHERE id = 1")
+    }
+
     /// Bumps a provider's generation if it still is `expected`.
     /// - Returns: the new generation.
     /// - Throws: `placement.concurrent_update` when another write got there first.
@@ -93,6 +98,7 @@ extension Transaction {
                 "resource provider generation conflict: the resource provider was updated by another request; "
                     + "please retry")
         }
+        try await recordChange()
         return try updated.decode(column: "generation", as: Int.self)
     }
 
