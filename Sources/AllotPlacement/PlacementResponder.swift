@@ -191,7 +191,7 @@ public struct PlacementResponder: HTTPResponder {
         }
         headers[.contentType] = "application/json"
         return Response(status: reply.status, headers: headers,
-                        body: .init(byteBuffer: ByteBuffer(string: body.serialized())))
+                        body: .init(byteBuffer: ByteBuffer(bytes: body.serializedBytes())))
     }
 }
 

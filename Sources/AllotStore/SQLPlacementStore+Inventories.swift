@@ -172,6 +172,17 @@ extension SQLPlacementStore {
         }
     }
 
+    /// An inventory from a row with the columns of the `inventories` table.
+    static func inventory(from row: any SQLRow) throws -> Inventory {
+        Inventory(
+            total: try row.decode(column: "total", as: Int.self),
+            reserved: try row.decode(column: "reserved", as: Int.self),
+            minUnit: try row.decode(column: "min_unit", as: Int.self),
+            maxUnit: try row.decode(column: "max_unit", as: Int.self),
+            stepSize: try row.decode(column: "step_size", as: Int.self),
+            allocationRatio: try row.decode(column: "allocation_ratio", as: Double.self))
+    }
+
     static func loadInventories(providerID: Int, tx: Transaction) async throws -> ([String: Inventory], Double?) {
         let rows = try await tx.rows(
             """
@@ -183,13 +194,7 @@ extension SQLPlacementStore {
         var result: [String: Inventory] = [:]
         var modified: Double?
         for row in rows {
-            result[try row.decode(column: "name", as: String.self)] = Inventory(
-                total: try row.decode(column: "total", as: Int.self),
-                reserved: try row.decode(column: "reserved", as: Int.self),
-                minUnit: try row.decode(column: "min_unit", as: Int.self),
-                maxUnit: try row.decode(column: "max_unit", as: Int.self),
-                stepSize: try row.decode(column: "step_size", as: Int.self),
-                allocationRatio: try row.decode(column: "allocation_ratio", as: Double.self))
+            result[try row.decode(column: "name", as: String.self)] = try Self.inventory(from: row)
             let changed = try row.decode(column: "updated_at", as: Double?.self)
                 ?? row.decode(column: "created_at", as: Double.self)
             modified = max(modified ?? changed, changed)

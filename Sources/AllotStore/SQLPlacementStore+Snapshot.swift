@@ -61,13 +61,7 @@ extension SQLPlacementStore {
                 """)
             {
                 guard let index = indexByID[try row.decode(column: "resource_provider_id", as: Int.self)] else { continue }
-                providers[index].inventories[try row.decode(column: "name", as: String.self)] = Inventory(
-                    total: try row.decode(column: "total", as: Int.self),
-                    reserved: try row.decode(column: "reserved", as: Int.self),
-                    minUnit: try row.decode(column: "min_unit", as: Int.self),
-                    maxUnit: try row.decode(column: "max_unit", as: Int.self),
-                    stepSize: try row.decode(column: "step_size", as: Int.self),
-                    allocationRatio: try row.decode(column: "allocation_ratio", as: Double.self))
+                providers[index].inventories[try row.decode(column: "name", as: String.self)] = try Self.inventory(from: row)
             }
             for row in try await tx.rows(
                 """

@@ -113,11 +113,22 @@ public enum CandidateSolver {
             if entries.isEmpty { return [] }
             entriesByClass.append(entries)
         }
-        var anchors = Set(entriesByClass[0].map(\.anchor))
-        for entries in entriesByClass.dropFirst() { anchors.formIntersection(entries.map(\.anchor)) }
+        // Providers per anchor and class, built in one pass (no per-anchor scans).
+        var byAnchor: [Int: [[Int]]] = [:]
+        for (classIndex, entries) in entriesByClass.enumerated() {
+            for entry in entries {
+                if classIndex == 0 {
+                    byAnchor[entry.anchor, default: [[Int]](repeating: [], count: entriesByClass.count)][0]
+                        .append(entry.provider)
+                } else if byAnchor[entry.anchor] != nil {
+                    byAnchor[entry.anchor]![classIndex].append(entry.provider)
+                }
+            }
+        }
         var result: [GroupCandidate] = []
-        for anchor in anchors.sorted() {
-            let choices = entriesByClass.map { $0.filter { $0.anchor == anchor }.map(\.provider) }
+        for anchor in byAnchor.keys.sorted() {
+            let choices = byAnchor[anchor]!
+            if choices.contains(where: \.isEmpty) { continue }
             forEachCombination(choices) { picked in
                 var providers: [Int] = []
                 for provider in picked where !providers.contains(provider) { providers.append(provider) }
@@ -153,13 +164,23 @@ public enum CandidateSolver {
     static func combine(
         _ perGroup: [[GroupCandidate]], _ query: CandidateQuery, _ snapshot: PlacementSnapshot
     ) -> [AllocationCandidate] {
-        var anchors = Set(perGroup[0].map(\.anchor))
-        for candidates in perGroup.dropFirst() { anchors.formIntersection(candidates.map(\.anchor)) }
+        // Candidate indexes per anchor and group, built in one pass.
+        var byAnchor: [Int: [[Int]]] = [:]
+        for (groupIndex, candidates) in perGroup.enumerated() {
+            for (index, candidate) in candidates.enumerated() {
+                if groupIndex == 0 {
+                    byAnchor[candidate.anchor, default: [[Int]](repeating: [], count: perGroup.count)][0].append(index)
+                } else if byAnchor[candidate.anchor] != nil {
+                    byAnchor[candidate.anchor]![groupIndex].append(index)
+                }
+            }
+        }
         let granularCount = query.groups.filter(\.isGranular).count
         var results: [AllocationCandidate] = []
         var seen: Set<AllocationCandidate> = []
-        for anchor in anchors.sorted() {
-            let lists = perGroup.map { candidates in candidates.indices.filter { candidates[$0].anchor == anchor } }
+        for anchor in byAnchor.keys.sorted() {
+            let lists = byAnchor[anchor]!
+            if lists.contains(where: \.isEmpty) { continue }
             var stop = false
             forEachCombination(lists) { picked in
                 if stop { return }
