@@ -43,6 +43,8 @@ struct Reply: Sendable {
     var headers: [(HTTPField.Name, String)] = []
     /// A plain-text body instead of JSON (`/metrics`).
     var text: String? = nil
+    /// A body already rendered to bytes (large JSON documents).
+    var raw: [UInt8]? = nil
 
     static func json(_ body: JSONValue, status: HTTPResponse.Status = .ok) -> Reply {
         Reply(status: status, body: body)

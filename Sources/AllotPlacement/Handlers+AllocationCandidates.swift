@@ -1,6 +1,7 @@
 import AllotCore
 import AllotStore
 import Foundation
+import HTTPTypes
 
 extension PlacementResponder {
     /// A group as parsed from the query, before names are resolved against the database.
@@ -273,53 +274,8 @@ extension PlacementResponder {
             limit: limit, maxCandidates: configuration.maxAllocationCandidates)
         let result = CandidateSolver.solve(query, in: snapshot)
         let requested = Set(groups.flatMap { $0.resources.map(\.0) })
-        return Reply.json(.object([
-            "allocation_requests": .array(result.candidates.map { candidateJSON($0, snapshot, call) }),
-            "provider_summaries": summariesJSON(result.summaryProviders, snapshot, requested: requested, call),
-        ])).cacheHeaders(call, lastModified: nil)
-    }
-
-    func candidateJSON(_ candidate: AllocationCandidate, _ snapshot: PlacementSnapshot, _ call: Call) -> JSONValue {
-        let uuid = { (index: Int) in snapshot.providers[index].uuid }
-        let resources = { (index: Int) in JSONValue.sortedObject(candidate.allocations[index]!.mapValues(JSONValue.int)) }
-        guard call.atLeast(1, 12) else {
-            return .object(["allocations": .array(candidate.providerOrder.map { index in
-                .object(["resource_provider": .object(["uuid": .string(uuid(index))]), "resources": resources(index)])
-            })])
-        }
-        var allocations: [String: JSONValue] = [:]
-        for index in candidate.providerOrder { allocations[uuid(index)] = .object(["resources": resources(index)]) }
-        let allocationsJSON = JSONValue.object(allocations, order: candidate.providerOrder.map(uuid))
-        guard call.atLeast(1, 34) else { return .object(["allocations": allocationsJSON]) }
-        let mappings = candidate.mappings.mapValues { JSONValue.array($0.map { .string(uuid($0)) }) }
-        return .object(["allocations": allocationsJSON, "mappings": .sortedObject(mappings)])
-    }
-
-    func summariesJSON(
-        _ providers: [Int], _ snapshot: PlacementSnapshot, requested: Set<String>, _ call: Call
-    ) -> JSONValue {
-        var summaries: [String: JSONValue] = [:]
-        var order: [String] = []
-        for index in providers {
-            let provider = snapshot.providers[index]
-            var resources: [String: JSONValue] = [:]
-            for (name, inventory) in provider.inventories where call.atLeast(1, 27) || requested.contains(name) {
-                resources[name] = .object(["capacity": .int(inventory.capacity), "used": .int(provider.used[name] ?? 0)])
-            }
-            var values: [String: JSONValue] = ["resources": .sortedObject(resources)]
-            var keys = ["resources"]
-            if call.atLeast(1, 17) {
-                values["traits"] = .array(provider.orderedTraits.map(JSONValue.string))
-                keys.append("traits")
-            }
-            if call.atLeast(1, 29) {
-                values["parent_provider_uuid"] = .stringOrNull(provider.parent.map { snapshot.providers[$0].uuid })
-                values["root_provider_uuid"] = .string(snapshot.providers[provider.root].uuid)
-                keys += ["parent_provider_uuid", "root_provider_uuid"]
-            }
-            summaries[provider.uuid] = .object(values, order: keys)
-            order.append(provider.uuid)
-        }
-        return .object(summaries, order: order)
+        let body = CandidateRenderer(snapshot: snapshot, version: call.version, requested: requested).render(result)
+        return Reply(status: .ok, body: nil, headers: [(.contentType, "application/json")], raw: body)
+            .cacheHeaders(call, lastModified: nil)
     }
 }

@@ -183,6 +183,9 @@ public struct PlacementResponder: HTTPResponder {
     private func render(_ reply: Reply) -> Response {
         var headers = HTTPFields()
         for (name, value) in reply.headers { headers[name] = value }
+        if let raw = reply.raw {
+            return Response(status: reply.status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: raw)))
+        }
         if let text = reply.text {
             return Response(status: reply.status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }

@@ -94,7 +94,9 @@ import Testing
         for _ in 0..<3000 {
             let snapshot = Self.randomSnapshot(&random)
             let query = Self.randomQuery(&random, snapshot)
-            let solved = Set(CandidateSolver.solve(query, in: snapshot).candidates.map(Canonical.init))
+            let candidates = CandidateSolver.solve(query, in: snapshot).candidates
+            let solved = Set(candidates.map(Canonical.init))
+            #expect(solved.count == candidates.count, "duplicate candidates for \(query.groups)")
             let brute = BruteForce.solve(query, snapshot)
             #expect(solved == brute, "snapshot \(snapshot.providers) query \(query.groups)")
             if solved != brute { return }

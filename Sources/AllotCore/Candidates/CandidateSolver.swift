@@ -81,35 +81,35 @@ public enum CandidateSolver {
         var entriesByClass: [[(provider: Int, anchor: Int)]] = []
         for (resourceClass, amount) in group.resources {
             var entries: [(provider: Int, anchor: Int)] = []
-            var seen: Set<[Int]> = []
             for index in snapshot.providersByClass[resourceClass] ?? [] {
-                let provider = snapshot.providers[index]
-                guard provider.canSupply(resourceClass, amount: amount) else { continue }
+                guard snapshot.providers[index].canSupply(resourceClass, amount: amount) else { continue }
+                let root = snapshot.providers[index].root
                 if let treeRoot {
-                    if provider.root == treeRoot { entries.append((index, provider.root)) }
+                    if root == treeRoot { entries.append((index, root)) }
                     continue
                 }
-                var anchors = [provider.root]
-                if provider.isSharing,
-                    group.memberOf.allSatisfy({ set in set.contains(where: provider.aggregates.contains) })
+                entries.append((index, root))
+                if snapshot.providers[index].isSharing,
+                    group.memberOf.allSatisfy({ set in set.contains(where: snapshot.providers[index].aggregates.contains) })
                 {
-                    anchors += snapshot.anchors(ofSharing: index)
-                }
-                for anchor in anchors where seen.insert([index, anchor]).inserted {
-                    entries.append((index, anchor))
+                    for anchor in snapshot.anchors(ofSharing: index) where anchor != root {
+                        entries.append((index, anchor))
+                    }
                 }
             }
-            entries = entries.filter { entry in
-                guard anchorAllowed(entry.anchor) else { return false }
-                let own = snapshot.providers[entry.provider].aggregates
-                let rootAggregates = snapshot.providers[entry.anchor].aggregates
-                let inRequired = group.memberOf.allSatisfy { set in
-                    set.contains { own.contains($0) || rootAggregates.contains($0) }
+            if !group.memberOf.isEmpty || !group.forbiddenAggregates.isEmpty {
+                entries = entries.filter { entry in
+                    let own = snapshot.providers[entry.provider].aggregates
+                    let rootAggregates = snapshot.providers[entry.anchor].aggregates
+                    let inRequired = group.memberOf.allSatisfy { set in
+                        set.contains { own.contains($0) || rootAggregates.contains($0) }
+                    }
+                    let inForbidden = !group.forbiddenAggregates.isDisjoint(with: own)
+                        || !group.forbiddenAggregates.isDisjoint(with: rootAggregates)
+                    return inRequired && !inForbidden
                 }
-                let inForbidden = !group.forbiddenAggregates.isDisjoint(with: own)
-                    || !group.forbiddenAggregates.isDisjoint(with: rootAggregates)
-                return inRequired && !inForbidden
             }
+            entries = entries.filter { anchorAllowed($0.anchor) }
             if entries.isEmpty { return [] }
             entriesByClass.append(entries)
         }
@@ -132,9 +132,11 @@ public enum CandidateSolver {
             forEachCombination(choices) { picked in
                 var providers: [Int] = []
                 for provider in picked where !providers.contains(provider) { providers.append(provider) }
-                let traits = providers.reduce(into: Set<String>()) { $0.formUnion(snapshot.providers[$1].traits) }
-                guard group.requiredTraits.allSatisfy({ set in set.contains(where: traits.contains) }),
-                    providers.allSatisfy({ snapshot.providers[$0].traits.isDisjoint(with: group.forbiddenTraits) })
+                guard group.requiredTraits.allSatisfy({ set in
+                    set.contains { trait in providers.contains { snapshot.providers[$0].traits.contains(trait) } }
+                }),
+                    group.forbiddenTraits.isEmpty
+                        || providers.allSatisfy({ snapshot.providers[$0].traits.isDisjoint(with: group.forbiddenTraits) })
                 else { return }
                 let allocations = zip(picked, group.resources).map { ($0, $1.0, $1.1) }
                 result.append(GroupCandidate(anchor: anchor, allocations: allocations, providers: providers))
@@ -200,17 +202,23 @@ public enum CandidateSolver {
                         allocations[item.provider, default: [:]][item.resourceClass, default: 0] += item.amount
                     }
                 }
-                for (provider, amounts) in allocations {
-                    let state = snapshot.providers[provider]
-                    for (resourceClass, amount) in amounts {
-                        guard let inventory = state.inventories[resourceClass],
-                            amount <= inventory.maxUnit,
-                            inventory.fits(additional: amount, used: state.used[resourceClass] ?? 0)
-                        else { return }
+                // Sums only need a re-check when several groups landed on one provider.
+                if order.count < chosen.reduce(0, { $0 + $1.allocations.count }) {
+                    for (provider, amounts) in allocations {
+                        for (resourceClass, amount) in amounts {
+                            guard let inventory = snapshot.providers[provider].inventories[resourceClass],
+                                amount <= inventory.maxUnit,
+                                inventory.fits(
+                                    additional: amount, used: snapshot.providers[provider].used[resourceClass] ?? 0)
+                            else { return }
+                        }
                     }
                 }
                 let candidate = AllocationCandidate(allocations: allocations, providerOrder: order, mappings: mappings)
-                if seen.insert(candidate).inserted {
+                // Within one anchor every combination differs; the same one can only come again under another
+                // anchor when it uses sharing providers (the only ones that serve several anchors).
+                let needsDedupe = mappings.values.contains { $0.contains { snapshot.providers[$0].isSharing } }
+                if !needsDedupe || seen.insert(candidate).inserted {
                     results.append(candidate)
                     if let cap = query.maxCandidates, results.count >= cap { stop = true }
                 }
