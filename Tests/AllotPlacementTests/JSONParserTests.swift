@@ -69,3 +69,15 @@ import Testing
         }
     }
 }
+
+@Suite struct HTTPDateTests {
+    @Test(arguments: [
+        (0.0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+        (1_795_321_200.9, "Sun, 22 Nov 2026 04:20:00 GMT"),
+        (951_782_400.0, "Tue, 29 Feb 2000 00:00:00 GMT"),
+        (4_102_444_799.0, "Thu, 31 Dec 2099 23:59:59 GMT"),
+    ])
+    func formatsRFC7231Dates(_ seconds: Double, _ text: String) {
+        #expect(HTTPDate.format(seconds) == text)
+    }
+}

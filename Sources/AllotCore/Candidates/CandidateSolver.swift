@@ -18,7 +18,12 @@ public enum CandidateSolver {
             if candidates.isEmpty { return CandidateResult(candidates: [], summaryProviders: []) }
             perGroup.append(candidates)
         }
-        var results = combine(perGroup, query, snapshot)
+        // Without the old-microversion filter, the first `limit` results are final: stop generating there.
+        var generation = query
+        if let limit = query.limit, query.nestedAware || !snapshot.hasTrees {
+            generation.maxCandidates = min(limit, query.maxCandidates ?? limit)
+        }
+        var results = combine(perGroup, generation, snapshot)
         if !query.nestedAware, snapshot.hasTrees {
             results = results.filter { candidate in
                 let roots = candidate.allocations.keys.map { snapshot.providers[$0].root }
@@ -81,15 +86,15 @@ public enum CandidateSolver {
         var entriesByClass: [[(provider: Int, anchor: Int)]] = []
         for (resourceClass, amount) in group.resources {
             var entries: [(provider: Int, anchor: Int)] = []
-            for index in snapshot.providersByClass[resourceClass] ?? [] {
-                guard snapshot.providers[index].canSupply(resourceClass, amount: amount) else { continue }
-                let root = snapshot.providers[index].root
+            for supply in snapshot.supplyByClass[resourceClass] ?? [] where supply.allows(amount) {
+                let index = supply.provider
+                let root = supply.root
                 if let treeRoot {
                     if root == treeRoot { entries.append((index, root)) }
                     continue
                 }
                 entries.append((index, root))
-                if snapshot.providers[index].isSharing,
+                if supply.sharing,
                     group.memberOf.allSatisfy({ set in set.contains(where: snapshot.providers[index].aggregates.contains) })
                 {
                     for anchor in snapshot.anchors(ofSharing: index) where anchor != root {

@@ -49,6 +49,24 @@ public struct PlacementSnapshot: Sendable {
     public let treeMembers: [Int: [Int]]
     /// Providers with inventory of each class.
     public let providersByClass: [String: [Int]]
+    /// What one provider can give of one class, precomputed so the search need not touch provider records.
+    public struct Supply: Sendable {
+        public var provider: Int
+        public var root: Int
+        public var free: Int
+        public var minUnit: Int
+        public var maxUnit: Int
+        public var stepSize: Int
+        public var sharing: Bool
+
+        /// Whether `amount` respects the unit rules and fits in what is free.
+        @inline(__always) public func allows(_ amount: Int) -> Bool {
+            amount >= minUnit && amount <= maxUnit && amount <= free && (stepSize <= 1 || amount % stepSize == 0)
+        }
+    }
+
+    /// Supplies of each class, in provider order.
+    public let supplyByClass: [String: [Supply]]
     /// Sharing providers (trait `MISC_SHARES_VIA_AGGREGATE`).
     public let sharingProviders: [Int]
     /// Providers in each aggregate.
@@ -63,13 +81,20 @@ public struct PlacementSnapshot: Sendable {
         var children = [[Int]](repeating: [], count: providers.count)
         var treeMembers: [Int: [Int]] = [:]
         var providersByClass: [String: [Int]] = [:]
+        var supplyByClass: [String: [Supply]] = [:]
         var sharing: [Int] = []
         var aggregateMembers: [String: [Int]] = [:]
         for (index, provider) in providers.enumerated() {
             indexByUUID[provider.uuid] = index
             if let parent = provider.parent { children[parent].append(index) }
             treeMembers[provider.root, default: []].append(index)
-            for name in provider.inventories.keys { providersByClass[name, default: []].append(index) }
+            for (name, inventory) in provider.inventories {
+                providersByClass[name, default: []].append(index)
+                supplyByClass[name, default: []].append(Supply(
+                    provider: index, root: provider.root, free: inventory.capacity - (provider.used[name] ?? 0),
+                    minUnit: inventory.minUnit, maxUnit: inventory.maxUnit, stepSize: inventory.stepSize,
+                    sharing: provider.isSharing))
+            }
             if provider.isSharing { sharing.append(index) }
             for aggregate in provider.aggregates { aggregateMembers[aggregate, default: []].append(index) }
         }
@@ -77,6 +102,7 @@ public struct PlacementSnapshot: Sendable {
         self.children = children
         self.treeMembers = treeMembers
         self.providersByClass = providersByClass
+        self.supplyByClass = supplyByClass
         self.sharingProviders = sharing
         self.aggregateMembers = aggregateMembers
         self.hasTrees = providers.contains { $0.parent != nil }
