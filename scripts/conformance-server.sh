@@ -2,15 +2,17 @@
 # Starts `allot serve` for ../shared/conformance/run.py (its server contract):
 #   bash scripts/conformance-server.sh PORT DBDIR
 # noauth, a fresh SQLite database in DBDIR, CORS as cors.yaml expects when the fixture asks for it.
-# Prints the server's PID as the last line once GET / answers. ALLOT_BIN overrides the binary.
+# Prints the server's PID as the last line once GET / answers. Uses the newer of .build/release/allot and
+# .build/debug/allot; ALLOT_BIN overrides.
 set -euo pipefail
 port=${1:?usage: conformance-server.sh PORT DBDIR}
 dbdir=${2:?usage: conformance-server.sh PORT DBDIR}
 cd "$(dirname "$0")/.."
 bin=${ALLOT_BIN:-}
 if [ -z "$bin" ]; then
+    # The most recently built of the release and debug binaries (a stale release build must not win).
     for candidate in .build/release/allot .build/debug/allot; do
-        if [ -x "$candidate" ]; then bin=$candidate; break; fi
+        if [ -x "$candidate" ] && { [ -z "$bin" ] || [ "$candidate" -nt "$bin" ]; }; then bin=$candidate; fi
     done
 fi
 if [ -z "$bin" ]; then
