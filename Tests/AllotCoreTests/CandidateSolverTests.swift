@@ -86,6 +86,22 @@ import Testing
         #expect(result.candidates.count == 3)
     }
 
+    /// One root with 8 single-unit children and 8 granular groups with isolate: 8! = 40,320 candidates.
+    @Test func wideTreeGivesEveryPermutationAndHonoursTheCap() {
+        var providers = [P(uuid: "root", generation: 0, parent: nil, root: 0)]
+        for child in 1...8 {
+            providers.append(P(uuid: "c\(child)", generation: 0, parent: 0, root: 0,
+                               inventories: ["CUSTOM_UNIT": Inventory(total: 1)]))
+        }
+        let snapshot = PlacementSnapshot(providers: providers)
+        let groups = (1...8).map { RequestGroup(suffix: "\($0)", resources: [("CUSTOM_UNIT", 1)]) }
+        let all = CandidateSolver.solve(CandidateQuery(groups: groups, isolate: true), in: snapshot)
+        #expect(all.candidates.count == 40_320)
+        #expect(Set(all.candidates.map(Canonical.init)).count == 40_320)
+        let capped = CandidateSolver.solve(CandidateQuery(groups: groups, isolate: true, maxCandidates: 1000), in: snapshot)
+        #expect(capped.candidates.count == 1000)
+    }
+
     // MARK: - Property test against brute force
 
     @Test func matchesBruteForceOnRandomTreesAndRequests() {

@@ -182,55 +182,97 @@ public enum CandidateSolver {
                 }
             }
         }
-        let granularCount = query.groups.filter(\.isGranular).count
         var results: [AllocationCandidate] = []
         var seen: Set<AllocationCandidate> = []
+        var search = Combiner(perGroup: perGroup, query: query, snapshot: snapshot)
         for anchor in byAnchor.keys.sorted() {
             let lists = byAnchor[anchor]!
             if lists.contains(where: \.isEmpty) { continue }
-            var stop = false
-            forEachCombination(lists) { picked in
-                if stop { return }
-                let chosen = picked.enumerated().map { perGroup[$0.offset][$0.element] }
-                if query.isolate {
-                    let granularProviders = zip(query.groups, chosen).filter { $0.0.isGranular }.map { $0.1.providers[0] }
-                    if Set(granularProviders).count != granularCount { return }
-                }
-                var mappings: [String: [Int]] = [:]
-                for (group, candidate) in zip(query.groups, chosen) { mappings[group.suffix] = candidate.providers }
-                guard sameSubtreeHolds(query.sameSubtree, mappings, snapshot) else { return }
-                var allocations: [Int: [String: Int]] = [:]
-                var order: [Int] = []
-                for candidate in chosen {
-                    for item in candidate.allocations {
-                        if allocations[item.provider] == nil { order.append(item.provider) }
-                        allocations[item.provider, default: [:]][item.resourceClass, default: 0] += item.amount
-                    }
-                }
-                // Sums only need a re-check when several groups landed on one provider.
-                if order.count < chosen.reduce(0, { $0 + $1.allocations.count }) {
-                    for (provider, amounts) in allocations {
-                        for (resourceClass, amount) in amounts {
-                            guard let inventory = snapshot.providers[provider].inventories[resourceClass],
-                                amount <= inventory.maxUnit,
-                                inventory.fits(
-                                    additional: amount, used: snapshot.providers[provider].used[resourceClass] ?? 0)
-                            else { return }
-                        }
-                    }
-                }
-                let candidate = AllocationCandidate(allocations: allocations, providerOrder: order, mappings: mappings)
+            if search.run(lists: lists, emit: { candidate in
                 // Within one anchor every combination differs; the same one can only come again under another
                 // anchor when it uses sharing providers (the only ones that serve several anchors).
-                let needsDedupe = mappings.values.contains { $0.contains { snapshot.providers[$0].isSharing } }
-                if !needsDedupe || seen.insert(candidate).inserted {
-                    results.append(candidate)
-                    if let cap = query.maxCandidates, results.count >= cap { stop = true }
-                }
+                let needsDedupe = candidate.mappings.values.contains { $0.contains { snapshot.providers[$0].isSharing } }
+                guard !needsDedupe || seen.insert(candidate).inserted else { return false }
+                results.append(candidate)
+                return query.maxCandidates.map { results.count >= $0 } ?? false
+            }) {
+                break
             }
-            if stop { break }
         }
         return results
+    }
+
+    /// Depth-first choice of one candidate per group within one anchor, pruning as soon as a choice breaks
+    /// `isolate` (so the wide-tree permutations are walked, not the whole cartesian product).
+    struct Combiner {
+        let perGroup: [[GroupCandidate]]
+        let query: CandidateQuery
+        let snapshot: PlacementSnapshot
+        private var chosen: [Int] = []
+        private var usedByGranular: Set<Int> = []
+
+        init(perGroup: [[GroupCandidate]], query: CandidateQuery, snapshot: PlacementSnapshot) {
+            self.perGroup = perGroup
+            self.query = query
+            self.snapshot = snapshot
+        }
+
+        /// Walks every combination; `emit` returns `true` to stop. Returns whether it stopped.
+        mutating func run(lists: [[Int]], emit: (AllocationCandidate) -> Bool) -> Bool {
+            chosen = []
+            usedByGranular = []
+            return descend(0, lists, emit)
+        }
+
+        private mutating func descend(_ depth: Int, _ lists: [[Int]], _ emit: (AllocationCandidate) -> Bool) -> Bool {
+            if depth == lists.count {
+                guard let candidate = assemble() else { return false }
+                return emit(candidate)
+            }
+            let isolating = query.isolate && query.groups[depth].isGranular
+            for index in lists[depth] {
+                let provider = perGroup[depth][index].providers.first
+                if isolating, let provider, usedByGranular.contains(provider) { continue }
+                chosen.append(index)
+                if isolating, let provider { usedByGranular.insert(provider) }
+                let stop = descend(depth + 1, lists, emit)
+                if isolating, let provider { usedByGranular.remove(provider) }
+                chosen.removeLast()
+                if stop { return true }
+            }
+            return false
+        }
+
+        /// The consolidated candidate for the current choice, or `nil` when it breaks same_subtree or capacity.
+        private func assemble() -> AllocationCandidate? {
+            var mappings: [String: [Int]] = [:]
+            for (depth, index) in chosen.enumerated() {
+                mappings[query.groups[depth].suffix] = perGroup[depth][index].providers
+            }
+            guard sameSubtreeHolds(query.sameSubtree, mappings, snapshot) else { return nil }
+            var allocations: [Int: [String: Int]] = [:]
+            var order: [Int] = []
+            var items = 0
+            for (depth, index) in chosen.enumerated() {
+                for item in perGroup[depth][index].allocations {
+                    items += 1
+                    if allocations[item.provider] == nil { order.append(item.provider) }
+                    allocations[item.provider, default: [:]][item.resourceClass, default: 0] += item.amount
+                }
+            }
+            // Sums only need a re-check when several amounts landed on one provider.
+            if order.count < items {
+                for (provider, amounts) in allocations {
+                    for (resourceClass, amount) in amounts {
+                        guard let inventory = snapshot.providers[provider].inventories[resourceClass],
+                            amount <= inventory.maxUnit,
+                            inventory.fits(additional: amount, used: snapshot.providers[provider].used[resourceClass] ?? 0)
+                        else { return nil }
+                    }
+                }
+            }
+            return AllocationCandidate(allocations: allocations, providerOrder: order, mappings: mappings)
+        }
     }
 
     /// Each `same_subtree` set's providers must have one of them as ancestor-or-self of all the others.
