@@ -18,11 +18,7 @@ extension SQLPlacementStore {
     ) async throws -> (ResourceProvider, [String]) {
         let now = now()
         return try await database.transaction { tx in
-            let provider = try await tx.requireProvider(uuid: providerUUID, lock: true)
-            if let generation, generation != provider.generation {
-                throw PlacementError.concurrentUpdate(
-                    "Resource provider's generation already changed. Please update the generation and try again.")
-            }
+            let provider = try await tx.lockedProvider(uuid: providerUUID, expecting: generation)
             try await tx.run("DELETE FROM resource_provider_aggregates WHERE resource_provider_id = \(bind: provider.id)")
             var seen: Set<String> = []
             for uuid in aggregates where seen.insert(uuid).inserted {

@@ -99,11 +99,7 @@ extension SQLPlacementStore {
     ) async throws -> (ResourceProvider, [String]) {
         let now = now()
         return try await database.transaction { tx in
-            let provider = try await tx.requireProvider(uuid: providerUUID, lock: true)
-            if let generation, generation != provider.generation {
-                throw PlacementError.concurrentUpdate(
-                    "Resource provider's generation already changed. Please update the generation and try again.")
-            }
+            let provider = try await tx.lockedProvider(uuid: providerUUID, expecting: generation)
             let found = try await tx.traitIDs(traits)
             if !found.missing.isEmpty {
                 throw PlacementError.badRequest("No such trait(s): \(found.missing.joined(separator: ", "))")

@@ -83,6 +83,17 @@ extension Transaction {
         try await run("UPDATE placement_state SET change_seq = change_seq + 1 WHERE id = 1")
     }
 
+    /// The provider, locked, after checking the generation the client sent (when it sent one).
+    /// - Throws: 404 when absent, `placement.concurrent_update` when the generation moved on.
+    func lockedProvider(uuid: String, expecting generation: Int?) async throws -> ProviderRow {
+        let provider = try await requireProvider(uuid: uuid, lock: true)
+        if let generation, generation != provider.generation {
+            throw PlacementError.concurrentUpdate(
+                "Resource provider's generation already changed. Please update the generation and try again.")
+        }
+        return provider
+    }
+
     /// Bumps a provider's generation if it still is `expected`.
     /// - Returns: the new generation.
     /// - Throws: `placement.concurrent_update` when another write got there first.
