@@ -49,7 +49,7 @@ public enum CandidateSolver {
     ) -> [GroupCandidate] {
         let pool: [Int]
         if let first = group.resources.first {
-            pool = snapshot.providersByClass[first.0] ?? []
+            pool = (snapshot.supplyByClass[first.0] ?? []).filter { $0.allows(first.1) }.map(\.provider)
         } else if group.requiredTraits.isEmpty && group.memberOf.isEmpty {
             return []
         } else {

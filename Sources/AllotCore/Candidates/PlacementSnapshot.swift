@@ -47,8 +47,6 @@ public struct PlacementSnapshot: Sendable {
     public let children: [[Int]]
     /// Every provider of each tree, keyed by the root's index.
     public let treeMembers: [Int: [Int]]
-    /// Providers with inventory of each class.
-    public let providersByClass: [String: [Int]]
     /// What one provider can give of one class, precomputed so the search need not touch provider records.
     public struct Supply: Sendable {
         public var provider: Int
@@ -80,7 +78,6 @@ public struct PlacementSnapshot: Sendable {
         var indexByUUID: [String: Int] = [:]
         var children = [[Int]](repeating: [], count: providers.count)
         var treeMembers: [Int: [Int]] = [:]
-        var providersByClass: [String: [Int]] = [:]
         var supplyByClass: [String: [Supply]] = [:]
         var sharing: [Int] = []
         var aggregateMembers: [String: [Int]] = [:]
@@ -89,7 +86,6 @@ public struct PlacementSnapshot: Sendable {
             if let parent = provider.parent { children[parent].append(index) }
             treeMembers[provider.root, default: []].append(index)
             for (name, inventory) in provider.inventories {
-                providersByClass[name, default: []].append(index)
                 supplyByClass[name, default: []].append(Supply(
                     provider: index, root: provider.root, free: inventory.capacity - (provider.used[name] ?? 0),
                     minUnit: inventory.minUnit, maxUnit: inventory.maxUnit, stepSize: inventory.stepSize,
@@ -101,7 +97,6 @@ public struct PlacementSnapshot: Sendable {
         self.indexByUUID = indexByUUID
         self.children = children
         self.treeMembers = treeMembers
-        self.providersByClass = providersByClass
         self.supplyByClass = supplyByClass
         self.sharingProviders = sharing
         self.aggregateMembers = aggregateMembers
@@ -125,16 +120,5 @@ public struct PlacementSnapshot: Sendable {
             current = providers[index].parent
         }
         return false
-    }
-
-    /// The indexes from `index` up to its root, `index` first.
-    public func ancestry(_ index: Int) -> [Int] {
-        var result: [Int] = []
-        var current: Int? = index
-        while let next = current {
-            result.append(next)
-            current = providers[next].parent
-        }
-        return result
     }
 }
