@@ -6,6 +6,8 @@ public enum Limits {
     public static let maxAllocationRatio = 3.40282e38
     /// The longest provider name.
     public static let maxNameLength = 200
-    /// The longest resource class or trait name.
+    /// The longest resource class, trait or consumer type name.
     public static let maxClassNameLength = 255
+    /// The longest project or user id.
+    public static let maxIdentifierLength = 255
 }

@@ -41,9 +41,7 @@ struct Reply: Sendable {
     var status: HTTPResponse.Status
     var body: JSONValue?
     var headers: [(HTTPField.Name, String)] = []
-    /// A plain-text body instead of JSON (`/metrics`).
-    var text: String? = nil
-    /// A body already rendered to bytes (large JSON documents).
+    /// A body already rendered to bytes (`/metrics` text, large JSON documents).
     var raw: [UInt8]? = nil
 
     static func json(_ body: JSONValue, status: HTTPResponse.Status = .ok) -> Reply {

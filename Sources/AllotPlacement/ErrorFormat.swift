@@ -1,3 +1,4 @@
+import AllotCore
 /// Content negotiation for error bodies, as upstream's WebOb does it: JSON unless the client prefers HTML.
 enum ErrorFormat {
     case json
@@ -6,7 +7,7 @@ enum ErrorFormat {
 
     /// Picks the error body format from an `Accept` header (missing or `*/*` means JSON).
     static func negotiate(_ accept: String?) -> ErrorFormat {
-        guard let accept, !accept.isEmpty, accept.trimmingSpacesAndTabs() != "*/*" else { return .json }
+        guard let accept, !accept.isEmpty, accept.trimmingSpaces() != "*/*" else { return .json }
         let html = quality(of: "text/html", in: accept)
         let json = quality(of: "application/json", in: accept)
         if html == 0, json == 0 { return .plain }
@@ -15,7 +16,7 @@ enum ErrorFormat {
 
     /// The quality an `Accept` header gives a media type (0 when not acceptable).
     static func quality(of mediaType: String, in accept: String) -> Double {
-        if accept.trimmingSpacesAndTabs().isEmpty { return 1 }
+        if accept.trimmingSpaces().isEmpty { return 1 }
         let (type, _) = split(mediaType)
         var best = 0.0
         var bestSpecificity = -1

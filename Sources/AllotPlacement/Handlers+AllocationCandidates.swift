@@ -106,7 +106,7 @@ extension PlacementResponder {
                 groups[index].hasMemberOfKey = true
                 memberOfCounts[suffix, default: 0] += 1
             default:
-                let trimmed = value.trimmingSpacesAndTabs()
+                let trimmed = value.trimmingSpaces()
                 guard let uuid = UUIDText.normalized(trimmed) else {
                     throw PlacementError.badRequest("Invalid query string parameters: Expected 'in_tree' parameter "
                         + "to be a format of uuid. Got: \(value)")

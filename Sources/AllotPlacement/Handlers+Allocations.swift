@@ -40,7 +40,7 @@ extension PlacementResponder {
                 ], required: ["resource_provider", "resources"], additionalProperties: false)),
                 minItems: 1, uniqueItems: false)
         }
-        let identifier = Schema.string(.init(minLength: 1, maxLength: 255))
+        let identifier = Schema.string(.init(minLength: 1, maxLength: Limits.maxIdentifierLength))
         var properties: [(String, Schema)] = [("allocations", allocations)]
         var required = ["allocations"]
         if call.atLeast(1, 8) {
@@ -59,7 +59,7 @@ extension PlacementResponder {
         }
         if call.atLeast(1, 38) {
             properties.append(("consumer_type", .string(.init(
-                minLength: 1, maxLength: 255, pattern: ("^[A-Z0-9_]+$", ResourceClass.isWellFormedName)))))
+                minLength: 1, maxLength: Limits.maxClassNameLength, pattern: ("^[A-Z0-9_]+$", ResourceClass.isWellFormedName)))))
             required.append("consumer_type")
         }
         return .object(.init(properties: properties, required: required, additionalProperties: false))
@@ -195,14 +195,14 @@ extension PlacementResponder {
         var allowed: Set<String> = ["project_id", "user_id"]
         if call.atLeast(1, 38) { allowed.insert("consumer_type") }
         try rejectUnknownQuery(call, allowed: allowed)
-        let idSchema = Schema.string(.init(minLength: 1, maxLength: 255))
+        let idSchema = Schema.string(.init(minLength: 1, maxLength: Limits.maxIdentifierLength))
         let queryObject = JSONValue.object(
             Dictionary(call.query.map { ($0.0, JSONValue.string($0.1)) }, uniquingKeysWith: { $1 }),
             order: call.query.map(\.0))
         do {
             try Schema.object(.init(
                 properties: [("project_id", idSchema), ("user_id", idSchema), ("consumer_type", .string(.init(
-                    minLength: 1, maxLength: 255,
+                    minLength: 1, maxLength: Limits.maxClassNameLength,
                     pattern: ("^[A-Z0-9_]+$|^all|^unknown$",
                               { ResourceClass.isWellFormedName($0) || $0.hasPrefix("all") || $0 == "unknown" }))))],
                 required: ["project_id"])).validate(queryObject)

@@ -6,7 +6,7 @@ extension PlacementResponder {
     static let customPattern: (String, @Sendable (String) -> Bool) = ("^CUSTOM_[A-Z0-9_]+$", { ResourceClass.isCustomName($0) })
 
     static let resourceClassNameSchema = Schema.object(.init(
-        properties: [("name", .string(.init(maxLength: 255, pattern: customPattern)))],
+        properties: [("name", .string(.init(maxLength: Limits.maxClassNameLength, pattern: customPattern)))],
         required: ["name"], additionalProperties: false))
 
     func resourceClassJSON(_ name: String) -> JSONValue {
@@ -94,7 +94,7 @@ extension PlacementResponder {
 
     func createTrait(_ call: Call) async throws -> Reply {
         let name = call.parameters[0]
-        guard Trait.isCustomName(name), name.count <= 255 else {
+        guard Trait.isCustomName(name), name.count <= Limits.maxClassNameLength else {
             throw PlacementError.badRequest(
                 "The trait is invalid. A valid trait must be no longer than 255 characters, start with the prefix "
                     + "\"CUSTOM_\" and use following characters: \"A\"-\"Z\", \"0\"-\"9\" and \"_\"")
@@ -120,7 +120,7 @@ extension PlacementResponder {
     func setProviderTraits(_ call: Call) async throws -> Reply {
         let body = try call.json(.object(.init(
             properties: [
-                ("traits", .array(items: .string(.init(minLength: 1, maxLength: 255)), minItems: nil, uniqueItems: false)),
+                ("traits", .array(items: .string(.init(minLength: 1, maxLength: Limits.maxClassNameLength)), minItems: nil, uniqueItems: false)),
                 ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
             ], required: ["traits", "resource_provider_generation"], additionalProperties: false)))
         let names = body["traits"]!.arrayValue!.compactMap(\.stringValue)

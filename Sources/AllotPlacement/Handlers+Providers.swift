@@ -65,7 +65,7 @@ extension PlacementResponder {
 
     func createProvider(_ call: Call) async throws -> Reply {
         var properties: [(String, Schema)] = [
-            ("name", .string(.init(maxLength: 200))), ("uuid", .string(.init(format: "uuid"))),
+            ("name", .string(.init(maxLength: Limits.maxNameLength))), ("uuid", .string(.init(format: "uuid"))),
         ]
         if call.atLeast(1, 14) {
             properties.append(("parent_provider_uuid", .anyOf([.string(.init(format: "uuid")), .null])))
@@ -95,7 +95,7 @@ extension PlacementResponder {
         guard try await store.provider(uuid: call.parameters[0]) != nil else {
             throw PlacementError.notFound("No resource provider with uuid \(call.parameters[0]) found")
         }
-        var properties: [(String, Schema)] = [("name", .string(.init(maxLength: 200)))]
+        var properties: [(String, Schema)] = [("name", .string(.init(maxLength: Limits.maxNameLength)))]
         if call.atLeast(1, 14) {
             properties.append(("parent_provider_uuid", .anyOf([.string(.init(format: "uuid")), .null])))
         }

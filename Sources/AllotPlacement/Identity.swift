@@ -1,3 +1,4 @@
+import AllotCore
 /// Who made a request: from a token, or from `noauth`'s `user[:project]` convention.
 public struct Identity: Sendable, Equatable {
     public var userID: String
@@ -67,14 +68,5 @@ func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
 }
 
 extension Substring {
-    func trimmingCharacters() -> String { String(self).trimmingSpacesAndTabs() }
-}
-
-extension String {
-    func trimmingSpacesAndTabs() -> String {
-        var view = Substring(self)
-        while let first = view.first, first == " " || first == "\t" { view = view.dropFirst() }
-        while let last = view.last, last == " " || last == "\t" { view = view.dropLast() }
-        return String(view)
-    }
+    func trimmingCharacters() -> String { String(self).trimmingSpaces() }
 }

@@ -55,8 +55,6 @@ enum JSONValue: Sendable, Equatable {
         return nil
     }
 
-    public var isNull: Bool { self == .null }
-
     /// The value as Python's `repr` prints it, which is how upstream's validation messages show instances.
     public var pythonRepr: String {
         switch self {

@@ -97,7 +97,7 @@ public struct PlacementResponder: HTTPResponder {
         }
         if path == "/metrics", let metricsText {
             let text = await metricsText()
-            let reply = Reply(status: .ok, body: nil, headers: [(.contentType, "text/plain; version=0.0.4")], text: text)
+            let reply = Reply(status: .ok, body: nil, headers: [(.contentType, "text/plain; version=0.0.4")], raw: Array(text.utf8))
             routeLabel = "/metrics"
             return reply
         }
@@ -185,9 +185,6 @@ public struct PlacementResponder: HTTPResponder {
         for (name, value) in reply.headers { headers[name] = value }
         if let raw = reply.raw {
             return Response(status: reply.status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: raw)))
-        }
-        if let text = reply.text {
-            return Response(status: reply.status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         guard let body = reply.body else {
             return Response(status: reply.status, headers: headers)

@@ -1,3 +1,4 @@
+import AllotCore
 import Foundation
 /// Access rules by upstream Placement's policy names, with defaults and optional overrides.
 ///
@@ -25,7 +26,7 @@ public struct Policy: Sendable {
         let text = overrides[rule] ?? (legacyAdminOnly ? "role:admin" : Self.defaults[rule] ?? "role:admin")
         return text.components(separatedBy: " or ").contains { conjunction in
             conjunction.components(separatedBy: " and ").allSatisfy { check in
-                let check = check.trimmingSpacesAndTabs()
+                let check = check.trimmingSpaces()
                 if check == "@" { return true }
                 if check == "!" { return false }
                 if check.hasPrefix("role:") { return identity.roles.contains(String(check.dropFirst(5))) }

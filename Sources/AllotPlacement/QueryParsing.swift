@@ -7,7 +7,7 @@ enum QueryParsing {
 
     /// `resources=VCPU:2,MEMORY_MB:1024` (a repeated class: the last amount wins).
     static func resources(_ text: String) throws -> [String: Int] {
-        guard !text.trimmingSpacesAndTabs().isEmpty else {
+        guard !text.trimmingSpaces().isEmpty else {
             throw PlacementError.badRequest(resourcesForm + "empty string.")
         }
         var result: [String: Int] = [:]
