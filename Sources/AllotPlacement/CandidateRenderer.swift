@@ -5,8 +5,26 @@ import AllotCore
 struct CandidateRenderer {
     let snapshot: PlacementSnapshot
     let version: Microversion
+    let query: CandidateQuery
     /// Classes any group asked for (summaries list only these before 1.27).
     let requested: Set<String>
+    /// Group indexes in suffix order, as `mappings` lists them.
+    private let groupsBySuffix: [Int]
+    /// Each class name, already quoted.
+    private let quotedClasses: [[UInt8]]
+
+    init(snapshot: PlacementSnapshot, version: Microversion, query: CandidateQuery) {
+        self.snapshot = snapshot
+        self.version = version
+        self.query = query
+        self.requested = Set(query.groups.flatMap { $0.resources.map(\.0) })
+        self.groupsBySuffix = query.groups.indices.sorted { query.groups[$0].suffix < query.groups[$1].suffix }
+        self.quotedClasses = snapshot.classNames.map { name in
+            var bytes: [UInt8] = []
+            JSONValue.writeString(name, to: &bytes)
+            return bytes
+        }
+    }
 
     func render(_ result: CandidateResult) -> [UInt8] {
         var out: [UInt8] = []
@@ -27,47 +45,66 @@ struct CandidateRenderer {
 
     private func uuid(_ index: Int) -> String { snapshot.providers[index].uuid }
 
-    private func writeResources(_ amounts: [String: Int], to out: inout [UInt8]) {
+    /// `{"CLASS": amount, ...}` for one provider's run of items (already in class-name order).
+    private func writeResources(_ items: ArraySlice<AllocationCandidate.Item>, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "{"))
-        for (index, name) in amounts.keys.sorted().enumerated() {
-            if index > 0 { out.append(contentsOf: ", ".utf8) }
-            JSONValue.writeString(name, to: &out)
+        var first = true
+        for item in items {
+            if !first { out.append(contentsOf: ", ".utf8) }
+            first = false
+            out.append(contentsOf: quotedClasses[item.resourceClass])
             out.append(contentsOf: ": ".utf8)
-            out.append(contentsOf: String(amounts[name]!).utf8)
+            JSONValue.writeInt(item.amount, to: &out)
         }
         out.append(UInt8(ascii: "}"))
+    }
+
+    /// Calls `body` with each provider and its run of items, in the candidate's provider order.
+    private func forEachProvider(
+        _ candidate: AllocationCandidate, _ body: (Int, Int, ArraySlice<AllocationCandidate.Item>) -> Void
+    ) {
+        var start = 0
+        var position = 0
+        let items = candidate.items
+        while start < items.count {
+            var end = start + 1
+            while end < items.count, items[end].provider == items[start].provider { end += 1 }
+            body(position, items[start].provider, items[start..<end])
+            position += 1
+            start = end
+        }
     }
 
     private func write(_ candidate: AllocationCandidate, to out: inout [UInt8]) {
         if !version.isAtLeast(1, 12) {
             out.append(contentsOf: "{\"allocations\": [".utf8)
-            for (index, provider) in candidate.providerOrder.enumerated() {
-                if index > 0 { out.append(contentsOf: ", ".utf8) }
+            forEachProvider(candidate) { position, provider, items in
+                if position > 0 { out.append(contentsOf: ", ".utf8) }
                 out.append(contentsOf: "{\"resource_provider\": {\"uuid\": ".utf8)
                 JSONValue.writeString(uuid(provider), to: &out)
                 out.append(contentsOf: "}, \"resources\": ".utf8)
-                writeResources(candidate.allocations[provider]!, to: &out)
+                writeResources(items, to: &out)
                 out.append(UInt8(ascii: "}"))
             }
             out.append(contentsOf: "]}".utf8)
             return
         }
         out.append(contentsOf: "{\"allocations\": {".utf8)
-        for (index, provider) in candidate.providerOrder.enumerated() {
-            if index > 0 { out.append(contentsOf: ", ".utf8) }
+        forEachProvider(candidate) { position, provider, items in
+            if position > 0 { out.append(contentsOf: ", ".utf8) }
             JSONValue.writeString(uuid(provider), to: &out)
             out.append(contentsOf: ": {\"resources\": ".utf8)
-            writeResources(candidate.allocations[provider]!, to: &out)
+            writeResources(items, to: &out)
             out.append(UInt8(ascii: "}"))
         }
         out.append(UInt8(ascii: "}"))
         if version.isAtLeast(1, 34) {
             out.append(contentsOf: ", \"mappings\": {".utf8)
-            for (index, suffix) in candidate.mappings.keys.sorted().enumerated() {
+            for (index, group) in groupsBySuffix.enumerated() {
                 if index > 0 { out.append(contentsOf: ", ".utf8) }
-                JSONValue.writeString(suffix, to: &out)
+                JSONValue.writeString(query.groups[group].suffix, to: &out)
                 out.append(contentsOf: ": [".utf8)
-                for (position, provider) in candidate.mappings[suffix]!.enumerated() {
+                for (position, provider) in candidate.providers(ofGroup: group).enumerated() {
                     if position > 0 { out.append(contentsOf: ", ".utf8) }
                     JSONValue.writeString(uuid(provider), to: &out)
                 }
@@ -89,9 +126,9 @@ struct CandidateRenderer {
             first = false
             JSONValue.writeString(name, to: &out)
             out.append(contentsOf: ": {\"capacity\": ".utf8)
-            out.append(contentsOf: String(provider.inventories[name]!.capacity).utf8)
+            JSONValue.writeInt(provider.inventories[name]!.capacity, to: &out)
             out.append(contentsOf: ", \"used\": ".utf8)
-            out.append(contentsOf: String(provider.used[name] ?? 0).utf8)
+            JSONValue.writeInt(provider.used[name] ?? 0, to: &out)
             out.append(UInt8(ascii: "}"))
         }
         out.append(UInt8(ascii: "}"))

@@ -271,10 +271,11 @@ extension PlacementResponder {
         let query = CandidateQuery(
             groups: groups, isolate: isolate, rootRequired: Set(rootRequired.groups.flatMap { $0 }),
             rootForbidden: Set(rootRequired.forbidden), sameSubtree: sameSubtree, nestedAware: call.atLeast(1, 29),
-            limit: limit, maxCandidates: configuration.maxAllocationCandidates)
+            limit: limit, maxCandidates: configuration.maxAllocationCandidates,
+            strategy: configuration.candidateStrategy,
+            randomSeed: configuration.randomizeCandidates ? UInt64.random(in: .min ... .max) : nil)
         let result = CandidateSolver.solve(query, in: snapshot)
-        let requested = Set(groups.flatMap { $0.resources.map(\.0) })
-        let body = CandidateRenderer(snapshot: snapshot, version: call.version, requested: requested).render(result)
+        let body = CandidateRenderer(snapshot: snapshot, version: call.version, query: query).render(result)
         return Reply(status: .ok, body: nil, headers: [(.contentType, "application/json")], raw: body)
             .cacheHeaders(call, lastModified: nil)
     }

@@ -1,3 +1,5 @@
+public import AllotCore
+
 /// Settings of the Placement API.
 ///
 /// - `auth`: how requests are authenticated (no default: callers choose `noauth` explicitly).
@@ -6,6 +8,8 @@
 /// - `corsAllowHeaders`: extra request headers CORS allows (default: none).
 /// - `maxBodyBytes`: the largest request body accepted (default: 1 MiB); larger gets `413`.
 /// - `maxAllocationCandidates`: stop generating allocation candidates after this many (default: no cap).
+/// - `candidateStrategy`: generate candidates tree by tree (`depthFirst`, default) or one per tree in turn.
+/// - `randomizeCandidates`: visit trees in a random order and shuffle the answer (default: off, stable order).
 public struct PlacementConfiguration: Sendable {
     public var auth: AuthMode
     public var policy: Policy
@@ -13,12 +17,17 @@ public struct PlacementConfiguration: Sendable {
     public var corsAllowHeaders: [String]
     public var maxBodyBytes: Int
     public var maxAllocationCandidates: Int?
+    public var candidateStrategy: GenerationStrategy
+    public var randomizeCandidates: Bool
 
     public init(
         auth: AuthMode, policy: Policy = Policy(), corsAllowedOrigins: [String] = [], corsAllowHeaders: [String] = [],
-        maxBodyBytes: Int = 1 << 20, maxAllocationCandidates: Int? = nil
+        maxBodyBytes: Int = 1 << 20, maxAllocationCandidates: Int? = nil, candidateStrategy: GenerationStrategy = .depthFirst,
+        randomizeCandidates: Bool = false
     ) {
         self.maxAllocationCandidates = maxAllocationCandidates
+        self.candidateStrategy = candidateStrategy
+        self.randomizeCandidates = randomizeCandidates
         self.auth = auth
         self.policy = policy
         self.corsAllowedOrigins = corsAllowedOrigins

@@ -47,7 +47,9 @@ struct AllocationWriter {
             throw PlacementError.badRequest(unknownClassPrefix + "No such resource class \(missing).")
         }
         // 4. Remove the old allocations, then check and add the new ones.
+        var released: [Int] = []
         if !consumerUUIDs.isEmpty {
+            released = try await tx.allocatedProviders(consumers: consumerUUIDs.sorted())
             try await tx.run("DELETE FROM allocations WHERE consumer_id IN (\(binds: consumerUUIDs.sorted()))")
         }
         try await checkCapacity(requests, providers: providers, classIDs: classes.ids)
@@ -66,6 +68,10 @@ struct AllocationWriter {
         for provider in providers.values.sorted(by: { $0.id < $1.id }) {
             try await tx.bumpGeneration(providerID: provider.id, expected: provider.generation, now: now)
         }
+        // Providers that only lost allocations keep their generation (as upstream) but cached snapshots must
+        // see the freed capacity.
+        let bumped = Set(providers.values.map(\.id))
+        for provider in released where !bumped.contains(provider) { try await tx.recordChange(.provider(provider)) }
     }
 
     private func checkGeneration(request: ConsumerAllocationRequest, existing: ConsumerRow?) throws {

@@ -20,6 +20,14 @@ enum Migrator {
                 "INSERT INTO placement_state (id, change_seq) VALUES (1, 0)",
             ]
         }),
+        Step(version: 3, statements: { _ in
+            [
+                // What each change sequence number changed, so a cached snapshot can re-read only those providers:
+                // a provider id, 0 for names only (classes, traits), NULL for the shape (providers added, removed,
+                // moved). Old rows are pruned; a snapshot older than the oldest row is read afresh.
+                "CREATE TABLE placement_changes (seq BIGINT PRIMARY KEY, provider_id BIGINT)"
+            ]
+        }),
     ]
 
     /// Applies every step not yet applied, then makes sure every standard class and trait is present.

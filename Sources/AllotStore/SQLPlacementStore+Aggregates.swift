@@ -32,7 +32,7 @@ extension SQLPlacementStore {
             if generation != nil {
                 try await tx.bumpGeneration(providerID: provider.id, expected: provider.generation, now: now)
             } else {
-                try await tx.recordChange()
+                try await tx.recordChange(.provider(provider.id))
             }
             let updated = try await tx.requireProvider(uuid: providerUUID)
             return (updated.model, try await Self.aggregateUUIDs(providerID: provider.id, tx: tx))

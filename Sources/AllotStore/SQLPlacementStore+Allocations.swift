@@ -97,13 +97,13 @@ extension SQLPlacementStore {
     /// - Throws: 404 when it has none.
     public func deleteAllocations(consumerUUID: String) async throws {
         try await database.transaction { tx in
-            guard try await tx.row("SELECT id FROM allocations WHERE consumer_id = \(bind: consumerUUID) LIMIT 1") != nil
-            else {
+            let providers = try await tx.allocatedProviders(consumers: [consumerUUID])
+            guard !providers.isEmpty else {
                 throw PlacementError.notFound("No allocations for consumer '\(consumerUUID)'")
             }
             try await tx.run("DELETE FROM allocations WHERE consumer_id = \(bind: consumerUUID)")
             try await tx.run("DELETE FROM consumers WHERE uuid = \(bind: consumerUUID)")
-            try await tx.recordChange()
+            for provider in providers { try await tx.recordChange(.provider(provider)) }
         }
     }
 

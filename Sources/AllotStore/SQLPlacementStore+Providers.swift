@@ -43,7 +43,7 @@ extension SQLPlacementStore {
             if parent == nil {
                 try await tx.run("UPDATE resource_providers SET root_provider_id = \(bind: id) WHERE id = \(bind: id)")
             }
-            try await tx.recordChange()
+            try await tx.recordChange(.shape)
             return try await tx.requireProvider(uuid: uuid).model
         }
     }
@@ -173,7 +173,7 @@ extension SQLPlacementStore {
                 throw PlacementError.conflict(
                     "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
             }
-            try await tx.recordChange()
+            try await tx.recordChange(parentChanged ? .shape : .names)
             if parentChanged {
                 let newRoot = newParent?.rootID ?? current.id
                 try await tx.run(
@@ -208,7 +208,7 @@ extension SQLPlacementStore {
             try await tx.run("DELETE FROM resource_provider_traits WHERE resource_provider_id = \(bind: current.id)")
             try await tx.run("DELETE FROM resource_provider_aggregates WHERE resource_provider_id = \(bind: current.id)")
             try await tx.run("DELETE FROM resource_providers WHERE id = \(bind: current.id)")
-            try await tx.recordChange()
+            try await tx.recordChange(.shape)
         }
     }
 

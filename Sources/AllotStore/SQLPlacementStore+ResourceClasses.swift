@@ -52,7 +52,7 @@ extension SQLPlacementStore {
             }
             try await tx.run(
                 "UPDATE resource_classes SET name = \(bind: new), updated_at = \(bind: now) WHERE id = \(bind: id)")
-            try await tx.recordChange()
+            try await tx.recordChange(.names)
         }
     }
 
@@ -76,7 +76,7 @@ extension SQLPlacementStore {
                     "Error in delete resource class: Cannot delete resource class \(name). Class is in use in inventory.")
             }
             try await tx.run("DELETE FROM resource_classes WHERE id = \(bind: id)")
-            try await tx.recordChange()
+            try await tx.recordChange(.names)
         }
     }
 
@@ -86,7 +86,7 @@ extension SQLPlacementStore {
         do {
             try await tx.run(
                 "INSERT INTO resource_classes (id, name, created_at, updated_at) VALUES (\(bind: id), \(bind: name), \(bind: now), NULL)")
-            try await tx.recordChange()
+            try await tx.recordChange(.names)
         } catch where isUniqueViolation(error) {
             throw PlacementError.conflict("Conflicting resource class already exists: \(name)", code: .duplicateName)
         }

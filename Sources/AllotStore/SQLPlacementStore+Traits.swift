@@ -60,7 +60,7 @@ extension SQLPlacementStore {
             if try await tx.row("SELECT id FROM traits WHERE name = \(bind: name)") != nil { return false }
             try await tx.run(
                 "INSERT INTO traits (name, created_at, updated_at) VALUES (\(bind: name), \(bind: now), NULL)")
-            try await tx.recordChange()
+            try await tx.recordChange(.names)
             return true
         }
     }
@@ -80,7 +80,7 @@ extension SQLPlacementStore {
                 throw PlacementError.conflict("The trait \(name) is in use by a resource provider.")
             }
             try await tx.run("DELETE FROM traits WHERE id = \(bind: id)")
-            try await tx.recordChange()
+            try await tx.recordChange(.names)
         }
     }
 

@@ -78,9 +78,49 @@ extension Transaction {
         return provider
     }
 
-    /// Records that the books changed, so that cached snapshots (in any replica) are reloaded.
-    func recordChange() async throws {
-        try await run("UPDATE placement_state SET change_seq = change_seq + 1 WHERE id = 1")
+    /// What a write changed, as far as cached snapshots are concerned.
+    enum Change {
+        /// The inventories, usage, traits or aggregates of one provider (by id).
+        case provider(Int)
+        /// Only names (resource classes, traits).
+        case names
+        /// Providers were added, removed or moved between trees.
+        case shape
+
+        var column: Int? {
+            switch self {
+            case .provider(let id): id
+            case .names: 0
+            case .shape: nil
+            }
+        }
+    }
+
+    /// The ids of the providers holding allocations of these consumers, ascending.
+    func allocatedProviders(consumers: [String]) async throws -> [Int] {
+        try await rows(
+            """
+            SELECT DISTINCT resource_provider_id FROM allocations WHERE consumer_id IN (\(binds: consumers))
+            ORDER BY resource_provider_id
+            """
+        ).map { try $0.decode(column: "resource_provider_id", as: Int.self) }
+    }
+
+    /// How many change rows are kept: a cached snapshot older than that is read afresh.
+    static let changeHistory = 8192
+
+    /// Records that the books changed, so that cached snapshots (in any replica) are refreshed.
+    func recordChange(_ change: Change) async throws {
+        guard let row = try await row(
+            "UPDATE placement_state SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq")
+        else {
+            throw StoreError.corrupt("placement_state row missing")
+        }
+        let sequence = try row.decode(column: "change_seq", as: Int.self)
+        try await run("INSERT INTO placement_changes (seq, provider_id) VALUES (\(bind: sequence), \(bind: change.column))")
+        if sequence % 1024 == 0 {
+            try await run("DELETE FROM placement_changes WHERE seq <= \(bind: sequence - Self.changeHistory)")
+        }
     }
 
     /// The provider, locked, after checking the generation the client sent (when it sent one).
@@ -109,7 +149,7 @@ extension Transaction {
                 "resource provider generation conflict: the resource provider was updated by another request; "
                     + "please retry")
         }
-        try await recordChange()
+        try await recordChange(.provider(providerID))
         return try updated.decode(column: "generation", as: Int.self)
     }
 

@@ -1,3 +1,4 @@
+import AllotCore
 import AllotPlacement
 import AllotStore
 import ArgumentParser
@@ -51,6 +52,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Stop generating allocation candidates after this many (default: no cap).")
     var maxAllocationCandidates: Int?
 
+    @Option(help: "Order of allocation candidates across trees: 'depth-first' (every candidate of one tree, then the next) or 'breadth-first' (one candidate of each tree in turn, so a cap or limit spans many trees).")
+    var allocationCandidatesStrategy: StrategyChoice = .depthFirst
+
+    @Flag(help: "Visit trees in a random order and shuffle the allocation candidates, so a limit returns a random sample (upstream's randomize_allocation_candidates).")
+    var randomizeAllocationCandidates = false
+
     @Option(help: "Log format: 'json' or 'text' (env ALLOT_LOG_FORMAT).")
     var logFormat: LogFormat = env("ALLOT_LOG_FORMAT").flatMap(LogFormat.init(rawValue:)) ?? .json
 
@@ -59,6 +66,12 @@ struct Serve: AsyncParsableCommand {
 
     enum AuthChoice: String, ExpressibleByArgument { case token, noauth }
     enum LogFormat: String, ExpressibleByArgument { case json, text }
+    enum StrategyChoice: String, ExpressibleByArgument, CaseIterable {
+        case depthFirst = "depth-first"
+        case breadthFirst = "breadth-first"
+
+        var strategy: GenerationStrategy { self == .depthFirst ? .depthFirst : .breadthFirst }
+    }
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
@@ -87,7 +100,8 @@ struct Serve: AsyncParsableCommand {
         let configuration = try PlacementConfiguration(
             auth: authMode(logger: logger), policy: policy(), corsAllowedOrigins: corsAllowedOrigin,
             corsAllowHeaders: corsAllowHeader, maxBodyBytes: maxBodyBytes,
-            maxAllocationCandidates: maxAllocationCandidates)
+            maxAllocationCandidates: maxAllocationCandidates, candidateStrategy: allocationCandidatesStrategy.strategy,
+            randomizeCandidates: randomizeAllocationCandidates)
         logger.info("Opening database", metadata: ["allot.database": .string(location.description)])
         let db = try await Database.open(location, logger: logger)
         let store = SQLPlacementStore(database: db, logger: logger, now: { Date().timeIntervalSince1970 })

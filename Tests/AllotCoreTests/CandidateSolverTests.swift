@@ -24,7 +24,8 @@ import Testing
         ])
         let result = CandidateSolver.solve(query, in: Self.tree)
         #expect(result.candidates.count == 1)
-        #expect(result.candidates.first?.allocations == [0: ["VCPU": 1], 1: ["MEMORY_MB": 512], 3: ["DISK_GB": 10]])
+        #expect(result.candidates.first?.allocations(in: Self.tree)
+            == [0: ["VCPU": 1], 1: ["MEMORY_MB": 512], 3: ["DISK_GB": 10]])
         #expect(result.summaryProviders == [0, 1, 2, 3])
     }
 
@@ -40,10 +41,13 @@ import Testing
             RequestGroup(suffix: "2", resources: [("MEMORY_MB", 10)]),
         ]
         let none = CandidateSolver.solve(CandidateQuery(groups: groups), in: Self.tree)
-        let isolated = CandidateSolver.solve(CandidateQuery(groups: groups, isolate: true), in: Self.tree)
+        let isolatedQuery = CandidateQuery(groups: groups, isolate: true)
+        let isolated = CandidateSolver.solve(isolatedQuery, in: Self.tree)
         #expect(none.candidates.count == 4)
         #expect(isolated.candidates.count == 2)
-        #expect(isolated.candidates.allSatisfy { $0.mappings["1"] != $0.mappings["2"] })
+        #expect(isolated.candidates.allSatisfy {
+            $0.mappings(for: isolatedQuery)["1"] != $0.mappings(for: isolatedQuery)["2"]
+        })
     }
 
     @Test func capacityIsCheckedOnTheSumOfGroups() {
@@ -86,6 +90,47 @@ import Testing
         #expect(result.candidates.count == 3)
     }
 
+    /// Ten roots, each with two single-unit children: 2 candidates per root for two isolated groups.
+    static let forest = PlacementSnapshot(providers: (0..<10).flatMap { tree in
+        let root = tree * 3
+        return [
+            P(uuid: "r\(tree)", generation: 0, parent: nil, root: root),
+            P(uuid: "r\(tree)a", generation: 0, parent: root, root: root, inventories: ["CUSTOM_U": Inventory(total: 1)]),
+            P(uuid: "r\(tree)b", generation: 0, parent: root, root: root, inventories: ["CUSTOM_U": Inventory(total: 1)]),
+        ]
+    })
+
+    static func forestRoots(_ result: CandidateResult) -> [Int] {
+        result.candidates.map { Self.forest.providers[$0.items[0].provider].root }
+    }
+
+    @Test func breadthFirstTakesOneCandidateFromEachTreeInTurn() {
+        let groups = (1...2).map { RequestGroup(suffix: "\($0)", resources: [("CUSTOM_U", 1)]) }
+        let depth = CandidateSolver.solve(CandidateQuery(groups: groups, isolate: true, maxCandidates: 4), in: Self.forest)
+        let breadth = CandidateSolver.solve(
+            CandidateQuery(groups: groups, isolate: true, maxCandidates: 4, strategy: .breadthFirst), in: Self.forest)
+        #expect(Self.forestRoots(depth) == [0, 0, 3, 3])
+        #expect(Self.forestRoots(breadth) == [0, 3, 6, 9])
+        let everything = CandidateSolver.solve(
+            CandidateQuery(groups: groups, isolate: true, strategy: .breadthFirst), in: Self.forest)
+        #expect(everything.candidates.count == 20)
+        #expect(Self.forestRoots(everything).prefix(10) == [0, 3, 6, 9, 12, 15, 18, 21, 24, 27])
+    }
+
+    @Test func aRandomSeedGivesAReproducibleSampleAcrossTrees() {
+        let groups = [RequestGroup(suffix: "", resources: [("CUSTOM_U", 1)])]
+        func roots(_ seed: UInt64) -> [Int] {
+            Self.forestRoots(CandidateSolver.solve(
+                CandidateQuery(groups: groups, limit: 5, randomSeed: seed), in: Self.forest))
+        }
+        #expect(roots(7) == roots(7))
+        #expect(roots(7).count == 5)
+        let fixed = Self.forestRoots(CandidateSolver.solve(CandidateQuery(groups: groups, limit: 5), in: Self.forest))
+        #expect(fixed == [0, 0, 3, 3, 6])
+        // Over a few seeds the sample reaches trees beyond the first three.
+        #expect(Set((1...5).flatMap { roots($0) }).contains { $0 > 6 })
+    }
+
     /// One root with 8 single-unit children and 8 granular groups with isolate: 8! = 40,320 candidates.
     @Test func wideTreeGivesEveryPermutationAndHonoursTheCap() {
         var providers = [P(uuid: "root", generation: 0, parent: nil, root: 0)]
@@ -95,9 +140,10 @@ import Testing
         }
         let snapshot = PlacementSnapshot(providers: providers)
         let groups = (1...8).map { RequestGroup(suffix: "\($0)", resources: [("CUSTOM_UNIT", 1)]) }
-        let all = CandidateSolver.solve(CandidateQuery(groups: groups, isolate: true), in: snapshot)
+        let query = CandidateQuery(groups: groups, isolate: true)
+        let all = CandidateSolver.solve(query, in: snapshot)
         #expect(all.candidates.count == 40_320)
-        #expect(Set(all.candidates.map(Canonical.init)).count == 40_320)
+        #expect(Set(all.candidates.map { Canonical($0, snapshot, query) }).count == 40_320)
         let capped = CandidateSolver.solve(CandidateQuery(groups: groups, isolate: true, maxCandidates: 1000), in: snapshot)
         #expect(capped.candidates.count == 1000)
     }
@@ -111,7 +157,8 @@ import Testing
             let snapshot = Self.randomSnapshot(&random)
             let query = Self.randomQuery(&random, snapshot)
             let candidates = CandidateSolver.solve(query, in: snapshot).candidates
-            let solved = Set(candidates.map(Canonical.init))
+            let solved = Set(candidates.map { Canonical($0, snapshot, query) })
+            #expect(candidates.allSatisfy(Self.itemsAreOrdered), "items out of order for \(query.groups)")
             #expect(solved.count == candidates.count, "duplicate candidates for \(query.groups)")
             let brute = BruteForce.solve(query, snapshot)
             #expect(solved == brute, "snapshot \(snapshot.providers) query \(query.groups)")
@@ -169,9 +216,25 @@ import Testing
         let suffixes = groups.map(\.suffix).filter { !$0.isEmpty }
         var sameSubtree: [[String]] = []
         if suffixes.count > 1, random.next() % 3 == 0 { sameSubtree = [suffixes] }
+        // The order options must not change the set of candidates when nothing cuts them off.
         return CandidateQuery(
             groups: groups, isolate: random.next() % 2 == 0,
-            rootRequired: random.next() % 5 == 0 ? ["A"] : [], sameSubtree: sameSubtree)
+            rootRequired: random.next() % 5 == 0 ? ["A"] : [], sameSubtree: sameSubtree,
+            strategy: random.next() % 3 == 0 ? .breadthFirst : .depthFirst,
+            randomSeed: random.next() % 4 == 0 ? random.next() : nil)
+    }
+
+    /// Items come grouped by provider (each provider once) with classes in name order, one per class.
+    static func itemsAreOrdered(_ candidate: AllocationCandidate) -> Bool {
+        var seen: Set<Int> = []
+        for (index, item) in candidate.items.enumerated() {
+            if index > 0, candidate.items[index - 1].provider == item.provider {
+                if candidate.items[index - 1].resourceClass >= item.resourceClass { return false }
+            } else if !seen.insert(item.provider).inserted {
+                return false
+            }
+        }
+        return true
     }
 }
 
@@ -180,9 +243,9 @@ struct Canonical: Hashable, CustomStringConvertible {
     var allocations: [Int: [String: Int]]
     var mappings: [String: Set<Int>]
 
-    init(_ candidate: AllocationCandidate) {
-        allocations = candidate.allocations
-        mappings = candidate.mappings.mapValues(Set.init)
+    init(_ candidate: AllocationCandidate, _ snapshot: PlacementSnapshot, _ query: CandidateQuery) {
+        allocations = candidate.allocations(in: snapshot)
+        mappings = candidate.mappings(for: query).mapValues(Set.init)
     }
 
     init(allocations: [Int: [String: Int]], mappings: [String: Set<Int>]) {
@@ -289,17 +352,4 @@ enum BruteForce {
 
 extension RequestGroup {
     var isGranularGroup: Bool { !suffix.isEmpty }
-}
-
-/// A small seeded generator, so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -42,6 +42,14 @@ public struct RequestGroup: Sendable, Equatable {
     }
 }
 
+/// The order in which candidates of different trees are generated (matters when a cap or `limit` cuts them off).
+public enum GenerationStrategy: String, Sendable, CaseIterable {
+    /// Every candidate of the first tree, then the next tree (upstream's default).
+    case depthFirst = "depth-first"
+    /// One candidate of each tree in turn, so a cap keeps candidates from many trees (upstream's `breadth-first`).
+    case breadthFirst = "breadth-first"
+}
+
 /// The whole question: groups plus request-wide parameters.
 public struct CandidateQuery: Sendable {
     public var groups: [RequestGroup]
@@ -56,11 +64,15 @@ public struct CandidateQuery: Sendable {
     public var limit: Int?
     /// A server-side cap on generated candidates (`nil`: none).
     public var maxCandidates: Int?
+    public var strategy: GenerationStrategy
+    /// When set, trees are visited in a random order drawn from this seed and the answer is shuffled, so that a
+    /// `limit` or cap returns a random sample spread over the cloud instead of always the first providers.
+    public var randomSeed: UInt64?
 
     public init(
         groups: [RequestGroup], isolate: Bool = false, rootRequired: Set<String> = [],
         rootForbidden: Set<String> = [], sameSubtree: [[String]] = [], nestedAware: Bool = true, limit: Int? = nil,
-        maxCandidates: Int? = nil
+        maxCandidates: Int? = nil, strategy: GenerationStrategy = .depthFirst, randomSeed: UInt64? = nil
     ) {
         self.groups = groups
         self.isolate = isolate
@@ -70,17 +82,47 @@ public struct CandidateQuery: Sendable {
         self.nestedAware = nestedAware
         self.limit = limit
         self.maxCandidates = maxCandidates
+        self.strategy = strategy
+        self.randomSeed = randomSeed
     }
 }
 
-/// One way to satisfy a query: amounts per provider and which providers serve which group.
+/// One way to satisfy a query: amounts per provider and which providers serve which group. Flat arrays, since
+/// a large answer holds many thousands of these.
 public struct AllocationCandidate: Sendable, Hashable {
-    /// Provider index → class → amount.
-    public var allocations: [Int: [String: Int]]
-    /// Providers in the order they were first used, for stable output.
-    public var providerOrder: [Int]
+    public struct Item: Sendable, Hashable {
+        public var provider: Int
+        /// Index into `PlacementSnapshot.classNames`.
+        public var resourceClass: Int
+        public var amount: Int
+    }
+
+    /// Amounts, grouped by provider in the order providers were first used, classes in name order within one
+    /// provider; one item per provider and class.
+    public var items: [Item]
+    /// The providers serving each group, concatenated in `CandidateQuery.groups` order.
+    public var mappedProviders: [Int]
+    /// The end of each group's run in `mappedProviders`.
+    public var mappingEnds: [Int]
+
+    /// The providers serving group `group` (an index into `CandidateQuery.groups`).
+    public func providers(ofGroup group: Int) -> ArraySlice<Int> {
+        mappedProviders[(group == 0 ? 0 : mappingEnds[group - 1])..<mappingEnds[group]]
+    }
+
+    /// Provider index → class name → amount.
+    public func allocations(in snapshot: PlacementSnapshot) -> [Int: [String: Int]] {
+        var result: [Int: [String: Int]] = [:]
+        for item in items { result[item.provider, default: [:]][snapshot.classNames[item.resourceClass]] = item.amount }
+        return result
+    }
+
     /// Group suffix → provider indexes.
-    public var mappings: [String: [Int]]
+    public func mappings(for query: CandidateQuery) -> [String: [Int]] {
+        var result: [String: [Int]] = [:]
+        for (index, group) in query.groups.enumerated() { result[group.suffix] = Array(providers(ofGroup: index)) }
+        return result
+    }
 }
 
 /// The answer: candidates and the providers to summarise.

@@ -1,34 +1,41 @@
 /// Finds every allocation candidate for a query over a snapshot, as upstream Placement defines them
 /// (`docs/reference/allocation-candidates.md`, part A5). A pure function: no I/O, no clock.
+///
+/// The search works in three passes, none of which enumerates a combination that cannot succeed:
+/// 1. each group's options (one provider for a granular group, one provider per class for the unsuffixed one),
+///    read from the per-class supply index and tagged with the tree (anchor root) they serve;
+/// 2. the options bucketed by anchor (a counting sort, no per-anchor allocations);
+/// 3. per anchor, a depth-first walk over one option per group that prunes `group_policy=isolate` conflicts at
+///    the level they appear, checks `same_subtree` and summed capacity, and stops at the cap or `limit`.
 public enum CandidateSolver {
-    /// One group's way to be satisfied, tied to the tree (anchor root) it is built around.
-    struct GroupCandidate {
-        var anchor: Int
-        var allocations: [(provider: Int, resourceClass: String, amount: Int)]
-        var providers: [Int]
-    }
-
     /// Solves `query`; an empty result means nothing fits.
     public static func solve(_ query: CandidateQuery, in snapshot: PlacementSnapshot) -> CandidateResult {
         let anchorAllowed = rootFilter(query, snapshot)
-        var perGroup: [[GroupCandidate]] = []
+        var perGroup: [GroupOptions] = []
         for group in query.groups {
-            let candidates = group.isGranular
+            let options = group.isGranular
                 ? granular(group, snapshot, anchorAllowed) : unsuffixed(group, snapshot, anchorAllowed)
-            if candidates.isEmpty { return CandidateResult(candidates: [], summaryProviders: []) }
-            perGroup.append(candidates)
+            if options.count == 0 { return CandidateResult(candidates: [], summaryProviders: []) }
+            perGroup.append(options)
         }
         // Without the old-microversion filter, the first `limit` results are final: stop generating there.
-        var generation = query
-        if let limit = query.limit, query.nestedAware || !snapshot.hasTrees {
-            generation.maxCandidates = min(limit, query.maxCandidates ?? limit)
-        }
-        var results = combine(perGroup, generation, snapshot)
+        var cap = query.maxCandidates
+        if let limit = query.limit, query.nestedAware || !snapshot.hasTrees { cap = min(limit, cap ?? limit) }
+        var results = combine(perGroup, query, snapshot, cap: cap)
         if !query.nestedAware, snapshot.hasTrees {
             results = results.filter { candidate in
-                let roots = candidate.allocations.keys.map { snapshot.providers[$0].root }
+                var roots: [Int] = []
+                var previous = -1
+                for item in candidate.items where item.provider != previous {
+                    previous = item.provider
+                    roots.append(snapshot.providers[item.provider].root)
+                }
                 return Set(roots).count == roots.count
             }
+        }
+        if let seed = query.randomSeed {
+            var random = SplitMix64(seed: seed &+ 0x5851_F42D_4C95_7F2D)
+            results.shuffle(using: &random)
         }
         if let limit = query.limit, limit < results.count { results = Array(results.prefix(limit)) }
         return CandidateResult(candidates: results, summaryProviders: summaries(results, query, snapshot))
@@ -43,25 +50,62 @@ public enum CandidateSolver {
         }
     }
 
+    /// One group's ways to be satisfied, each tied to the anchor root it serves, in flat arrays.
+    struct GroupOptions {
+        var anchors: [Int] = []
+        var items: [AllocationCandidate.Item] = []
+        var itemEnds: [Int] = []
+        var providers: [Int] = []
+        var providerEnds: [Int] = []
+
+        var count: Int { anchors.count }
+
+        func items(of option: Int) -> ArraySlice<AllocationCandidate.Item> {
+            items[(option == 0 ? 0 : itemEnds[option - 1])..<itemEnds[option]]
+        }
+
+        func providers(of option: Int) -> ArraySlice<Int> {
+            providers[(option == 0 ? 0 : providerEnds[option - 1])..<providerEnds[option]]
+        }
+
+        /// Closes an option whose items and providers were appended.
+        mutating func close(anchor: Int) {
+            anchors.append(anchor)
+            itemEnds.append(items.count)
+            providerEnds.append(providers.count)
+        }
+    }
+
+    /// Resolves a group's classes to snapshot class indexes; `nil` when a class has no supply at all.
+    static func classIndexes(_ group: RequestGroup, _ snapshot: PlacementSnapshot) -> [Int]? {
+        var result: [Int] = []
+        for (name, _) in group.resources {
+            guard let index = snapshot.classIndex[name] else { return nil }
+            result.append(index)
+        }
+        return result
+    }
+
     /// A granular group is served by one provider (A5.2).
     static func granular(
         _ group: RequestGroup, _ snapshot: PlacementSnapshot, _ anchorAllowed: (Int) -> Bool
-    ) -> [GroupCandidate] {
+    ) -> GroupOptions {
+        var options = GroupOptions()
+        guard let classes = classIndexes(group, snapshot) else { return options }
         let pool: [Int]
         if let first = group.resources.first {
-            pool = (snapshot.supplyByClass[first.0] ?? []).filter { $0.allows(first.1) }.map(\.provider)
+            pool = snapshot.supplies[classes[0]].compactMap { $0.allows(first.1) ? $0.provider : nil }
         } else if group.requiredTraits.isEmpty && group.memberOf.isEmpty {
-            return []
+            return options
         } else {
             pool = Array(snapshot.providers.indices)
         }
         let treeRoot = group.inTree.map { snapshot.providers[$0].root }
-        var result: [GroupCandidate] = []
         for index in pool {
             let provider = snapshot.providers[index]
             if !group.resources.isEmpty {
                 if let treeRoot, provider.root != treeRoot { continue }
-                guard group.resources.allSatisfy({ provider.canSupply($0.0, amount: $0.1) }) else { continue }
+                guard group.resources.dropFirst().allSatisfy({ provider.canSupply($0.0, amount: $0.1) }) else { continue }
             }
             guard group.traitsMatch(provider.traits),
                 group.memberOf.allSatisfy({ set in set.contains(where: provider.aggregates.contains) }),
@@ -70,217 +114,315 @@ public enum CandidateSolver {
             var anchors = [provider.root]
             if provider.isSharing { anchors += snapshot.anchors(ofSharing: index).filter { $0 != provider.root } }
             for anchor in anchors where anchorAllowed(anchor) {
-                result.append(GroupCandidate(
-                    anchor: anchor, allocations: group.resources.map { (index, $0.0, $0.1) }, providers: [index]))
+                for (position, resource) in group.resources.enumerated() {
+                    options.items.append(.init(provider: index, resourceClass: classes[position], amount: resource.1))
+                }
+                options.providers.append(index)
+                options.close(anchor: anchor)
             }
         }
-        return result
+        return options
+    }
+
+    /// For each any-of set of aggregates, which providers are in it (by provider index).
+    static func aggregateMasks(_ sets: [[String]], _ snapshot: PlacementSnapshot) -> [[Bool]] {
+        sets.map { set in
+            var mask = [Bool](repeating: false, count: snapshot.providers.count)
+            for aggregate in set { for member in snapshot.aggregateMembers[aggregate] ?? [] { mask[member] = true } }
+            return mask
+        }
     }
 
     /// The unsuffixed group may spread over one tree and sharing providers (A5.3).
     static func unsuffixed(
         _ group: RequestGroup, _ snapshot: PlacementSnapshot, _ anchorAllowed: (Int) -> Bool
-    ) -> [GroupCandidate] {
+    ) -> GroupOptions {
+        var options = GroupOptions()
+        guard !group.resources.isEmpty, let classes = classIndexes(group, snapshot) else { return options }
         let treeRoot = group.inTree.map { snapshot.providers[$0].root }
-        // Per class: the (provider, anchor) entries that can supply it.
-        var entriesByClass: [[(provider: Int, anchor: Int)]] = []
-        for (resourceClass, amount) in group.resources {
+        let required = aggregateMasks(group.memberOf, snapshot)
+        let forbidden = aggregateMasks([Array(group.forbiddenAggregates)], snapshot)[0]
+        let filtersAggregates = !group.memberOf.isEmpty || !group.forbiddenAggregates.isEmpty
+        // Per class: the providers that can supply it, bucketed by anchor.
+        var buckets: [AnchorBuckets] = []
+        for (position, (_, amount)) in group.resources.enumerated() {
             var entries: [(provider: Int, anchor: Int)] = []
-            for supply in snapshot.supplyByClass[resourceClass] ?? [] where supply.allows(amount) {
-                let index = supply.provider
-                let root = supply.root
+            func add(_ provider: Int, _ anchor: Int) {
+                if filtersAggregates {
+                    for mask in required where !mask[provider] && !mask[anchor] { return }
+                    if forbidden[provider] || forbidden[anchor] { return }
+                }
+                if anchorAllowed(anchor) { entries.append((provider, anchor)) }
+            }
+            for supply in snapshot.supplies[classes[position]] where supply.allows(amount) {
                 if let treeRoot {
-                    if root == treeRoot { entries.append((index, root)) }
+                    if supply.root == treeRoot { add(supply.provider, supply.root) }
                     continue
                 }
-                entries.append((index, root))
-                if supply.sharing,
-                    group.memberOf.allSatisfy({ set in set.contains(where: snapshot.providers[index].aggregates.contains) })
-                {
-                    for anchor in snapshot.anchors(ofSharing: index) where anchor != root {
-                        entries.append((index, anchor))
+                add(supply.provider, supply.root)
+                if supply.sharing, required.allSatisfy({ $0[supply.provider] }) {
+                    for anchor in snapshot.anchors(ofSharing: supply.provider) where anchor != supply.root {
+                        add(supply.provider, anchor)
                     }
                 }
             }
-            if !group.memberOf.isEmpty || !group.forbiddenAggregates.isEmpty {
-                entries = entries.filter { entry in
-                    let own = snapshot.providers[entry.provider].aggregates
-                    let rootAggregates = snapshot.providers[entry.anchor].aggregates
-                    let inRequired = group.memberOf.allSatisfy { set in
-                        set.contains { own.contains($0) || rootAggregates.contains($0) }
-                    }
-                    let inForbidden = !group.forbiddenAggregates.isDisjoint(with: own)
-                        || !group.forbiddenAggregates.isDisjoint(with: rootAggregates)
-                    return inRequired && !inForbidden
-                }
-            }
-            entries = entries.filter { anchorAllowed($0.anchor) }
-            if entries.isEmpty { return [] }
-            entriesByClass.append(entries)
+            if entries.isEmpty { return options }
+            buckets.append(AnchorBuckets(entries, anchorCount: snapshot.providers.count))
         }
-        // Providers per anchor and class, built in one pass (no per-anchor scans).
-        var byAnchor: [Int: [[Int]]] = [:]
-        for (classIndex, entries) in entriesByClass.enumerated() {
-            for entry in entries {
-                if classIndex == 0 {
-                    byAnchor[entry.anchor, default: [[Int]](repeating: [], count: entriesByClass.count)][0]
-                        .append(entry.provider)
-                } else if byAnchor[entry.anchor] != nil {
-                    byAnchor[entry.anchor]![classIndex].append(entry.provider)
+        var picked = [Int](repeating: 0, count: classes.count)
+        var cursor = [Int](repeating: 0, count: classes.count)
+        anchors: for anchor in 0..<snapshot.providers.count {
+            for bucket in buckets where bucket.isEmpty(anchor) { continue anchors }
+            // Every choice of one provider per class within this anchor.
+            for position in cursor.indices { cursor[position] = buckets[position].start(anchor) }
+            while true {
+                for position in cursor.indices { picked[position] = buckets[position].values[cursor[position]] }
+                let start = options.providers.count
+                for provider in picked where !options.providers[start...].contains(provider) {
+                    options.providers.append(provider)
                 }
-            }
-        }
-        var result: [GroupCandidate] = []
-        for anchor in byAnchor.keys.sorted() {
-            let choices = byAnchor[anchor]!
-            if choices.contains(where: \.isEmpty) { continue }
-            forEachCombination(choices) { picked in
-                var providers: [Int] = []
-                for provider in picked where !providers.contains(provider) { providers.append(provider) }
-                guard group.requiredTraits.allSatisfy({ set in
-                    set.contains { trait in providers.contains { snapshot.providers[$0].traits.contains(trait) } }
+                let chosen = options.providers[start...]
+                if group.requiredTraits.allSatisfy({ set in
+                    set.contains { trait in chosen.contains { snapshot.providers[$0].traits.contains(trait) } }
                 }),
                     group.forbiddenTraits.isEmpty
-                        || providers.allSatisfy({ snapshot.providers[$0].traits.isDisjoint(with: group.forbiddenTraits) })
-                else { return }
-                let allocations = zip(picked, group.resources).map { ($0, $1.0, $1.1) }
-                result.append(GroupCandidate(anchor: anchor, allocations: allocations, providers: providers))
-            }
-        }
-        return result
-    }
-
-    /// Calls `body` with every choice of one element from each list.
-    static func forEachCombination(_ lists: [[Int]], _ body: ([Int]) -> Void) {
-        guard !lists.contains(where: \.isEmpty) else { return }
-        var indexes = [Int](repeating: 0, count: lists.count)
-        while true {
-            body(indexes.enumerated().map { lists[$0.offset][$0.element] })
-            var position = lists.count - 1
-            while position >= 0 {
-                indexes[position] += 1
-                if indexes[position] < lists[position].count { break }
-                indexes[position] = 0
-                position -= 1
-            }
-            if position < 0 { return }
-        }
-    }
-
-    /// Combines the groups' candidates within each anchor (A5.5).
-    static func combine(
-        _ perGroup: [[GroupCandidate]], _ query: CandidateQuery, _ snapshot: PlacementSnapshot
-    ) -> [AllocationCandidate] {
-        // Candidate indexes per anchor and group, built in one pass.
-        var byAnchor: [Int: [[Int]]] = [:]
-        for (groupIndex, candidates) in perGroup.enumerated() {
-            for (index, candidate) in candidates.enumerated() {
-                if groupIndex == 0 {
-                    byAnchor[candidate.anchor, default: [[Int]](repeating: [], count: perGroup.count)][0].append(index)
-                } else if byAnchor[candidate.anchor] != nil {
-                    byAnchor[candidate.anchor]![groupIndex].append(index)
+                        || chosen.allSatisfy({ snapshot.providers[$0].traits.isDisjoint(with: group.forbiddenTraits) })
+                {
+                    for position in picked.indices {
+                        options.items.append(.init(
+                            provider: picked[position], resourceClass: classes[position],
+                            amount: group.resources[position].1))
+                    }
+                    options.close(anchor: anchor)
+                } else {
+                    options.providers.removeSubrange(start...)
                 }
+                // Next combination (last class varies fastest).
+                var position = cursor.count - 1
+                while position >= 0 {
+                    cursor[position] += 1
+                    if cursor[position] < buckets[position].end(anchor) { break }
+                    cursor[position] = buckets[position].start(anchor)
+                    position -= 1
+                }
+                if position < 0 { break }
             }
         }
+        return options
+    }
+
+    /// Values bucketed by anchor with a stable counting sort: `values[start(a)..<end(a)]` are anchor `a`'s.
+    struct AnchorBuckets {
+        var offsets: [Int]
+        var values: [Int]
+
+        init(_ entries: [(provider: Int, anchor: Int)], anchorCount: Int) {
+            self.init(entries.lazy.map { ($0.anchor, $0.provider) }, count: entries.count, anchorCount: anchorCount)
+        }
+
+        init(_ pairs: some Collection<(Int, Int)>, count: Int, anchorCount: Int) {
+            var offsets = [Int](repeating: 0, count: anchorCount + 1)
+            for (anchor, _) in pairs { offsets[anchor + 1] += 1 }
+            for anchor in 0..<anchorCount { offsets[anchor + 1] += offsets[anchor] }
+            var fill = offsets
+            var values = [Int](repeating: 0, count: count)
+            for (anchor, value) in pairs {
+                values[fill[anchor]] = value
+                fill[anchor] += 1
+            }
+            self.offsets = offsets
+            self.values = values
+        }
+
+        @inline(__always) func start(_ anchor: Int) -> Int { offsets[anchor] }
+        @inline(__always) func end(_ anchor: Int) -> Int { offsets[anchor + 1] }
+        @inline(__always) func isEmpty(_ anchor: Int) -> Bool { offsets[anchor] == offsets[anchor + 1] }
+    }
+
+    /// Combines the groups' options within each anchor (A5.5), in the query's strategy and order.
+    static func combine(
+        _ perGroup: [GroupOptions], _ query: CandidateQuery, _ snapshot: PlacementSnapshot, cap: Int?
+    ) -> [AllocationCandidate] {
+        let anchorCount = snapshot.providers.count
+        let buckets = perGroup.map { options in
+            AnchorBuckets(options.anchors.enumerated().lazy.map { ($0.element, $0.offset) }, count: options.count,
+                          anchorCount: anchorCount)
+        }
+        var anchors = (0..<anchorCount).filter { anchor in !buckets.contains { $0.isEmpty(anchor) } }
+        if let seed = query.randomSeed {
+            var random = SplitMix64(seed: seed)
+            anchors.shuffle(using: &random)
+        }
+        let groupIndex = Dictionary(query.groups.enumerated().map { ($0.element.suffix, $0.offset) }) { first, _ in first }
+        let sameSubtree = query.sameSubtree.map { $0.compactMap { groupIndex[$0] } }
+        let mayRepeat = !snapshot.sharingProviders.isEmpty
         var results: [AllocationCandidate] = []
         var seen: Set<AllocationCandidate> = []
-        var search = Combiner(perGroup: perGroup, query: query, snapshot: snapshot)
-        for anchor in byAnchor.keys.sorted() {
-            let lists = byAnchor[anchor]!
-            if lists.contains(where: \.isEmpty) { continue }
-            if search.run(lists: lists, emit: { candidate in
-                // Within one anchor every combination differs; the same one can only come again under another
-                // anchor when it uses sharing providers (the only ones that serve several anchors).
-                let needsDedupe = candidate.mappings.values.contains { $0.contains { snapshot.providers[$0].isSharing } }
-                guard !needsDedupe || seen.insert(candidate).inserted else { return false }
-                results.append(candidate)
-                return query.maxCandidates.map { results.count >= $0 } ?? false
-            }) {
-                break
+        // Within one anchor every combination differs; the same one can only come again under another anchor
+        // when it uses sharing providers (the only ones that serve several anchors).
+        func accept(_ candidate: AllocationCandidate) -> Bool {
+            if mayRepeat, candidate.mappedProviders.contains(where: { snapshot.providers[$0].isSharing }),
+                !seen.insert(candidate).inserted
+            {
+                return false
+            }
+            results.append(candidate)
+            return cap.map { results.count >= $0 } ?? false
+        }
+        func walk(_ anchor: Int) -> Walk {
+            Walk(perGroup: perGroup, buckets: buckets, anchor: anchor, query: query, sameSubtree: sameSubtree)
+        }
+        switch query.strategy {
+        case .depthFirst:
+            for anchor in anchors {
+                var walker = walk(anchor)
+                while let candidate = walker.next(snapshot) { if accept(candidate) { return results } }
+            }
+        case .breadthFirst:
+            var active = anchors.map(walk)
+            while !active.isEmpty {
+                var still: [Walk] = []
+                still.reserveCapacity(active.count)
+                for var walker in active {
+                    guard let candidate = walker.next(snapshot) else { continue }
+                    if accept(candidate) { return results }
+                    still.append(walker)
+                }
+                active = still
             }
         }
         return results
     }
 
-    /// Depth-first choice of one candidate per group within one anchor, pruning as soon as a choice breaks
-    /// `isolate` (so the wide-tree permutations are walked, not the whole cartesian product).
-    struct Combiner {
-        let perGroup: [[GroupCandidate]]
-        let query: CandidateQuery
-        let snapshot: PlacementSnapshot
-        private var chosen: [Int] = []
-        private var usedByGranular: Set<Int> = []
+    /// A resumable depth-first choice of one option per group within one anchor. It prunes as soon as a choice
+    /// breaks `isolate`, so the wide-tree permutations are walked, not the whole cartesian product.
+    struct Walk {
+        let perGroup: [GroupOptions]
+        let buckets: [AnchorBuckets]
+        let anchor: Int
+        let isolating: [Bool]
+        let sameSubtree: [[Int]]
+        /// Position in each group's bucket of the option to try next.
+        private var cursor: [Int]
+        /// The option chosen at each depth (valid below `depth`).
+        private var chosen: [Int]
+        private var depth = 0
 
-        init(perGroup: [[GroupCandidate]], query: CandidateQuery, snapshot: PlacementSnapshot) {
+        init(perGroup: [GroupOptions], buckets: [AnchorBuckets], anchor: Int, query: CandidateQuery,
+             sameSubtree: [[Int]]) {
             self.perGroup = perGroup
-            self.query = query
-            self.snapshot = snapshot
+            self.buckets = buckets
+            self.anchor = anchor
+            self.isolating = query.groups.map { query.isolate && $0.isGranular }
+            self.sameSubtree = sameSubtree
+            self.cursor = buckets.map { $0.start(anchor) }
+            self.chosen = [Int](repeating: 0, count: perGroup.count)
         }
 
-        /// Walks every combination; `emit` returns `true` to stop. Returns whether it stopped.
-        mutating func run(lists: [[Int]], emit: (AllocationCandidate) -> Bool) -> Bool {
-            chosen = []
-            usedByGranular = []
-            return descend(0, lists, emit)
-        }
-
-        private mutating func descend(_ depth: Int, _ lists: [[Int]], _ emit: (AllocationCandidate) -> Bool) -> Bool {
-            if depth == lists.count {
-                guard let candidate = assemble() else { return false }
-                return emit(candidate)
+        /// The next valid candidate of this anchor, or `nil` when there are no more.
+        mutating func next(_ snapshot: PlacementSnapshot) -> AllocationCandidate? {
+            let groups = perGroup.count
+            while depth >= 0 {
+                if depth == groups {
+                    depth -= 1
+                    if let candidate = assemble(snapshot) { return candidate }
+                    continue
+                }
+                let bucket = buckets[depth]
+                if cursor[depth] == bucket.end(anchor) {
+                    cursor[depth] = bucket.start(anchor)
+                    depth -= 1
+                    continue
+                }
+                let option = bucket.values[cursor[depth]]
+                cursor[depth] += 1
+                if isolating[depth] {
+                    let provider = perGroup[depth].providers(of: option).first!
+                    var clash = false
+                    for earlier in 0..<depth where isolating[earlier]
+                        && perGroup[earlier].providers(of: chosen[earlier]).first == provider
+                    {
+                        clash = true
+                        break
+                    }
+                    if clash { continue }
+                }
+                chosen[depth] = option
+                depth += 1
             }
-            let isolating = query.isolate && query.groups[depth].isGranular
-            for index in lists[depth] {
-                let provider = perGroup[depth][index].providers.first
-                if isolating, let provider, usedByGranular.contains(provider) { continue }
-                chosen.append(index)
-                if isolating, let provider { usedByGranular.insert(provider) }
-                let stop = descend(depth + 1, lists, emit)
-                if isolating, let provider { usedByGranular.remove(provider) }
-                chosen.removeLast()
-                if stop { return true }
-            }
-            return false
+            return nil
         }
 
         /// The consolidated candidate for the current choice, or `nil` when it breaks same_subtree or capacity.
-        private func assemble() -> AllocationCandidate? {
-            var mappings: [String: [Int]] = [:]
-            for (depth, index) in chosen.enumerated() {
-                mappings[query.groups[depth].suffix] = perGroup[depth][index].providers
+        private func assemble(_ snapshot: PlacementSnapshot) -> AllocationCandidate? {
+            var mapped: [Int] = []
+            var ends: [Int] = []
+            ends.reserveCapacity(perGroup.count)
+            var itemCount = 0
+            for (group, option) in chosen.enumerated() {
+                mapped.append(contentsOf: perGroup[group].providers(of: option))
+                ends.append(mapped.count)
+                itemCount += perGroup[group].items(of: option).count
             }
-            guard sameSubtreeHolds(query.sameSubtree, mappings, snapshot) else { return nil }
-            var allocations: [Int: [String: Int]] = [:]
-            var order: [Int] = []
-            var items = 0
-            for (depth, index) in chosen.enumerated() {
-                for item in perGroup[depth][index].allocations {
-                    items += 1
-                    if allocations[item.provider] == nil { order.append(item.provider) }
-                    allocations[item.provider, default: [:]][item.resourceClass, default: 0] += item.amount
-                }
+            for constraint in sameSubtree where !Self.sameSubtreeHolds(constraint, mapped, ends, snapshot) {
+                return nil
             }
-            // Sums only need a re-check when several amounts landed on one provider.
-            if order.count < items {
-                for (provider, amounts) in allocations {
-                    for (resourceClass, amount) in amounts {
-                        guard let inventory = snapshot.providers[provider].inventories[resourceClass],
-                            amount <= inventory.maxUnit,
-                            inventory.fits(additional: amount, used: snapshot.providers[provider].used[resourceClass] ?? 0)
-                        else { return nil }
+            var items: [AllocationCandidate.Item] = []
+            items.reserveCapacity(itemCount)
+            var merged = false
+            for (group, option) in chosen.enumerated() {
+                for item in perGroup[group].items(of: option) {
+                    if let same = items.firstIndex(where: {
+                        $0.provider == item.provider && $0.resourceClass == item.resourceClass
+                    }) {
+                        items[same].amount += item.amount
+                        merged = true
+                    } else {
+                        items.append(item)
                     }
                 }
             }
-            return AllocationCandidate(allocations: allocations, providerOrder: order, mappings: mappings)
+            // Group by provider in first-use order, classes in name order (a stable insertion sort: few items).
+            var rank: [Int] = []
+            for item in items where !rank.contains(item.provider) { rank.append(item.provider) }
+            if items.count > 1 {
+                func key(_ item: AllocationCandidate.Item) -> (Int, Int) {
+                    (rank.firstIndex(of: item.provider)!, item.resourceClass)
+                }
+                for index in 1..<items.count {
+                    let moving = items[index]
+                    var position = index
+                    while position > 0, key(items[position - 1]) > key(moving) {
+                        items[position] = items[position - 1]
+                        position -= 1
+                    }
+                    items[position] = moving
+                }
+            }
+            // Sums only need a re-check when several groups put the same class on one provider.
+            if merged {
+                for item in items {
+                    let provider = snapshot.providers[item.provider]
+                    let name = snapshot.classNames[item.resourceClass]
+                    guard let inventory = provider.inventories[name], item.amount <= inventory.maxUnit,
+                        inventory.fits(additional: item.amount, used: provider.used[name] ?? 0)
+                    else { return nil }
+                }
+            }
+            return AllocationCandidate(items: items, mappedProviders: mapped, mappingEnds: ends)
         }
-    }
 
-    /// Each `same_subtree` set's providers must have one of them as ancestor-or-self of all the others.
-    static func sameSubtreeHolds(
-        _ constraints: [[String]], _ mappings: [String: [Int]], _ snapshot: PlacementSnapshot
-    ) -> Bool {
-        constraints.allSatisfy { suffixes in
-            let providers = Array(Set(suffixes.flatMap { mappings[$0] ?? [] }))
+        /// A `same_subtree` set's providers must have one of them as ancestor-or-self of all the others.
+        static func sameSubtreeHolds(
+            _ groups: [Int], _ mapped: [Int], _ ends: [Int], _ snapshot: PlacementSnapshot
+        ) -> Bool {
+            var providers: [Int] = []
+            for group in groups {
+                for provider in mapped[(group == 0 ? 0 : ends[group - 1])..<ends[group]]
+                where !providers.contains(provider) {
+                    providers.append(provider)
+                }
+            }
             guard providers.count > 1 else { return true }
             return providers.contains { top in providers.allSatisfy { snapshot.isInSubtree($0, of: top) } }
         }
@@ -290,9 +432,28 @@ public enum CandidateSolver {
     static func summaries(
         _ results: [AllocationCandidate], _ query: CandidateQuery, _ snapshot: PlacementSnapshot
     ) -> [Int] {
-        let allocated = Set(results.flatMap { $0.allocations.keys })
-        guard query.nestedAware else { return allocated.sorted() }
-        let roots = Set(allocated.map { snapshot.providers[$0].root })
-        return roots.sorted().flatMap { snapshot.treeMembers[$0] ?? [] }.sorted()
+        var allocated = [Bool](repeating: false, count: snapshot.providers.count)
+        for candidate in results { for item in candidate.items { allocated[item.provider] = true } }
+        guard query.nestedAware else { return allocated.indices.filter { allocated[$0] } }
+        var roots = [Bool](repeating: false, count: snapshot.providers.count)
+        for index in allocated.indices where allocated[index] { roots[snapshot.providers[index].root] = true }
+        var result: [Int] = []
+        for root in roots.indices where roots[root] { result.append(contentsOf: snapshot.treeMembers(of: root)) }
+        return snapshot.hasTrees ? result.sorted() : result
+    }
+}
+
+/// A small seeded generator (SplitMix64), so a random order can be reproduced from its seed.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

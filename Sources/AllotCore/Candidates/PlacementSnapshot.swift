@@ -45,8 +45,8 @@ public struct PlacementSnapshot: Sendable {
     public let indexByUUID: [String: Int]
     /// Children of each provider, by index.
     public let children: [[Int]]
-    /// Every provider of each tree, keyed by the root's index.
-    public let treeMembers: [Int: [Int]]
+    /// Every provider of each tree that has more than one, keyed by the root's index.
+    let treeMembersOfTrees: [Int: [Int]]
     /// What one provider can give of one class, precomputed so the search need not touch provider records.
     public struct Supply: Sendable {
         public var provider: Int
@@ -63,54 +63,85 @@ public struct PlacementSnapshot: Sendable {
         }
     }
 
-    /// Supplies of each class, in provider order.
-    public let supplyByClass: [String: [Supply]]
+    /// Every class that some provider has inventory of, sorted by name (so class indexes sort like names).
+    public let classNames: [String]
+    /// Index into `classNames` of each class name.
+    public let classIndex: [String: Int]
+    /// Supplies of each class (by class index), in provider order.
+    public let supplies: [[Supply]]
     /// Sharing providers (trait `MISC_SHARES_VIA_AGGREGATE`).
     public let sharingProviders: [Int]
     /// Providers in each aggregate.
     public let aggregateMembers: [String: [Int]]
     /// Whether any provider has a parent.
     public let hasTrees: Bool
+    /// For each sharing provider, the roots of every provider that shares an aggregate with it ("anchors").
+    let sharingAnchors: [Int: [Int]]
 
     /// Indexes `providers`; each provider's `parent` and `root` must be valid indexes into the array.
     public init(providers: [Provider]) {
         self.providers = providers
         var indexByUUID: [String: Int] = [:]
+        indexByUUID.reserveCapacity(providers.count)
         var children = [[Int]](repeating: [], count: providers.count)
         var treeMembers: [Int: [Int]] = [:]
-        var supplyByClass: [String: [Supply]] = [:]
         var sharing: [Int] = []
         var aggregateMembers: [String: [Int]] = [:]
+        var classNames: Set<String> = []
         for (index, provider) in providers.enumerated() {
             indexByUUID[provider.uuid] = index
-            if let parent = provider.parent { children[parent].append(index) }
-            treeMembers[provider.root, default: []].append(index)
-            for (name, inventory) in provider.inventories {
-                supplyByClass[name, default: []].append(Supply(
-                    provider: index, root: provider.root, free: inventory.capacity - (provider.used[name] ?? 0),
-                    minUnit: inventory.minUnit, maxUnit: inventory.maxUnit, stepSize: inventory.stepSize,
-                    sharing: provider.isSharing))
+            if let parent = provider.parent {
+                children[parent].append(index)
+                treeMembers[provider.root, default: [provider.root]].append(index)
             }
+            for name in provider.inventories.keys { classNames.insert(name) }
             if provider.isSharing { sharing.append(index) }
             for aggregate in provider.aggregates { aggregateMembers[aggregate, default: []].append(index) }
         }
+        for root in treeMembers.keys { treeMembers[root]!.sort() }
+        let sortedClasses = classNames.sorted()
+        var classIndex: [String: Int] = [:]
+        for (index, name) in sortedClasses.enumerated() { classIndex[name] = index }
+        var supplies = [[Supply]](repeating: [], count: sortedClasses.count)
+        for (index, provider) in providers.enumerated() {
+            let isSharing = provider.isSharing
+            for (name, inventory) in provider.inventories {
+                supplies[classIndex[name]!].append(Supply(
+                    provider: index, root: provider.root, free: inventory.capacity - (provider.used[name] ?? 0),
+                    minUnit: inventory.minUnit, maxUnit: inventory.maxUnit, stepSize: inventory.stepSize,
+                    sharing: isSharing))
+            }
+        }
+        var sharingAnchors: [Int: [Int]] = [:]
+        for index in sharing {
+            var roots: Set<Int> = []
+            for aggregate in providers[index].aggregates {
+                for member in aggregateMembers[aggregate] ?? [] { roots.insert(providers[member].root) }
+            }
+            sharingAnchors[index] = roots.sorted()
+        }
         self.indexByUUID = indexByUUID
         self.children = children
-        self.treeMembers = treeMembers
-        self.supplyByClass = supplyByClass
+        self.treeMembersOfTrees = treeMembers
+        self.classNames = sortedClasses
+        self.classIndex = classIndex
+        self.supplies = supplies
         self.sharingProviders = sharing
         self.aggregateMembers = aggregateMembers
-        self.hasTrees = providers.contains { $0.parent != nil }
+        self.hasTrees = !treeMembers.isEmpty
+        self.sharingAnchors = sharingAnchors
     }
 
-    /// The roots of every provider that shares an aggregate with sharing provider `index` (its "anchors").
-    public func anchors(ofSharing index: Int) -> [Int] {
-        var roots: Set<Int> = []
-        for aggregate in providers[index].aggregates {
-            for member in aggregateMembers[aggregate] ?? [] { roots.insert(providers[member].root) }
-        }
-        return roots.sorted()
+    /// Supplies of one class by name (none for a class no provider has).
+    public func supplies(of resourceClass: String) -> [Supply] {
+        classIndex[resourceClass].map { supplies[$0] } ?? []
     }
+
+    /// Every provider of the tree rooted at `root`, in provider order.
+    public func treeMembers(of root: Int) -> [Int] { treeMembersOfTrees[root] ?? [root] }
+
+    /// The roots of every provider that shares an aggregate with sharing provider `index` (its "anchors").
+    public func anchors(ofSharing index: Int) -> [Int] { sharingAnchors[index] ?? [] }
 
     /// Whether `descendant` is `ancestor` or lies below it.
     public func isInSubtree(_ descendant: Int, of ancestor: Int) -> Bool {
