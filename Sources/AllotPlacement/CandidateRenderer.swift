@@ -12,9 +12,12 @@ struct CandidateRenderer {
     private let groupsBySuffix: [Int]
     /// Each class name, already quoted.
     private let quotedClasses: [[UInt8]]
+    /// Rendered summaries of this snapshot, reused across requests (1.29 and later).
+    private let summaries: SummaryCache?
 
-    init(snapshot: PlacementSnapshot, version: Microversion, query: CandidateQuery) {
+    init(snapshot: PlacementSnapshot, version: Microversion, query: CandidateQuery, summaries: SummaryCache? = nil) {
         self.snapshot = snapshot
+        self.summaries = summaries
         self.version = version
         self.query = query
         self.requested = Set(query.groups.flatMap { $0.resources.map(\.0) })
@@ -29,17 +32,26 @@ struct CandidateRenderer {
     func render(_ result: CandidateResult) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256 + result.candidates.count * 200 + result.summaryProviders.count * 300)
-        out.append(contentsOf: "{\"allocation_requests\": [".utf8)
+        out.appendLiteral("{\"allocation_requests\": [")
         for (index, candidate) in result.candidates.enumerated() {
-            if index > 0 { out.append(contentsOf: ", ".utf8) }
+            if index > 0 { out.appendLiteral(", ") }
             write(candidate, to: &out)
         }
-        out.append(contentsOf: "], \"provider_summaries\": {".utf8)
+        out.appendLiteral("], \"provider_summaries\": {")
+        let cacheable = version.isAtLeast(1, 29) ? summaries : nil
         for (index, provider) in result.summaryProviders.enumerated() {
-            if index > 0 { out.append(contentsOf: ", ".utf8) }
-            writeSummary(provider, to: &out)
+            if index > 0 { out.appendLiteral(", ") }
+            if let cacheable {
+                out.append(contentsOf: cacheable.fragment(provider) {
+                    var fragment: [UInt8] = []
+                    writeSummary(provider, to: &fragment)
+                    return fragment
+                })
+            } else {
+                writeSummary(provider, to: &out)
+            }
         }
-        out.append(contentsOf: "}}".utf8)
+        out.appendLiteral("}}")
         return out
     }
 
@@ -50,10 +62,10 @@ struct CandidateRenderer {
         out.append(UInt8(ascii: "{"))
         var first = true
         for item in items {
-            if !first { out.append(contentsOf: ", ".utf8) }
+            if !first { out.appendLiteral(", ") }
             first = false
             out.append(contentsOf: quotedClasses[item.resourceClass])
-            out.append(contentsOf: ": ".utf8)
+            out.appendLiteral(": ")
             JSONValue.writeInt(item.amount, to: &out)
         }
         out.append(UInt8(ascii: "}"))
@@ -77,35 +89,35 @@ struct CandidateRenderer {
 
     private func write(_ candidate: AllocationCandidate, to out: inout [UInt8]) {
         if !version.isAtLeast(1, 12) {
-            out.append(contentsOf: "{\"allocations\": [".utf8)
+            out.appendLiteral("{\"allocations\": [")
             forEachProvider(candidate) { position, provider, items in
-                if position > 0 { out.append(contentsOf: ", ".utf8) }
-                out.append(contentsOf: "{\"resource_provider\": {\"uuid\": ".utf8)
+                if position > 0 { out.appendLiteral(", ") }
+                out.appendLiteral("{\"resource_provider\": {\"uuid\": ")
                 JSONValue.writeString(uuid(provider), to: &out)
-                out.append(contentsOf: "}, \"resources\": ".utf8)
+                out.appendLiteral("}, \"resources\": ")
                 writeResources(items, to: &out)
                 out.append(UInt8(ascii: "}"))
             }
-            out.append(contentsOf: "]}".utf8)
+            out.appendLiteral("]}")
             return
         }
-        out.append(contentsOf: "{\"allocations\": {".utf8)
+        out.appendLiteral("{\"allocations\": {")
         forEachProvider(candidate) { position, provider, items in
-            if position > 0 { out.append(contentsOf: ", ".utf8) }
+            if position > 0 { out.appendLiteral(", ") }
             JSONValue.writeString(uuid(provider), to: &out)
-            out.append(contentsOf: ": {\"resources\": ".utf8)
+            out.appendLiteral(": {\"resources\": ")
             writeResources(items, to: &out)
             out.append(UInt8(ascii: "}"))
         }
         out.append(UInt8(ascii: "}"))
         if version.isAtLeast(1, 34) {
-            out.append(contentsOf: ", \"mappings\": {".utf8)
+            out.appendLiteral(", \"mappings\": {")
             for (index, group) in groupsBySuffix.enumerated() {
-                if index > 0 { out.append(contentsOf: ", ".utf8) }
+                if index > 0 { out.appendLiteral(", ") }
                 JSONValue.writeString(query.groups[group].suffix, to: &out)
-                out.append(contentsOf: ": [".utf8)
+                out.appendLiteral(": [")
                 for (position, provider) in candidate.providers(ofGroup: group).enumerated() {
-                    if position > 0 { out.append(contentsOf: ", ".utf8) }
+                    if position > 0 { out.appendLiteral(", ") }
                     JSONValue.writeString(uuid(provider), to: &out)
                 }
                 out.append(UInt8(ascii: "]"))
@@ -118,36 +130,36 @@ struct CandidateRenderer {
     private func writeSummary(_ index: Int, to out: inout [UInt8]) {
         let provider = snapshot.providers[index]
         JSONValue.writeString(provider.uuid, to: &out)
-        out.append(contentsOf: ": {\"resources\": {".utf8)
+        out.appendLiteral(": {\"resources\": {")
         let all = version.isAtLeast(1, 27)
         var first = true
         for name in provider.inventories.keys.sorted() where all || requested.contains(name) {
-            if !first { out.append(contentsOf: ", ".utf8) }
+            if !first { out.appendLiteral(", ") }
             first = false
             JSONValue.writeString(name, to: &out)
-            out.append(contentsOf: ": {\"capacity\": ".utf8)
+            out.appendLiteral(": {\"capacity\": ")
             JSONValue.writeInt(provider.inventories[name]!.capacity, to: &out)
-            out.append(contentsOf: ", \"used\": ".utf8)
+            out.appendLiteral(", \"used\": ")
             JSONValue.writeInt(provider.used[name] ?? 0, to: &out)
             out.append(UInt8(ascii: "}"))
         }
         out.append(UInt8(ascii: "}"))
         if version.isAtLeast(1, 17) {
-            out.append(contentsOf: ", \"traits\": [".utf8)
+            out.appendLiteral(", \"traits\": [")
             for (position, trait) in provider.orderedTraits.enumerated() {
-                if position > 0 { out.append(contentsOf: ", ".utf8) }
+                if position > 0 { out.appendLiteral(", ") }
                 JSONValue.writeString(trait, to: &out)
             }
             out.append(UInt8(ascii: "]"))
         }
         if version.isAtLeast(1, 29) {
-            out.append(contentsOf: ", \"parent_provider_uuid\": ".utf8)
+            out.appendLiteral(", \"parent_provider_uuid\": ")
             if let parent = provider.parent {
                 JSONValue.writeString(uuid(parent), to: &out)
             } else {
-                out.append(contentsOf: "null".utf8)
+                out.appendLiteral("null")
             }
-            out.append(contentsOf: ", \"root_provider_uuid\": ".utf8)
+            out.appendLiteral(", \"root_provider_uuid\": ")
             JSONValue.writeString(uuid(provider.root), to: &out)
         }
         out.append(UInt8(ascii: "}"))

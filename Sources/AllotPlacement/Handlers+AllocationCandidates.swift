@@ -234,7 +234,7 @@ extension PlacementResponder {
             }
         }
         let parsed = try parseCandidateGroups(call, sameSubtree: sameSubtree)
-        let state = try await searchCache.state(from: store)
+        let (state, summaries) = try await searchCache.state(from: store)
         let snapshot = state.snapshot
         let names = (classes: state.classes, traits: state.traits)
         let empty = Reply.json(.object(["allocation_requests": .array([]), "provider_summaries": .object([:])]))
@@ -275,7 +275,8 @@ extension PlacementResponder {
             strategy: configuration.candidateStrategy,
             randomSeed: configuration.randomizeCandidates ? UInt64.random(in: .min ... .max) : nil)
         let result = CandidateSolver.solve(query, in: snapshot)
-        let body = CandidateRenderer(snapshot: snapshot, version: call.version, query: query).render(result)
+        let body = CandidateRenderer(snapshot: snapshot, version: call.version, query: query, summaries: summaries)
+            .render(result)
         return Reply(status: .ok, body: nil, headers: [(.contentType, "application/json")], raw: body)
             .cacheHeaders(call, lastModified: nil)
     }

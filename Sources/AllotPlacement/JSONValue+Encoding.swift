@@ -34,13 +34,13 @@ extension JSONValue {
 
     private func write(to out: inout [UInt8]) {
         switch self {
-        case .null: out.append(contentsOf: "null".utf8)
+        case .null: out.appendLiteral("null")
         case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
         case .int(let value): Self.writeInt(value, to: &out)
         case .double(let value):
             if value.isFinite, value == value.rounded(), abs(value) < 1e15 {
                 out.append(contentsOf: String(Int(value)).utf8)
-                out.append(contentsOf: ".0".utf8)
+                out.appendLiteral(".0")
             } else {
                 out.append(contentsOf: (value.isFinite ? String(value) : "null").utf8)
             }
@@ -48,7 +48,7 @@ extension JSONValue {
         case .array(let values):
             out.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
-                if index > 0 { out.append(contentsOf: ", ".utf8) }
+                if index > 0 { out.appendLiteral(", ") }
                 value.write(to: &out)
             }
             out.append(UInt8(ascii: "]"))
@@ -57,10 +57,10 @@ extension JSONValue {
             var first = true
             for key in order {
                 guard let value = values[key] else { continue }
-                if !first { out.append(contentsOf: ", ".utf8) }
+                if !first { out.appendLiteral(", ") }
                 first = false
                 Self.writeString(key, to: &out)
-                out.append(contentsOf: ": ".utf8)
+                out.appendLiteral(": ")
                 value.write(to: &out)
             }
             out.append(UInt8(ascii: "}"))
@@ -72,20 +72,26 @@ extension JSONValue {
     static func writeString(_ text: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         // Most strings (UUIDs, class and trait names) need no escaping: copy them in one go.
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out.append(contentsOf: text.utf8)
+        let copied = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            for byte in bytes where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                return false
+            }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if copied == true {
             out.append(UInt8(ascii: "\""))
             return
         }
         for byte in text.utf8 {
             switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
-            case UInt8(ascii: "\n"): out.append(contentsOf: "\\n".utf8)
-            case UInt8(ascii: "\r"): out.append(contentsOf: "\\r".utf8)
-            case UInt8(ascii: "\t"): out.append(contentsOf: "\\t".utf8)
+            case UInt8(ascii: "\""): out.appendLiteral("\\\"")
+            case UInt8(ascii: "\\"): out.appendLiteral("\\\\")
+            case UInt8(ascii: "\n"): out.appendLiteral("\\n")
+            case UInt8(ascii: "\r"): out.appendLiteral("\\r")
+            case UInt8(ascii: "\t"): out.appendLiteral("\\t")
             case 0..<0x20:
-                out.append(contentsOf: "\\u00".utf8)
+                out.appendLiteral("\\u00")
                 out.append(hexDigits[Int(byte >> 4)])
                 out.append(hexDigits[Int(byte & 0xF)])
             default: out.append(byte)
@@ -116,8 +122,15 @@ extension JSONValue {
                 magnitude /= 10
                 count += 1
             } while magnitude > 0
-            out.append(contentsOf: buffer[(20 - count)...])
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[(20 - count)...]))
         }
+    }
+}
+
+extension [UInt8] {
+    /// Appends a literal's bytes (a plain copy, unlike appending a `String`'s UTF-8 view).
+    @inline(__always) mutating func appendLiteral(_ literal: StaticString) {
+        literal.withUTF8Buffer { append(contentsOf: $0) }
     }
 }
 

@@ -9,8 +9,12 @@ public struct SearchState: Sendable {
     public var traits: Set<String>
     /// Snapshot index of each provider, by database id.
     var indexByID: [Int: Int]
+    /// When this state was patched from an older one: the snapshot indexes of the providers re-read (every other
+    /// provider is unchanged). `nil` when it was read afresh.
+    public var changedIndexes: [Int]?
+
     /// Whether this state was patched from an older one rather than read afresh.
-    public var patched: Bool
+    public var patched: Bool { changedIndexes != nil }
 }
 
 extension SQLPlacementStore {
@@ -41,18 +45,20 @@ extension SQLPlacementStore {
                 let patched = try await Self.patch(cached, to: sequence, tx: tx)
             {
                 return SearchState(
-                    sequence: sequence, snapshot: patched, classes: names.classes, traits: names.traits,
-                    indexByID: cached.indexByID, patched: true)
+                    sequence: sequence, snapshot: patched.snapshot, classes: names.classes, traits: names.traits,
+                    indexByID: cached.indexByID, changedIndexes: patched.changed)
             }
             let (snapshot, indexByID) = try await Self.snapshot(tx: tx)
             return SearchState(
                 sequence: sequence, snapshot: snapshot, classes: names.classes, traits: names.traits,
-                indexByID: indexByID, patched: false)
+                indexByID: indexByID, changedIndexes: nil)
         }
     }
 
     /// `cached`'s snapshot with the providers changed up to `sequence` re-read, or `nil` when that is not possible.
-    static func patch(_ cached: SearchState, to sequence: Int, tx: Transaction) async throws -> PlacementSnapshot? {
+    static func patch(
+        _ cached: SearchState, to sequence: Int, tx: Transaction
+    ) async throws -> (snapshot: PlacementSnapshot, changed: [Int])? {
         let changes = try await tx.rows(
             """
             SELECT seq, provider_id FROM placement_changes WHERE seq > \(bind: cached.sequence)
@@ -66,7 +72,7 @@ extension SQLPlacementStore {
         }
         var providers = cached.snapshot.providers
         guard changed.count <= max(256, providers.count / 8) else { return nil }
-        if changed.isEmpty { return cached.snapshot }
+        if changed.isEmpty { return (cached.snapshot, []) }
         let ids = changed.sorted()
         let rows = try await tx.rows(
             "SELECT id, generation, parent_provider_id, root_provider_id FROM resource_providers WHERE id IN (\(binds: ids))")
@@ -87,7 +93,7 @@ extension SQLPlacementStore {
             providers[index].aggregates = []
         }
         try await fill(&providers, indexByID: cached.indexByID, only: ids, tx: tx)
-        return PlacementSnapshot(providers: providers)
+        return (PlacementSnapshot(providers: providers), ids.map { cached.indexByID[$0]! })
     }
 
     /// Reads every provider with its inventories, usage, traits and aggregates.

@@ -269,13 +269,16 @@ public enum CandidateSolver {
             results.append(candidate)
             return cap.map { results.count >= $0 } ?? false
         }
+        let isolating = query.groups.map { query.isolate && $0.isGranular }
         func walk(_ anchor: Int) -> Walk {
-            Walk(perGroup: perGroup, buckets: buckets, anchor: anchor, query: query, sameSubtree: sameSubtree)
+            Walk(perGroup: perGroup, buckets: buckets, anchor: anchor, isolating: isolating, sameSubtree: sameSubtree)
         }
         switch query.strategy {
         case .depthFirst:
+            guard let first = anchors.first else { return results }
+            var walker = walk(first)
             for anchor in anchors {
-                var walker = walk(anchor)
+                walker.restart(at: anchor)
                 while let candidate = walker.next(snapshot) { if accept(candidate) { return results } }
             }
         case .breadthFirst:
@@ -299,7 +302,7 @@ public enum CandidateSolver {
     struct Walk {
         let perGroup: [GroupOptions]
         let buckets: [AnchorBuckets]
-        let anchor: Int
+        private(set) var anchor: Int
         let isolating: [Bool]
         let sameSubtree: [[Int]]
         /// Position in each group's bucket of the option to try next.
@@ -308,15 +311,22 @@ public enum CandidateSolver {
         private var chosen: [Int]
         private var depth = 0
 
-        init(perGroup: [GroupOptions], buckets: [AnchorBuckets], anchor: Int, query: CandidateQuery,
+        init(perGroup: [GroupOptions], buckets: [AnchorBuckets], anchor: Int, isolating: [Bool],
              sameSubtree: [[Int]]) {
             self.perGroup = perGroup
             self.buckets = buckets
             self.anchor = anchor
-            self.isolating = query.groups.map { query.isolate && $0.isGranular }
+            self.isolating = isolating
             self.sameSubtree = sameSubtree
             self.cursor = buckets.map { $0.start(anchor) }
             self.chosen = [Int](repeating: 0, count: perGroup.count)
+        }
+
+        /// Starts over at another anchor, reusing the buffers.
+        mutating func restart(at anchor: Int) {
+            self.anchor = anchor
+            for group in cursor.indices { cursor[group] = buckets[group].start(anchor) }
+            depth = 0
         }
 
         /// The next valid candidate of this anchor, or `nil` when there are no more.
@@ -383,11 +393,11 @@ public enum CandidateSolver {
                 }
             }
             // Group by provider in first-use order, classes in name order (a stable insertion sort: few items).
-            var rank: [Int] = []
-            for item in items where !rank.contains(item.provider) { rank.append(item.provider) }
             if items.count > 1 {
+                let single = items.allSatisfy { $0.provider == items[0].provider }
+                let firstUse = single ? [] : items.map(\.provider)
                 func key(_ item: AllocationCandidate.Item) -> (Int, Int) {
-                    (rank.firstIndex(of: item.provider)!, item.resourceClass)
+                    (single ? 0 : firstUse.firstIndex(of: item.provider)!, item.resourceClass)
                 }
                 for index in 1..<items.count {
                     let moving = items[index]
