@@ -101,21 +101,42 @@ public enum CandidateSolver {
             pool = Array(snapshot.providers.indices)
         }
         let treeRoot = group.inTree.map { snapshot.providers[$0].root }
-        for index in pool {
-            let provider = snapshot.providers[index]
-            if !group.resources.isEmpty {
-                if let treeRoot, provider.root != treeRoot { continue }
-                guard group.resources.dropFirst().allSatisfy({ provider.canSupply($0.0, amount: $0.1) }) else { continue }
+        // Providers that can give every further class (dense flags: no hashing per provider).
+        var allowsRest = [Bool]()
+        if classes.count > 1 {
+            allowsRest = [Bool](repeating: true, count: snapshot.providers.count)
+            for position in 1..<classes.count {
+                var allows = [Bool](repeating: false, count: snapshot.providers.count)
+                let amount = group.resources[position].1
+                for supply in snapshot.supplies[classes[position]] where supply.allows(amount) {
+                    allows[supply.provider] = true
+                }
+                for index in allows.indices where !allows[index] { allowsRest[index] = false }
             }
-            guard group.traitsMatch(provider.traits),
-                group.memberOf.allSatisfy({ set in set.contains(where: provider.aggregates.contains) }),
-                group.forbiddenAggregates.isDisjoint(with: provider.aggregates)
-            else { continue }
-            var anchors = [provider.root]
-            if provider.isSharing { anchors += snapshot.anchors(ofSharing: index).filter { $0 != provider.root } }
+        }
+        let checksTraits = !group.requiredTraits.isEmpty || !group.forbiddenTraits.isEmpty
+        let checksAggregates = !group.memberOf.isEmpty || !group.forbiddenAggregates.isEmpty
+        for index in pool {
+            if !group.resources.isEmpty {
+                if let treeRoot, snapshot.providers[index].root != treeRoot { continue }
+                if classes.count > 1, !allowsRest[index] { continue }
+            }
+            if checksTraits, !group.traitsMatch(snapshot.providers[index].traits) { continue }
+            if checksAggregates {
+                let aggregates = snapshot.providers[index].aggregates
+                guard group.memberOf.allSatisfy({ set in set.contains(where: aggregates.contains) }),
+                    group.forbiddenAggregates.isDisjoint(with: aggregates)
+                else { continue }
+            }
+            let root = snapshot.providers[index].root
+            var anchors = [root]
+            if snapshot.providers[index].isSharing {
+                anchors += snapshot.anchors(ofSharing: index).filter { $0 != root }
+            }
             for anchor in anchors where anchorAllowed(anchor) {
-                for (position, resource) in group.resources.enumerated() {
-                    options.items.append(.init(provider: index, resourceClass: classes[position], amount: resource.1))
+                for position in classes.indices {
+                    options.items.append(.init(
+                        provider: index, resourceClass: classes[position], amount: group.resources[position].1))
                 }
                 options.providers.append(index)
                 options.close(anchor: anchor)
@@ -145,7 +166,8 @@ public enum CandidateSolver {
         let filtersAggregates = !group.memberOf.isEmpty || !group.forbiddenAggregates.isEmpty
         // Per class: the providers that can supply it, bucketed by anchor.
         var buckets: [AnchorBuckets] = []
-        for (position, (_, amount)) in group.resources.enumerated() {
+        for position in classes.indices {
+            let amount = group.resources[position].1
             var entries: [(provider: Int, anchor: Int)] = []
             func add(_ provider: Int, _ anchor: Int) {
                 if filtersAggregates {
@@ -167,7 +189,8 @@ public enum CandidateSolver {
                 }
             }
             if entries.isEmpty { return options }
-            buckets.append(AnchorBuckets(entries, anchorCount: snapshot.providers.count))
+            buckets.append(AnchorBuckets(
+                anchors: entries.map(\.anchor), values: entries.map(\.provider), anchorCount: snapshot.providers.count))
         }
         var picked = [Int](repeating: 0, count: classes.count)
         var cursor = [Int](repeating: 0, count: classes.count)
@@ -216,22 +239,20 @@ public enum CandidateSolver {
         var offsets: [Int]
         var values: [Int]
 
-        init(_ entries: [(provider: Int, anchor: Int)], anchorCount: Int) {
-            self.init(entries.lazy.map { ($0.anchor, $0.provider) }, count: entries.count, anchorCount: anchorCount)
-        }
-
-        init(_ pairs: some Collection<(Int, Int)>, count: Int, anchorCount: Int) {
+        /// Buckets `values[i]` under `anchors[i]`.
+        init(anchors: [Int], values: [Int], anchorCount: Int) {
             var offsets = [Int](repeating: 0, count: anchorCount + 1)
-            for (anchor, _) in pairs { offsets[anchor + 1] += 1 }
+            for anchor in anchors { offsets[anchor + 1] += 1 }
             for anchor in 0..<anchorCount { offsets[anchor + 1] += offsets[anchor] }
             var fill = offsets
-            var values = [Int](repeating: 0, count: count)
-            for (anchor, value) in pairs {
-                values[fill[anchor]] = value
+            var bucketed = [Int](repeating: 0, count: values.count)
+            for position in anchors.indices {
+                let anchor = anchors[position]
+                bucketed[fill[anchor]] = values[position]
                 fill[anchor] += 1
             }
             self.offsets = offsets
-            self.values = values
+            self.values = bucketed
         }
 
         @inline(__always) func start(_ anchor: Int) -> Int { offsets[anchor] }
@@ -245,8 +266,7 @@ public enum CandidateSolver {
     ) -> [AllocationCandidate] {
         let anchorCount = snapshot.providers.count
         let buckets = perGroup.map { options in
-            AnchorBuckets(options.anchors.enumerated().lazy.map { ($0.element, $0.offset) }, count: options.count,
-                          anchorCount: anchorCount)
+            AnchorBuckets(anchors: options.anchors, values: Array(0..<options.count), anchorCount: anchorCount)
         }
         var anchors = (0..<anchorCount).filter { anchor in !buckets.contains { $0.isEmpty(anchor) } }
         if let seed = query.randomSeed {
