@@ -160,6 +160,12 @@ import Testing
             let solved = Set(candidates.map { Canonical($0, snapshot, query) })
             #expect(candidates.allSatisfy(Self.itemsAreOrdered), "items out of order for \(query.groups)")
             #expect(solved.count == candidates.count, "duplicate candidates for \(query.groups)")
+            // A limit returns the first candidates of the unlimited answer, whatever stops generation early.
+            if query.randomSeed == nil, candidates.count > 1 {
+                var limited = query
+                limited.limit = 1 + Int(random.next() % UInt64(candidates.count))
+                #expect(CandidateSolver.solve(limited, in: snapshot).candidates == Array(candidates.prefix(limited.limit!)))
+            }
             let brute = BruteForce.solve(query, snapshot)
             #expect(solved == brute, "snapshot \(snapshot.providers) query \(query.groups)")
             if solved != brute { return }

@@ -11,16 +11,22 @@ public enum CandidateSolver {
     /// Solves `query`; an empty result means nothing fits.
     public static func solve(_ query: CandidateQuery, in snapshot: PlacementSnapshot) -> CandidateResult {
         let anchorAllowed = rootFilter(query, snapshot)
-        var perGroup: [GroupOptions] = []
-        for group in query.groups {
-            let options = group.isGranular
-                ? granular(group, snapshot, anchorAllowed) : unsuffixed(group, snapshot, anchorAllowed)
-            if options.count == 0 { return CandidateResult(candidates: [], summaryProviders: []) }
-            perGroup.append(options)
-        }
         // Without the old-microversion filter, the first `limit` results are final: stop generating there.
         var cap = query.maxCandidates
         if let limit = query.limit, query.nestedAware || !snapshot.hasTrees { cap = min(limit, cap ?? limit) }
+        // A lone unsuffixed group without sharing providers, in the default order: its options are the candidates,
+        // in the same order, so generating them can stop at the cap too.
+        let optionsAreCandidates = query.groups.count == 1 && !query.groups[0].isGranular
+            && query.sameSubtree.isEmpty && query.strategy == .depthFirst && query.randomSeed == nil
+            && snapshot.sharingProviders.isEmpty
+        var perGroup: [GroupOptions] = []
+        for group in query.groups {
+            let options = group.isGranular
+                ? granular(group, snapshot, anchorAllowed)
+                : unsuffixed(group, snapshot, anchorAllowed, stopAfter: optionsAreCandidates ? cap : nil)
+            if options.count == 0 { return CandidateResult(candidates: [], summaryProviders: []) }
+            perGroup.append(options)
+        }
         var results = combine(perGroup, query, snapshot, cap: cap)
         if !query.nestedAware, snapshot.hasTrees {
             results = results.filter { candidate in
@@ -156,7 +162,7 @@ public enum CandidateSolver {
 
     /// The unsuffixed group may spread over one tree and sharing providers (A5.3).
     static func unsuffixed(
-        _ group: RequestGroup, _ snapshot: PlacementSnapshot, _ anchorAllowed: (Int) -> Bool
+        _ group: RequestGroup, _ snapshot: PlacementSnapshot, _ anchorAllowed: (Int) -> Bool, stopAfter: Int? = nil
     ) -> GroupOptions {
         var options = GroupOptions()
         guard !group.resources.isEmpty, let classes = classIndexes(group, snapshot) else { return options }
@@ -230,6 +236,7 @@ public enum CandidateSolver {
                 }
                 if position < 0 { break }
             }
+            if let stopAfter, options.count >= stopAfter { break }
         }
         return options
     }
