@@ -97,6 +97,6 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "AllotTrackerTests", dependencies: ["AllotTracker"], swiftSettings: upcoming),
+        .testTarget(name: "AllotTrackerTests", dependencies: ["AllotCore", "AllotTracker", "allot"], swiftSettings: upcoming),
     ]
 )

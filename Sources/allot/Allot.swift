@@ -11,6 +11,6 @@ struct Allot: AsyncParsableCommand {
             On first start with no tokens configured it creates an admin token beside the database; `allot token`
             prints it.
             """,
-        subcommands: [Serve.self, Token.self, Migrate.self]
+        subcommands: [Serve.self, Token.self, Migrate.self, Host.self]
     )
 }

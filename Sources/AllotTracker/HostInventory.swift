@@ -1,0 +1,72 @@
+public import AllotCore
+
+/// What a host driver found on one compute node: the raw totals before allocation ratios and reservations.
+public struct HostInventory: Sendable, Equatable {
+    /// One NUMA cell: its logical CPUs and memory.
+    public struct Cell: Sendable, Equatable {
+        public var id: Int
+        public var cpus: [Int]
+        public var memoryMB: Int
+
+        public init(id: Int, cpus: [Int], memoryMB: Int) {
+            self.id = id
+            self.cpus = cpus
+            self.memoryMB = memoryMB
+        }
+    }
+
+    /// Logical CPUs online.
+    public var vcpus: Int
+    public var memoryMB: Int
+    /// Size of the file system holding instance disks, in whole GiB.
+    public var diskGB: Int
+    /// NUMA cells, in id order (empty when the kernel exposes none).
+    public var cells: [Cell]
+
+    public init(vcpus: Int, memoryMB: Int, diskGB: Int, cells: [Cell] = []) {
+        self.vcpus = vcpus
+        self.memoryMB = memoryMB
+        self.diskGB = diskGB
+        self.cells = cells
+    }
+
+    /// The Placement inventories for these totals (VCPU, MEMORY_MB, DISK_GB), with default rules.
+    public var inventories: [String: Inventory] {
+        var result = [
+            ResourceClass.vcpu.name: Inventory(total: vcpus, maxUnit: vcpus),
+            ResourceClass.memoryMB.name: Inventory(total: memoryMB, maxUnit: memoryMB),
+        ]
+        if diskGB > 0 { result[ResourceClass.diskGB.name] = Inventory(total: diskGB, maxUnit: diskGB) }
+        return result
+    }
+
+    /// Why these totals cannot describe a real node, or `nil` when they can.
+    public var problem: HostDriverError? {
+        if vcpus < 1 { return .invalid(field: "vcpus", reason: "no online CPU found (\(vcpus))") }
+        if memoryMB < 1 { return .invalid(field: "memory_mb", reason: "no memory found (\(memoryMB) MiB)") }
+        if diskGB < 0 { return .invalid(field: "disk_gb", reason: "negative disk size (\(diskGB) GiB)") }
+        let cellCPUs = cells.flatMap(\.cpus)
+        if Set(cellCPUs).count != cellCPUs.count {
+            return .invalid(field: "numa_cells", reason: "a CPU belongs to more than one NUMA cell")
+        }
+        return nil
+    }
+}
+
+/// A host driver could not read or make sense of the machine.
+public enum HostDriverError: Error, Equatable, CustomStringConvertible {
+    /// A file the driver needs is missing or unreadable.
+    case unreadable(path: String)
+    /// A file held something the driver cannot parse.
+    case malformed(path: String, reason: String)
+    /// The values read are not a usable node.
+    case invalid(field: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path): "cannot read \(path)"
+        case .malformed(let path, let reason): "cannot parse \(path): \(reason)"
+        case .invalid(let field, let reason): "invalid \(field): \(reason)"
+        }
+    }
+}
