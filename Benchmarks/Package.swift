@@ -10,24 +10,18 @@ let package = Package(
         .package(name: "Allot", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
-    targets: [
-        .executableTarget(
-            name: "CoreBenchmarks",
-            dependencies: [
-                .product(name: "AllotCore", package: "Allot"),
-                .product(name: "Benchmark", package: "benchmark"),
-            ],
-            path: "Benchmarks/CoreBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        .executableTarget(
-            name: "SolverBenchmarks",
-            dependencies: [
-                .product(name: "AllotCore", package: "Allot"),
-                .product(name: "Benchmark", package: "benchmark"),
-            ],
-            path: "Benchmarks/SolverBenchmarks",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-    ]
+    targets: ["CoreBenchmarks", "SolverBenchmarks"].map(benchmarkTarget)
 )
+
+/// A benchmark executable over AllotCore, in `Benchmarks/NAME`.
+func benchmarkTarget(_ name: String) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [
+            .product(name: "AllotCore", package: "Allot"),
+            .product(name: "Benchmark", package: "benchmark"),
+        ],
+        path: "Benchmarks/\(name)",
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    )
+}

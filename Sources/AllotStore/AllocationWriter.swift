@@ -22,15 +22,22 @@ struct AllocationWriter {
         for uuid in providerUUIDs.sorted() where try await tx.provider(uuid: uuid) == nil {
             throw PlacementError.badRequest("Allocation for resource provider '\(uuid)' that does not exist.")
         }
-        let emptied = requests.filter(\.items.isEmpty).map(\.consumerUUID)
-        if !emptied.isEmpty {
-            providerUUIDs.formUnion(try await tx.rows(
-                """
-                SELECT DISTINCT rp.uuid FROM allocations a JOIN resource_providers rp ON rp.id = a.resource_provider_id
-                WHERE a.consumer_id IN (\(binds: emptied))
-                """
-            ).map { try $0.decode(column: "uuid", as: String.self) })
+        // What the consumers hold now: emptied consumers lock their old providers, and every provider that loses
+        // allocations is recorded as changed (step 5).
+        typealias Holding = (consumer: String, providerID: Int, providerUUID: String)
+        let held: [Holding] = consumerUUIDs.isEmpty ? [] : try await tx.rows(
+            """
+            SELECT DISTINCT a.consumer_id, a.resource_provider_id, rp.uuid FROM allocations a
+            JOIN resource_providers rp ON rp.id = a.resource_provider_id
+            WHERE a.consumer_id IN (\(binds: consumerUUIDs.sorted()))
+            """
+        ).map { row in
+            (consumer: try row.decode(column: "consumer_id", as: String.self),
+             providerID: try row.decode(column: "resource_provider_id", as: Int.self),
+             providerUUID: try row.decode(column: "uuid", as: String.self))
         }
+        let emptied = Set(requests.filter(\.items.isEmpty).map(\.consumerUUID))
+        providerUUIDs.formUnion(held.filter { emptied.contains($0.consumer) }.map(\.providerUUID))
         var providers: [String: ProviderRow] = [:]
         for uuid in providerUUIDs.sorted() {
             providers[uuid] = try await tx.requireProvider(uuid: uuid)
@@ -47,9 +54,7 @@ struct AllocationWriter {
             throw PlacementError.badRequest(unknownClassPrefix + "No such resource class \(missing).")
         }
         // 4. Remove the old allocations, then check and add the new ones.
-        var released: [Int] = []
         if !consumerUUIDs.isEmpty {
-            released = try await tx.allocatedProviders(consumers: consumerUUIDs.sorted())
             try await tx.run("DELETE FROM allocations WHERE consumer_id IN (\(binds: consumerUUIDs.sorted()))")
         }
         try await checkCapacity(requests, providers: providers, classIDs: classes.ids)
@@ -71,7 +76,9 @@ struct AllocationWriter {
         // Providers that only lost allocations keep their generation (as upstream) but cached snapshots must
         // see the freed capacity.
         let bumped = Set(providers.values.map(\.id))
-        for provider in released where !bumped.contains(provider) { try await tx.recordChange(.provider(provider)) }
+        for provider in Set(held.map(\.providerID)).subtracting(bumped).sorted() {
+            try await tx.recordChange(.provider(provider))
+        }
     }
 
     private func checkGeneration(request: ConsumerAllocationRequest, existing: ConsumerRow?) throws {

@@ -41,7 +41,7 @@ public struct LinuxHostDriver: Sendable {
             return try Self.parseCPUList(list, path: root + "/sys/devices/system/cpu/online")
         }
         let cpuinfo = try read("/proc/cpuinfo")
-        return cpuinfo.split(separator: "\n").enumerated().compactMap { _, line in
+        return cpuinfo.split(separator: "\n").compactMap { line in
             let parts = line.split(separator: ":", maxSplits: 1)
             guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == "processor" else { return nil }
             return Int(parts[1].trimmingCharacters(in: .whitespaces))
@@ -60,7 +60,10 @@ public struct LinuxHostDriver: Sendable {
     /// The NUMA cells under `/sys/devices/system/node` (none when the directory is absent).
     func numaCells() throws -> [HostInventory.Cell] {
         let directory = root + "/sys/devices/system/node"
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        guard FileManager.default.fileExists(atPath: directory) else { return [] }
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+            throw HostDriverError.unreadable(path: directory)
+        }
         let ids = entries.compactMap { name -> Int? in
             guard name.hasPrefix("node") else { return nil }
             return Int(name.dropFirst(4))

@@ -107,7 +107,7 @@ public struct AllocationCandidate: Sendable, Hashable {
 
     /// The providers serving group `group` (an index into `CandidateQuery.groups`).
     public func providers(ofGroup group: Int) -> ArraySlice<Int> {
-        mappedProviders[(group == 0 ? 0 : mappingEnds[group - 1])..<mappingEnds[group]]
+        mappedProviders[run(group, ends: mappingEnds)]
     }
 
     /// Provider index → class name → amount.
@@ -129,4 +129,9 @@ public struct AllocationCandidate: Sendable, Hashable {
 public struct CandidateResult: Sendable {
     public var candidates: [AllocationCandidate]
     public var summaryProviders: [Int]
+}
+
+/// The positions of run `index` in a flat array of runs whose ends are `ends` (run 0 starts at 0).
+@inline(__always) func run(_ index: Int, ends: [Int]) -> Range<Int> {
+    (index == 0 ? 0 : ends[index - 1])..<ends[index]
 }

@@ -67,11 +67,11 @@ public enum CandidateSolver {
         var count: Int { anchors.count }
 
         func items(of option: Int) -> ArraySlice<AllocationCandidate.Item> {
-            items[(option == 0 ? 0 : itemEnds[option - 1])..<itemEnds[option]]
+            items[run(option, ends: itemEnds)]
         }
 
         func providers(of option: Int) -> ArraySlice<Int> {
-            providers[(option == 0 ? 0 : providerEnds[option - 1])..<providerEnds[option]]
+            providers[run(option, ends: providerEnds)]
         }
 
         /// Closes an option whose items and providers were appended.
@@ -455,7 +455,7 @@ public enum CandidateSolver {
         ) -> Bool {
             var providers: [Int] = []
             for group in groups {
-                for provider in mapped[(group == 0 ? 0 : ends[group - 1])..<ends[group]]
+                for provider in mapped[run(group, ends: ends)]
                 where !providers.contains(provider) {
                     providers.append(provider)
                 }

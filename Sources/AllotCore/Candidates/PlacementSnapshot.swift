@@ -132,11 +132,6 @@ public struct PlacementSnapshot: Sendable {
         self.sharingAnchors = sharingAnchors
     }
 
-    /// Supplies of one class by name (none for a class no provider has).
-    public func supplies(of resourceClass: String) -> [Supply] {
-        classIndex[resourceClass].map { supplies[$0] } ?? []
-    }
-
     /// Every provider of the tree rooted at `root`, in provider order.
     public func treeMembers(of root: Int) -> [Int] { treeMembersOfTrees[root] ?? [root] }
 
