@@ -52,7 +52,7 @@ let package = Package(
         ),
         .target(
             name: "AllotTracker",
-            dependencies: ["AllotCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["AllotCore", "AllotStore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming
         ),
         .executableTarget(

@@ -163,11 +163,11 @@ struct AllocationWriter {
         let owner = request.owner
             ?? ConsumerOwner(projectID: IncompleteConsumer.projectID, userID: IncompleteConsumer.userID,
                              consumerType: existing?.owner.consumerType)
-        let projectID = try await externalID(table: "projects", owner.projectID)
-        let userID = try await externalID(table: "users", owner.userID)
+        let projectID = try await tx.externalID(table: "projects", owner.projectID)
+        let userID = try await tx.externalID(table: "users", owner.userID)
         var typeID: Int?
         if let type = owner.consumerType ?? (request.owner == nil ? nil : existing?.owner.consumerType) {
-            typeID = try await consumerTypeID(type)
+            typeID = try await tx.consumerTypeID(type, now: now)
         }
         if let existing {
             try await tx.run(
@@ -190,25 +190,29 @@ struct AllocationWriter {
             }
         }
     }
+}
 
-    private func externalID(table: String, _ external: String) async throws -> Int {
-        if let row = try await tx.row("SELECT id FROM \(ident: table) WHERE external_id = \(bind: external)") {
+extension Transaction {
+    /// The id of a project or user row, created when missing.
+    func externalID(table: String, _ external: String) async throws -> Int {
+        if let row = try await row("SELECT id FROM \(ident: table) WHERE external_id = \(bind: external)") {
             return try row.decode(column: "id", as: Int.self)
         }
-        try await tx.run("INSERT INTO \(ident: table) (external_id) VALUES (\(bind: external)) ON CONFLICT DO NOTHING")
-        guard let row = try await tx.row("SELECT id FROM \(ident: table) WHERE external_id = \(bind: external)") else {
+        try await run("INSERT INTO \(ident: table) (external_id) VALUES (\(bind: external)) ON CONFLICT DO NOTHING")
+        guard let row = try await row("SELECT id FROM \(ident: table) WHERE external_id = \(bind: external)") else {
             throw StoreError.corrupt("\(table) row vanished after insert")
         }
         return try row.decode(column: "id", as: Int.self)
     }
 
-    private func consumerTypeID(_ name: String) async throws -> Int {
-        if let row = try await tx.row("SELECT id FROM consumer_types WHERE name = \(bind: name)") {
+    /// The id of a consumer type, created when missing.
+    func consumerTypeID(_ name: String, now: Double) async throws -> Int {
+        if let row = try await row("SELECT id FROM consumer_types WHERE name = \(bind: name)") {
             return try row.decode(column: "id", as: Int.self)
         }
-        try await tx.run(
+        try await run(
             "INSERT INTO consumer_types (name, created_at, updated_at) VALUES (\(bind: name), \(bind: now), NULL) ON CONFLICT DO NOTHING")
-        guard let row = try await tx.row("SELECT id FROM consumer_types WHERE name = \(bind: name)") else {
+        guard let row = try await row("SELECT id FROM consumer_types WHERE name = \(bind: name)") else {
             throw StoreError.corrupt("consumer type vanished after insert")
         }
         return try row.decode(column: "id", as: Int.self)

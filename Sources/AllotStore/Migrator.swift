@@ -28,6 +28,38 @@ enum Migrator {
                 "CREATE TABLE placement_changes (seq BIGINT PRIMARY KEY, provider_id BIGINT)"
             ]
         }),
+        Step(version: 4, statements: { _ in
+            [
+                // The compute ledger. A node's uuid is its resource provider's uuid; ledger_generation moves on
+                // every claim or move touching the node, so an agent knows when its view is stale.
+                """
+                CREATE TABLE compute_nodes (
+                  uuid VARCHAR(36) PRIMARY KEY, hostname VARCHAR(255) NOT NULL, host VARCHAR(255) NOT NULL,
+                  driver VARCHAR(32) NOT NULL, inventories TEXT NOT NULL, traits TEXT NOT NULL, stats TEXT NOT NULL,
+                  usage TEXT NOT NULL, disabled INTEGER NOT NULL, ledger_generation BIGINT NOT NULL,
+                  created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)
+                """,
+                "CREATE INDEX compute_nodes_host ON compute_nodes (host)",
+                """
+                CREATE TABLE instances (
+                  uuid VARCHAR(36) PRIMARY KEY, project_id VARCHAR(255) NOT NULL, user_id VARCHAR(255) NOT NULL,
+                  node VARCHAR(36) NOT NULL, flavor TEXT NOT NULL, boot_from_volume INTEGER NOT NULL,
+                  vm_state VARCHAR(32) NOT NULL, task_state VARCHAR(255), os_type VARCHAR(255),
+                  created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)
+                """,
+                "CREATE INDEX instances_node ON instances (node, vm_state)",
+                """
+                CREATE TABLE migrations (
+                  uuid VARCHAR(36) PRIMARY KEY, instance_uuid VARCHAR(36) NOT NULL, kind VARCHAR(32) NOT NULL,
+                  status VARCHAR(32) NOT NULL, in_progress INTEGER NOT NULL, source_node VARCHAR(36) NOT NULL,
+                  dest_node VARCHAR(36) NOT NULL, old_flavor TEXT NOT NULL, new_flavor TEXT NOT NULL,
+                  created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)
+                """,
+                "CREATE INDEX migrations_instance ON migrations (instance_uuid, in_progress)",
+                "CREATE INDEX migrations_source ON migrations (source_node, in_progress)",
+                "CREATE INDEX migrations_dest ON migrations (dest_node, in_progress)",
+            ]
+        }),
     ]
 
     /// Applies every step not yet applied, then makes sure every standard class and trait is present.

@@ -1,0 +1,706 @@
+public import AllotCore
+public import Logging
+import SQLKit
+
+/// What a committed operation did, with the new ledger generations of the nodes it touched.
+public struct CommitResult: Sendable, Equatable {
+    public var change: ComputeChange
+    public var generations: [String: Int]
+
+    public init(change: ComputeChange, generations: [String: Int]) {
+        self.change = change
+        self.generations = generations
+    }
+}
+
+/// What saving a node did.
+public struct NodeSave: Sendable, Equatable {
+    /// The compute node row was written (it was new or had changed).
+    public var savedNode: Bool
+    /// The provider was created (`true`) or adopted.
+    public var createdProvider: Bool
+    public var changedInventories: Bool
+    public var changedTraits: Bool
+}
+
+/// The compute ledger (nodes, instances, migrations) in the same database as Placement.
+///
+/// Every operation commits the ledger rows and the Placement allocations they imply in one transaction, so the
+/// two never drift apart.
+public final class SQLComputeLedger: Sendable {
+    public let database: Database
+    let now: @Sendable () -> Double
+    let logger: Logger
+
+    public init(database: Database, logger: Logger, now: @escaping @Sendable () -> Double) {
+        self.database = database
+        self.logger = logger
+        self.now = now
+    }
+
+    /// Consumer types in Placement for the two kinds of ledger consumer.
+    public static let instanceConsumerType = "INSTANCE"
+    public static let migrationConsumerType = "MIGRATION"
+
+    // MARK: Reads
+
+    /// A node and its ledger generation, or `nil`.
+    public func node(uuid: String) async throws -> (node: ComputeNode, generation: Int)? {
+        try await database.transaction { tx in
+            try await tx.row("SELECT * FROM compute_nodes WHERE uuid = \(bind: uuid)").map {
+                (try Self.node(from: $0), try $0.decode(column: "ledger_generation", as: Int.self))
+            }
+        }
+    }
+
+    /// Every node, or those managed by `host`, by hostname.
+    public func nodes(host: String? = nil) async throws -> [ComputeNode] {
+        try await database.transaction { tx in
+            let rows = if let host {
+                try await tx.rows("SELECT * FROM compute_nodes WHERE host = \(bind: host) ORDER BY hostname")
+            } else {
+                try await tx.rows("SELECT * FROM compute_nodes ORDER BY hostname")
+            }
+            return try rows.map(Self.node(from:))
+        }
+    }
+
+    /// The ledger generations of these nodes (missing nodes are left out).
+    public func generations(nodes: [String]) async throws -> [String: Int] {
+        guard !nodes.isEmpty else { return [:] }
+        return try await database.transaction { tx in
+            var result: [String: Int] = [:]
+            for chunk in stride(from: 0, to: nodes.count, by: 500).map({ Array(nodes[$0..<min($0 + 500, nodes.count)]) }) {
+                for row in try await tx.rows(
+                    "SELECT uuid, ledger_generation FROM compute_nodes WHERE uuid IN (\(binds: chunk))")
+                {
+                    result[try row.decode(column: "uuid", as: String.self)] =
+                        try row.decode(column: "ledger_generation", as: Int.self)
+                }
+            }
+            return result
+        }
+    }
+
+    /// A node's view of the ledger (its instances and the in-progress moves touching it) and its generation.
+    public func nodeLedger(uuid: String) async throws -> (ledger: NodeLedger, generation: Int) {
+        try await database.transaction { tx in
+            let generation = try await tx.row(
+                "SELECT ledger_generation FROM compute_nodes WHERE uuid = \(bind: uuid)"
+            )?.decode(column: "ledger_generation", as: Int.self) ?? 0
+            let migrations = try await tx.rows(
+                """
+                SELECT * FROM migrations WHERE in_progress = 1 AND (source_node = \(bind: uuid) OR dest_node = \(bind: uuid))
+                """
+            ).map(Self.migration(from:))
+            var instances = try await tx.rows(
+                "SELECT * FROM instances WHERE node = \(bind: uuid) AND vm_state <> 'deleted'"
+            ).map(Self.instance(from:))
+            let known = Set(instances.map(\.uuid))
+            let moving = Set(migrations.map(\.instanceUUID)).subtracting(known).sorted()
+            if !moving.isEmpty {
+                instances += try await tx.rows("SELECT * FROM instances WHERE uuid IN (\(binds: moving))")
+                    .map(Self.instance(from:))
+            }
+            return (NodeLedger(node: uuid, instances: instances, migrations: migrations), generation)
+        }
+    }
+
+    /// Instances, newest first: all, or those on one node; deleted ones only when asked.
+    public func instances(node: String? = nil, includeDeleted: Bool = false) async throws -> [Instance] {
+        try await database.transaction { tx in
+            var query = SQLQueryString("SELECT * FROM instances WHERE 1 = 1")
+            if let node { query.appendInterpolation(" AND node = \(bind: node)" as SQLQueryString) }
+            if !includeDeleted { query.appendInterpolation(unsafeRaw: " AND vm_state <> 'deleted'") }
+            query.appendInterpolation(unsafeRaw: " ORDER BY created_at DESC, uuid")
+            return try await tx.rows(query).map(Self.instance(from:))
+        }
+    }
+
+    public func instance(uuid: String) async throws -> Instance? {
+        try await database.transaction { tx in
+            try await tx.row("SELECT * FROM instances WHERE uuid = \(bind: uuid)").map(Self.instance(from:))
+        }
+    }
+
+    /// Migrations, newest first: all, or those from or to one node; only in-progress ones when asked.
+    public func migrations(node: String? = nil, inProgressOnly: Bool = false) async throws -> [Migration] {
+        try await database.transaction { tx in
+            var query = SQLQueryString("SELECT * FROM migrations WHERE 1 = 1")
+            if let node {
+                query.appendInterpolation(" AND (source_node = \(bind: node) OR dest_node = \(bind: node))" as SQLQueryString)
+            }
+            if inProgressOnly { query.appendInterpolation(unsafeRaw: " AND in_progress = 1") }
+            query.appendInterpolation(unsafeRaw: " ORDER BY created_at DESC, uuid")
+            return try await tx.rows(query).map(Self.migration(from:))
+        }
+    }
+
+    public func migration(uuid: String) async throws -> Migration? {
+        try await database.transaction { tx in
+            try await tx.row("SELECT * FROM migrations WHERE uuid = \(bind: uuid)").map(Self.migration(from:))
+        }
+    }
+
+    /// What Placement says each consumer holds on a node's provider (empty when the provider is missing).
+    public func placementConsumers(node: String) async throws -> [String: [String: Int]] {
+        try await database.transaction { tx in
+            var result: [String: [String: Int]] = [:]
+            for row in try await tx.rows(
+                """
+                SELECT a.consumer_id, rc.name, a.used FROM allocations a
+                JOIN resource_providers rp ON rp.id = a.resource_provider_id
+                JOIN resource_classes rc ON rc.id = a.resource_class_id WHERE rp.uuid = \(bind: node)
+                """)
+            {
+                result[try row.decode(column: "consumer_id", as: String.self), default: [:]][
+                    try row.decode(column: "name", as: String.self)] = try row.decode(column: "used", as: Int.self)
+            }
+            return result
+        }
+    }
+
+    // MARK: Nodes
+
+    /// Creates or adopts the node's provider (uuid = node uuid, name = hostname), brings its inventories and
+    /// traits in line with the node, and writes the node row when it changed, in one transaction.
+    /// - Throws: ``ComputeError`` when the hostname belongs to another provider, a class or trait is unknown, or
+    ///   an inventory that is still allocated would be removed or shrunk below use... (Placement's rules).
+    @discardableResult
+    public func saveNode(_ node: ComputeNode) async throws -> NodeSave {
+        let now = now()
+        return try await database.transaction { tx in
+            var result = NodeSave(savedNode: false, createdProvider: false, changedInventories: false, changedTraits: false)
+            var provider = try await tx.provider(uuid: node.uuid, lock: true)
+            if provider == nil {
+                if let other = try await tx.row("SELECT uuid FROM resource_providers WHERE name = \(bind: node.hostname)") {
+                    throw ComputeError.conflictingRequest(
+                        "provider name \(node.hostname) is taken by \(try other.decode(column: "uuid", as: String.self))")
+                }
+                let id = try await tx.insertReturningID(
+                    """
+                    INSERT INTO resource_providers (uuid, name, generation, root_provider_id, parent_provider_id,
+                      created_at, updated_at) VALUES (\(bind: node.uuid), \(bind: node.hostname), 0, NULL, NULL, \(bind: now), NULL)
+                    """)
+                try await tx.run("UPDATE resource_providers SET root_provider_id = \(bind: id) WHERE id = \(bind: id)")
+                try await tx.recordChange(.shape)
+                provider = try await tx.provider(uuid: node.uuid)
+                result.createdProvider = true
+            }
+            guard var provider else { throw StoreError.corrupt("provider vanished after insert") }
+            // Custom classes and traits the node names are created as needed (Nova's report client does the same).
+            for name in try await tx.resourceClassIDs(node.inventories.keys).missing.sorted() {
+                guard ResourceClass.isCustomName(name) else { throw ComputeError.invalidRequest("no such resource class \(name)") }
+                try await SQLPlacementStore.insertCustomClass(name, now: now, tx: tx)
+            }
+            for name in try await tx.traitIDs(node.traits).missing where Trait.isCustomName(name) {
+                try await tx.run("INSERT INTO traits (name, created_at, updated_at) VALUES (\(bind: name), \(bind: now), NULL)")
+                try await tx.recordChange(.names)
+            }
+            let (current, _) = try await SQLPlacementStore.loadInventories(providerID: provider.id, tx: tx)
+            if current != node.inventories {
+                try await SQLPlacementStore.writeInventories(
+                    provider: provider, current: current, next: node.inventories, inUse: .replace,
+                    unknownClassPrefix: "", now: now, tx: tx)
+                provider.generation = try await tx.bumpGeneration(
+                    providerID: provider.id, expected: provider.generation, now: now)
+                result.changedInventories = true
+            }
+            let traits = Set(try await SQLPlacementStore.traitNames(providerID: provider.id, tx: tx))
+            if traits != node.traits {
+                let found = try await tx.traitIDs(node.traits)
+                if !found.missing.isEmpty {
+                    throw ComputeError.invalidRequest("no such trait(s): \(found.missing.joined(separator: ", "))")
+                }
+                try await SQLPlacementStore.replaceTraits(providerID: provider.id, traitIDs: Array(found.ids.values), tx: tx)
+                provider.generation = try await tx.bumpGeneration(
+                    providerID: provider.id, expected: provider.generation, now: now)
+                result.changedTraits = true
+            }
+            let stored = try await tx.row("SELECT * FROM compute_nodes WHERE uuid = \(bind: node.uuid)").map(Self.node(from:))
+            if let stored {
+                if stored.differs(from: node) {
+                    try await tx.run(
+                        """
+                        UPDATE compute_nodes SET hostname = \(bind: node.hostname), host = \(bind: node.host),
+                          driver = \(bind: node.driver), inventories = \(bind: LedgerText.encode(node.inventories)),
+                          traits = \(bind: node.traits.sorted().joined(separator: ";")),
+                          stats = \(bind: LedgerText.encode(node.stats)), usage = \(bind: LedgerText.encode(node.usage)),
+                          disabled = \(bind: node.disabled ? 1 : 0), updated_at = \(bind: now)
+                        WHERE uuid = \(bind: node.uuid)
+                        """)
+                    result.savedNode = true
+                }
+            } else {
+                try await tx.run(
+                    """
+                    INSERT INTO compute_nodes (uuid, hostname, host, driver, inventories, traits, stats, usage, disabled,
+                      ledger_generation, created_at, updated_at)
+                    VALUES (\(bind: node.uuid), \(bind: node.hostname), \(bind: node.host), \(bind: node.driver),
+                      \(bind: LedgerText.encode(node.inventories)), \(bind: node.traits.sorted().joined(separator: ";")),
+                      \(bind: LedgerText.encode(node.stats)), \(bind: LedgerText.encode(node.usage)),
+                      \(bind: node.disabled ? 1 : 0), 0, \(bind: now), \(bind: now))
+                    """)
+                result.savedNode = true
+            }
+            return result
+        }
+    }
+
+    /// Removes a node the driver no longer reports, with its provider, when nothing is allocated on it.
+    /// - Throws: ``ComputeError/illegalTransition(_:)`` naming the consumers that still hold resources there.
+    public func removeNode(uuid: String) async throws {
+        try await database.transaction { tx in
+            if let provider = try await tx.provider(uuid: uuid, lock: true) {
+                let holders = try await tx.rows(
+                    "SELECT DISTINCT consumer_id FROM allocations WHERE resource_provider_id = \(bind: provider.id) ORDER BY consumer_id"
+                ).map { try $0.decode(column: "consumer_id", as: String.self) }
+                if !holders.isEmpty {
+                    throw ComputeError.illegalTransition(
+                        "node \(uuid) still holds allocations of \(holders.prefix(5).joined(separator: ", "))"
+                            + (holders.count > 5 ? " and \(holders.count - 5) more" : ""))
+                }
+                if try await tx.row("SELECT id FROM resource_providers WHERE parent_provider_id = \(bind: provider.id)") != nil {
+                    throw ComputeError.illegalTransition("node \(uuid) has child providers")
+                }
+                try await tx.run("DELETE FROM inventories WHERE resource_provider_id = \(bind: provider.id)")
+                try await tx.run("DELETE FROM resource_provider_traits WHERE resource_provider_id = \(bind: provider.id)")
+                try await tx.run("DELETE FROM resource_provider_aggregates WHERE resource_provider_id = \(bind: provider.id)")
+                try await tx.run("DELETE FROM resource_providers WHERE id = \(bind: provider.id)")
+                try await tx.recordChange(.shape)
+            }
+            try await tx.run("DELETE FROM compute_nodes WHERE uuid = \(bind: uuid)")
+        }
+    }
+
+    // MARK: Operations
+
+    /// Applies one operation: reads the records it concerns, checks the transition, the destination's traits
+    /// and free capacity, then writes the ledger rows and every affected consumer's allocations, all in one
+    /// transaction.
+    /// - Returns: the change (a no-op when the result already held: operations are idempotent).
+    /// - Throws: ``ComputeError`` for refusals; nothing is written then.
+    public func commit(_ operation: ComputeOperation) async throws -> CommitResult {
+        let now = now()
+        return try await database.transaction { tx in
+            let records = try await Self.records(for: operation, tx: tx)
+            let change = try operation.apply(to: records, now: now)
+            if change.isNoOp { return CommitResult(change: change, generations: [:]) }
+            // The destination must be a known node offering the traits asked for.
+            var target: (node: String, flavor: Flavor)?
+            switch operation {
+            case .build(let instance): target = (instance.node, instance.flavor)
+            case .move: target = change.after.migration.map { ($0.destNode, $0.newFlavor) }
+            default: break
+            }
+            if let target {
+                guard let row = try await tx.row("SELECT * FROM compute_nodes WHERE uuid = \(bind: target.node)") else {
+                    throw ComputeError.nodeNotFound(target.node)
+                }
+                let node = try Self.node(from: row)
+                if node.disabled { throw ComputeError.nodeDisabled(target.node) }
+                let traits = try await tx.rows(
+                    """
+                    SELECT t.name FROM traits t JOIN resource_provider_traits rpt ON rpt.trait_id = t.id
+                    JOIN resource_providers rp ON rp.id = rpt.resource_provider_id WHERE rp.uuid = \(bind: target.node)
+                    """
+                ).map { try $0.decode(column: "name", as: String.self) }
+                let have = Set(traits)
+                if let missing = target.flavor.requiredTraits.subtracting(have).sorted().first {
+                    throw ComputeError.missingTrait(node: target.node, trait: missing)
+                }
+                if let forbidden = target.flavor.forbiddenTraits.intersection(have).sorted().first {
+                    throw ComputeError.forbiddenTrait(node: target.node, trait: forbidden)
+                }
+            }
+            try await Self.writeAllocations(change, now: now, tx: tx)
+            try await Self.writeRecords(change, now: now, tx: tx)
+            return CommitResult(change: change, generations: try await Self.bumpLedger(change.touchedNodes, tx: tx))
+        }
+    }
+
+    /// Rewrites the allocations of an instance (and of its move in progress) from the ledger, healing drift
+    /// (e.g. allocations deleted through the Placement API). Capacity is not re-checked: the ledger already
+    /// holds these resources.
+    /// - Returns: the nodes whose ledger generation moved, with the new generations.
+    public func repair(instance uuid: String) async throws -> [String: Int] {
+        let now = now()
+        return try await database.transaction { tx in
+            guard let instance = try await tx.row("SELECT * FROM instances WHERE uuid = \(bind: uuid)\(unsafeRaw: tx.forUpdate)")
+                .map(Self.instance(from:))
+            else { throw ComputeError.instanceNotFound(uuid) }
+            let records = LedgerRecords(instance: instance, migration: try await Self.activeMigration(instance: uuid, tx: tx))
+            // Pretend nothing was held before, so every consumer is written afresh; the capacity check sees
+            // current usage minus what these consumers hold now.
+            var empty = records
+            empty.instance?.vmState = .deleted
+            let change = ComputeChange(before: empty, after: records)
+            var nodes = Set<String>()
+            for amounts in records.allocations.values { nodes.formUnion(amounts.keys) }
+            try await Self.writeAllocations(change, now: now, tx: tx, checkCapacity: false)
+            return try await Self.bumpLedger(nodes, tx: tx)
+        }
+    }
+
+    /// Moves the ledger generation of these nodes on and returns the new values.
+    static func bumpLedger(_ nodes: Set<String>, tx: Transaction) async throws -> [String: Int] {
+        guard !nodes.isEmpty else { return [:] }
+        var result: [String: Int] = [:]
+        for row in try await tx.rows(
+            """
+            UPDATE compute_nodes SET ledger_generation = ledger_generation + 1 WHERE uuid IN (\(binds: nodes.sorted()))
+            RETURNING uuid, ledger_generation
+            """)
+        {
+            result[try row.decode(column: "uuid", as: String.self)] = try row.decode(column: "ledger_generation", as: Int.self)
+        }
+        return result
+    }
+
+    /// The views of many nodes at once (start-up of an agent with many nodes), with their generations.
+    public func nodeLedgers(uuids: [String]) async throws -> [String: (ledger: NodeLedger, generation: Int)] {
+        try await database.transaction { tx in
+            var generations: [String: Int] = [:]
+            var instances: [Instance] = []
+            var migrations: [Migration] = []
+            for chunk in Self.chunks(uuids) {
+                for row in try await tx.rows("SELECT uuid, ledger_generation FROM compute_nodes WHERE uuid IN (\(binds: chunk))") {
+                    generations[try row.decode(column: "uuid", as: String.self)] =
+                        try row.decode(column: "ledger_generation", as: Int.self)
+                }
+                instances += try await tx.rows(
+                    "SELECT * FROM instances WHERE node IN (\(binds: chunk)) AND vm_state <> 'deleted'").map(Self.instance(from:))
+                migrations += try await tx.rows(
+                    """
+                    SELECT * FROM migrations WHERE in_progress = 1
+                    AND (source_node IN (\(binds: chunk)) OR dest_node IN (\(binds: chunk)))
+                    """
+                ).map(Self.migration(from:))
+            }
+            var known = Set(instances.map(\.uuid))
+            let moving = Set(migrations.map(\.instanceUUID)).subtracting(known).sorted()
+            for chunk in Self.chunks(moving) {
+                instances += try await tx.rows("SELECT * FROM instances WHERE uuid IN (\(binds: chunk))").map(Self.instance(from:))
+            }
+            known = []
+            var instancesByNode: [String: [Instance]] = [:]
+            var migrationsByNode: [String: [Migration]] = [:]
+            let byUUID = Dictionary(instances.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a })
+            for migration in migrations {
+                for node in Set([migration.sourceNode, migration.destNode]) {
+                    migrationsByNode[node, default: []].append(migration)
+                    if let instance = byUUID[migration.instanceUUID] { instancesByNode[node, default: []].append(instance) }
+                }
+            }
+            for instance in instances { instancesByNode[instance.node, default: []].append(instance) }
+            var result: [String: (ledger: NodeLedger, generation: Int)] = [:]
+            for uuid in uuids {
+                let unique = Dictionary((instancesByNode[uuid] ?? []).map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a })
+                result[uuid] = (NodeLedger(node: uuid, instances: unique.values, migrations: migrationsByNode[uuid] ?? []),
+                                generations[uuid] ?? 0)
+            }
+            return result
+        }
+    }
+
+    /// What Placement says each consumer holds on these nodes' providers: node → consumer → class → amount.
+    public func placementConsumers(nodes: [String]) async throws -> [String: [String: [String: Int]]] {
+        try await database.transaction { tx in
+            var result: [String: [String: [String: Int]]] = [:]
+            for chunk in Self.chunks(nodes) {
+                for row in try await tx.rows(
+                    """
+                    SELECT rp.uuid, a.consumer_id, rc.name, a.used FROM allocations a
+                    JOIN resource_providers rp ON rp.id = a.resource_provider_id
+                    JOIN resource_classes rc ON rc.id = a.resource_class_id WHERE rp.uuid IN (\(binds: chunk))
+                    """)
+                {
+                    result[try row.decode(column: "uuid", as: String.self), default: [:]][
+                        try row.decode(column: "consumer_id", as: String.self), default: [:]][
+                        try row.decode(column: "name", as: String.self)] = try row.decode(column: "used", as: Int.self)
+                }
+            }
+            return result
+        }
+    }
+
+    /// The providers (by uuid) whose Placement books changed after change sequence `since`, and the current
+    /// sequence; `nil` nodes when the history no longer reaches back that far or something changed shape
+    /// (then everything must be checked).
+    public func changedProviders(since: Int?) async throws -> (sequence: Int, providers: Set<String>?) {
+        try await database.transaction { tx in
+            let sequence = try await tx.row("SELECT change_seq FROM placement_state WHERE id = 1")?
+                .decode(column: "change_seq", as: Int.self) ?? 0
+            guard let since else { return (sequence, nil) }
+            if since == sequence { return (sequence, []) }
+            let oldest = try await tx.row("SELECT MIN(seq) AS m FROM placement_changes")?.decode(column: "m", as: Int?.self)
+            guard let oldest, oldest <= since + 1 else { return (sequence, nil) }
+            let rows = try await tx.rows(
+                "SELECT DISTINCT provider_id FROM placement_changes WHERE seq > \(bind: since) AND seq <= \(bind: sequence)")
+            var ids: [Int] = []
+            for row in rows {
+                guard let id = try row.decode(column: "provider_id", as: Int?.self) else { return (sequence, nil) }
+                if id != 0 { ids.append(id) }
+            }
+            var providers = Set<String>()
+            for chunk in Self.chunks(ids) {
+                for row in try await tx.rows("SELECT uuid FROM resource_providers WHERE id IN (\(binds: chunk))") {
+                    providers.insert(try row.decode(column: "uuid", as: String.self))
+                }
+            }
+            return (sequence, providers)
+        }
+    }
+
+    /// The traits a node's provider has in Placement, or `nil` when it has no provider.
+    public func placementTraits(node: String) async throws -> Set<String>? {
+        try await database.transaction { tx in
+            guard let provider = try await tx.provider(uuid: node) else { return nil }
+            return Set(try await SQLPlacementStore.traitNames(providerID: provider.id, tx: tx))
+        }
+    }
+
+    static func chunks<T>(_ items: [T], size: Int = 500) -> [[T]] {
+        stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
+    }
+
+    /// Deletes a consumer's allocations on one node's provider (the audit's remedy for deleted instances).
+    public func deleteAllocations(consumer: String, node: String) async throws {
+        try await database.transaction { tx in
+            guard let provider = try await tx.provider(uuid: node, lock: true) else { return }
+            try await tx.run(
+                "DELETE FROM allocations WHERE consumer_id = \(bind: consumer) AND resource_provider_id = \(bind: provider.id)")
+            if try await tx.row("SELECT consumer_id FROM allocations WHERE consumer_id = \(bind: consumer)") == nil {
+                try await tx.run("DELETE FROM consumers WHERE uuid = \(bind: consumer)")
+            }
+            try await tx.recordChange(.provider(provider.id))
+        }
+    }
+
+    /// The records an operation reads, locked on PostgreSQL.
+    static func records(for operation: ComputeOperation, tx: Transaction) async throws -> LedgerRecords {
+        var instanceUUID = operation.instanceUUID
+        var migration: Migration?
+        if let uuid = operation.migrationUUID,
+            let row = try await tx.row("SELECT * FROM migrations WHERE uuid = \(bind: uuid)\(unsafeRaw: tx.forUpdate)")
+        {
+            let found = try Self.migration(from: row)
+            if let instanceUUID, instanceUUID != found.instanceUUID {
+                throw ComputeError.conflictingRequest("migration \(uuid) belongs to instance \(found.instanceUUID)")
+            }
+            instanceUUID = found.instanceUUID
+            migration = found
+        }
+        guard let instanceUUID else {
+            throw ComputeError.migrationNotFound(operation.migrationUUID ?? "")
+        }
+        let instance = try await tx.row("SELECT * FROM instances WHERE uuid = \(bind: instanceUUID)\(unsafeRaw: tx.forUpdate)")
+            .map(Self.instance(from:))
+        if migration == nil || migration?.status.isInProgress == false, case .move = operation {
+            // A new move: the instance's current move (if any) is what the transition checks against.
+            if migration == nil { migration = try await Self.activeMigration(instance: instanceUUID, tx: tx) }
+        } else if migration == nil {
+            migration = try await Self.activeMigration(instance: instanceUUID, tx: tx)
+        }
+        return LedgerRecords(instance: instance, migration: migration)
+    }
+
+    static func activeMigration(instance: String, tx: Transaction) async throws -> Migration? {
+        try await tx.row(
+            "SELECT * FROM migrations WHERE instance_uuid = \(bind: instance) AND in_progress = 1\(unsafeRaw: tx.forUpdate)"
+        ).map(Self.migration(from:))
+    }
+
+    /// Writes the allocations of every consumer the change affects, checking capacity where usage grows.
+    static func writeAllocations(
+        _ change: ComputeChange, now: Double, tx: Transaction, checkCapacity: Bool = true
+    ) async throws {
+        let consumers = change.allocations
+        guard !consumers.isEmpty else { return }
+        // Providers whose allocations change, locked in id order.
+        var nodes = Set<String>()
+        for records in [change.before, change.after] {
+            for (consumer, amounts) in records.allocations where consumers[consumer] != nil { nodes.formUnion(amounts.keys) }
+        }
+        let providerRows = try await tx.rows(
+            "SELECT id, uuid, generation FROM resource_providers WHERE uuid IN (\(binds: nodes.sorted())) ORDER BY id\(unsafeRaw: tx.forUpdate)")
+        var providers: [String: (id: Int, generation: Int)] = [:]
+        for row in providerRows {
+            providers[try row.decode(column: "uuid", as: String.self)] =
+                (try row.decode(column: "id", as: Int.self), try row.decode(column: "generation", as: Int.self))
+        }
+        let increases = checkCapacity ? change.increases : [:]
+        for (node, more) in increases.sorted(by: { $0.key < $1.key }) {
+            guard let provider = providers[node] else { throw ComputeError.nodeNotFound(node) }
+            let (inventories, _) = try await SQLPlacementStore.loadInventories(providerID: provider.id, tx: tx)
+            var usage: [String: Int] = [:]
+            for row in try await tx.rows(
+                """
+                SELECT rc.name, CAST(SUM(a.used) AS BIGINT) AS used FROM allocations a
+                JOIN resource_classes rc ON rc.id = a.resource_class_id
+                WHERE a.resource_provider_id = \(bind: provider.id) GROUP BY rc.name
+                """)
+            {
+                usage[try row.decode(column: "name", as: String.self)] = try row.decode(column: "used", as: Int.self)
+            }
+            let amounts = consumers.values.compactMap { $0[node] }
+            if let problem = Fit.problem(node: node, increases: more, amounts: amounts, inventories: inventories, usage: usage) {
+                throw problem
+            }
+        }
+        let classNames = Set(consumers.values.flatMap { $0.values.flatMap(\.keys) })
+        let classes = try await tx.resourceClassIDs(classNames)
+        if let missing = classes.missing.sorted().first {
+            throw ComputeError.invalidFlavor("no such resource class \(missing)")
+        }
+        let instance = change.after.instance ?? change.before.instance
+        for (consumer, amounts) in consumers.sorted(by: { $0.key < $1.key }) {
+            try await tx.run("DELETE FROM allocations WHERE consumer_id = \(bind: consumer)")
+            let existing = try await tx.row("SELECT id FROM consumers WHERE uuid = \(bind: consumer)")?
+                .decode(column: "id", as: Int.self)
+            if amounts.isEmpty {
+                if let existing { try await tx.run("DELETE FROM consumers WHERE id = \(bind: existing)") }
+                continue
+            }
+            var values: [SQLQueryString] = []
+            for (node, classAmounts) in amounts.sorted(by: { $0.key < $1.key }) {
+                guard let provider = providers[node] else { throw ComputeError.nodeNotFound(node) }
+                for (rc, used) in classAmounts.sorted(by: { $0.key < $1.key }) {
+                    values.append(
+                        "(\(bind: provider.id), \(bind: consumer), \(bind: classes.ids[rc]!), \(bind: used), \(bind: now), NULL)")
+                }
+            }
+            try await tx.run(
+                """
+                INSERT INTO allocations (resource_provider_id, consumer_id, resource_class_id, used, created_at, updated_at)
+                VALUES \(values.joined(separator: ", "))
+                """)
+            if let existing {
+                try await tx.run(
+                    "UPDATE consumers SET generation = generation + 1, updated_at = \(bind: now) WHERE id = \(bind: existing)")
+            } else {
+                let projectID = try await tx.externalID(table: "projects", instance?.projectID ?? IncompleteConsumer.projectID)
+                let userID = try await tx.externalID(table: "users", instance?.userID ?? IncompleteConsumer.userID)
+                let type = consumer == instance?.uuid ? instanceConsumerType : migrationConsumerType
+                let typeID = try await tx.consumerTypeID(type, now: now)
+                try await tx.run(
+                    """
+                    INSERT INTO consumers (uuid, project_id, user_id, consumer_type_id, generation, created_at, updated_at)
+                    VALUES (\(bind: consumer), \(bind: projectID), \(bind: userID), \(bind: typeID), 1, \(bind: now), NULL)
+                    """)
+            }
+        }
+        for (_, provider) in providers.sorted(by: { $0.value.id < $1.value.id }) {
+            try await tx.bumpGeneration(providerID: provider.id, expected: provider.generation, now: now)
+        }
+    }
+
+    /// Inserts or updates the instance and migration rows that changed.
+    static func writeRecords(_ change: ComputeChange, now: Double, tx: Transaction) async throws {
+        if let instance = change.after.instance, instance != change.before.instance {
+            if change.before.instance == nil {
+                do {
+                    try await tx.run(
+                        """
+                        INSERT INTO instances (uuid, project_id, user_id, node, flavor, boot_from_volume, vm_state,
+                          task_state, os_type, created_at, updated_at)
+                        VALUES (\(bind: instance.uuid), \(bind: instance.projectID), \(bind: instance.userID),
+                          \(bind: instance.node), \(bind: instance.flavor.encoded), \(bind: instance.bootFromVolume ? 1 : 0),
+                          \(bind: instance.vmState.rawValue), \(bind: instance.taskState), \(bind: instance.osType),
+                          \(bind: now), \(bind: instance.updatedAt))
+                        """)
+                } catch where isUniqueViolation(error) {
+                    throw ComputeError.concurrentUpdate("instance \(instance.uuid) was claimed meanwhile")
+                }
+            } else {
+                try await tx.run(
+                    """
+                    UPDATE instances SET node = \(bind: instance.node), flavor = \(bind: instance.flavor.encoded),
+                      vm_state = \(bind: instance.vmState.rawValue), task_state = \(bind: instance.taskState),
+                      os_type = \(bind: instance.osType), updated_at = \(bind: instance.updatedAt)
+                    WHERE uuid = \(bind: instance.uuid)
+                    """)
+            }
+        }
+        if let migration = change.after.migration, migration != change.before.migration {
+            if change.before.migration?.uuid != migration.uuid {
+                do {
+                    try await tx.run(
+                        """
+                        INSERT INTO migrations (uuid, instance_uuid, kind, status, in_progress, source_node, dest_node,
+                          old_flavor, new_flavor, created_at, updated_at)
+                        VALUES (\(bind: migration.uuid), \(bind: migration.instanceUUID), \(bind: migration.kind.rawValue),
+                          \(bind: migration.status.rawValue), \(bind: migration.status.isInProgress ? 1 : 0),
+                          \(bind: migration.sourceNode), \(bind: migration.destNode), \(bind: migration.oldFlavor.encoded),
+                          \(bind: migration.newFlavor.encoded), \(bind: now), \(bind: migration.updatedAt))
+                        """)
+                } catch where isUniqueViolation(error) {
+                    throw ComputeError.conflictingRequest("migration \(migration.uuid) already exists")
+                }
+            } else {
+                try await tx.run(
+                    """
+                    UPDATE migrations SET status = \(bind: migration.status.rawValue),
+                      in_progress = \(bind: migration.status.isInProgress ? 1 : 0), updated_at = \(bind: migration.updatedAt)
+                    WHERE uuid = \(bind: migration.uuid)
+                    """)
+            }
+        }
+    }
+
+    // MARK: Rows
+
+    static func node(from row: any SQLRow) throws -> ComputeNode {
+        let inventories = try row.decode(column: "inventories", as: String.self)
+        let stats = try row.decode(column: "stats", as: String.self)
+        let usage = try row.decode(column: "usage", as: String.self)
+        guard let inv = LedgerText.decodeInventories(inventories), let counts = LedgerText.decodeCounts(stats),
+            let used = LedgerText.decodeCounts(usage)
+        else { throw StoreError.corrupt("compute node row with unreadable inventories or stats") }
+        return ComputeNode(
+            uuid: try row.decode(column: "uuid", as: String.self),
+            hostname: try row.decode(column: "hostname", as: String.self),
+            host: try row.decode(column: "host", as: String.self),
+            driver: try row.decode(column: "driver", as: String.self),
+            inventories: inv,
+            traits: Set(try row.decode(column: "traits", as: String.self).split(separator: ";").map(String.init)),
+            stats: counts, usage: used,
+            disabled: try row.decode(column: "disabled", as: Int.self) != 0,
+            updatedAt: try row.decode(column: "updated_at", as: Double.self))
+    }
+
+    static func instance(from row: any SQLRow) throws -> Instance {
+        let flavorText = try row.decode(column: "flavor", as: String.self)
+        let state = try row.decode(column: "vm_state", as: String.self)
+        guard let flavor = Flavor(encoded: flavorText), let vmState = VMState(rawValue: state) else {
+            throw StoreError.corrupt("instance row with unreadable flavor or state")
+        }
+        return Instance(
+            uuid: try row.decode(column: "uuid", as: String.self),
+            projectID: try row.decode(column: "project_id", as: String.self),
+            userID: try row.decode(column: "user_id", as: String.self),
+            flavor: flavor,
+            bootFromVolume: try row.decode(column: "boot_from_volume", as: Int.self) != 0,
+            node: try row.decode(column: "node", as: String.self),
+            vmState: vmState,
+            taskState: try row.decode(column: "task_state", as: String?.self),
+            osType: try row.decode(column: "os_type", as: String?.self),
+            updatedAt: try row.decode(column: "updated_at", as: Double.self))
+    }
+
+    static func migration(from row: any SQLRow) throws -> Migration {
+        guard let kind = MigrationKind(rawValue: try row.decode(column: "kind", as: String.self)),
+            let status = MigrationStatus(rawValue: try row.decode(column: "status", as: String.self)),
+            let old = Flavor(encoded: try row.decode(column: "old_flavor", as: String.self)),
+            let new = Flavor(encoded: try row.decode(column: "new_flavor", as: String.self))
+        else { throw StoreError.corrupt("migration row with unreadable kind, status or flavor") }
+        return Migration(
+            uuid: try row.decode(column: "uuid", as: String.self),
+            instanceUUID: try row.decode(column: "instance_uuid", as: String.self),
+            kind: kind, status: status,
+            sourceNode: try row.decode(column: "source_node", as: String.self),
+            destNode: try row.decode(column: "dest_node", as: String.self),
+            oldFlavor: old, newFlavor: new,
+            updatedAt: try row.decode(column: "updated_at", as: Double.self))
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+public import Logging
+import Synchronization
+
+/// A value carried by an event.
+public enum EventValue: Sendable, Hashable {
+    case string(String)
+    case int(Int)
+    case double(Double)
+    case bool(Bool)
+}
+
+/// Something the tracker did or saw: a claim, a move, an audit, host metrics, an orphan.
+public struct TrackerEvent: Sendable, Hashable {
+    /// Increasing number within this process.
+    public var sequence: Int
+    /// Seconds since 1970.
+    public var time: Double
+    /// `claim.build`, `move.resize`, `audit.node`, `compute.metrics.update`, …
+    public var type: String
+    public var node: String?
+    public var fields: [String: EventValue]
+
+    /// The event as a JSON object (one line).
+    public var json: String {
+        var members = [
+            "\"sequence\":\(sequence)", "\"time\":\(time)", "\"type\":\(Self.quote(type))",
+            "\"node\":\(node.map(Self.quote) ?? "null")",
+        ]
+        let body = fields.sorted { $0.key < $1.key }.map { key, value in
+            let text = switch value {
+            case .string(let s): Self.quote(s)
+            case .int(let i): String(i)
+            case .double(let d): d.isFinite ? String(d) : "null"
+            case .bool(let b): b ? "true" : "false"
+            }
+            return "\(Self.quote(key)):\(text)"
+        }
+        members.append("\"fields\":{\(body.joined(separator: ","))}")
+        return "{" + members.joined(separator: ",") + "}"
+    }
+
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    out += String(format: "\\u%04x", scalar.value)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// Fans tracker events out to subscribers (Server-Sent Events, tests) and to the log; keeps the last few.
+public final class EventBus: Sendable {
+    private struct State {
+        var sequence = 0
+        var recent: [TrackerEvent] = []
+        var subscribers: [Int: AsyncStream<TrackerEvent>.Continuation] = [:]
+        var nextSubscriber = 0
+    }
+
+    private let state = Mutex(State())
+    private let logger: Logger
+    private let keep: Int
+    private let now: @Sendable () -> Double
+
+    public init(logger: Logger, keep: Int = 1000, now: (@Sendable () -> Double)? = nil) {
+        self.logger = logger
+        self.keep = keep
+        self.now = now ?? { Date().timeIntervalSince1970 }
+    }
+
+    /// Publishes an event to every subscriber and logs it (`notice` for problems, `info` otherwise).
+    public func publish(_ type: String, node: String? = nil, _ fields: [String: EventValue] = [:], problem: Bool = false) {
+        let time = now()
+        let (event, targets) = state.withLock { state -> (TrackerEvent, [AsyncStream<TrackerEvent>.Continuation]) in
+            state.sequence += 1
+            let event = TrackerEvent(sequence: state.sequence, time: time, type: type, node: node, fields: fields)
+            state.recent.append(event)
+            if state.recent.count > keep { state.recent.removeFirst(state.recent.count - keep) }
+            return (event, Array(state.subscribers.values))
+        }
+        for target in targets { target.yield(event) }
+        var metadata: Logger.Metadata = ["allot.event": .string(type)]
+        if let node { metadata["allot.node"] = .string(node) }
+        for (key, value) in fields {
+            metadata["allot." + key] = switch value {
+            case .string(let s): .string(s)
+            case .int(let i): .stringConvertible(i)
+            case .double(let d): .stringConvertible(d)
+            case .bool(let b): .stringConvertible(b)
+            }
+        }
+        logger.log(level: problem ? .notice : .info, "\(type)", metadata: metadata)
+    }
+
+    /// The events still kept, oldest first, after sequence number `after`.
+    public func recent(after: Int = 0) -> [TrackerEvent] {
+        state.withLock { $0.recent.filter { $0.sequence > after } }
+    }
+
+    /// A stream of every event from now on; it ends when the consumer stops iterating.
+    public func subscribe() -> AsyncStream<TrackerEvent> {
+        let (stream, continuation) = AsyncStream<TrackerEvent>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let id = state.withLock { state in
+            state.nextSubscriber += 1
+            state.subscribers[state.nextSubscriber] = continuation
+            return state.nextSubscriber
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+}

@@ -1,0 +1,184 @@
+public import AllotCore
+public import Foundation
+
+/// What a driver reports for one node.
+public enum NodeResources: Sendable, Equatable {
+    /// A hypervisor host: raw totals, to which the tracker applies allocation ratios and reservations.
+    case host(HostInventory)
+    /// A bare-metal machine offered whole as one unit of a custom class; unavailable (maintenance, broken)
+    /// machines are reported with everything reserved.
+    case baremetal(resourceClass: String, available: Bool)
+}
+
+/// One node as a driver sees it.
+public struct DriverNode: Sendable, Equatable {
+    /// The node's stable uuid when the driver knows one (bare metal); otherwise the tracker adopts the node by
+    /// hostname or makes a uuid once and keeps it.
+    public var uuid: String?
+    public var hostname: String
+    /// The node's resources, or why the driver could not make sense of it (that node is skipped, others go on).
+    public var resources: Result<NodeResources, HostDriverError>
+    /// Traits the driver knows the node has (besides `COMPUTE_NODE`, which the tracker adds).
+    public var traits: Set<String>
+
+    public init(uuid: String? = nil, hostname: String, resources: Result<NodeResources, HostDriverError>, traits: Set<String> = []) {
+        self.uuid = uuid
+        self.hostname = hostname
+        self.resources = resources
+        self.traits = traits
+    }
+}
+
+/// Where the tracker gets its nodes, the instances really running on them, and host metrics.
+public protocol HostDriver: Sendable {
+    /// `linux`, `fake`, `baremetal`.
+    var name: String { get }
+    /// The nodes managed now. Throws only when the driver cannot report anything at all (e.g. its inventory file
+    /// is unreadable); a problem with one node is reported in that node's `resources`.
+    func nodes() async throws -> [DriverNode]
+    /// The uuids of the instances really running on a node, or `nil` when the driver cannot tell.
+    func runningInstances(hostname: String) async -> Set<String>?
+    /// Host metrics (`cpu.percent`, `load.1`, …) for `compute.metrics.update` events; empty when none.
+    func metrics() async -> [String: Double]
+}
+
+extension LinuxHostDriver: HostDriver {
+    public var name: String { "linux" }
+
+    public func nodes() async throws -> [DriverNode] {
+        let hostname = ProcessInfo.processInfo.hostName
+        let resources: Result<NodeResources, HostDriverError>
+        do {
+            resources = .success(.host(try discover()))
+        } catch let error as HostDriverError {
+            resources = .failure(error)
+        }
+        return [DriverNode(hostname: hostname, resources: resources)]
+    }
+
+    public func runningInstances(hostname: String) async -> Set<String>? { nil }
+
+    public func metrics() async -> [String: Double] {
+        var result: [String: Double] = [:]
+        if let text = try? String(contentsOfFile: root + "/proc/loadavg", encoding: .utf8) {
+            let fields = text.split(separator: " ")
+            for (index, key) in ["load.1", "load.5", "load.15"].enumerated() where index < fields.count {
+                result[key] = Double(fields[index])
+            }
+        }
+        if let text = try? String(contentsOfFile: root + "/proc/stat", encoding: .utf8),
+            let line = text.split(separator: "\n").first, line.hasPrefix("cpu ")
+        {
+            let values = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+            if values.count >= 4 {
+                let total = values.reduce(0, +)
+                let idle = values[3] + (values.count > 4 ? values[4] : 0)
+                result["cpu.user.time"] = values[0]
+                result["cpu.kernel.time"] = values[2]
+                result["cpu.idle.time"] = values[3]
+                if total > 0 { result["cpu.percent"] = (total - idle) / total * 100 }
+            }
+        }
+        return result
+    }
+}
+
+/// Nodes described by a JSON file, for tests, simulation and bare-metal farms.
+///
+/// The file is read again on every discovery, so nodes can appear, disappear or change:
+/// `{"nodes": [{"hostname": "n1", "uuid": "…", "vcpus": 8, "memory_mb": 16384, "disk_gb": 100, "traits": []}]}`
+/// for the `fake` driver, and `{"nodes": [{"uuid": "…", "name": "bm-1", "resource_class": "baremetal.gold",
+/// "maintenance": false, "traits": ["CUSTOM_GOLD"]}]}` for `baremetal`.
+public struct FileHostDriver: HostDriver {
+    public enum Kind: String, Sendable { case fake, baremetal }
+
+    public let kind: Kind
+    public let path: String
+
+    public init(kind: Kind, path: String) {
+        self.kind = kind
+        self.path = path
+    }
+
+    public var name: String { kind.rawValue }
+
+    public func nodes() async throws -> [DriverNode] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw HostDriverError.unreadable(path: path) }
+        return try Self.parse(data, kind: kind, path: path)
+    }
+
+    public func runningInstances(hostname: String) async -> Set<String>? {
+        guard let data = FileManager.default.contents(atPath: path),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let nodes = object["nodes"] as? [[String: Any]],
+            let node = nodes.first(where: { ($0["hostname"] as? String ?? $0["name"] as? String) == hostname }),
+            let running = node["running"] as? [String]
+        else { return nil }
+        return Set(running)
+    }
+
+    public func metrics() async -> [String: Double] { [:] }
+
+    /// Parses a node file. A malformed entry becomes a failed node; a malformed file is an error.
+    public static func parse(_ data: Data, kind: Kind, path: String) throws -> [DriverNode] {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let entries = object["nodes"] as? [Any]
+        else { throw HostDriverError.malformed(path: path, reason: "expected an object with a \"nodes\" array") }
+        var result: [DriverNode] = []
+        var seen = Set<String>()
+        for (index, entry) in entries.enumerated() {
+            guard let fields = entry as? [String: Any] else {
+                throw HostDriverError.malformed(path: path, reason: "node \(index) is not an object")
+            }
+            let hostname = (fields[kind == .fake ? "hostname" : "name"] as? String) ?? ""
+            guard !hostname.isEmpty, hostname.utf8.count <= 255 else {
+                throw HostDriverError.malformed(path: path, reason: "node \(index) has no \(kind == .fake ? "hostname" : "name")")
+            }
+            guard seen.insert(hostname).inserted else {
+                throw HostDriverError.malformed(path: path, reason: "node name \(hostname) appears twice")
+            }
+            let uuid = fields["uuid"] as? String
+            let traits = Set(fields["traits"] as? [String] ?? [])
+            var node = DriverNode(uuid: uuid, hostname: hostname, resources: .failure(.invalid(field: "", reason: "")), traits: traits)
+            node.resources = Self.resources(fields, kind: kind, uuid: uuid)
+            result.append(node)
+        }
+        return result
+    }
+
+    private static func resources(_ fields: [String: Any], kind: Kind, uuid: String?) -> Result<NodeResources, HostDriverError> {
+        if let uuid, !UUIDSyntax.isValid(uuid) { return .failure(.invalid(field: "uuid", reason: "\(uuid) is not a UUID")) }
+        if let traits = fields["traits"], !(traits is [String]) {
+            return .failure(.invalid(field: "traits", reason: "must be a list of trait names"))
+        }
+        for trait in fields["traits"] as? [String] ?? [] where !Trait.isCustomName(trait) && !Trait.standardSet.contains(trait) {
+            return .failure(.invalid(field: "traits", reason: "no such trait \(trait)"))
+        }
+        switch kind {
+        case .fake:
+            func integer(_ key: String) -> Int? { (fields[key] as? NSNumber).flatMap { Int(exactly: $0.doubleValue) } }
+            guard let vcpus = integer("vcpus"), let memory = integer("memory_mb") else {
+                return .failure(.invalid(field: "vcpus/memory_mb", reason: "missing or not integers"))
+            }
+            let inventory = HostInventory(vcpus: vcpus, memoryMB: memory, diskGB: integer("disk_gb") ?? 0)
+            if let problem = inventory.problem { return .failure(problem) }
+            return .success(.host(inventory))
+        case .baremetal:
+            guard uuid != nil else { return .failure(.invalid(field: "uuid", reason: "a bare-metal node needs its uuid")) }
+            guard let rc = fields["resource_class"] as? String, !rc.isEmpty else {
+                return .failure(.invalid(field: "resource_class", reason: "missing"))
+            }
+            let name = "CUSTOM_" + rc.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+            guard ResourceClass.validated(name) != nil else {
+                return .failure(.invalid(field: "resource_class", reason: "\(rc) does not make a class name"))
+            }
+            let maintenance = fields["maintenance"] as? Bool ?? false
+            return .success(.baremetal(resourceClass: name, available: !maintenance))
+        }
+    }
+}
+
+/// UUID text as Placement accepts it (with or without dashes).
+enum UUIDSyntax {
+    static func isValid(_ text: String) -> Bool { UUID(uuidString: text) != nil }
+}

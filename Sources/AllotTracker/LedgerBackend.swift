@@ -1,0 +1,26 @@
+public import AllotCore
+public import AllotStore
+
+/// Where an agent keeps its books: the compute ledger and the Placement allocations that go with it.
+///
+/// `allot serve` gives its embedded agent the SQL ledger directly (in-process); a remote agent reaches the same
+/// operations over HTTP.
+public protocol LedgerBackend: Sendable {
+    func nodes(host: String?) async throws -> [ComputeNode]
+    func nodeLedgers(uuids: [String]) async throws -> [String: (ledger: NodeLedger, generation: Int)]
+    func generations(nodes: [String]) async throws -> [String: Int]
+    @discardableResult func saveNode(_ node: ComputeNode) async throws -> NodeSave
+    func removeNode(uuid: String) async throws
+    func commit(_ operation: ComputeOperation) async throws -> CommitResult
+    func repair(instance: String) async throws -> [String: Int]
+    func placementConsumers(nodes: [String]) async throws -> [String: [String: [String: Int]]]
+    func changedProviders(since: Int?) async throws -> (sequence: Int, providers: Set<String>?)
+    func placementTraits(node: String) async throws -> Set<String>?
+    func deleteAllocations(consumer: String, node: String) async throws
+    func instance(uuid: String) async throws -> Instance?
+    func migration(uuid: String) async throws -> Migration?
+    func instances(node: String?, includeDeleted: Bool) async throws -> [Instance]
+    func migrations(node: String?, inProgressOnly: Bool) async throws -> [Migration]
+}
+
+extension SQLComputeLedger: LedgerBackend {}

@@ -1,0 +1,90 @@
+public import AllotCore
+
+/// How an agent turns what its driver reports into what it offers Placement.
+public struct TrackerConfiguration: Sendable {
+    /// The name of the host this agent runs on (compute nodes record it as their manager).
+    public var host: String
+    public var cpuAllocationRatio: Double
+    public var ramAllocationRatio: Double
+    public var diskAllocationRatio: Double
+    public var reservedHostCPUs: Int
+    public var reservedHostMemoryMB: Int
+    public var reservedHostDiskMB: Int
+    /// Traits every node of this agent gets (besides `COMPUTE_NODE`).
+    public var traits: Set<String>
+    /// Extra inventories every node gets (e.g. from provider config files), by class.
+    public var extraInventories: [String: Inventory]
+    /// The nodes are disabled for new work (`COMPUTE_STATUS_DISABLED`).
+    public var disabled: Bool
+    /// Seconds between periodic audits; 0 turns them off.
+    public var auditInterval: Double
+
+    /// Nova's defaults: initial ratios 16 / 1.5 / 1, 512 MiB of memory reserved for the host.
+    public init(
+        host: String, cpuAllocationRatio: Double = 16, ramAllocationRatio: Double = 1.5, diskAllocationRatio: Double = 1,
+        reservedHostCPUs: Int = 0, reservedHostMemoryMB: Int = 512, reservedHostDiskMB: Int = 0,
+        traits: Set<String> = [], extraInventories: [String: Inventory] = [:], disabled: Bool = false,
+        auditInterval: Double = 60
+    ) {
+        self.host = host
+        self.cpuAllocationRatio = cpuAllocationRatio
+        self.ramAllocationRatio = ramAllocationRatio
+        self.diskAllocationRatio = diskAllocationRatio
+        self.reservedHostCPUs = reservedHostCPUs
+        self.reservedHostMemoryMB = reservedHostMemoryMB
+        self.reservedHostDiskMB = reservedHostDiskMB
+        self.traits = traits
+        self.extraInventories = extraInventories
+        self.disabled = disabled
+        self.auditInterval = auditInterval
+    }
+
+    /// The first setting that makes no sense, or `nil`.
+    public var problem: String? {
+        for (name, ratio) in [("cpu", cpuAllocationRatio), ("ram", ramAllocationRatio), ("disk", diskAllocationRatio)]
+        where !(ratio > 0 && ratio.isFinite) {
+            return "the \(name) allocation ratio must be a positive number"
+        }
+        for (name, value) in [("cpus", reservedHostCPUs), ("memory", reservedHostMemoryMB), ("disk", reservedHostDiskMB)]
+        where value < 0 || value > Limits.maxInt {
+            return "reserved host \(name) must be between 0 and \(Limits.maxInt)"
+        }
+        if auditInterval < 0 || !auditInterval.isFinite { return "the audit interval must be 0 or more seconds" }
+        return nil
+    }
+
+    /// The inventories a node offers Placement.
+    /// - Throws: ``HostDriverError/invalid(field:reason:)`` when the reservations leave nothing (e.g. 512 MiB
+    ///   reserved on a 256 MiB node).
+    public func inventories(for resources: NodeResources) throws(HostDriverError) -> [String: Inventory] {
+        var result: [String: Inventory]
+        switch resources {
+        case .host(let host):
+            let reservedDisk = (reservedHostDiskMB + 1023) / 1024
+            guard reservedHostCPUs < host.vcpus else {
+                throw .invalid(field: "vcpus", reason: "\(reservedHostCPUs) reserved of \(host.vcpus) leaves none")
+            }
+            guard reservedHostMemoryMB < host.memoryMB else {
+                throw .invalid(field: "memory_mb", reason: "\(reservedHostMemoryMB) MiB reserved of \(host.memoryMB) leaves none")
+            }
+            result = [
+                ResourceClass.vcpu.name: Inventory(
+                    total: host.vcpus, reserved: reservedHostCPUs, maxUnit: host.vcpus, allocationRatio: cpuAllocationRatio),
+                ResourceClass.memoryMB.name: Inventory(
+                    total: host.memoryMB, reserved: reservedHostMemoryMB, maxUnit: host.memoryMB,
+                    allocationRatio: ramAllocationRatio),
+            ]
+            if host.diskGB > 0 {
+                guard reservedDisk < host.diskGB else {
+                    throw .invalid(field: "disk_gb", reason: "\(reservedDisk) GiB reserved of \(host.diskGB) leaves none")
+                }
+                result[ResourceClass.diskGB.name] = Inventory(
+                    total: host.diskGB, reserved: reservedDisk, maxUnit: host.diskGB, allocationRatio: diskAllocationRatio)
+            }
+        case .baremetal(let resourceClass, let available):
+            result = [resourceClass: Inventory(total: 1, reserved: available ? 0 : 1, minUnit: 1, maxUnit: 1)]
+        }
+        for (name, inventory) in extraInventories { result[name] = inventory }
+        return result
+    }
+}
