@@ -9,11 +9,11 @@ public import Logging
 ///   - metricsText: renders `/metrics`; `nil` disables that endpoint.
 public func buildApplication(
     store: SQLPlacementStore, configuration: PlacementConfiguration, host: String = "127.0.0.1", port: Int = 8778,
-    logger: Logger, metricsText: (@Sendable () async -> String)? = nil,
+    logger: Logger, metricsText: (@Sendable () async -> String)? = nil, compute: ComputeService? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> Application<PlacementResponder> {
     Application(
-        responder: PlacementResponder(store: store, configuration: configuration, metricsText: metricsText),
+        responder: PlacementResponder(store: store, configuration: configuration, metricsText: metricsText, compute: compute),
         configuration: .init(address: .hostname(host, port: port), serverName: "allot"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
         logger: logger)

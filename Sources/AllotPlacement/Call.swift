@@ -1,6 +1,7 @@
 import AllotCore
 import Foundation
 import HTTPTypes
+import Hummingbird
 
 /// One API call as a handler sees it: parsed version, parameters, query, body and caller.
 struct Call: Sendable {
@@ -43,6 +44,8 @@ struct Reply: Sendable {
     var headers: [(HTTPField.Name, String)] = []
     /// A body already rendered to bytes (`/metrics` text, large JSON documents).
     var raw: [UInt8]? = nil
+    /// A streamed body (Server-Sent Events).
+    var stream: ResponseBody? = nil
 
     static func json(_ body: JSONValue, status: HTTPResponse.Status = .ok) -> Reply {
         Reply(status: status, body: body)

@@ -25,7 +25,7 @@ extension PlacementResponder {
         switch endpoint {
         case .createProvider, .updateProvider, .replaceInventories, .createInventory, .updateInventory,
             .createResourceClass, .setProviderTraits, .setProviderAggregates, .setConsumerAllocations,
-            .postAllocations, .reshaper:
+            .postAllocations, .reshaper, .computeBuild, .computeInstanceState, .computeMove:
             return true
         case .updateResourceClass:
             return !version.isAtLeast(1, 7)
@@ -83,6 +83,21 @@ extension PlacementResponder {
         case .usages: return try await usages(call)
         case .allocationCandidates: return try await allocationCandidates(call)
         case .reshaper: return try await reshaper(call)
+        case .computeNodes: return try await computeNodes(call)
+        case .computeNode: return try await computeNode(call)
+        case .computeInstances: return try await computeInstances(call)
+        case .computeBuild: return try await computeBuild(call)
+        case .computeInstance: return try await computeInstance(call)
+        case .computeDeleteInstance: return try await computeOperation(call, .delete(instance: try uuidParameter(call, 0)))
+        case .computeInstanceState: return try await computeInstanceState(call)
+        case .computeInstanceAbort:
+            return try await computeOperation(call, .abortBuild(instance: try uuidParameter(call, 0)))
+        case .computeMigrations: return try await computeMigrations(call)
+        case .computeMove: return try await computeMove(call)
+        case .computeMigration: return try await computeMigration(call)
+        case .computeMigrationAction: return try await computeMigrationAction(call)
+        case .computeAudit: return try await computeAudit(call)
+        case .computeEvents: return try await computeEvents(call)
         }
     }
 

@@ -17,13 +17,16 @@ public struct PlacementResponder: HTTPResponder {
     let configuration: PlacementConfiguration
     let metricsText: (@Sendable () async -> String)?
     let searchCache = SearchStateCache()
+    /// The compute ledger and the embedded agent (`nil` without one: claims then go straight to the ledger).
+    let compute: ComputeService?
 
     /// - Parameters:
     ///   - metricsText: renders `/metrics` (Prometheus text); `nil` answers 404 there.
     public init(
         store: SQLPlacementStore, configuration: PlacementConfiguration,
-        metricsText: (@Sendable () async -> String)? = nil
+        metricsText: (@Sendable () async -> String)? = nil, compute: ComputeService? = nil
     ) {
+        self.compute = compute
         self.store = store
         self.configuration = configuration
         self.metricsText = metricsText
@@ -48,6 +51,8 @@ public struct PlacementResponder: HTTPResponder {
             }
         } catch let error as PlacementError {
             response = renderError(error, requestID: requestID, version: version, accept: request.headers[.accept])
+        } catch let error as ComputeError {
+            response = renderError(error.placementError, requestID: requestID, version: .maximum, accept: nil)
         } catch is NIOTooManyBytesError {
             response = renderError(
                 PlacementError(.payloadTooLarge, "Request body larger than \(configuration.maxBodyBytes) bytes."),
@@ -117,7 +122,7 @@ public struct PlacementResponder: HTTPResponder {
                     + "The method specified is not allowed for this resource.", allow: allowed)
         }
         let identity = try authenticate(request, endpoint: endpoint)
-        if request.method == .get, endpoint != .root, endpoint != .showTrait, let accept = request.headers[.accept],
+        if request.method == .get, endpoint != .root, endpoint != .showTrait, endpoint != .computeEvents, let accept = request.headers[.accept],
             ErrorFormat.quality(of: "application/json", in: accept) == 0
         {
             throw PlacementError(.notAcceptable, "Only application/json is provided")
@@ -183,6 +188,9 @@ public struct PlacementResponder: HTTPResponder {
     private func render(_ reply: Reply) -> Response {
         var headers = HTTPFields()
         for (name, value) in reply.headers { headers[name] = value }
+        if let stream = reply.stream {
+            return Response(status: reply.status, headers: headers, body: stream)
+        }
         if let raw = reply.raw {
             return Response(status: reply.status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: raw)))
         }

@@ -40,6 +40,9 @@ public struct Policy: Sendable {
 
     /// Upstream's rule names with Allot's defaults.
     static let defaults: [String: String] = [
+        "allot:compute:read": reader,
+        "allot:compute:claim": writer,
+        "allot:compute:audit": writer,
         "placement:resource_providers:list": reader,
         "placement:resource_providers:create": writer,
         "placement:resource_providers:show": reader,
@@ -114,6 +117,13 @@ extension Endpoint {
         case .usages: return "placement:usages"
         case .allocationCandidates: return "placement:allocation_candidates:list"
         case .reshaper: return "placement:reshaper:reshape"
+        case .computeNodes, .computeNode, .computeInstances, .computeInstance, .computeMigrations, .computeMigration,
+            .computeEvents:
+            return "allot:compute:read"
+        case .computeBuild, .computeDeleteInstance, .computeInstanceState, .computeInstanceAbort, .computeMove,
+            .computeMigrationAction:
+            return "allot:compute:claim"
+        case .computeAudit: return "allot:compute:audit"
         }
     }
 }

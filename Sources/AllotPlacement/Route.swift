@@ -43,6 +43,10 @@ enum Endpoint: Sendable {
     case consumerAllocations, setConsumerAllocations, deleteConsumerAllocations, postAllocations
     case providerAllocations, providerUsages, usages
     case allocationCandidates, reshaper
+    // Allot's compute API (`/compute/v1`).
+    case computeNodes, computeNode, computeInstances, computeBuild, computeInstance, computeDeleteInstance
+    case computeInstanceState, computeInstanceAbort, computeMigrations, computeMove, computeMigration
+    case computeMigrationAction, computeAudit, computeEvents
 }
 
 extension Route {
@@ -70,6 +74,17 @@ extension Route {
         Route("/allocation_candidates", [(.get, .allocationCandidates)]),
         Route("/usages", [(.get, .usages)]),
         Route("/reshaper", [(.post, .reshaper)]),
+        Route("/compute/v1/nodes", [(.get, .computeNodes)]),
+        Route("/compute/v1/nodes/{uuid}", [(.get, .computeNode)]),
+        Route("/compute/v1/instances", [(.get, .computeInstances), (.post, .computeBuild)]),
+        Route("/compute/v1/instances/{uuid}", [(.get, .computeInstance), (.delete, .computeDeleteInstance)]),
+        Route("/compute/v1/instances/{uuid}/state", [(.post, .computeInstanceState)]),
+        Route("/compute/v1/instances/{uuid}/abort", [(.post, .computeInstanceAbort)]),
+        Route("/compute/v1/migrations", [(.get, .computeMigrations), (.post, .computeMove)]),
+        Route("/compute/v1/migrations/{uuid}", [(.get, .computeMigration)]),
+        Route("/compute/v1/migrations/{uuid}/{action}", [(.post, .computeMigrationAction)]),
+        Route("/compute/v1/audit", [(.post, .computeAudit)]),
+        Route("/compute/v1/events", [(.get, .computeEvents)]),
     ]
 }
 

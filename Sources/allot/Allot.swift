@@ -11,6 +11,9 @@ struct Allot: AsyncParsableCommand {
             On first start with no tokens configured it creates an admin token beside the database; `allot token`
             prints it.
             """,
-        subcommands: [Serve.self, Token.self, Migrate.self, Host.self]
+        subcommands: [
+            Serve.self, Token.self, Migrate.self, Host.self, Nodes.self, Instances.self, Migrations.self, Claim.self,
+            Audit.self, Events.self,
+        ]
     )
 }

@@ -1,6 +1,7 @@
 import AllotCore
 import AllotPlacement
 import AllotStore
+import AllotTracker
 import ArgumentParser
 import Foundation
 import Hummingbird
@@ -64,6 +65,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env ALLOT_LOG_LEVEL).")
     var logLevel: String = env("ALLOT_LOG_LEVEL") ?? "info"
 
+    @Flag(help: "Do not run the embedded resource tracker agent for this host (the compute API then only reads and writes the ledger).")
+    var noAgent = false
+
+    @OptionGroup(title: "Embedded agent")
+    var tracker: TrackerOptions
+
     enum AuthChoice: String, ExpressibleByArgument { case token, noauth }
     enum LogFormat: String, ExpressibleByArgument { case json, text }
     enum StrategyChoice: String, ExpressibleByArgument, CaseIterable {
@@ -82,6 +89,7 @@ struct Serve: AsyncParsableCommand {
         if let maxAllocationCandidates, maxAllocationCandidates < 1 {
             throw ValidationError("--max-allocation-candidates must be at least 1")
         }
+        if !noAgent { try tracker.validateTracker() }
     }
 
     func run() async throws {
@@ -105,14 +113,35 @@ struct Serve: AsyncParsableCommand {
         logger.info("Opening database", metadata: ["allot.database": .string(location.description)])
         let db = try await Database.open(location, logger: logger)
         let store = SQLPlacementStore(database: db, logger: logger, now: { Date().timeIntervalSince1970 })
+        let ledger = SQLComputeLedger(database: db, logger: logger, now: { Date().timeIntervalSince1970 })
+        var services: [any Service] = []
+        var agent: Tracker?
+        if !noAgent {
+            let events = EventBus(logger: Logger(label: "allot.tracker"))
+            let embedded = Tracker(
+                configuration: tracker.configuration, driver: tracker.makeDriver(), ledger: ledger, events: events,
+                logger: logger)
+            // The ledger's state is restored before the API accepts a claim; a driver failure in the first audit
+            // is logged and retried by the periodic audits.
+            do {
+                let report = try await embedded.start()
+                logger.info("Agent started", metadata: [
+                    "allot.nodes": .stringConvertible(report.nodes), "allot.added": .stringConvertible(report.added.count),
+                ])
+            } catch let error as HostDriverError {
+                logger.error("First audit failed", metadata: ["allot.error": .string(error.description)])
+            }
+            agent = embedded
+            services.append(AuditService(tracker: embedded))
+        }
         let app = buildApplication(
             store: store, configuration: configuration, host: host, port: port, logger: logger,
-            metricsText: { registry.emitToString() },
+            metricsText: { registry.emitToString() }, compute: ComputeService(ledger: ledger, tracker: agent),
             onServerRunning: { port in
                 logger.info("Serving the Placement API", metadata: ["allot.port": .stringConvertible(port)])
             })
         let group = ServiceGroup(
-            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [app] + services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
@@ -151,6 +180,17 @@ struct Serve: AsyncParsableCommand {
             overrides = decoded
         }
         return Policy(overrides: overrides, legacyAdminOnly: legacyPolicy)
+    }
+}
+
+/// Runs a tracker's periodic audits until the service group shuts down.
+struct AuditService: Service {
+    let tracker: Tracker
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await tracker.runPeriodicAudits()
+        }
     }
 }
 

@@ -1,0 +1,417 @@
+public import AllotCore
+public import AllotStore
+public import AllotTracker
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The compute side of `allot serve`: the ledger, and the embedded agent when there is one.
+public struct ComputeService: Sendable {
+    public let ledger: SQLComputeLedger
+    public let tracker: Tracker?
+
+    public init(ledger: SQLComputeLedger, tracker: Tracker?) {
+        self.ledger = ledger
+        self.tracker = tracker
+    }
+
+    /// Runs an operation through the embedded agent (live views, events) or straight on the ledger.
+    func perform(_ operation: ComputeOperation) async throws -> ComputeChange {
+        if let tracker { return try await tracker.perform(operation) }
+        return try await ledger.commit(operation).change
+    }
+}
+
+extension ComputeError {
+    /// The HTTP form of the refusal: 404 for unknown records, 409 for what does not fit or is not allowed now,
+    /// 400 for malformed requests.
+    var placementError: PlacementError {
+        let kind: PlacementError.Kind = switch self {
+        case .invalidFlavor, .invalidRequest: .badRequest
+        case .nodeNotFound, .instanceNotFound, .migrationNotFound: .notFound
+        default: .conflict
+        }
+        return PlacementError(kind, description, code: ErrorCode(code))
+    }
+}
+
+extension PlacementResponder {
+    func requireCompute() throws -> ComputeService {
+        guard let compute else { throw PlacementError.notFound("The compute API is not enabled on this server.") }
+        return compute
+    }
+
+    func uuidParameter(_ call: Call, _ index: Int) throws -> String {
+        guard let uuid = UUIDText.normalized(call.parameters[index]) else {
+            throw PlacementError.badRequest("'\(call.parameters[index])' is not a valid UUID.")
+        }
+        return uuid
+    }
+
+    // MARK: Nodes
+
+    func computeNodes(_ call: Call) async throws -> Reply {
+        let compute = try requireCompute()
+        var nodes: [JSONValue] = []
+        for node in try await compute.ledger.nodes(host: call.queryValue("host")) {
+            nodes.append(await nodeJSON(node, compute: compute))
+        }
+        return .json(.object(["nodes": .array(nodes)]))
+    }
+
+    func computeNode(_ call: Call) async throws -> Reply {
+        let compute = try requireCompute()
+        let uuid = try uuidParameter(call, 0)
+        guard let (node, _) = try await compute.ledger.node(uuid: uuid) else { throw ComputeError.nodeNotFound(uuid) }
+        return .json(await nodeJSON(node, compute: compute))
+    }
+
+    /// A node with live usage and stats when the embedded agent manages it, else as last saved.
+    func nodeJSON(_ stored: ComputeNode, compute: ComputeService) async -> JSONValue {
+        var node = stored
+        var live = false
+        if let current = await compute.tracker?.live(node: stored.uuid) {
+            node = current.node
+            live = true
+        }
+        var free: [String: JSONValue] = [:]
+        for (name, inventory) in node.inventories {
+            free[name] = .int(max(0, inventory.capacity - (node.usage[name] ?? 0)))
+        }
+        return .object([
+            "uuid": .string(node.uuid), "hostname": .string(node.hostname), "host": .string(node.host),
+            "driver": .string(node.driver), "disabled": .bool(node.disabled),
+            "inventories": .sortedObject(node.inventories.mapValues { inventory in
+                .object([
+                    "total": .int(inventory.total), "reserved": .int(inventory.reserved),
+                    "min_unit": .int(inventory.minUnit), "max_unit": .int(inventory.maxUnit),
+                    "step_size": .int(inventory.stepSize), "allocation_ratio": .double(inventory.allocationRatio),
+                ])
+            }),
+            "usage": .sortedObject(node.usage.mapValues { .int($0) }), "free": .sortedObject(free),
+            "traits": .array(node.traits.sorted().map { .string($0) }),
+            "stats": .sortedObject(node.stats.mapValues { .int($0) }),
+            "live": .bool(live), "updated_at": .double(node.updatedAt),
+        ])
+    }
+
+    // MARK: Instances
+
+    func computeInstances(_ call: Call) async throws -> Reply {
+        let compute = try requireCompute()
+        let node = try call.queryValue("node").map { text in
+            guard let uuid = UUIDText.normalized(text) else { throw PlacementError.badRequest("node must be a UUID") }
+            return uuid
+        }
+        let deleted = call.queryValue("deleted") == "true"
+        let instances = try await compute.ledger.instances(node: node, includeDeleted: deleted)
+        return .json(.object(["instances": .array(instances.map(Self.instanceJSON))]))
+    }
+
+    func computeInstance(_ call: Call) async throws -> Reply {
+        let compute = try requireCompute()
+        let uuid = try uuidParameter(call, 0)
+        guard let instance = try await compute.ledger.instance(uuid: uuid) else { throw ComputeError.instanceNotFound(uuid) }
+        return .json(Self.instanceJSON(instance))
+    }
+
+    /// `POST /compute/v1/instances`: the build claim.
+    func computeBuild(_ call: Call) async throws -> Reply {
+        let compute = try requireCompute()
+        let body = try ComputeBody(call)
+        try body.allow(["uuid", "project_id", "user_id", "node", "flavor", "boot_from_volume", "os_type"])
+        let instance = Instance(
+            uuid: try body.uuid("uuid"), projectID: try body.identifier("project_id"),
+            userID: try body.identifier("user_id"), flavor: try body.flavor("flavor"),
+            bootFromVolume: try body.bool("boot_from_volume") ?? false, node: try body.uuid("node"),
+            osType: try body.optionalIdentifier("os_type"))
+        let change = try await compute.perform(.build(instance))
+        return .json(Self.changeJSON(change), status: change.isNoOp ? .ok : .created)
+    }
+
+    func computeInstanceState(_ call: Call) async throws -> Reply {
+        let uuid = try uuidParameter(call, 0)
+        let body = try ComputeBody(call)
+        try body.allow(["vm_state", "task_state", "os_type"])
+        var vmState: VMState?
+        if let text = try body.optionalString("vm_state") {
+            guard let state = VMState(rawValue: text) else {
+                throw PlacementError.badRequest(
+                    "vm_state must be one of \(VMState.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            vmState = state
+        }
+        var taskState: String??
+        if let value = body.fields["task_state"] {
+            if case .null = value { taskState = .some(nil) } else {
+                guard let text = value.stringValue else { throw PlacementError.badRequest("task_state must be a string or null") }
+                taskState = .some(text)
+            }
+        }
+        return try await computeOperation(
+            call, .update(instance: uuid, vmState: vmState, taskState: taskState, osType: try body.optionalIdentifier("os_type")))
+    }
+
+    func computeOperation(_ call: Call, _ operation: ComputeOperation) async throws -> Reply {
+        let compute = try requireCompute()
+        let change = try await compute.perform(operation)
+        return .json(Self.changeJSON(change))
+    }
+
+    // MARK: Migrations
+
+    func computeMigrations(_ call: Call) async throws -> Reply {
+        let compute = try requireCompute()
+        let node = try call.queryValue("node").map { text in
+            guard let uuid = UUIDText.normalized(text) else { throw PlacementError.badRequest("node must be a UUID") }
+            return uuid
+        }
+        let migrations = try await compute.ledger.migrations(node: node, inProgressOnly: call.queryValue("in_progress") == "true")
+        return .json(.object(["migrations": .array(migrations.map(Self.migrationJSON))]))
+    }
+
+    func computeMigration(_ call: Call) async throws -> Reply {
+        let compute = try requireCompute()
+        let uuid = try uuidParameter(call, 0)
+        guard let migration = try await compute.ledger.migration(uuid: uuid) else { throw ComputeError.migrationNotFound(uuid) }
+        return .json(Self.migrationJSON(migration))
+    }
+
+    /// `POST /compute/v1/migrations`: a move claim at the destination.
+    func computeMove(_ call: Call) async throws -> Reply {
+        let compute = try requireCompute()
+        let body = try ComputeBody(call)
+        try body.allow(["uuid", "instance_uuid", "kind", "dest_node", "flavor"])
+        let kindText = try body.string("kind")
+        guard let kind = MigrationKind(rawValue: kindText) else {
+            throw PlacementError.badRequest(
+                "kind must be one of \(MigrationKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let flavor: Flavor
+        if kind == .resize {
+            flavor = try body.flavor("flavor")
+        } else {
+            if body.fields["flavor"] != nil { throw PlacementError.badRequest("only a resize takes a flavor") }
+            flavor = Flavor(name: "unchanged", vcpus: 1, memoryMB: 1)
+        }
+        let migration = Migration(
+            uuid: try body.uuid("uuid"), instanceUUID: try body.uuid("instance_uuid"), kind: kind, status: .accepted,
+            sourceNode: "", destNode: try body.uuid("dest_node"), oldFlavor: flavor, newFlavor: flavor)
+        let change = try await compute.perform(.move(migration))
+        return .json(Self.changeJSON(change), status: change.isNoOp ? .ok : .created)
+    }
+
+    func computeMigrationAction(_ call: Call) async throws -> Reply {
+        let uuid = try uuidParameter(call, 0)
+        let operation: ComputeOperation
+        switch call.parameters[1] {
+        case "finish": operation = .finish(migration: uuid)
+        case "confirm": operation = .confirm(migration: uuid)
+        case "revert": operation = .revert(migration: uuid)
+        case "rollback": operation = .rollback(migration: uuid)
+        case "progress":
+            let body = try ComputeBody(call)
+            try body.allow(["status"])
+            let text = try body.string("status")
+            guard let status = MigrationStatus(rawValue: text) else {
+                throw PlacementError.badRequest("unknown migration status \(text)")
+            }
+            operation = .progress(migration: uuid, status: status)
+        default:
+            throw PlacementError.notFound("The resource could not be found.")
+        }
+        return try await computeOperation(call, operation)
+    }
+
+    // MARK: Audit and events
+
+    func computeAudit(_ call: Call) async throws -> Reply {
+        let compute = try requireCompute()
+        guard let tracker = compute.tracker else {
+            throw PlacementError.conflict("This server runs no agent (--no-agent); audit the agents instead.")
+        }
+        let report = try await tracker.audit()
+        func strings(_ list: [String]) -> JSONValue { .array(list.map { .string($0) }) }
+        return .json(.object([
+            "nodes": .int(report.nodes), "added": strings(report.added), "removed": strings(report.removed),
+            "removal_refused": .sortedObject(report.removalRefused.mapValues { .string($0) }),
+            "invalid": .sortedObject(report.invalid.mapValues { .string($0) }), "saved": strings(report.saved),
+            "orphans": .sortedObject(report.orphans.mapValues(strings)),
+            "deleted_allocations": strings(report.deletedAllocations), "repaired": strings(report.repaired),
+            "unknown_consumers": strings(report.unknownConsumers), "drift": strings(report.drift),
+            "cleaned_evacuations": strings(report.cleanedEvacuations),
+        ]))
+    }
+
+    /// `GET /compute/v1/events`: Server-Sent Events, one per tracker event; `?after=N` first replays the kept
+    /// events after sequence N.
+    func computeEvents(_ call: Call) async throws -> Reply {
+        let compute = try requireCompute()
+        guard let events = compute.tracker?.events else {
+            throw PlacementError.conflict("This server runs no agent (--no-agent); there are no tracker events.")
+        }
+        let after = try call.queryValue("after").map { text in
+            guard let number = Int(text), number >= 0 else { throw PlacementError.badRequest("after must be a number") }
+            return number
+        }
+        let stream = events.subscribe()
+        let replay = after.map { events.recent(after: $0) } ?? []
+        let body = ResponseBody { writer in
+            var last = 0
+            func send(_ event: TrackerEvent) async throws {
+                guard event.sequence > last else { return }
+                last = event.sequence
+                try await writer.write(ByteBuffer(string: "id: \(event.sequence)\nevent: \(event.type)\ndata: \(event.json)\n\n"))
+            }
+            try await writer.write(ByteBuffer(string: ": allot tracker events\n\n"))
+            for event in replay { try await send(event) }
+            for await event in stream { try await send(event) }
+            try await writer.finish(nil)
+        }
+        return Reply(status: .ok, body: nil, headers: [(.contentType, "text/event-stream"), (.cacheControl, "no-cache")],
+                     stream: body)
+    }
+
+    // MARK: JSON
+
+    static func flavorJSON(_ flavor: Flavor) -> JSONValue {
+        .object([
+            "name": .string(flavor.name), "vcpus": .int(flavor.vcpus), "memory_mb": .int(flavor.memoryMB),
+            "root_gb": .int(flavor.rootGB), "ephemeral_gb": .int(flavor.ephemeralGB), "swap": .int(flavor.swapMB),
+            "extra_specs": .sortedObject(flavor.extraSpecs.mapValues { .string($0) }),
+        ])
+    }
+
+    static func instanceJSON(_ instance: Instance) -> JSONValue {
+        .object([
+            "uuid": .string(instance.uuid), "project_id": .string(instance.projectID), "user_id": .string(instance.userID),
+            "node": .string(instance.node), "flavor": flavorJSON(instance.flavor),
+            "boot_from_volume": .bool(instance.bootFromVolume), "vm_state": .string(instance.vmState.rawValue),
+            "task_state": .stringOrNull(instance.taskState), "os_type": .stringOrNull(instance.osType),
+            "updated_at": .double(instance.updatedAt),
+        ])
+    }
+
+    static func migrationJSON(_ migration: Migration) -> JSONValue {
+        .object([
+            "uuid": .string(migration.uuid), "instance_uuid": .string(migration.instanceUUID),
+            "kind": .string(migration.kind.rawValue), "status": .string(migration.status.rawValue),
+            "in_progress": .bool(migration.status.isInProgress),
+            "source_node": .string(migration.sourceNode), "dest_node": .string(migration.destNode),
+            "old_flavor": flavorJSON(migration.oldFlavor), "new_flavor": flavorJSON(migration.newFlavor),
+            "updated_at": .double(migration.updatedAt),
+        ])
+    }
+
+    /// The records after an operation and what each of their consumers holds, by node.
+    static func changeJSON(_ change: ComputeChange) -> JSONValue {
+        let allocations = change.after.allocations.mapValues { nodes in
+            JSONValue.sortedObject(nodes.mapValues { classes in .sortedObject(classes.mapValues { .int($0) }) })
+        }
+        return .object([
+            "changed": .bool(!change.isNoOp),
+            "instance": change.after.instance.map(instanceJSON) ?? .null,
+            "migration": change.after.migration.map(migrationJSON) ?? .null,
+            "allocations": .sortedObject(allocations),
+        ])
+    }
+}
+
+/// A compute API request body: a JSON object read field by field, with clear 400s.
+struct ComputeBody {
+    let fields: [String: JSONValue]
+
+    init(_ call: Call) throws {
+        if call.body.isEmpty {
+            fields = [:]
+            return
+        }
+        let value: JSONValue
+        do { value = try JSONValue.parse(call.body) } catch {
+            throw PlacementError.badRequest("Malformed JSON: \(error.message)")
+        }
+        guard let object = value.objectValue else { throw PlacementError.badRequest("The body must be a JSON object.") }
+        fields = object
+    }
+
+    init(fields: [String: JSONValue]) { self.fields = fields }
+
+    func allow(_ names: Set<String>) throws {
+        if let unknown = fields.keys.filter({ !names.contains($0) }).sorted().first {
+            throw PlacementError.badRequest("Unknown field '\(unknown)'.")
+        }
+    }
+
+    func optionalString(_ name: String) throws -> String? {
+        guard let value = fields[name], value != .null else { return nil }
+        guard let text = value.stringValue else { throw PlacementError.badRequest("'\(name)' must be a string.") }
+        return text
+    }
+
+    func string(_ name: String) throws -> String {
+        guard let text = try optionalString(name) else { throw PlacementError.badRequest("'\(name)' is required.") }
+        return text
+    }
+
+    func uuid(_ name: String) throws -> String {
+        guard let uuid = UUIDText.normalized(try string(name)) else {
+            throw PlacementError.badRequest("'\(name)' must be a UUID.")
+        }
+        return uuid
+    }
+
+    /// Project, user and OS type names: 1 to 255 of letters, digits, `-`, `_`, `.`.
+    func optionalIdentifier(_ name: String) throws -> String? {
+        guard let text = try optionalString(name) else { return nil }
+        guard !text.isEmpty, text.utf8.count <= 255,
+            text.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)
+                || $0 == "-" || $0 == "_" || $0 == ".") })
+        else { throw PlacementError.badRequest("'\(name)' must have 1 to 255 letters, digits, '-', '_' or '.'.") }
+        return text
+    }
+
+    func identifier(_ name: String) throws -> String {
+        guard let text = try optionalIdentifier(name) else { throw PlacementError.badRequest("'\(name)' is required.") }
+        return text
+    }
+
+    func bool(_ name: String) throws -> Bool? {
+        guard let value = fields[name], value != .null else { return nil }
+        guard case .bool(let flag) = value else { throw PlacementError.badRequest("'\(name)' must be true or false.") }
+        return flag
+    }
+
+    func integer(_ name: String, default fallback: Int? = nil) throws -> Int {
+        guard let value = fields[name], value != .null else {
+            if let fallback { return fallback }
+            throw PlacementError.badRequest("'\(name)' is required.")
+        }
+        guard let number = value.intValue, number >= 0, number <= Limits.maxInt else {
+            throw PlacementError.badRequest("'\(name)' must be an integer from 0 to \(Limits.maxInt).")
+        }
+        return number
+    }
+
+    func flavor(_ name: String) throws -> Flavor {
+        guard let object = fields[name]?.objectValue else { throw PlacementError.badRequest("'\(name)' must be an object.") }
+        let body = ComputeBody(fields: object)
+        try body.allow(["name", "vcpus", "memory_mb", "root_gb", "ephemeral_gb", "swap", "extra_specs"])
+        var specs: [String: String] = [:]
+        if let value = object["extra_specs"], value != .null {
+            guard let specObject = value.objectValue else { throw PlacementError.badRequest("'extra_specs' must be an object.") }
+            for (key, spec) in specObject {
+                guard let text = spec.stringValue else {
+                    throw PlacementError.badRequest("extra spec '\(key)' must be a string.")
+                }
+                specs[key] = text
+            }
+        }
+        let flavor = Flavor(
+            name: try body.string("name"), vcpus: try body.integer("vcpus"), memoryMB: try body.integer("memory_mb"),
+            rootGB: try body.integer("root_gb", default: 0), ephemeralGB: try body.integer("ephemeral_gb", default: 0),
+            swapMB: try body.integer("swap", default: 0), extraSpecs: specs)
+        if let problem = flavor.problem { throw problem }
+        return flavor
+    }
+}

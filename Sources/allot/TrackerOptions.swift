@@ -1,0 +1,72 @@
+import AllotCore
+import AllotTracker
+import ArgumentParser
+import Foundation
+
+/// The options of a resource tracker agent, shared by `allot serve` (embedded agent) and `allot agent`.
+struct TrackerOptions: ParsableArguments {
+    @Option(help: "Host driver: 'linux' (this machine), 'fake' or 'baremetal' (nodes from --nodes-file) (env ALLOT_DRIVER).")
+    var driver: DriverChoice = env("ALLOT_DRIVER").flatMap(DriverChoice.init(rawValue:)) ?? .linux
+
+    @Option(help: "JSON node file for the fake and baremetal drivers; read again at every audit (env ALLOT_NODES_FILE).")
+    var nodesFile: String? = env("ALLOT_NODES_FILE")
+
+    @Option(help: "Directory holding instance disks; DISK_GB is its file system's size (env ALLOT_INSTANCES_PATH).")
+    var instancesPath: String = env("ALLOT_INSTANCES_PATH") ?? "."
+
+    @Option(help: "This agent's host name, recorded on its compute nodes (default: the machine's host name).")
+    var computeHost: String = env("ALLOT_COMPUTE_HOST") ?? ProcessInfo.processInfo.hostName
+
+    @Option(help: "VCPU allocation ratio.")
+    var cpuAllocationRatio: Double = 16
+
+    @Option(help: "MEMORY_MB allocation ratio.")
+    var ramAllocationRatio: Double = 1.5
+
+    @Option(help: "DISK_GB allocation ratio.")
+    var diskAllocationRatio: Double = 1
+
+    @Option(help: "CPUs reserved for the host (VCPU reserved).")
+    var reservedHostCpus: Int = 0
+
+    @Option(help: "Memory reserved for the host, MiB (MEMORY_MB reserved).")
+    var reservedHostMemoryMb: Int = 512
+
+    @Option(help: "Disk reserved for the host, MiB (DISK_GB reserved, rounded up to GiB).")
+    var reservedHostDiskMb: Int = 0
+
+    @Option(help: "A trait every node gets (repeatable; CUSTOM_ traits are created).")
+    var trait: [String] = []
+
+    @Flag(help: "Mark the nodes disabled for new work (trait COMPUTE_STATUS_DISABLED; claims are refused).")
+    var disableCompute = false
+
+    @Option(help: "Seconds between periodic audits (0: only at start-up and on request).")
+    var auditInterval: Double = 60
+
+    enum DriverChoice: String, ExpressibleByArgument, CaseIterable { case linux, fake, baremetal }
+
+    func validateTracker() throws {
+        if driver != .linux, nodesFile == nil { throw ValidationError("--driver \(driver.rawValue) needs --nodes-file") }
+        if let problem = configuration.problem { throw ValidationError(problem) }
+        for name in trait where !Trait.isCustomName(name) && !Trait.standardSet.contains(name) {
+            throw ValidationError("no such trait \(name) (custom traits start with CUSTOM_)")
+        }
+    }
+
+    var configuration: TrackerConfiguration {
+        TrackerConfiguration(
+            host: computeHost, cpuAllocationRatio: cpuAllocationRatio, ramAllocationRatio: ramAllocationRatio,
+            diskAllocationRatio: diskAllocationRatio, reservedHostCPUs: reservedHostCpus,
+            reservedHostMemoryMB: reservedHostMemoryMb, reservedHostDiskMB: reservedHostDiskMb, traits: Set(trait),
+            disabled: disableCompute, auditInterval: auditInterval)
+    }
+
+    func makeDriver() -> any HostDriver {
+        switch driver {
+        case .linux: LinuxHostDriver(instancesPath: instancesPath)
+        case .fake: FileHostDriver(kind: .fake, path: nodesFile ?? "")
+        case .baremetal: FileHostDriver(kind: .baremetal, path: nodesFile ?? "")
+        }
+    }
+}
