@@ -103,6 +103,9 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "AllotTrackerTests", dependencies: ["AllotCore", "AllotTracker", "allot"], swiftSettings: upcoming),
+        .testTarget(
+            name: "AllotTrackerTests",
+            dependencies: ["AllotCore", "AllotStore", "AllotTracker", "allot", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming),
     ]
 )

@@ -1,0 +1,360 @@
+import AllotCore
+import AllotStore
+import AllotTracker
+import Foundation
+import Logging
+import Testing
+
+/// A tracker over a real SQLite ledger and a fake driver whose node file the test rewrites.
+final class TrackerFixture: Sendable {
+    let directory: URL
+    let nodesFile: String
+    let database: Database
+    let ledger: SQLComputeLedger
+    let store: SQLPlacementStore
+    let tracker: Tracker
+
+    static let nodeA = "aaaaaaaa-0000-4000-8000-000000000001"
+    static let nodeB = "bbbbbbbb-0000-4000-8000-000000000002"
+
+    /// Two 8-CPU, 16 GiB, 100 GiB nodes (`n-a`, `n-b`); ratios 1, nothing reserved, so sums are easy to read.
+    init(nodes: [[String: Any]]? = nil, directory: URL? = nil) async throws {
+        self.directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("allot-tracker-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        nodesFile = self.directory.appendingPathComponent("nodes.json").path
+        if directory == nil || !FileManager.default.fileExists(atPath: nodesFile) {
+            try Self.writeNodes(nodes ?? Self.twoNodes(), to: nodesFile)
+        }
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        database = try await Database.open(.sqliteFile(self.directory.appendingPathComponent("allot.sqlite").path), logger: logger)
+        ledger = SQLComputeLedger(database: database, logger: logger, now: { Date().timeIntervalSince1970 })
+        store = SQLPlacementStore(database: database, logger: logger, now: { Date().timeIntervalSince1970 })
+        tracker = Tracker(
+            configuration: TrackerConfiguration(
+                host: "test-host", cpuAllocationRatio: 1, ramAllocationRatio: 1, reservedHostMemoryMB: 0, auditInterval: 0),
+            driver: FileHostDriver(kind: .fake, path: nodesFile), ledger: ledger, events: EventBus(logger: logger),
+            logger: logger)
+    }
+
+    static func twoNodes(running: [String: [String]] = [:]) -> [[String: Any]] {
+        [
+            ["hostname": "n-a", "uuid": nodeA, "vcpus": 8, "memory_mb": 16384, "disk_gb": 100, "traits": ["CUSTOM_FAST"],
+             "running": running["n-a"] ?? []],
+            ["hostname": "n-b", "uuid": nodeB, "vcpus": 8, "memory_mb": 16384, "disk_gb": 100, "running": running["n-b"] ?? []],
+        ]
+    }
+
+    static func writeNodes(_ nodes: [[String: Any]], to path: String) throws {
+        let data = try JSONSerialization.data(withJSONObject: ["nodes": nodes])
+        try data.write(to: URL(fileURLWithPath: path))
+    }
+
+    func writeNodes(_ nodes: [[String: Any]]) throws { try Self.writeNodes(nodes, to: nodesFile) }
+
+    func close() async {
+        await database.close()
+    }
+
+    func remove() async {
+        await close()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// For every node: the tracker's live usage, Placement's usage and the usage rebuilt from the ledger's rows
+    /// are the same; and Placement holds no allocation the ledger does not explain.
+    func expectAgreement(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        for node in [Self.nodeA, Self.nodeB] {
+            let live = try #require(await tracker.live(node: node), sourceLocation: sourceLocation)
+            let (_, placement) = try await store.usages(providerUUID: node)
+            let (rebuilt, _) = try await ledger.nodeLedger(uuid: node)
+            #expect(live.node.usage == placement.filter { $0.value != 0 }, "live vs Placement on \(node)", sourceLocation: sourceLocation)
+            #expect(rebuilt.recomputedUsage() == live.node.usage, "ledger vs live on \(node)", sourceLocation: sourceLocation)
+            let consumers = try await ledger.placementConsumers(node: node)
+            #expect(consumers == rebuilt.consumers, "consumers on \(node)", sourceLocation: sourceLocation)
+        }
+    }
+
+    func usage(_ node: String) async throws -> [String: Int] {
+        try #require(await tracker.live(node: node)).node.usage
+    }
+}
+
+@Suite(.serialized) struct TrackerScenarioTests {
+    static let small = Flavor(name: "small", vcpus: 2, memoryMB: 4096, rootGB: 20)
+    static let large = Flavor(name: "large", vcpus: 4, memoryMB: 8192, rootGB: 40)
+    static let nodeA = TrackerFixture.nodeA
+    static let nodeB = TrackerFixture.nodeB
+
+    static func instance(_ uuid: String, _ flavor: Flavor = small, on node: String = nodeA) -> Instance {
+        Instance(uuid: uuid, projectID: "proj", userID: "user", flavor: flavor, node: node)
+    }
+
+    static func move(_ uuid: String, of instance: String, _ kind: MigrationKind, to node: String, flavor: Flavor = large)
+        -> ComputeOperation
+    {
+        .move(Migration(uuid: uuid, instanceUUID: instance, kind: kind, status: .accepted, sourceNode: "", destNode: node,
+                        oldFlavor: flavor, newFlavor: flavor))
+    }
+
+    static func vm(_ n: Int) -> String { String(format: "00000000-0000-4000-8000-%012d", n) }
+    static func mig(_ n: Int) -> String { String(format: "11111111-0000-4000-8000-%012d", n) }
+
+    /// Builds and activates an instance.
+    static func active(_ fixture: TrackerFixture, _ uuid: String, _ flavor: Flavor = small, on node: String = nodeA) async throws {
+        try await fixture.tracker.perform(.build(instance(uuid, flavor, on: node)))
+        try await fixture.tracker.perform(.update(instance: uuid, vmState: .active, taskState: .some(nil), osType: "linux"))
+    }
+
+    @Test func startRegistersNodesWithInventoriesAndTraits() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        let report = try await fixture.tracker.start()
+        #expect(Set(report.added) == [Self.nodeA, Self.nodeB])
+        let inventories = try await fixture.store.inventories(providerUUID: Self.nodeA).inventories
+        #expect(inventories["VCPU"]?.total == 8)
+        #expect(inventories["MEMORY_MB"]?.total == 16384)
+        #expect(inventories["DISK_GB"]?.total == 100)
+        let (_, traits) = try await fixture.store.providerTraits(providerUUID: Self.nodeA)
+        #expect(Set(traits) == ["COMPUTE_NODE", "CUSTOM_FAST"])
+        // A second audit changes nothing.
+        let again = try await fixture.tracker.audit()
+        #expect(again.saved.isEmpty && again.added.isEmpty)
+    }
+
+    @Test func buildThatDoesNotFitChangesNothing() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        try await Self.active(fixture, Self.vm(1), Self.large)
+        try await Self.active(fixture, Self.vm(2), Self.large)
+        #expect(try await fixture.usage(Self.nodeA) == ["VCPU": 8, "MEMORY_MB": 16384, "DISK_GB": 80])
+        await #expect(throws: ComputeError.doesNotFit(node: Self.nodeA, resourceClass: "DISK_GB", requested: 40, free: 20)) {
+            try await fixture.tracker.perform(.build(Self.instance(Self.vm(3), Self.large)))
+        }
+        #expect(try await fixture.ledger.instance(uuid: Self.vm(3)) == nil)
+        try await fixture.expectAgreement()
+    }
+
+    @Test func failedBuildIsAbortedAndReleased() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        try await fixture.tracker.perform(.build(Self.instance(Self.vm(1))))
+        #expect(try await fixture.usage(Self.nodeA) == ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20])
+        try await fixture.tracker.perform(.abortBuild(instance: Self.vm(1)))
+        #expect(try await fixture.usage(Self.nodeA) == [:])
+        // Aborting again is a no-op; building the same uuid again is refused.
+        #expect(try await fixture.tracker.perform(.abortBuild(instance: Self.vm(1))).isNoOp)
+        await #expect(throws: ComputeError.self) { try await fixture.tracker.perform(.build(Self.instance(Self.vm(1)))) }
+        try await fixture.expectAgreement()
+    }
+
+    @Test func traitsInTheFlavorAreHonoured() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        var fast = Self.small
+        fast.extraSpecs = ["trait:CUSTOM_FAST": "required"]
+        try await fixture.tracker.perform(.build(Self.instance(Self.vm(1), fast, on: Self.nodeA)))
+        await #expect(throws: ComputeError.missingTrait(node: Self.nodeB, trait: "CUSTOM_FAST")) {
+            try await fixture.tracker.perform(.build(Self.instance(Self.vm(2), fast, on: Self.nodeB)))
+        }
+        var slow = Self.small
+        slow.extraSpecs = ["trait:CUSTOM_FAST": "forbidden"]
+        await #expect(throws: ComputeError.forbiddenTrait(node: Self.nodeA, trait: "CUSTOM_FAST")) {
+            try await fixture.tracker.perform(.build(Self.instance(Self.vm(3), slow, on: Self.nodeA)))
+        }
+        try await fixture.expectAgreement()
+    }
+
+    @Test func resizeAcrossHostsRevertAndConfirm() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        try await Self.active(fixture, Self.vm(1))
+        try await Self.active(fixture, Self.vm(2))
+        // Revert: back to the old flavor at the source.
+        try await fixture.tracker.perform(Self.move(Self.mig(1), of: Self.vm(1), .resize, to: Self.nodeB))
+        #expect(try await fixture.usage(Self.nodeB) == ["VCPU": 4, "MEMORY_MB": 8192, "DISK_GB": 40])
+        #expect(try await fixture.usage(Self.nodeA) == ["VCPU": 4, "MEMORY_MB": 8192, "DISK_GB": 40])
+        try await fixture.expectAgreement()
+        try await fixture.tracker.perform(.progress(migration: Self.mig(1), status: .migrating))
+        try await fixture.tracker.perform(.finish(migration: Self.mig(1)))
+        try await fixture.expectAgreement()
+        try await fixture.tracker.perform(.revert(migration: Self.mig(1)))
+        #expect(try await fixture.usage(Self.nodeB) == [:])
+        #expect(try await fixture.usage(Self.nodeA) == ["VCPU": 4, "MEMORY_MB": 8192, "DISK_GB": 40])
+        try await fixture.expectAgreement()
+        // Confirm: the source is released.
+        try await fixture.tracker.perform(Self.move(Self.mig(2), of: Self.vm(2), .resize, to: Self.nodeB))
+        try await fixture.tracker.perform(.finish(migration: Self.mig(2)))
+        try await fixture.tracker.perform(.confirm(migration: Self.mig(2)))
+        #expect(try await fixture.usage(Self.nodeA) == ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20])
+        #expect(try await fixture.usage(Self.nodeB) == ["VCPU": 4, "MEMORY_MB": 8192, "DISK_GB": 40])
+        #expect(try await fixture.ledger.instance(uuid: Self.vm(2))?.node == Self.nodeB)
+        try await fixture.expectAgreement()
+    }
+
+    @Test func sameHostResizeHoldsBothFlavorsUntilConfirmed() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        try await Self.active(fixture, Self.vm(1))
+        try await fixture.tracker.perform(Self.move(Self.mig(1), of: Self.vm(1), .resize, to: Self.nodeA))
+        #expect(try await fixture.usage(Self.nodeA) == ["VCPU": 6, "MEMORY_MB": 12288, "DISK_GB": 60])
+        try await fixture.tracker.perform(.finish(migration: Self.mig(1)))
+        try await fixture.expectAgreement()
+        try await fixture.tracker.perform(.confirm(migration: Self.mig(1)))
+        #expect(try await fixture.usage(Self.nodeA) == ["VCPU": 4, "MEMORY_MB": 8192, "DISK_GB": 40])
+        try await fixture.expectAgreement()
+    }
+
+    @Test func moveThatDoesNotFitAtTheDestinationChangesNothing() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        try await Self.active(fixture, Self.vm(1), Self.large, on: Self.nodeB)
+        try await Self.active(fixture, Self.vm(2), Self.large, on: Self.nodeB)
+        try await Self.active(fixture, Self.vm(3))
+        let before = try await fixture.ledger.instance(uuid: Self.vm(3))
+        await #expect(throws: ComputeError.self) {
+            try await fixture.tracker.perform(Self.move(Self.mig(1), of: Self.vm(3), .liveMigration, to: Self.nodeB))
+        }
+        #expect(try await fixture.ledger.migration(uuid: Self.mig(1)) == nil)
+        #expect(try await fixture.ledger.instance(uuid: Self.vm(3)) == before)
+        try await fixture.expectAgreement()
+    }
+
+    @Test func liveMigrationCompletesOrRollsBack() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        try await Self.active(fixture, Self.vm(1))
+        try await Self.active(fixture, Self.vm(2))
+        try await fixture.tracker.perform(Self.move(Self.mig(1), of: Self.vm(1), .liveMigration, to: Self.nodeB))
+        try await fixture.tracker.perform(.progress(migration: Self.mig(1), status: .running))
+        try await fixture.tracker.perform(.rollback(migration: Self.mig(1)))
+        #expect(try await fixture.usage(Self.nodeB) == [:])
+        #expect(try await fixture.ledger.migration(uuid: Self.mig(1))?.status == .failed)
+        try await fixture.expectAgreement()
+        try await fixture.tracker.perform(Self.move(Self.mig(2), of: Self.vm(2), .liveMigration, to: Self.nodeB))
+        try await fixture.tracker.perform(.finish(migration: Self.mig(2)))
+        #expect(try await fixture.usage(Self.nodeB) == ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20])
+        #expect(try await fixture.usage(Self.nodeA) == ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20])
+        try await fixture.expectAgreement()
+    }
+
+    @Test func evacuationFromADeadHostIsCleanedUpWhenTheSourceReturns() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        try await Self.active(fixture, Self.vm(1))
+        try await fixture.tracker.perform(Self.move(Self.mig(1), of: Self.vm(1), .evacuation, to: Self.nodeB))
+        try await fixture.tracker.perform(.finish(migration: Self.mig(1)))
+        // The source still holds the instance's resources until it is known not to run it.
+        #expect(try await fixture.usage(Self.nodeA) == ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20])
+        try await fixture.expectAgreement()
+        // The source is back and does not run it: the audit completes the evacuation there.
+        try fixture.writeNodes(TrackerFixture.twoNodes(running: ["n-a": [], "n-b": [Self.vm(1)]]))
+        let report = try await fixture.tracker.audit()
+        #expect(report.cleanedEvacuations == [Self.mig(1)])
+        #expect(try await fixture.usage(Self.nodeA) == [:])
+        #expect(try await fixture.ledger.migration(uuid: Self.mig(1))?.status == .completed)
+        try await fixture.expectAgreement()
+    }
+
+    @Test func deletingAnInstanceMidMoveReleasesBothEnds() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        try await Self.active(fixture, Self.vm(1))
+        try await fixture.tracker.perform(Self.move(Self.mig(1), of: Self.vm(1), .resize, to: Self.nodeB))
+        try await fixture.tracker.perform(.delete(instance: Self.vm(1)))
+        #expect(try await fixture.usage(Self.nodeA) == [:])
+        #expect(try await fixture.usage(Self.nodeB) == [:])
+        #expect(try await fixture.ledger.migration(uuid: Self.mig(1))?.status == .cancelled)
+        await #expect(throws: ComputeError.self) { try await fixture.tracker.perform(.finish(migration: Self.mig(1))) }
+        try await fixture.expectAgreement()
+    }
+
+    @Test func auditHealsPlacementAndReportsWhatItCannotExplain() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        try await Self.active(fixture, Self.vm(1))
+        try await Self.active(fixture, Self.vm(2))
+        try await fixture.tracker.perform(.delete(instance: Self.vm(2)))
+        // Someone deletes vm 1's allocations behind the ledger's back, re-creates the deleted vm 2's, and adds a
+        // consumer the ledger never heard of.
+        try await fixture.store.deleteAllocations(consumerUUID: Self.vm(1))
+        let stranger = "99999999-0000-4000-8000-000000000000"
+        for consumer in [Self.vm(2), stranger] {
+            try await fixture.store.replaceAllocations([ConsumerAllocationRequest(
+                consumerUUID: consumer, items: [AllocationItem(providerUUID: Self.nodeA, resourceClass: .vcpu, used: 1)],
+                owner: ConsumerOwner(projectID: "p", userID: "u"), expectedGeneration: .unchecked)])
+        }
+        let report = try await fixture.tracker.audit()
+        #expect(report.repaired == [Self.vm(1)])
+        #expect(report.deletedAllocations == ["\(Self.vm(2))@\(Self.nodeA)"])
+        #expect(report.unknownConsumers == [stranger])
+        let (_, placement) = try await fixture.store.usages(providerUUID: Self.nodeA)
+        #expect(placement == ["VCPU": 3, "MEMORY_MB": 4096, "DISK_GB": 20])
+        try await fixture.store.deleteAllocations(consumerUUID: stranger)
+        try await fixture.expectAgreement()
+    }
+
+    @Test func nodesComeAndGoButNotWithAllocations() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        try await Self.active(fixture, Self.vm(1), on: Self.nodeB)
+        // n-b vanishes while it holds an instance: reported, kept. A nonsense node is refused; the rest go on.
+        var nodes = [TrackerFixture.twoNodes()[0]]
+        nodes.append(["hostname": "broken", "vcpus": -4, "memory_mb": 1])
+        try fixture.writeNodes(nodes)
+        let report = try await fixture.tracker.audit()
+        #expect(report.removalRefused.keys.sorted() == [Self.nodeB])
+        #expect(report.invalid["broken"]?.contains("vcpus") == true)
+        #expect(try await fixture.ledger.node(uuid: Self.nodeB) != nil)
+        // Once empty, it is removed with its provider.
+        try await fixture.tracker.perform(.delete(instance: Self.vm(1)))
+        let second = try await fixture.tracker.audit()
+        #expect(second.removed == [Self.nodeB])
+        #expect(try await fixture.ledger.node(uuid: Self.nodeB) == nil)
+        #expect(try await fixture.store.provider(uuid: Self.nodeB) == nil)
+    }
+
+    @Test func aRestartedTrackerRestoresItsNodesFromTheLedger() async throws {
+        let fixture = try await TrackerFixture()
+        try await fixture.tracker.start()
+        try await Self.active(fixture, Self.vm(1))
+        try await fixture.tracker.perform(Self.move(Self.mig(1), of: Self.vm(1), .resize, to: Self.nodeB))
+        let before = try await fixture.usage(Self.nodeA)
+        await fixture.close()
+        let restarted = try await TrackerFixture(directory: fixture.directory)
+        defer { Task { await restarted.remove() } }
+        try await restarted.tracker.start()
+        #expect(try await restarted.usage(Self.nodeA) == before)
+        #expect(try await restarted.usage(Self.nodeB) == ["VCPU": 4, "MEMORY_MB": 8192, "DISK_GB": 40])
+        try await restarted.tracker.perform(.finish(migration: Self.mig(1)))
+        try await restarted.tracker.perform(.confirm(migration: Self.mig(1)))
+        try await restarted.expectAgreement()
+    }
+
+    @Test func eventsDescribeClaimsAndAudits() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        try await fixture.tracker.perform(.build(Self.instance(Self.vm(1))))
+        await #expect(throws: ComputeError.self) { try await fixture.tracker.perform(.build(Self.instance(Self.vm(2), Flavor(name: "huge", vcpus: 64, memoryMB: 1)))) }
+        let types = fixture.tracker.events.recent().map(\.type)
+        #expect(types.contains("agent.start"))
+        #expect(types.contains("node.registered"))
+        #expect(types.contains("audit.pass"))
+        #expect(types.contains("claim.build"))
+        #expect(types.contains("claim.refused"))
+        let build = try #require(fixture.tracker.events.recent().first { $0.type == "claim.build" })
+        #expect(build.fields["instance"] == .string(Self.vm(1)))
+        #expect(build.json.contains("\"type\":\"claim.build\""))
+    }
+}
