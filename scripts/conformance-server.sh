@@ -20,7 +20,7 @@ if [ -z "$bin" ]; then
     bin=.build/debug/allot
 fi
 mkdir -p "$dbdir"
-args=(serve --auth noauth --legacy-policy --host 127.0.0.1 --port "$port" --database "$dbdir/allot.sqlite"
+args=(serve --no-agent --auth noauth --legacy-policy --host 127.0.0.1 --port "$port" --database "$dbdir/allot.sqlite"
       --log-format text --log-level warning)
 case ",${PLACEMENT_CONFORMANCE_FIXTURE:-}," in
     *,CORSFixture,*) args+=(--cors-allowed-origin http://valid.example.com --cors-allow-header openstack-api-version) ;;

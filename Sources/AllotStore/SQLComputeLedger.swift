@@ -1,16 +1,77 @@
 public import AllotCore
 public import Logging
 import SQLKit
+import Synchronization
 
 /// What a committed operation did, with the new ledger generations of the nodes it touched.
 public struct CommitResult: Sendable, Equatable {
     public var change: ComputeChange
     public var generations: [String: Int]
+    /// Providers as they stand after the commit, for those it read or kept track of.
+    public var providers: [String: ProviderView]
 
-    public init(change: ComputeChange, generations: [String: Int]) {
+    public init(change: ComputeChange, generations: [String: Int], providers: [String: ProviderView] = [:]) {
         self.change = change
         self.generations = generations
+        self.providers = providers
     }
+}
+
+/// What a claim needs to know of a node's provider, valid while its generation stays the same: Placement usage
+/// (every consumer's), inventories, traits and whether the node is disabled.
+public struct ProviderView: Sendable, Equatable {
+    public var generation: Int
+    public var usage: [String: Int]
+    public var inventories: [String: Inventory]
+    public var traits: Set<String>
+    public var disabled: Bool
+
+    public init(generation: Int, usage: [String: Int], inventories: [String: Inventory], traits: Set<String>, disabled: Bool) {
+        self.generation = generation
+        self.usage = usage
+        self.inventories = inventories
+        self.traits = traits
+        self.disabled = disabled
+    }
+}
+
+/// Ids cached for the life of the process.
+struct IDCache: Sendable {
+    var classes: [String: Int] = [:]
+    var projects: [String: Int] = [:]
+    var users: [String: Int] = [:]
+    var consumerTypes: [String: Int] = [:]
+
+    subscript(kind: LearnedIDs.Kind, key: String) -> Int? {
+        switch kind {
+        case .resourceClass: classes[key]
+        case .project: projects[key]
+        case .user: users[key]
+        case .consumerType: consumerTypes[key]
+        }
+    }
+
+    mutating func merge(_ learned: [(LearnedIDs.Kind, String, Int)]) {
+        for (kind, key, id) in learned {
+            switch kind {
+            case .resourceClass: classes[key] = id
+            case .project: projects[key] = id
+            case .user: users[key] = id
+            case .consumerType: consumerTypes[key] = id
+            }
+        }
+    }
+}
+
+/// Ids one transaction learned; merged into the cache only after it commits (a rolled-back insert must not be
+/// remembered). Reset at the start of each attempt (PostgreSQL may retry the transaction).
+final class LearnedIDs: Sendable {
+    enum Kind: Sendable { case resourceClass, project, user, consumerType }
+    private let state = Mutex<[(Kind, String, Int)]>([])
+
+    func add(_ kind: Kind, _ key: String, _ id: Int) { state.withLock { $0.append((kind, key, id)) } }
+    func reset() { state.withLock { $0.removeAll() } }
+    var ids: [(Kind, String, Int)] { state.withLock { $0 } }
 }
 
 /// What saving a node did.
@@ -31,6 +92,9 @@ public final class SQLComputeLedger: Sendable {
     public let database: Database
     let now: @Sendable () -> Double
     let logger: Logger
+
+    /// Ids that never change once committed (standard classes, projects, users, consumer types).
+    let cache = Mutex(IDCache())
 
     public init(database: Database, logger: Logger, now: @escaping @Sendable () -> Double) {
         self.database = database
@@ -278,45 +342,121 @@ public final class SQLComputeLedger: Sendable {
     /// Applies one operation: reads the records it concerns, checks the transition, the destination's traits
     /// and free capacity, then writes the ledger rows and every affected consumer's allocations, all in one
     /// transaction.
-    /// - Returns: the change (a no-op when the result already held: operations are idempotent).
+    /// - Parameter known: what the caller knows of providers (from an earlier result). A view whose generation
+    ///   still matches the provider's saves re-reading its inventories, traits and usage; a stale one is ignored.
+    /// - Returns: the change (a no-op when the result already held: operations are idempotent), the new ledger
+    ///   generations and the views of the providers it read or kept up to date.
     /// - Throws: ``ComputeError`` for refusals; nothing is written then.
-    public func commit(_ operation: ComputeOperation) async throws -> CommitResult {
+    public func commit(_ operation: ComputeOperation, known: [String: ProviderView] = [:]) async throws -> CommitResult {
         let now = now()
-        return try await database.transaction { tx in
+        let learned = LearnedIDs()
+        let result = try await database.transaction { tx in
+            learned.reset()
             let records = try await Self.records(for: operation, tx: tx)
             let change = try operation.apply(to: records, now: now)
             if change.isNoOp { return CommitResult(change: change, generations: [:]) }
-            // The destination must be a known node offering the traits asked for.
             var target: (node: String, flavor: Flavor)?
             switch operation {
             case .build(let instance): target = (instance.node, instance.flavor)
             case .move: target = change.after.migration.map { ($0.destNode, $0.newFlavor) }
             default: break
             }
-            if let target {
-                guard let row = try await tx.row("SELECT * FROM compute_nodes WHERE uuid = \(bind: target.node)") else {
-                    throw ComputeError.nodeNotFound(target.node)
+            // Every provider whose allocations change, locked in id order.
+            let consumers = change.allocations
+            var nodes = Set<String>()
+            for records in [change.before, change.after] {
+                for (consumer, amounts) in records.allocations where consumers[consumer] != nil { nodes.formUnion(amounts.keys) }
+            }
+            if let target { nodes.insert(target.node) }
+            var providers: [String: (id: Int, generation: Int)] = [:]
+            if !nodes.isEmpty {
+                for row in try await tx.rows(
+                    "SELECT id, uuid, generation FROM resource_providers WHERE uuid IN (\(binds: nodes.sorted())) ORDER BY id\(unsafeRaw: tx.forUpdate)")
+                {
+                    providers[try row.decode(column: "uuid", as: String.self)] =
+                        (try row.decode(column: "id", as: Int.self), try row.decode(column: "generation", as: Int.self))
                 }
-                let node = try Self.node(from: row)
+            }
+            var views = known.filter { providers[$0.key]?.generation == $0.value.generation }
+            var fresh = Set<String>()
+            func view(_ node: String) async throws -> ProviderView {
+                if let view = views[node] { return view }
+                guard let provider = providers[node],
+                    let loaded = try await Self.loadView(providerID: provider.id, uuid: node, generation: provider.generation, tx: tx)
+                else { throw ComputeError.nodeNotFound(node) }
+                views[node] = loaded
+                fresh.insert(node)
+                return loaded
+            }
+            // The destination must be a known, enabled node offering the traits asked for.
+            if let target {
+                let node = try await view(target.node)
                 if node.disabled { throw ComputeError.nodeDisabled(target.node) }
-                let traits = try await tx.rows(
-                    """
-                    SELECT t.name FROM traits t JOIN resource_provider_traits rpt ON rpt.trait_id = t.id
-                    JOIN resource_providers rp ON rp.id = rpt.resource_provider_id WHERE rp.uuid = \(bind: target.node)
-                    """
-                ).map { try $0.decode(column: "name", as: String.self) }
-                let have = Set(traits)
-                if let missing = target.flavor.requiredTraits.subtracting(have).sorted().first {
+                if let missing = target.flavor.requiredTraits.subtracting(node.traits).sorted().first {
                     throw ComputeError.missingTrait(node: target.node, trait: missing)
                 }
-                if let forbidden = target.flavor.forbiddenTraits.intersection(have).sorted().first {
+                if let forbidden = target.flavor.forbiddenTraits.intersection(node.traits).sorted().first {
                     throw ComputeError.forbiddenTrait(node: target.node, trait: forbidden)
                 }
             }
-            try await Self.writeAllocations(change, now: now, tx: tx)
+            // Where usage grows, it must fit (a refusal on a remembered view is checked again on a fresh one).
+            for (node, more) in change.increases.sorted(by: { $0.key < $1.key }) {
+                let amounts = consumers.values.compactMap { $0[node] }
+                var current = try await view(node)
+                var problem = Fit.problem(node: node, increases: more, amounts: amounts, inventories: current.inventories, usage: current.usage)
+                if problem != nil, !fresh.contains(node) {
+                    views[node] = nil
+                    current = try await view(node)
+                    problem = Fit.problem(node: node, increases: more, amounts: amounts, inventories: current.inventories, usage: current.usage)
+                }
+                if let problem { throw problem }
+            }
+            let generations = try await self.writeAllocations(change, providers: providers, now: now, tx: tx, learned: learned)
+            for (node, generation) in generations {
+                guard var current = views[node] else { continue }
+                current.generation = generation
+                for (rc, delta) in Self.delta(change, node: node) {
+                    let used = (current.usage[rc] ?? 0) + delta
+                    current.usage[rc] = used == 0 ? nil : used
+                }
+                views[node] = current
+            }
             try await Self.writeRecords(change, now: now, tx: tx)
-            return CommitResult(change: change, generations: try await Self.bumpLedger(change.touchedNodes, tx: tx))
+            return CommitResult(
+                change: change, generations: try await Self.bumpLedger(change.touchedNodes, tx: tx),
+                providers: views.filter { generations[$0.key] != nil || fresh.contains($0.key) })
         }
+        cache.withLock { $0.merge(learned.ids) }
+        return result
+    }
+
+    /// How much each class's usage on `node` changes.
+    static func delta(_ change: ComputeChange, node: String) -> [String: Int] {
+        var delta: [String: Int] = [:]
+        for amounts in change.after.allocations.values { for (rc, n) in amounts[node] ?? [:] { delta[rc, default: 0] += n } }
+        for amounts in change.before.allocations.values { for (rc, n) in amounts[node] ?? [:] { delta[rc, default: 0] -= n } }
+        return delta.filter { $0.value != 0 }
+    }
+
+    /// A provider as a claim sees it, read from the database; `nil` when it is no compute node.
+    static func loadView(providerID: Int, uuid: String, generation: Int, tx: Transaction) async throws -> ProviderView? {
+        guard let row = try await tx.row("SELECT disabled FROM compute_nodes WHERE uuid = \(bind: uuid)") else { return nil }
+        let (inventories, _) = try await SQLPlacementStore.loadInventories(providerID: providerID, tx: tx)
+        let traits = try await SQLPlacementStore.traitNames(providerID: providerID, tx: tx)
+        var usage: [String: Int] = [:]
+        for usageRow in try await tx.rows(
+            """
+            SELECT rc.name, u.used FROM (SELECT resource_class_id, CAST(SUM(used) AS BIGINT) AS used FROM allocations
+            WHERE resource_provider_id = \(bind: providerID) GROUP BY resource_class_id) u
+            JOIN resource_classes rc ON rc.id = u.resource_class_id
+            """)
+        {
+            let used = try usageRow.decode(column: "used", as: Int.self)
+            if used != 0 { usage[try usageRow.decode(column: "name", as: String.self)] = used }
+        }
+        return ProviderView(
+            generation: generation, usage: usage, inventories: inventories, traits: Set(traits),
+            disabled: try row.decode(column: "disabled", as: Int.self) != 0)
     }
 
     /// Rewrites the allocations of an instance (and of its move in progress) from the ledger, healing drift
@@ -337,7 +477,14 @@ public final class SQLComputeLedger: Sendable {
             let change = ComputeChange(before: empty, after: records)
             var nodes = Set<String>()
             for amounts in records.allocations.values { nodes.formUnion(amounts.keys) }
-            try await Self.writeAllocations(change, now: now, tx: tx, checkCapacity: false)
+            var providers: [String: (id: Int, generation: Int)] = [:]
+            for row in try await tx.rows(
+                "SELECT id, uuid, generation FROM resource_providers WHERE uuid IN (\(binds: nodes.sorted())) ORDER BY id\(unsafeRaw: tx.forUpdate)")
+            {
+                providers[try row.decode(column: "uuid", as: String.self)] =
+                    (try row.decode(column: "id", as: Int.self), try row.decode(column: "generation", as: Int.self))
+            }
+            _ = try await self.writeAllocations(change, providers: providers, now: now, tx: tx, learned: LearnedIDs())
             return try await Self.bumpLedger(nodes, tx: tx)
         }
     }
@@ -511,50 +658,39 @@ public final class SQLComputeLedger: Sendable {
         ).map(Self.migration(from:))
     }
 
-    /// Writes the allocations of every consumer the change affects, checking capacity where usage grows.
-    static func writeAllocations(
-        _ change: ComputeChange, now: Double, tx: Transaction, checkCapacity: Bool = true
-    ) async throws {
+    /// Writes the allocations of every consumer the change affects (capacity was checked by the caller) and
+    /// bumps the generation of every provider whose allocations changed.
+    /// - Returns: the new generations of those providers.
+    func writeAllocations(
+        _ change: ComputeChange, providers: [String: (id: Int, generation: Int)], now: Double, tx: Transaction,
+        learned: LearnedIDs
+    ) async throws -> [String: Int] {
         let consumers = change.allocations
-        guard !consumers.isEmpty else { return }
-        // Providers whose allocations change, locked in id order.
-        var nodes = Set<String>()
-        for records in [change.before, change.after] {
-            for (consumer, amounts) in records.allocations where consumers[consumer] != nil { nodes.formUnion(amounts.keys) }
-        }
-        let providerRows = try await tx.rows(
-            "SELECT id, uuid, generation FROM resource_providers WHERE uuid IN (\(binds: nodes.sorted())) ORDER BY id\(unsafeRaw: tx.forUpdate)")
-        var providers: [String: (id: Int, generation: Int)] = [:]
-        for row in providerRows {
-            providers[try row.decode(column: "uuid", as: String.self)] =
-                (try row.decode(column: "id", as: Int.self), try row.decode(column: "generation", as: Int.self))
-        }
-        let increases = checkCapacity ? change.increases : [:]
-        for (node, more) in increases.sorted(by: { $0.key < $1.key }) {
-            guard let provider = providers[node] else { throw ComputeError.nodeNotFound(node) }
-            let (inventories, _) = try await SQLPlacementStore.loadInventories(providerID: provider.id, tx: tx)
-            var usage: [String: Int] = [:]
-            for row in try await tx.rows(
-                """
-                SELECT rc.name, CAST(SUM(a.used) AS BIGINT) AS used FROM allocations a
-                JOIN resource_classes rc ON rc.id = a.resource_class_id
-                WHERE a.resource_provider_id = \(bind: provider.id) GROUP BY rc.name
-                """)
-            {
-                usage[try row.decode(column: "name", as: String.self)] = try row.decode(column: "used", as: Int.self)
-            }
-            let amounts = consumers.values.compactMap { $0[node] }
-            if let problem = Fit.problem(node: node, increases: more, amounts: amounts, inventories: inventories, usage: usage) {
-                throw problem
-            }
-        }
+        guard !consumers.isEmpty else { return [:] }
         let classNames = Set(consumers.values.flatMap { $0.values.flatMap(\.keys) })
-        let classes = try await tx.resourceClassIDs(classNames)
-        if let missing = classes.missing.sorted().first {
-            throw ComputeError.invalidFlavor("no such resource class \(missing)")
+        var classIDs: [String: Int] = [:]
+        var unknown: [String] = []
+        let cached = cache.withLock { $0 }
+        for name in classNames {
+            if let id = cached.classes[name] { classIDs[name] = id } else { unknown.append(name) }
         }
+        if !unknown.isEmpty {
+            let found = try await tx.resourceClassIDs(unknown)
+            if let missing = found.missing.sorted().first {
+                throw ComputeError.invalidFlavor("no such resource class \(missing)")
+            }
+            for (name, id) in found.ids {
+                classIDs[name] = id
+                // Standard classes never change id; custom ones may be deleted and created again.
+                if ResourceClass.standardSet.contains(name) { learned.add(.resourceClass, name, id) }
+            }
+        }
+        var touched = Set<String>()
         let instance = change.after.instance ?? change.before.instance
         for (consumer, amounts) in consumers.sorted(by: { $0.key < $1.key }) {
+            for records in [change.before, change.after] {
+                if let held = records.allocations[consumer] { touched.formUnion(held.keys) }
+            }
             try await tx.run("DELETE FROM allocations WHERE consumer_id = \(bind: consumer)")
             let existing = try await tx.row("SELECT id FROM consumers WHERE uuid = \(bind: consumer)")?
                 .decode(column: "id", as: Int.self)
@@ -567,7 +703,7 @@ public final class SQLComputeLedger: Sendable {
                 guard let provider = providers[node] else { throw ComputeError.nodeNotFound(node) }
                 for (rc, used) in classAmounts.sorted(by: { $0.key < $1.key }) {
                     values.append(
-                        "(\(bind: provider.id), \(bind: consumer), \(bind: classes.ids[rc]!), \(bind: used), \(bind: now), NULL)")
+                        "(\(bind: provider.id), \(bind: consumer), \(bind: classIDs[rc]!), \(bind: used), \(bind: now), NULL)")
                 }
             }
             try await tx.run(
@@ -579,10 +715,10 @@ public final class SQLComputeLedger: Sendable {
                 try await tx.run(
                     "UPDATE consumers SET generation = generation + 1, updated_at = \(bind: now) WHERE id = \(bind: existing)")
             } else {
-                let projectID = try await tx.externalID(table: "projects", instance?.projectID ?? IncompleteConsumer.projectID)
-                let userID = try await tx.externalID(table: "users", instance?.userID ?? IncompleteConsumer.userID)
-                let type = consumer == instance?.uuid ? instanceConsumerType : migrationConsumerType
-                let typeID = try await tx.consumerTypeID(type, now: now)
+                let projectID = try await id(.project, instance?.projectID ?? IncompleteConsumer.projectID, cached, learned, tx, now)
+                let userID = try await id(.user, instance?.userID ?? IncompleteConsumer.userID, cached, learned, tx, now)
+                let type = consumer == instance?.uuid ? Self.instanceConsumerType : Self.migrationConsumerType
+                let typeID = try await id(.consumerType, type, cached, learned, tx, now)
                 try await tx.run(
                     """
                     INSERT INTO consumers (uuid, project_id, user_id, consumer_type_id, generation, created_at, updated_at)
@@ -590,9 +726,32 @@ public final class SQLComputeLedger: Sendable {
                     """)
             }
         }
-        for (_, provider) in providers.sorted(by: { $0.value.id < $1.value.id }) {
-            try await tx.bumpGeneration(providerID: provider.id, expected: provider.generation, now: now)
+        var generations: [String: Int] = [:]
+        for node in touched.sorted(by: { (providers[$0]?.id ?? 0) < (providers[$1]?.id ?? 0) }) {
+            guard let provider = providers[node] else { continue }
+            generations[node] = try await tx.bumpGeneration(providerID: provider.id, expected: provider.generation, now: now)
         }
+        return generations
+    }
+
+    /// A project, user or consumer type id: from the process's cache, or from the database (created if missing).
+    private func id(
+        _ kind: LearnedIDs.Kind, _ key: String, _ cached: IDCache, _ learned: LearnedIDs, _ tx: Transaction, _ now: Double
+    ) async throws -> Int {
+        if let id = cached[kind, key] { return id }
+        let table = kind == .project ? "projects" : "users"
+        if let row = kind == .consumerType
+            ? try await tx.row("SELECT id FROM consumer_types WHERE name = \(bind: key)")
+            : try await tx.row("SELECT id FROM \(ident: table) WHERE external_id = \(bind: key)")
+        {
+            let id = try row.decode(column: "id", as: Int.self)
+            learned.add(kind, key, id)  // committed before this transaction: safe to remember at once
+            return id
+        }
+        // Created in this transaction: remembered only once it commits.
+        let id = kind == .consumerType ? try await tx.consumerTypeID(key, now: now) : try await tx.externalID(table: table, key)
+        learned.add(kind, key, id)
+        return id
     }
 
     /// Inserts or updates the instance and migration rows that changed.

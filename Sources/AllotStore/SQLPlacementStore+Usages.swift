@@ -26,9 +26,9 @@ extension SQLPlacementStore {
             }
             for row in try await tx.rows(
                 """
-                SELECT rc.name, CAST(SUM(a.used) AS BIGINT) AS used FROM allocations a
-                JOIN resource_classes rc ON rc.id = a.resource_class_id
-                WHERE a.resource_provider_id = \(bind: provider.id) GROUP BY rc.name
+                SELECT rc.name, u.used FROM (SELECT resource_class_id, CAST(SUM(used) AS BIGINT) AS used FROM allocations
+                WHERE resource_provider_id = \(bind: provider.id) GROUP BY resource_class_id) u
+                JOIN resource_classes rc ON rc.id = u.resource_class_id
                 """)
             {
                 result[try row.decode(column: "name", as: String.self)] = try row.decode(column: "used", as: Int.self)

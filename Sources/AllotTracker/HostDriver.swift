@@ -20,24 +20,28 @@ public struct DriverNode: Sendable, Equatable {
     public var resources: Result<NodeResources, HostDriverError>
     /// Traits the driver knows the node has (besides `COMPUTE_NODE`, which the tracker adds).
     public var traits: Set<String>
+    /// The uuids of the instances really running on the node, or `nil` when the driver cannot tell.
+    public var running: Set<String>?
 
-    public init(uuid: String? = nil, hostname: String, resources: Result<NodeResources, HostDriverError>, traits: Set<String> = []) {
+    public init(
+        uuid: String? = nil, hostname: String, resources: Result<NodeResources, HostDriverError>, traits: Set<String> = [],
+        running: Set<String>? = nil
+    ) {
         self.uuid = uuid
         self.hostname = hostname
         self.resources = resources
         self.traits = traits
+        self.running = running
     }
 }
 
-/// Where the tracker gets its nodes, the instances really running on them, and host metrics.
+/// Where the tracker gets its nodes (with the instances really running on them, when it can tell) and host metrics.
 public protocol HostDriver: Sendable {
     /// `linux`, `fake`, `baremetal`.
     var name: String { get }
     /// The nodes managed now. Throws only when the driver cannot report anything at all (e.g. its inventory file
     /// is unreadable); a problem with one node is reported in that node's `resources`.
     func nodes() async throws -> [DriverNode]
-    /// The uuids of the instances really running on a node, or `nil` when the driver cannot tell.
-    func runningInstances(hostname: String) async -> Set<String>?
     /// Host metrics (`cpu.percent`, `load.1`, …) for `compute.metrics.update` events; empty when none.
     func metrics() async -> [String: Double]
 }
@@ -55,8 +59,6 @@ extension LinuxHostDriver: HostDriver {
         }
         return [DriverNode(hostname: hostname, resources: resources)]
     }
-
-    public func runningInstances(hostname: String) async -> Set<String>? { nil }
 
     public func metrics() async -> [String: Double] {
         var result: [String: Double] = [:]
@@ -107,16 +109,6 @@ public struct FileHostDriver: HostDriver {
         return try Self.parse(data, kind: kind, path: path)
     }
 
-    public func runningInstances(hostname: String) async -> Set<String>? {
-        guard let data = FileManager.default.contents(atPath: path),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let nodes = object["nodes"] as? [[String: Any]],
-            let node = nodes.first(where: { ($0["hostname"] as? String ?? $0["name"] as? String) == hostname }),
-            let running = node["running"] as? [String]
-        else { return nil }
-        return Set(running)
-    }
-
     public func metrics() async -> [String: Double] { [:] }
 
     /// Parses a node file. A malformed entry becomes a failed node; a malformed file is an error.
@@ -139,9 +131,9 @@ public struct FileHostDriver: HostDriver {
             }
             let uuid = fields["uuid"] as? String
             let traits = Set(fields["traits"] as? [String] ?? [])
-            var node = DriverNode(uuid: uuid, hostname: hostname, resources: .failure(.invalid(field: "", reason: "")), traits: traits)
-            node.resources = Self.resources(fields, kind: kind, uuid: uuid)
-            result.append(node)
+            result.append(DriverNode(
+                uuid: uuid, hostname: hostname, resources: Self.resources(fields, kind: kind, uuid: uuid), traits: traits,
+                running: (fields["running"] as? [String]).map(Set.init)))
         }
         return result
     }

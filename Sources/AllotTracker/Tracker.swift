@@ -104,8 +104,14 @@ public final class Tracker: Sendable {
     @discardableResult
     public func perform(_ operation: ComputeOperation) async throws -> ComputeChange {
         let result: CommitResult
+        var known: [String: ProviderView] = [:]
+        if let target = Self.targetNode(operation), let tracker = state.withLock({ $0.nodes[target] }),
+            let view = await tracker.provider
+        {
+            known[target] = view
+        }
         do {
-            result = try await ledger.commit(operation)
+            result = try await ledger.commit(operation, known: known)
         } catch let error as ComputeError {
             events.publish("claim.refused", node: Self.targetNode(operation), [
                 "operation": .string(operation.name), "reason": .string(error.description),
@@ -116,6 +122,8 @@ public final class Tracker: Sendable {
         let trackers = state.withLock { state in result.generations.compactMap { uuid, generation in
             state.nodes[uuid].map { ($0, generation) } } }
         for (tracker, generation) in trackers { await tracker.apply(result.change, generation: generation) }
+        let viewed = state.withLock { state in result.providers.compactMap { uuid, view in state.nodes[uuid].map { ($0, view) } } }
+        for (tracker, view) in viewed { await tracker.setProvider(view) }
         if !result.change.isNoOp {
             var fields: [String: EventValue] = ["operation": .string(operation.name)]
             if let instance = result.change.after.instance {
@@ -320,7 +328,7 @@ public final class Tracker: Sendable {
             }
         }
         // Orphans: running here but unknown to the ledger.
-        if let running = await driver.runningInstances(hostname: item.driverNode.hostname) {
+        if let running = item.driverNode.running {
             let tracked = Set(snapshot.ledger.instances.values.filter { $0.node == uuid }.map(\.uuid))
             let orphans = running.subtracting(tracked).sorted()
             if !orphans.isEmpty {

@@ -13,7 +13,7 @@ struct Allot: AsyncParsableCommand {
             """,
         subcommands: [
             Serve.self, Token.self, Migrate.self, Host.self, Nodes.self, Instances.self, Migrations.self, Claim.self,
-            Audit.self, Events.self,
+            Audit.self, Events.self, BenchTracker.self,
         ]
     )
 }

@@ -128,8 +128,8 @@ struct Serve: AsyncParsableCommand {
                 logger.info("Agent started", metadata: [
                     "allot.nodes": .stringConvertible(report.nodes), "allot.added": .stringConvertible(report.added.count),
                 ])
-            } catch let error as HostDriverError {
-                logger.error("First audit failed", metadata: ["allot.error": .string(error.description)])
+            } catch {
+                logger.error("Agent start failed; periodic audits will retry", metadata: ["allot.error": .string("\(error)")])
             }
             agent = embedded
             services.append(AuditService(tracker: embedded))
@@ -188,8 +188,13 @@ struct AuditService: Service {
     let tracker: Tracker
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await tracker.runPeriodicAudits()
+        if tracker.configuration.auditInterval > 0 {
+            await cancelWhenGracefulShutdown {
+                await tracker.runPeriodicAudits()
+            }
+        } else {
+            // No periodic audits: the service only has to live as long as the group.
+            try? await gracefulShutdown()
         }
     }
 }

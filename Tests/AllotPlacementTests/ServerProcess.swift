@@ -14,15 +14,16 @@ final class ServerProcess {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("allot")
     }
 
-    /// Starts `allot serve --auth noauth` on a free port over `database` and waits until it answers.
-    init(database: String, logDirectory: URL) async throws {
+    /// Starts `allot serve --auth noauth` on a free port over `database` and waits until it answers; `extra`
+    /// arguments follow (by default `--no-agent`: these tests are about Placement alone).
+    init(database: String, logDirectory: URL, arguments extra: [String] = ["--no-agent"]) async throws {
         port = Int.random(in: 20000...29999)
         logURL = logDirectory.appendingPathComponent("server-\(port).log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process = Process()
         process.executableURL = Self.binary
         process.arguments = ["serve", "--auth", "noauth", "--port", String(port), "--database", database,
-                             "--log-format", "text", "--log-level", "warning"]
+                             "--log-format", "text", "--log-level", "warning"] + extra
         let log = try FileHandle(forWritingTo: logURL)
         process.standardOutput = log
         process.standardError = log

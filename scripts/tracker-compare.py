@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Side by side: upstream Nova's tracker (nova_rt_bench.py) and Allot's (allot bench-tracker).
+
+Usage:
+  ~/.cache/allot-bench/nova-venv/bin/python ../shared/bench/nova_rt_bench.py --out nova.json
+  .build/release/allot bench-tracker --out allot.json
+  python3 scripts/tracker-compare.py nova.json allot.json
+
+Prints a Markdown table: each figure for both, the ratio (upstream / Allot) and the issue's target.
+CPU per operation: upstream measures the calling thread; Allot the whole process (SQLite's threads included).
+"""
+import json
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def by(runs, key, value):
+    for run in runs or []:
+        if run.get(key) == value:
+            return run
+    return None
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    nova, allot = load(sys.argv[1]), load(sys.argv[2])
+    rows = []
+
+    def row(name, up, ours, unit, target):
+        if up is None or ours is None:
+            rows.append((name, '-', '-', '-', target, ''))
+            return
+        ratio = up / ours if ours else float('inf')
+        ok = '' if target is None else ('yes' if ratio >= target else 'NO')
+        rows.append((name, '%.1f %s' % (up, unit), '%.2f %s' % (ours, unit), '%.1fx' % ratio,
+                     '>= %dx' % target if target else '', ok))
+
+    for pre in (0, 1000):
+        n = by(nova.get('a_instance_claim'), 'pre_tracked_instances', pre)
+        a = by(allot.get('a_instance_claim'), 'pre_tracked_instances', pre)
+        row('claim CPU/op, node with %d instances' % pre,
+            n and n['claim_batch']['cpu']['mean_us'], a and a['claim_batch']['cpu_per_op_us'], 'us', 10)
+        row('claim->abort CPU/op, node with %d instances' % pre,
+            n and n['claim_abort_round_trips']['round_trip_cpu']['mean_us'],
+            a and a['claim_abort_round_trips']['round_trip_cpu_per_op_us'], 'us', 10)
+    for run in nova.get('b_update_available_resource') or []:
+        size, frac = run['instances'], run['migration_fraction']
+        mine = [r for r in allot.get('b_update_available_resource') or []
+                if r['instances'] == size and r['migration_fraction'] == frac]
+        ours = mine[0] if mine else None
+        row('audit CPU per instance, %d instances, %d%% moving' % (size, frac * 100),
+            run['audit_cpu']['median_ms'] * 1000 / size,
+            ours and ours['audit_cpu']['median_ms'] * 1000 / size, 'us', 20)
+        if ours:
+            row('  (Allot after another writer changed the node)', run['audit_cpu']['median_ms'] * 1000 / size,
+                ours['audit_after_external_write_cpu']['median_ms'] * 1000 / size, 'us', None)
+    for run in nova.get('c_ironic_like') or []:
+        m = run['nodes']
+        ours = by(allot.get('c_ironic_like'), 'nodes', m)
+        row('bare-metal full pass, %d nodes (wall)' % m, run['full_pass_wall']['median_ms'],
+            ours and ours['full_pass_wall']['median_ms'], 'ms', 50 if m == 5000 else None)
+        row('claim p99 during audits, %d nodes (wall)' % m, run['claim_during_audit']['p99_us'],
+            ours and ours['claim_during_audit']['p99_us'], 'us', 20 if m == 5000 else None)
+    for pre in (0, 1000):
+        n = by(nova.get('d_resize_drop'), 'pre_tracked_instances', pre)
+        a = by(allot.get('d_resize_drop'), 'pre_tracked_instances', pre)
+        row('resize claim + drop CPU/op, node with %d instances' % pre,
+            n and n['round_trip_cpu']['mean_us'], a and a['round_trip_cpu_per_op_us'], 'us', None)
+
+    print('| figure | upstream Nova | Allot | ratio | target | met |')
+    print('| --- | --- | --- | --- | --- | --- |')
+    for r in rows:
+        print('| ' + ' | '.join(r) + ' |')
+
+
+if __name__ == '__main__':
+    main()
