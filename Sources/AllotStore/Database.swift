@@ -3,7 +3,6 @@ import NIOCore
 import NIOPosix
 import PostgresKit
 public import SQLKit
-import SQLiteKit
 
 /// The SQL dialects Allot runs on. Every dialect difference is decided by a switch on this type.
 public enum SQLFlavor: Sendable, Equatable {
@@ -20,7 +19,7 @@ public final class Database: Sendable {
     private let logger: Logger
 
     private enum Backend: Sendable {
-        case sqlite(SQLiteConnection, AsyncGate)
+        case sqlite(SQLiteEngine, AsyncGate)
         case postgres(PostgresClient, Task<Void, Never>)
     }
 
@@ -37,16 +36,16 @@ public final class Database: Sendable {
         let database: Database
         switch location {
         case .sqliteFile, .sqliteMemory:
-            let storage: SQLiteConnection.Storage
-            if case .sqliteFile(let path) = location { storage = .file(path: path) } else { storage = .memory }
-            let connection: SQLiteConnection
+            var path = ":memory:"
+            if case .sqliteFile(let file) = location { path = file }
+            let engine: SQLiteEngine
             do {
-                connection = try await SQLiteConnection.open(storage: storage, logger: logger)
+                engine = try SQLiteEngine(path: path)
             } catch {
                 throw StoreError.connection("cannot open SQLite database \(location)")
             }
-            database = Database(flavor: .sqlite, backend: .sqlite(connection, AsyncGate()), logger: logger)
-            let db = connection.sql(queryLogLevel: nil)
+            database = Database(flavor: .sqlite, backend: .sqlite(engine, AsyncGate()), logger: logger)
+            let db = SQLiteEngineDatabase(engine: engine, logger: logger)
             do {
                 if case .sqliteFile = location {
                     try await db.raw("PRAGMA journal_mode=WAL").run()
@@ -54,7 +53,6 @@ public final class Database: Sendable {
                 try await db.raw("PRAGMA synchronous=FULL").run()
                 try await db.raw("PRAGMA busy_timeout=10000").run()
             } catch {
-                // An unclosed SQLite connection must not be dropped (SQLiteNIO asserts on it).
                 await database.close()
                 throw error
             }
@@ -91,8 +89,8 @@ public final class Database: Sendable {
     /// Closes the connection or pool. Calls after this fail.
     public func close() async {
         switch backend {
-        case .sqlite(let connection, _):
-            do { try await connection.close() } catch { logger.warning("SQLite close failed") }
+        case .sqlite(let engine, let gate):
+            _ = try? await gate.withGate { engine.close() }
         case .postgres(_, let task):
             task.cancel()
         }
@@ -101,8 +99,8 @@ public final class Database: Sendable {
     /// Runs `body` on one connection outside any explicit transaction (reads).
     public func withConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         switch backend {
-        case .sqlite(let connection, let gate):
-            return try await gate.withGate { try await body(connection.sql(queryLogLevel: nil)) }
+        case .sqlite(let engine, let gate):
+            return try await gate.withGate { try await body(SQLiteEngineDatabase(engine: engine, logger: logger)) }
         case .postgres(let client, _):
             return try await client.withConnection { connection in
                 try await body(connection.sql(queryLogLevel: nil))
@@ -117,9 +115,9 @@ public final class Database: Sendable {
     /// - Throws: whatever `body` throws; ``StoreError`` for database failures.
     public func transaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
         switch backend {
-        case .sqlite(let connection, let gate):
+        case .sqlite(let engine, let gate):
             return try await gate.withGate {
-                try await Self.runTransaction(connection.sql(queryLogLevel: nil), flavor: .sqlite, body)
+                try await Self.runTransaction(SQLiteEngineDatabase(engine: engine, logger: logger), flavor: .sqlite, body)
             }
         case .postgres(let client, _):
             var attempt = 0
@@ -142,7 +140,12 @@ public final class Database: Sendable {
         try await db.raw(flavor == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
         do {
             let result = try await body(Transaction(db: db, flavor: flavor))
-            try await db.raw("COMMIT").run()
+            if flavor == .sqlite {
+                // The commit waits for the disk (synchronous=FULL): off the cooperative threads.
+                try await NIOThreadPool.singleton.runIfActive { try db.engineCommit() }
+            } else {
+                try await db.raw("COMMIT").run()
+            }
             return result
         } catch {
             do { try await db.raw("ROLLBACK").run() } catch { /* the connection is gone; nothing was committed */ }
@@ -220,9 +223,8 @@ extension PostgresClient.Configuration {
 
 /// Whether an error is a unique-constraint violation, in either dialect.
 package func isUniqueViolation(_ error: any Error) -> Bool {
-    if let error = error as? SQLiteError {
-        return error.reason == .constraintUniqueFailed || error.reason == .constraintPrimaryKeyFailed
-            || error.reason == .constraint
+    if let error = error as? SQLiteEngineError {
+        return error.isUniqueViolation
     }
     if let error = error as? PSQLError {
         return error.serverInfo?[.sqlState] == "23505"
