@@ -19,7 +19,7 @@ public struct ComputeService: Sendable {
     /// Runs an operation through the embedded agent (live views, events) or straight on the ledger.
     func perform(_ operation: ComputeOperation) async throws -> ComputeChange {
         if let tracker { return try await tracker.perform(operation) }
-        return try await ledger.commit(operation, known: [:]).change
+        return try await ledger.commit(operation).change
     }
 }
 

@@ -1,36 +1,59 @@
+import Synchronization
+
 /// A first-come, first-served lock for async code: one holder at a time, waiters resumed in order.
 ///
-/// The SQLite backend has one connection; a transaction spans awaits, so it needs an async lock,
-/// not a `Mutex`.
-actor AsyncGate {
-    private var held = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+/// The SQLite backend has one connection; a transaction spans awaits, so it needs an async lock, not a `Mutex`
+/// held across suspension points. Taking a free gate does not suspend (no actor or executor hop); only waiters
+/// suspend. The `Mutex` orders the memory effects between successive holders.
+final class AsyncGate: Sendable {
+    private struct State {
+        var held = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
 
     func acquire() async {
-        if !held {
-            held = true
-            return
+        let acquired = state.withLock { state in
+            if state.held { return false }
+            state.held = true
+            return true
         }
-        await withCheckedContinuation { waiters.append($0) }
+        if acquired { return }
+        await withCheckedContinuation { continuation in
+            // The gate may have been released between the check above and now: then take it at once.
+            let resumeNow = state.withLock { state in
+                if state.held {
+                    state.waiters.append(continuation)
+                    return false
+                }
+                state.held = true
+                return true
+            }
+            if resumeNow { continuation.resume() }
+        }
     }
 
     func release() {
-        if waiters.isEmpty {
-            held = false
-        } else {
-            waiters.removeFirst().resume()
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiters.isEmpty {
+                state.held = false
+                return nil
+            }
+            return state.waiters.removeFirst()  // the gate passes to it, still held
         }
+        next?.resume()
     }
 
     /// Runs `body` while holding the gate, releasing it however `body` ends.
-    nonisolated func withGate<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    func withGate<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         await acquire()
         do {
             let result = try await body()
-            await release()
+            release()
             return result
         } catch {
-            await release()
+            release()
             throw error
         }
     }

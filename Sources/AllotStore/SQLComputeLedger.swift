@@ -95,6 +95,8 @@ public final class SQLComputeLedger: Sendable {
 
     /// Ids that never change once committed (standard classes, projects, users, consumer types).
     let cache = Mutex(IDCache())
+    /// Providers as the last commits left them, valid while their generation stays the same.
+    let views = Mutex<[String: ProviderView]>([:])
 
     public init(database: Database, logger: Logger, now: @escaping @Sendable () -> Double) {
         self.database = database
@@ -131,19 +133,17 @@ public final class SQLComputeLedger: Sendable {
 
     /// The ledger generations of these nodes (missing nodes are left out).
     public func generations(nodes: [String]) async throws -> [String: Int] {
-        guard !nodes.isEmpty else { return [:] }
-        return try await database.transaction { tx in
-            var result: [String: Int] = [:]
-            for chunk in stride(from: 0, to: nodes.count, by: 500).map({ Array(nodes[$0..<min($0 + 500, nodes.count)]) }) {
-                for row in try await tx.rows(
-                    "SELECT uuid, ledger_generation FROM compute_nodes WHERE uuid IN (\(binds: chunk))")
-                {
-                    result[try row.decode(column: "uuid", as: String.self)] =
-                        try row.decode(column: "ledger_generation", as: Int.self)
+        var result: [String: Int] = [:]
+        // One short transaction per chunk, so claims are not kept waiting behind a long read.
+        for chunk in Self.chunks(nodes) {
+            let rows = try await database.transaction { tx in
+                try await tx.rows("SELECT uuid, ledger_generation FROM compute_nodes WHERE uuid IN (\(binds: chunk))").map {
+                    (try $0.decode(column: "uuid", as: String.self), try $0.decode(column: "ledger_generation", as: Int.self))
                 }
             }
-            return result
+            for (uuid, generation) in rows { result[uuid] = generation }
         }
+        return result
     }
 
     /// A node's view of the ledger (its instances and the in-progress moves touching it) and its generation.
@@ -342,12 +342,13 @@ public final class SQLComputeLedger: Sendable {
     /// Applies one operation: reads the records it concerns, checks the transition, the destination's traits
     /// and free capacity, then writes the ledger rows and every affected consumer's allocations, all in one
     /// transaction.
-    /// - Parameter known: what the caller knows of providers (from an earlier result). A view whose generation
-    ///   still matches the provider's saves re-reading its inventories, traits and usage; a stale one is ignored.
+    ///
+    /// The ledger remembers each provider it has read (inventories, traits, usage) with its generation; while the
+    /// generation stays the same, the next claim on it reads none of that again.
     /// - Returns: the change (a no-op when the result already held: operations are idempotent), the new ledger
     ///   generations and the views of the providers it read or kept up to date.
     /// - Throws: ``ComputeError`` for refusals; nothing is written then.
-    public func commit(_ operation: ComputeOperation, known: [String: ProviderView] = [:]) async throws -> CommitResult {
+    public func commit(_ operation: ComputeOperation) async throws -> CommitResult {
         let now = now()
         let learned = LearnedIDs()
         let result = try await database.transaction { tx in
@@ -377,7 +378,13 @@ public final class SQLComputeLedger: Sendable {
                         (try row.decode(column: "id", as: Int.self), try row.decode(column: "generation", as: Int.self))
                 }
             }
-            var views = known.filter { providers[$0.key]?.generation == $0.value.generation }
+            var views = self.views.withLock { cached in
+                var matching: [String: ProviderView] = [:]
+                for (node, provider) in providers {
+                    if let view = cached[node], view.generation == provider.generation { matching[node] = view }
+                }
+                return matching
+            }
             var fresh = Set<String>()
             func view(_ node: String) async throws -> ProviderView {
                 if let view = views[node] { return view }
@@ -427,6 +434,14 @@ public final class SQLComputeLedger: Sendable {
                 providers: views.filter { generations[$0.key] != nil || fresh.contains($0.key) })
         }
         cache.withLock { $0.merge(learned.ids) }
+        // Only committed views are remembered; providers that moved on without one are forgotten.
+        views.withLock { cached in
+            for node in result.generations.keys where result.providers[node] == nil { cached[node] = nil }
+            for (node, view) in result.providers {
+                if let current = cached[node], current.generation > view.generation { continue }
+                cached[node] = view
+            }
+        }
         return result
     }
 
@@ -506,69 +521,66 @@ public final class SQLComputeLedger: Sendable {
 
     /// The views of many nodes at once (start-up of an agent with many nodes), with their generations.
     public func nodeLedgers(uuids: [String]) async throws -> [String: (ledger: NodeLedger, generation: Int)] {
-        try await database.transaction { tx in
-            var generations: [String: Int] = [:]
-            var instances: [Instance] = []
-            var migrations: [Migration] = []
-            for chunk in Self.chunks(uuids) {
+        var result: [String: (ledger: NodeLedger, generation: Int)] = [:]
+        // One short transaction per chunk of nodes (each chunk is read consistently; claims interleave).
+        for chunk in Self.chunks(uuids) {
+            let views = try await database.transaction { tx in
+                var generations: [String: Int] = [:]
                 for row in try await tx.rows("SELECT uuid, ledger_generation FROM compute_nodes WHERE uuid IN (\(binds: chunk))") {
                     generations[try row.decode(column: "uuid", as: String.self)] =
                         try row.decode(column: "ledger_generation", as: Int.self)
                 }
-                instances += try await tx.rows(
+                var instances = try await tx.rows(
                     "SELECT * FROM instances WHERE node IN (\(binds: chunk)) AND vm_state <> 'deleted'").map(Self.instance(from:))
-                migrations += try await tx.rows(
+                let migrations = try await tx.rows(
                     """
                     SELECT * FROM migrations WHERE in_progress = 1
                     AND (source_node IN (\(binds: chunk)) OR dest_node IN (\(binds: chunk)))
                     """
                 ).map(Self.migration(from:))
-            }
-            var known = Set(instances.map(\.uuid))
-            let moving = Set(migrations.map(\.instanceUUID)).subtracting(known).sorted()
-            for chunk in Self.chunks(moving) {
-                instances += try await tx.rows("SELECT * FROM instances WHERE uuid IN (\(binds: chunk))").map(Self.instance(from:))
-            }
-            known = []
-            var instancesByNode: [String: [Instance]] = [:]
-            var migrationsByNode: [String: [Migration]] = [:]
-            let byUUID = Dictionary(instances.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a })
-            for migration in migrations {
-                for node in Set([migration.sourceNode, migration.destNode]) {
-                    migrationsByNode[node, default: []].append(migration)
-                    if let instance = byUUID[migration.instanceUUID] { instancesByNode[node, default: []].append(instance) }
+                let moving = Set(migrations.map(\.instanceUUID)).subtracting(instances.map(\.uuid)).sorted()
+                for part in Self.chunks(moving) {
+                    instances += try await tx.rows("SELECT * FROM instances WHERE uuid IN (\(binds: part))").map(Self.instance(from:))
+                }
+                var instancesByNode: [String: [String: Instance]] = [:]
+                var migrationsByNode: [String: [Migration]] = [:]
+                let byUUID = Dictionary(instances.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a })
+                for migration in migrations {
+                    for node in Set([migration.sourceNode, migration.destNode]) {
+                        migrationsByNode[node, default: []].append(migration)
+                        if let instance = byUUID[migration.instanceUUID] { instancesByNode[node, default: [:]][instance.uuid] = instance }
+                    }
+                }
+                for instance in instances { instancesByNode[instance.node, default: [:]][instance.uuid] = instance }
+                return chunk.map { uuid in
+                    (uuid, NodeLedger(node: uuid, instances: (instancesByNode[uuid] ?? [:]).values,
+                                      migrations: migrationsByNode[uuid] ?? []), generations[uuid] ?? 0)
                 }
             }
-            for instance in instances { instancesByNode[instance.node, default: []].append(instance) }
-            var result: [String: (ledger: NodeLedger, generation: Int)] = [:]
-            for uuid in uuids {
-                let unique = Dictionary((instancesByNode[uuid] ?? []).map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a })
-                result[uuid] = (NodeLedger(node: uuid, instances: unique.values, migrations: migrationsByNode[uuid] ?? []),
-                                generations[uuid] ?? 0)
-            }
-            return result
+            for (uuid, ledger, generation) in views { result[uuid] = (ledger, generation) }
         }
+        return result
     }
 
     /// What Placement says each consumer holds on these nodes' providers: node → consumer → class → amount.
     public func placementConsumers(nodes: [String]) async throws -> [String: [String: [String: Int]]] {
-        try await database.transaction { tx in
-            var result: [String: [String: [String: Int]]] = [:]
-            for chunk in Self.chunks(nodes) {
-                for row in try await tx.rows(
+        var result: [String: [String: [String: Int]]] = [:]
+        for chunk in Self.chunks(nodes) {
+            let rows = try await database.transaction { tx in
+                try await tx.rows(
                     """
                     SELECT rp.uuid, a.consumer_id, rc.name, a.used FROM allocations a
                     JOIN resource_providers rp ON rp.id = a.resource_provider_id
                     JOIN resource_classes rc ON rc.id = a.resource_class_id WHERE rp.uuid IN (\(binds: chunk))
-                    """)
-                {
-                    result[try row.decode(column: "uuid", as: String.self), default: [:]][
-                        try row.decode(column: "consumer_id", as: String.self), default: [:]][
-                        try row.decode(column: "name", as: String.self)] = try row.decode(column: "used", as: Int.self)
+                    """
+                ).map {
+                    (try $0.decode(column: "uuid", as: String.self), try $0.decode(column: "consumer_id", as: String.self),
+                     try $0.decode(column: "name", as: String.self), try $0.decode(column: "used", as: Int.self))
                 }
             }
-            return result
+            for (node, consumer, rc, used) in rows { result[node, default: [:]][consumer, default: [:]][rc] = used }
         }
+        return result
     }
 
     /// The providers (by uuid) whose Placement books changed after change sequence `since`, and the current
@@ -643,10 +655,8 @@ public final class SQLComputeLedger: Sendable {
         }
         let instance = try await tx.row("SELECT * FROM instances WHERE uuid = \(bind: instanceUUID)\(unsafeRaw: tx.forUpdate)")
             .map(Self.instance(from:))
-        if migration == nil || migration?.status.isInProgress == false, case .move = operation {
-            // A new move: the instance's current move (if any) is what the transition checks against.
-            if migration == nil { migration = try await Self.activeMigration(instance: instanceUUID, tx: tx) }
-        } else if migration == nil {
+        // The instance's move in progress, unless the operation named its migration (an unknown instance has none).
+        if migration == nil, instance != nil {
             migration = try await Self.activeMigration(instance: instanceUUID, tx: tx)
         }
         return LedgerRecords(instance: instance, migration: migration)

@@ -12,9 +12,9 @@ import Synchronization
 /// Every use goes through ``Database``, which holds its gate for the whole of a transaction or read, so the
 /// connection is never used by two tasks at once.
 final class SQLiteEngine: @unchecked Sendable {
-    // @unchecked: the handle and the statement cache are mutated only by the one task that holds the Database's
-    // AsyncGate (transaction(), withConnection() and close() all acquire it first); the gate's acquire/release are
-    // actor calls, which order the memory effects between successive holders.
+    // @unchecked: the handle and the statement cache are used only by the one task that holds the Database's
+    // AsyncGate (transaction(), withConnection() and close() all acquire it first); the gate's Mutex orders the
+    // memory effects between successive holders.
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
     private static let cacheLimit = 512

@@ -92,6 +92,8 @@ public final class EventBus: Sendable {
             return (event, Array(state.subscribers.values))
         }
         for target in targets { target.yield(event) }
+        let level: Logger.Level = problem ? .notice : .info
+        guard logger.logLevel <= level else { return }
         var metadata: Logger.Metadata = ["allot.event": .string(type)]
         if let node { metadata["allot.node"] = .string(node) }
         for (key, value) in fields {
@@ -102,7 +104,7 @@ public final class EventBus: Sendable {
             case .bool(let b): .stringConvertible(b)
             }
         }
-        logger.log(level: problem ? .notice : .info, "\(type)", metadata: metadata)
+        logger.log(level: level, "\(type)", metadata: metadata)
     }
 
     /// The events still kept, oldest first, after sequence number `after`.

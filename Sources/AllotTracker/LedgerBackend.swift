@@ -11,7 +11,7 @@ public protocol LedgerBackend: Sendable {
     func generations(nodes: [String]) async throws -> [String: Int]
     @discardableResult func saveNode(_ node: ComputeNode) async throws -> NodeSave
     func removeNode(uuid: String) async throws
-    func commit(_ operation: ComputeOperation, known: [String: ProviderView]) async throws -> CommitResult
+    func commit(_ operation: ComputeOperation) async throws -> CommitResult
     func repair(instance: String) async throws -> [String: Int]
     func placementConsumers(nodes: [String]) async throws -> [String: [String: [String: Int]]]
     func changedProviders(since: Int?) async throws -> (sequence: Int, providers: Set<String>?)

@@ -1,5 +1,4 @@
 public import AllotCore
-import AllotStore
 
 /// One compute node's live state, owned by one actor: its record, its part of the ledger and the ledger
 /// generation that view reflects. Claims on other nodes never wait for it.
@@ -12,8 +11,6 @@ actor NodeTracker {
     private var pending: [Int: ComputeChange] = [:]
     /// Traits someone else put on the provider (kept when the agent sets its own).
     var externalTraits: Set<String> = []
-    /// The provider as the last commit left it (lets the next claim skip re-reading it while it is current).
-    private(set) var provider: ProviderView?
 
     init(node: ComputeNode, ledger: NodeLedger, generation: Int) {
         uuid = node.uuid
@@ -46,11 +43,7 @@ actor NodeTracker {
 
     func setNode(_ node: ComputeNode) { self.node = node }
 
-    /// Keeps the newest provider view (results of concurrent claims may arrive out of order).
-    func setProvider(_ view: ProviderView) {
-        if let provider, provider.generation >= view.generation { return }
-        provider = view
-    }
+
 
     func setExternalTraits(_ traits: Set<String>) { externalTraits = traits }
 

@@ -104,14 +104,8 @@ public final class Tracker: Sendable {
     @discardableResult
     public func perform(_ operation: ComputeOperation) async throws -> ComputeChange {
         let result: CommitResult
-        var known: [String: ProviderView] = [:]
-        if let target = Self.targetNode(operation), let tracker = state.withLock({ $0.nodes[target] }),
-            let view = await tracker.provider
-        {
-            known[target] = view
-        }
         do {
-            result = try await ledger.commit(operation, known: known)
+            result = try await ledger.commit(operation)
         } catch let error as ComputeError {
             events.publish("claim.refused", node: Self.targetNode(operation), [
                 "operation": .string(operation.name), "reason": .string(error.description),
@@ -122,8 +116,6 @@ public final class Tracker: Sendable {
         let trackers = state.withLock { state in result.generations.compactMap { uuid, generation in
             state.nodes[uuid].map { ($0, generation) } } }
         for (tracker, generation) in trackers { await tracker.apply(result.change, generation: generation) }
-        let viewed = state.withLock { state in result.providers.compactMap { uuid, view in state.nodes[uuid].map { ($0, view) } } }
-        for (tracker, view) in viewed { await tracker.setProvider(view) }
         if !result.change.isNoOp {
             var fields: [String: EventValue] = ["operation": .string(operation.name)]
             if let instance = result.change.after.instance {

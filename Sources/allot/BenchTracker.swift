@@ -21,6 +21,13 @@ struct BenchTracker: AsyncParsableCommand {
     @Option(help: "Milliseconds between claims while audits run (scenario c).") var claimIntervalMs: Double = 20
     @Option(help: "Write the JSON here too.") var out: String?
     @Option(help: "Directory for the databases (default: a temporary one, removed afterwards).") var directory: String?
+    @Option(help: "SQLite synchronous mode: 'full' (every commit synced to disk) or 'normal' (WAL: survives kill -9, not power loss).")
+    var sqliteSynchronous: SynchronousChoice = .full
+
+    enum SynchronousChoice: String, ExpressibleByArgument, CaseIterable {
+        case full, normal
+        var mode: SQLiteSynchronous { self == .full ? .full : .normal }
+    }
 
     func run() async throws {
         let scenarios = Set(only.split(separator: ",").map(String.init))
@@ -30,7 +37,7 @@ struct BenchTracker: AsyncParsableCommand {
         defer { if directory == nil { try? FileManager.default.removeItem(at: root) } }
         var result: [String: Any] = ["meta": [
             "date_utc": ISO8601DateFormatter().string(from: Date()), "allot": "bench-tracker",
-            "cpu_count": ProcessInfo.processInfo.activeProcessorCount, "store": "sqlite-wal-synchronous-full",
+            "cpu_count": ProcessInfo.processInfo.activeProcessorCount, "store": "sqlite-wal-synchronous-\(sqliteSynchronous.rawValue)",
             "argv": Array(CommandLine.arguments.dropFirst()),
         ] as [String: Any]]
         let started = ContinuousClock.now
@@ -85,13 +92,16 @@ struct BenchTracker: AsyncParsableCommand {
         let tracker: Tracker
         let nodesFile: String
 
-        static func make(root: URL, name: String, nodes: [[String: Any]], kind: FileHostDriver.Kind) async throws -> Bench {
+        static func make(
+            root: URL, name: String, nodes: [[String: Any]], kind: FileHostDriver.Kind, synchronous: SQLiteSynchronous
+        ) async throws -> Bench {
             let dir = root.appendingPathComponent(name + "-" + UUID().uuidString)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let nodesFile = dir.appendingPathComponent("nodes.json").path
             try JSONSerialization.data(withJSONObject: ["nodes": nodes]).write(to: URL(fileURLWithPath: nodesFile))
             let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-            let database = try await Database.open(.sqliteFile(dir.appendingPathComponent("allot.sqlite").path), logger: logger)
+            let database = try await Database.open(
+                .sqliteFile(dir.appendingPathComponent("allot.sqlite").path), logger: logger, synchronous: synchronous)
             let ledger = SQLComputeLedger(database: database, logger: logger, now: { Date().timeIntervalSince1970 })
             let tracker = Tracker(
                 configuration: TrackerConfiguration(host: "bench", auditInterval: 0),
@@ -122,7 +132,7 @@ struct BenchTracker: AsyncParsableCommand {
 
     func scenarioA(root: URL, preTracked: Int, claims: Int) async throws -> [String: Any] {
         let node = Self.uuid(0xA, 1)
-        let bench = try await Bench.make(root: root, name: "a", nodes: [Self.hostNode("node-a", node)], kind: .fake)
+        let bench = try await Bench.make(root: root, name: "a", nodes: [Self.hostNode("node-a", node)], kind: .fake, synchronous: sqliteSynchronous.mode)
         defer { Task { await bench.database.close() } }
         try await populate(bench, node: node, count: preTracked, from: 0)
         try await bench.tracker.audit()
@@ -173,7 +183,7 @@ struct BenchTracker: AsyncParsableCommand {
         let node = Self.uuid(0xB, 1)
         let other = Self.uuid(0xB, 2)
         let bench = try await Bench.make(
-            root: root, name: "b", nodes: [Self.hostNode("node-b", node), Self.hostNode("other-node", other)], kind: .fake)
+            root: root, name: "b", nodes: [Self.hostNode("node-b", node), Self.hostNode("other-node", other)], kind: .fake, synchronous: sqliteSynchronous.mode)
         defer { Task { await bench.database.close() } }
         let migrations = Int(Double(instances) * migrationFraction)
         let incoming = migrations - migrations / 2
@@ -235,7 +245,7 @@ struct BenchTracker: AsyncParsableCommand {
                             "maintenance": false])
         }
         let startup0 = ContinuousClock.now
-        let bench = try await Bench.make(root: root, name: "c", nodes: entries, kind: .baremetal)
+        let bench = try await Bench.make(root: root, name: "c", nodes: entries, kind: .baremetal, synchronous: sqliteSynchronous.mode)
         let startup = (ContinuousClock.now - startup0).seconds
         defer { Task { await bench.database.close() } }
         let flavor = Flavor(name: "bm", vcpus: 1, memoryMB: 1, extraSpecs: [
@@ -315,7 +325,7 @@ struct BenchTracker: AsyncParsableCommand {
         let node = Self.uuid(0xD, 1)
         let other = Self.uuid(0xD, 2)
         let bench = try await Bench.make(
-            root: root, name: "d", nodes: [Self.hostNode("node-d", node), Self.hostNode("other-node", other)], kind: .fake)
+            root: root, name: "d", nodes: [Self.hostNode("node-d", node), Self.hostNode("other-node", other)], kind: .fake, synchronous: sqliteSynchronous.mode)
         defer { Task { await bench.database.close() } }
         try await populate(bench, node: node, count: preTracked, from: 0)
         let movers = 200

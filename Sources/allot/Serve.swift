@@ -65,6 +65,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env ALLOT_LOG_LEVEL).")
     var logLevel: String = env("ALLOT_LOG_LEVEL") ?? "info"
 
+    @Option(help: "SQLite: 'full' syncs every commit to disk (survives power loss); 'normal' survives a crash of the process but the last commits may roll back after a power loss, for much less CPU per write (env ALLOT_SQLITE_SYNCHRONOUS).")
+    var sqliteSynchronous: SynchronousChoice = env("ALLOT_SQLITE_SYNCHRONOUS").flatMap(SynchronousChoice.init(rawValue:)) ?? .full
+
     @Flag(help: "Do not run the embedded resource tracker agent for this host (the compute API then only reads and writes the ledger).")
     var noAgent = false
 
@@ -72,6 +75,10 @@ struct Serve: AsyncParsableCommand {
     var tracker: TrackerOptions
 
     enum AuthChoice: String, ExpressibleByArgument { case token, noauth }
+    enum SynchronousChoice: String, ExpressibleByArgument, CaseIterable {
+        case full, normal
+        var mode: SQLiteSynchronous { self == .full ? .full : .normal }
+    }
     enum LogFormat: String, ExpressibleByArgument { case json, text }
     enum StrategyChoice: String, ExpressibleByArgument, CaseIterable {
         case depthFirst = "depth-first"
@@ -111,7 +118,7 @@ struct Serve: AsyncParsableCommand {
             maxAllocationCandidates: maxAllocationCandidates, candidateStrategy: allocationCandidatesStrategy.strategy,
             randomizeCandidates: randomizeAllocationCandidates)
         logger.info("Opening database", metadata: ["allot.database": .string(location.description)])
-        let db = try await Database.open(location, logger: logger)
+        let db = try await Database.open(location, logger: logger, synchronous: sqliteSynchronous.mode)
         let store = SQLPlacementStore(database: db, logger: logger, now: { Date().timeIntervalSince1970 })
         let ledger = SQLComputeLedger(database: db, logger: logger, now: { Date().timeIntervalSince1970 })
         var services: [any Service] = []

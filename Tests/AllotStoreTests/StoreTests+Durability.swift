@@ -48,8 +48,8 @@ extension StoreTests {
         }
     }
 
-    // SQLite is left out: in one process, concurrent openers of one file wait for each other's locks on
-    // SQLiteNIO's shared thread pool (two threads here) and time out; separate processes do not share it.
+    // SQLite is left out: one process per SQLite file is the supported set-up (concurrent openers in one process
+    // would wait for each other's locks on the cooperative threads); replicas share PostgreSQL.
     @Test(
         "several replicas may open (and migrate) a new PostgreSQL database at the same time",
         .enabled(if: TestBackend.postgresURL != nil, "set ALLOT_TEST_POSTGRES_URL to run the suite on PostgreSQL"))
