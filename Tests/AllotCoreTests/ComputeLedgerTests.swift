@@ -158,6 +158,22 @@ import Testing
         }
     }
 
+    @Test func statsCountWhatNovaCounts() {
+        let node = Self.nodeA
+        var instances = (0..<3).map { i in
+            Instance(uuid: "vm-\(i)", projectID: i == 0 ? "p1" : "p2", userID: "u", flavor: Self.small, node: node,
+                     vmState: i == 2 ? .building : .active, taskState: i == 1 ? "resize_prep" : nil, osType: i == 0 ? "linux" : nil)
+        }
+        instances.append(Instance(uuid: "elsewhere", projectID: "p1", userID: "u", flavor: Self.small, node: Self.nodeB))
+        let ledger = NodeLedger(node: node, instances: instances, migrations: [Migration]())
+        #expect(ledger.stats == [
+            "num_instances": 3, "io_workload": 2, "num_vm_active": 2, "num_vm_building": 1, "num_task_None": 2,
+            "num_task_resize_prep": 1, "num_os_type_linux": 1, "num_os_type_None": 2, "num_proj_p1": 1, "num_proj_p2": 2,
+        ])
+        #expect(ledger.usage == ["VCPU": 6, "MEMORY_MB": 6144, "DISK_GB": 60])
+        #expect(ledger.recomputedUsage() == ledger.usage)
+    }
+
     /// Random operations over three nodes: every node's incremental usage equals its usage rebuilt from the
     /// records, which equals the sum of what every consumer holds there; nothing is ever negative.
     @Test func nodeUsageStaysExactUnderRandomOperations() throws {

@@ -129,6 +129,13 @@ extension Flavor {
             extraSpecs: specs)
     }
 
+    /// A key that tells apart the same flavor booted from volume (memo tables of resources).
+    static func bootFromVolumeKey(_ flavor: Flavor) -> Flavor {
+        var key = flavor
+        key.name = "\u{1}bfv\u{1}" + flavor.name
+        return key
+    }
+
     static func hasControlCharacters(_ text: String) -> Bool {
         text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
     }

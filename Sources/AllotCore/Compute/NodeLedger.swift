@@ -75,8 +75,28 @@ public struct NodeLedger: Hashable, Sendable {
     /// Usage computed again from the records alone.
     public func recomputedUsage() -> [String: Int] {
         var total: [String: Int] = [:]
-        for consumer in consumers.values { for (rc, n) in consumer { total[rc, default: 0] += n } }
-        return total
+        // Instances that are not moving hold their flavor here; flavors repeat, so their resources are worked
+        // out once per flavor.
+        var resources: [Flavor: [String: Int]] = [:]
+        for instance in instances.values {
+            if activeMigration[instance.uuid] == nil {
+                guard instance.node == node else { continue }
+                let key = instance.bootFromVolume ? Flavor.bootFromVolumeKey(instance.flavor) : instance.flavor
+                let amounts: [String: Int]
+                if let known = resources[key] {
+                    amounts = known
+                } else {
+                    amounts = instance.flavor.resources(bootFromVolume: instance.bootFromVolume)
+                    resources[key] = amounts
+                }
+                for (rc, n) in amounts { total[rc, default: 0] += n }
+                continue
+            }
+            for amounts in records(instance: instance.uuid).allocations.values {
+                for (rc, n) in amounts[node] ?? [:] { total[rc, default: 0] += n }
+            }
+        }
+        return total.filter { $0.value != 0 }
     }
 
     /// What each consumer (instance or migration uuid) holds on this node.
@@ -92,17 +112,26 @@ public struct NodeLedger: Hashable, Sendable {
 
     /// Nova's compute node stats over the instances on this node.
     public var stats: [String: Int] {
-        var stats: [String: Int] = ["num_instances": 0, "io_workload": 0]
+        // Count by value first, then name each distinct value once.
+        var vmStates: [VMState: Int] = [:]
+        var taskStates: [String?: Int] = [:]
+        var osTypes: [String?: Int] = [:]
+        var projects: [String: Int] = [:]
+        var count = 0
+        var io = 0
         for instance in instances.values where instance.node == node {
-            stats["num_instances", default: 0] += 1
-            stats["num_vm_\(instance.vmState.rawValue)", default: 0] += 1
-            stats["num_task_\(instance.taskState ?? "None")", default: 0] += 1
-            stats["num_os_type_\(instance.osType ?? "None")", default: 0] += 1
-            stats["num_proj_\(instance.projectID)", default: 0] += 1
-            if instance.vmState == .building || Self.ioTasks.contains(instance.taskState ?? "") {
-                stats["io_workload", default: 0] += 1
-            }
+            count += 1
+            vmStates[instance.vmState, default: 0] += 1
+            taskStates[instance.taskState, default: 0] += 1
+            osTypes[instance.osType, default: 0] += 1
+            projects[instance.projectID, default: 0] += 1
+            if instance.vmState == .building || instance.taskState.map(Self.ioTasks.contains) == true { io += 1 }
         }
+        var stats: [String: Int] = ["num_instances": count, "io_workload": io]
+        for (state, n) in vmStates { stats["num_vm_" + state.rawValue] = n }
+        for (task, n) in taskStates { stats["num_task_" + (task ?? "None")] = n }
+        for (os, n) in osTypes { stats["num_os_type_" + (os ?? "None")] = n }
+        for (project, n) in projects { stats["num_proj_" + project] = n }
         return stats
     }
 
