@@ -20,13 +20,20 @@ public struct CommitResult: Sendable, Equatable {
 /// What a claim needs to know of a node's provider, valid while its generation stays the same: Placement usage
 /// (every consumer's), inventories, traits and whether the node is disabled.
 public struct ProviderView: Sendable, Equatable {
+    /// The provider's row id: never reused, so a provider deleted and created again with the same uuid (and a
+    /// generation counting from 0 again) never matches an old view.
+    public var providerID: Int
     public var generation: Int
     public var usage: [String: Int]
     public var inventories: [String: Inventory]
     public var traits: Set<String>
     public var disabled: Bool
 
-    public init(generation: Int, usage: [String: Int], inventories: [String: Inventory], traits: Set<String>, disabled: Bool) {
+    public init(
+        providerID: Int, generation: Int, usage: [String: Int], inventories: [String: Inventory], traits: Set<String>,
+        disabled: Bool
+    ) {
+        self.providerID = providerID
         self.generation = generation
         self.usage = usage
         self.inventories = inventories
@@ -381,7 +388,9 @@ public final class SQLComputeLedger: Sendable {
             var views = self.views.withLock { cached in
                 var matching: [String: ProviderView] = [:]
                 for (node, provider) in providers {
-                    if let view = cached[node], view.generation == provider.generation { matching[node] = view }
+                    if let view = cached[node], view.providerID == provider.id, view.generation == provider.generation {
+                        matching[node] = view
+                    }
                 }
                 return matching
             }
@@ -438,7 +447,9 @@ public final class SQLComputeLedger: Sendable {
         views.withLock { cached in
             for node in result.generations.keys where result.providers[node] == nil { cached[node] = nil }
             for (node, view) in result.providers {
-                if let current = cached[node], current.generation > view.generation { continue }
+                if let current = cached[node], current.providerID == view.providerID, current.generation > view.generation {
+                    continue
+                }
                 cached[node] = view
             }
         }
@@ -470,7 +481,7 @@ public final class SQLComputeLedger: Sendable {
             if used != 0 { usage[try usageRow.decode(column: "name", as: String.self)] = used }
         }
         return ProviderView(
-            generation: generation, usage: usage, inventories: inventories, traits: Set(traits),
+            providerID: providerID, generation: generation, usage: usage, inventories: inventories, traits: Set(traits),
             disabled: try row.decode(column: "disabled", as: Int.self) != 0)
     }
 

@@ -149,6 +149,30 @@ final class TrackerFixture: Sendable {
         try await fixture.expectAgreement()
     }
 
+    @Test func claimsSeeChangesOtherWritersMadeToTheProvider() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        try await fixture.tracker.perform(.build(Self.instance(Self.vm(1))))
+        // An operator shrinks the node through the Placement API and allocates a little there directly.
+        let current = try await fixture.store.inventories(providerUUID: Self.nodeA)
+        var inventories = current.inventories
+        inventories["VCPU"] = Inventory(total: 3, maxUnit: 3)
+        _ = try await fixture.store.replaceInventories(
+            providerUUID: Self.nodeA, generation: current.provider.generation, inventories: inventories)
+        await #expect(throws: ComputeError.doesNotFit(node: Self.nodeA, resourceClass: "VCPU", requested: 2, free: 1)) {
+            try await fixture.tracker.perform(.build(Self.instance(Self.vm(2))))
+        }
+        try await fixture.store.replaceAllocations([ConsumerAllocationRequest(
+            consumerUUID: "99999999-0000-4000-8000-000000000001",
+            items: [AllocationItem(providerUUID: Self.nodeA, resourceClass: .memoryMB, used: 12000)],
+            owner: ConsumerOwner(projectID: "p", userID: "u"), expectedGeneration: .unchecked)])
+        await #expect(throws: ComputeError.doesNotFit(node: Self.nodeA, resourceClass: "MEMORY_MB", requested: 4096, free: 288)) {
+            try await fixture.tracker.perform(.build(Self.instance(Self.vm(3), Flavor(name: "one", vcpus: 1, memoryMB: 4096))))
+        }
+        try await fixture.tracker.perform(.build(Self.instance(Self.vm(4), Flavor(name: "one", vcpus: 1, memoryMB: 256))))
+    }
+
     @Test func traitsInTheFlavorAreHonoured() async throws {
         let fixture = try await TrackerFixture()
         defer { Task { await fixture.remove() } }
