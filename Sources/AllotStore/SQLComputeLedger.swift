@@ -485,33 +485,65 @@ public final class SQLComputeLedger: Sendable {
             disabled: try row.decode(column: "disabled", as: Int.self) != 0)
     }
 
-    /// Rewrites the allocations of an instance (and of its move in progress) from the ledger, healing drift
-    /// (e.g. allocations deleted through the Placement API). Capacity is not re-checked: the ledger already
-    /// holds these resources.
-    /// - Returns: the nodes whose ledger generation moved, with the new generations.
-    public func repair(instance uuid: String) async throws -> [String: Int] {
+    /// What reconciling a consumer found.
+    public enum Reconciled: String, Sendable, Equatable {
+        /// Placement already holds what the ledger says (a difference seen earlier was a claim in flight).
+        case consistent
+        /// Placement's allocations were rewritten from the ledger.
+        case repaired
+        /// The consumer should hold nothing (deleted instance, finished move): its allocations were deleted.
+        case cleared
+        /// The ledger does not know this consumer; nothing was changed.
+        case unknown
+    }
+
+    /// Compares what Placement holds for a consumer with what the ledger says it should hold, in one transaction,
+    /// and makes Placement agree (capacity is not checked: the ledger already holds these resources).
+    /// - Returns: the outcome and the nodes whose ledger generation moved.
+    public func reconcile(consumer: String) async throws -> (outcome: Reconciled, generations: [String: Int]) {
         let now = now()
         return try await database.transaction { tx in
-            guard let instance = try await tx.row("SELECT * FROM instances WHERE uuid = \(bind: uuid)\(unsafeRaw: tx.forUpdate)")
+            var instance = try await tx.row("SELECT * FROM instances WHERE uuid = \(bind: consumer)\(unsafeRaw: tx.forUpdate)")
                 .map(Self.instance(from:))
-            else { throw ComputeError.instanceNotFound(uuid) }
-            let records = LedgerRecords(instance: instance, migration: try await Self.activeMigration(instance: uuid, tx: tx))
-            // Pretend nothing was held before, so every consumer is written afresh; the capacity check sees
-            // current usage minus what these consumers hold now.
-            var empty = records
-            empty.instance?.vmState = .deleted
-            let change = ComputeChange(before: empty, after: records)
-            var nodes = Set<String>()
-            for amounts in records.allocations.values { nodes.formUnion(amounts.keys) }
+            var named: Migration?
+            if instance == nil {
+                named = try await tx.row("SELECT * FROM migrations WHERE uuid = \(bind: consumer)").map(Self.migration(from:))
+                if let named {
+                    instance = try await tx.row(
+                        "SELECT * FROM instances WHERE uuid = \(bind: named.instanceUUID)\(unsafeRaw: tx.forUpdate)"
+                    ).map(Self.instance(from:))
+                }
+            }
+            if instance == nil, named == nil { return (.unknown, [:]) }
+            var expected: NodeAmounts = [:]
+            if let instance {
+                let records = LedgerRecords(
+                    instance: instance, migration: try await Self.activeMigration(instance: instance.uuid, tx: tx))
+                expected = (records.allocations[consumer] ?? [:]).filter { !$0.value.isEmpty }
+            }
+            var current: NodeAmounts = [:]
+            for row in try await tx.rows(
+                """
+                SELECT rp.uuid, rc.name, a.used FROM allocations a JOIN resource_providers rp ON rp.id = a.resource_provider_id
+                JOIN resource_classes rc ON rc.id = a.resource_class_id WHERE a.consumer_id = \(bind: consumer)
+                """)
+            {
+                current[try row.decode(column: "uuid", as: String.self), default: [:]][
+                    try row.decode(column: "name", as: String.self)] = try row.decode(column: "used", as: Int.self)
+            }
+            if current == expected { return (.consistent, [:]) }
+            let touched = Set(current.keys).union(expected.keys)
             var providers: [String: (id: Int, generation: Int)] = [:]
             for row in try await tx.rows(
-                "SELECT id, uuid, generation FROM resource_providers WHERE uuid IN (\(binds: nodes.sorted())) ORDER BY id\(unsafeRaw: tx.forUpdate)")
+                "SELECT id, uuid, generation FROM resource_providers WHERE uuid IN (\(binds: touched.sorted())) ORDER BY id\(unsafeRaw: tx.forUpdate)")
             {
                 providers[try row.decode(column: "uuid", as: String.self)] =
                     (try row.decode(column: "id", as: Int.self), try row.decode(column: "generation", as: Int.self))
             }
-            _ = try await self.writeAllocations(change, providers: providers, now: now, tx: tx, learned: LearnedIDs())
-            return try await Self.bumpLedger(nodes, tx: tx)
+            _ = try await self.writeConsumers(
+                [consumer: expected], owner: instance, touched: touched, providers: providers, now: now, tx: tx,
+                learned: LearnedIDs())
+            return (expected.isEmpty ? .cleared : .repaired, try await Self.bumpLedger(touched, tx: tx))
         }
     }
 
@@ -634,19 +666,6 @@ public final class SQLComputeLedger: Sendable {
         stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
     }
 
-    /// Deletes a consumer's allocations on one node's provider (the audit's remedy for deleted instances).
-    public func deleteAllocations(consumer: String, node: String) async throws {
-        try await database.transaction { tx in
-            guard let provider = try await tx.provider(uuid: node, lock: true) else { return }
-            try await tx.run(
-                "DELETE FROM allocations WHERE consumer_id = \(bind: consumer) AND resource_provider_id = \(bind: provider.id)")
-            if try await tx.row("SELECT consumer_id FROM allocations WHERE consumer_id = \(bind: consumer)") == nil {
-                try await tx.run("DELETE FROM consumers WHERE uuid = \(bind: consumer)")
-            }
-            try await tx.recordChange(.provider(provider.id))
-        }
-    }
-
     /// The records an operation reads, locked on PostgreSQL.
     static func records(for operation: ComputeOperation, tx: Transaction) async throws -> LedgerRecords {
         var instanceUUID = operation.instanceUUID
@@ -687,6 +706,24 @@ public final class SQLComputeLedger: Sendable {
         learned: LearnedIDs
     ) async throws -> [String: Int] {
         let consumers = change.allocations
+        var touched = Set<String>()
+        for consumer in consumers.keys {
+            for records in [change.before, change.after] {
+                if let held = records.allocations[consumer] { touched.formUnion(held.keys) }
+            }
+        }
+        return try await writeConsumers(
+            consumers, owner: change.after.instance ?? change.before.instance, touched: touched, providers: providers,
+            now: now, tx: tx, learned: learned)
+    }
+
+    /// Replaces what each consumer holds (empty: nothing; the consumer row goes too) and bumps the generation of
+    /// every provider in `touched`.
+    /// - Returns: the new generations of those providers.
+    func writeConsumers(
+        _ consumers: [String: NodeAmounts], owner instance: Instance?, touched: Set<String>,
+        providers: [String: (id: Int, generation: Int)], now: Double, tx: Transaction, learned: LearnedIDs
+    ) async throws -> [String: Int] {
         guard !consumers.isEmpty else { return [:] }
         let classNames = Set(consumers.values.flatMap { $0.values.flatMap(\.keys) })
         var classIDs: [String: Int] = [:]
@@ -706,12 +743,7 @@ public final class SQLComputeLedger: Sendable {
                 if ResourceClass.standardSet.contains(name) { learned.add(.resourceClass, name, id) }
             }
         }
-        var touched = Set<String>()
-        let instance = change.after.instance ?? change.before.instance
         for (consumer, amounts) in consumers.sorted(by: { $0.key < $1.key }) {
-            for records in [change.before, change.after] {
-                if let held = records.allocations[consumer] { touched.formUnion(held.keys) }
-            }
             try await tx.run("DELETE FROM allocations WHERE consumer_id = \(bind: consumer)")
             let existing = try await tx.row("SELECT id FROM consumers WHERE uuid = \(bind: consumer)")?
                 .decode(column: "id", as: Int.self)

@@ -12,11 +12,10 @@ public protocol LedgerBackend: Sendable {
     @discardableResult func saveNode(_ node: ComputeNode) async throws -> NodeSave
     func removeNode(uuid: String) async throws
     func commit(_ operation: ComputeOperation) async throws -> CommitResult
-    func repair(instance: String) async throws -> [String: Int]
+    func reconcile(consumer: String) async throws -> (outcome: SQLComputeLedger.Reconciled, generations: [String: Int])
     func placementConsumers(nodes: [String]) async throws -> [String: [String: [String: Int]]]
     func changedProviders(since: Int?) async throws -> (sequence: Int, providers: Set<String>?)
     func placementTraits(node: String) async throws -> Set<String>?
-    func deleteAllocations(consumer: String, node: String) async throws
     func instance(uuid: String) async throws -> Instance?
     func migration(uuid: String) async throws -> Migration?
     func instances(node: String?, includeDeleted: Bool) async throws -> [Instance]

@@ -339,50 +339,42 @@ public final class Tracker: Sendable {
         }
     }
 
-    /// Compares what Placement says consumers hold on a node with what the ledger says, and heals differences:
+    /// Compares what Placement says consumers hold on a node with what the node's view says, and has the ledger
+    /// settle every difference in its own transaction (so a claim in flight is never mistaken for drift):
     /// allocations of consumers that hold nothing there any more are deleted; ledger consumers with wrong or
     /// missing allocations are rewritten; consumers unknown to the ledger are reported and left alone.
     private func reconcile(
         uuid: String, ledgerConsumers: [String: [String: Int]], placement: [String: [String: Int]],
         report: inout AuditReport
     ) async throws {
-        var repairInstances = Set<String>()
-        for (consumer, amounts) in placement.sorted(by: { $0.key < $1.key }) where ledgerConsumers[consumer] != amounts {
-            if ledgerConsumers[consumer] != nil {
-                repairInstances.insert(try await instanceOf(consumer: consumer) ?? consumer)
-                continue
-            }
-            let knownInstance = try await ledger.instance(uuid: consumer) != nil
-            let knownMigration = try await ledger.migration(uuid: consumer) != nil
-            if knownInstance || knownMigration {
-                // A ledger consumer that should hold nothing here (deleted, moved, confirmed).
-                try await ledger.deleteAllocations(consumer: consumer, node: uuid)
+        var suspects = Set<String>()
+        for (consumer, amounts) in placement where ledgerConsumers[consumer] != amounts { suspects.insert(consumer) }
+        for consumer in ledgerConsumers.keys where placement[consumer] == nil { suspects.insert(consumer) }
+        var moved: [String: Int] = [:]
+        for consumer in suspects.sorted() {
+            let (outcome, generations) = try await ledger.reconcile(consumer: consumer)
+            moved.merge(generations) { a, b in max(a, b) }
+            switch outcome {
+            case .consistent: continue
+            case .repaired:
+                report.repaired.append(consumer)
+                events.publish("allocation.repaired", node: uuid, ["consumer": .string(consumer)], problem: true)
+            case .cleared:
                 report.deletedAllocations.append("\(consumer)@\(uuid)")
                 events.publish("allocation.deleted", node: uuid, ["consumer": .string(consumer)])
-            } else {
+            case .unknown:
                 report.unknownConsumers.append(consumer)
                 events.publish("allocation.unknown", node: uuid, ["consumer": .string(consumer)], problem: true)
             }
         }
-        for consumer in ledgerConsumers.keys where placement[consumer] == nil {
-            repairInstances.insert(try await instanceOf(consumer: consumer) ?? consumer)
-        }
-        for instance in repairInstances.sorted() {
-            let generations = try await ledger.repair(instance: instance)
-            let trackers = state.withLock { state in generations.compactMap { state.nodes[$0.key] } }
+        // The nodes whose books were rewritten read their views again.
+        let trackers = state.withLock { state in moved.keys.compactMap { state.nodes[$0] } }
+        if !trackers.isEmpty {
+            let views = try await ledger.nodeLedgers(uuids: trackers.map(\.uuid))
             for tracker in trackers {
-                let view = try await ledger.nodeLedgers(uuids: [tracker.uuid])[tracker.uuid]
-                if let view { await tracker.reload(view.ledger, generation: view.generation) }
+                if let view = views[tracker.uuid] { await tracker.reload(view.ledger, generation: view.generation) }
             }
-            report.repaired.append(instance)
-            events.publish("allocation.repaired", node: uuid, ["instance": .string(instance)], problem: true)
         }
-    }
-
-    /// The instance a consumer belongs to (itself, or the instance of a migration).
-    private func instanceOf(consumer: String) async throws -> String? {
-        if try await ledger.instance(uuid: consumer) != nil { return consumer }
-        return try await ledger.migration(uuid: consumer)?.instanceUUID
     }
 
     /// Retries `body` on Placement generation conflicts, with a short growing pause (4 tries).
