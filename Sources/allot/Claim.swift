@@ -124,7 +124,8 @@ struct Claim: AsyncParsableCommand {
             aliases: ["resize", "migrate", "live-migrate", "evacuate"])
         @OptionGroup var client: ClientOptions
         @Argument(help: "Instance uuid.") var instance: String
-        @Option(help: "resize, migration, live-migration, evacuation.") var kind: String
+        @Option(help: "resize, migration, live-migration, evacuation (default: from the command name: resize, migrate, live-migrate, evacuate).")
+        var kind: String?
         @Option(help: "Destination node (uuid).") var destNode: String
         @Option(help: "Migration uuid (default: a new one).") var migration: String = UUID().uuidString.lowercased()
         @Option(help: "New flavor name (resize).") var flavorName: String = "custom"
@@ -135,6 +136,11 @@ struct Claim: AsyncParsableCommand {
         @Option(help: "New swap, MiB (resize).") var swap: Int = 0
 
         func run() async throws {
+            let aliases = ["resize": "resize", "migrate": "migration", "live-migrate": "live-migration", "evacuate": "evacuation"]
+            let invoked = CommandLine.arguments.dropFirst().first { aliases[$0] != nil }.flatMap { aliases[$0] }
+            guard let kind = kind ?? invoked else {
+                throw ValidationError("say which move: --kind resize|migration|live-migration|evacuation")
+            }
             var body: [String: Any] = ["uuid": migration, "instance_uuid": instance, "kind": kind, "dest_node": destNode]
             if kind == "resize" {
                 guard let vcpus, let memoryMb else { throw ValidationError("a resize needs --vcpus and --memory-mb") }

@@ -233,6 +233,17 @@ struct ComputeServer {
                                   "--vcpus", "99", "--memory-mb", "1"])
         #expect(refused.status != 0)
         #expect(refused.output.contains("does not fit") && refused.output.contains("allot.does_not_fit"))
+        let common = ["--url", url, "--token", "admin"]
+        #expect(try runCLI(["claim", "state", vm, "--vm-state", "active"] + common).status == 0)
+        let migration = newUUID()
+        let resized = try runCLI(["claim", "resize", vm, "--dest-node", Self.nodeB, "--migration", migration,
+                                  "--vcpus", "4", "--memory-mb", "2048", "--root-gb", "10"] + common)
+        #expect(resized.status == 0)
+        #expect(resized.output.contains("migration \(migration): resize pre-migrating"))
+        #expect(try runCLI(["claim", "finish", migration] + common).output.contains("resize finished"))
+        let reverted = try runCLI(["claim", "revert", migration] + common)
+        #expect(reverted.output.contains("resize reverted"))
+        #expect(reverted.output.contains("instance \(vm): active on node \(Self.nodeA)"))
         let audit = try runCLI(["audit", "--url", url, "--token", "admin"])
         #expect(audit.output.contains("nodes 2"))
         try await server.expectAgreement()
