@@ -14,7 +14,7 @@ import UnixSignals
 /// `allot serve`: the Placement API over SQLite or PostgreSQL.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the Placement-compatible API service.",
+        abstract: "Run the Placement-compatible API, the compute API and the resource tracker for this host.",
         discussion: """
             Every option can also be set in the environment as ALLOT_<OPTION> (e.g. ALLOT_DATABASE, ALLOT_PORT);
             the command line wins. SIGTERM or SIGINT stop the service gracefully.
