@@ -115,7 +115,7 @@ struct AllocationWriter {
         for (providerUUID, amounts) in wanted.sorted(by: { $0.key < $1.key }) {
             let provider = providers[providerUUID]!
             let (inventories, _) = try await SQLPlacementStore.loadInventories(providerID: provider.id, tx: tx)
-            let usage = try await usages(providerID: provider.id)
+            let usage = try await tx.providerUsage(providerID: provider.id)
             for (name, total) in amounts.sorted(by: { $0.key < $1.key }) {
                 guard let inventory = inventories[name] else {
                     throw PlacementError.conflict(
@@ -139,19 +139,6 @@ struct AllocationWriter {
                 }
             }
         }
-    }
-
-    private func usages(providerID: Int) async throws -> [String: Int] {
-        var result: [String: Int] = [:]
-        for row in try await tx.rows(
-            """
-            SELECT rc.name, u.used FROM (SELECT resource_class_id, CAST(SUM(used) AS BIGINT) AS used FROM allocations WHERE resource_provider_id = \(bind: providerID) GROUP BY resource_class_id) u
-            JOIN resource_classes rc ON rc.id = u.resource_class_id
-            """)
-        {
-            result[try row.decode(column: "name", as: String.self)] = try row.decode(column: "used", as: Int.self)
-        }
-        return result
     }
 
     /// Creates, updates or deletes the consumer row after its allocations were written.

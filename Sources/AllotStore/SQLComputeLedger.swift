@@ -376,15 +376,7 @@ public final class SQLComputeLedger: Sendable {
                 for (consumer, amounts) in records.allocations where consumers[consumer] != nil { nodes.formUnion(amounts.keys) }
             }
             if let target { nodes.insert(target.node) }
-            var providers: [String: (id: Int, generation: Int)] = [:]
-            if !nodes.isEmpty {
-                for row in try await tx.rows(
-                    "SELECT id, uuid, generation FROM resource_providers WHERE uuid IN (\(binds: nodes.sorted())) ORDER BY id\(unsafeRaw: tx.forUpdate)")
-                {
-                    providers[try row.decode(column: "uuid", as: String.self)] =
-                        (try row.decode(column: "id", as: Int.self), try row.decode(column: "generation", as: Int.self))
-                }
-            }
+            let providers = try await tx.lockedProviderGenerations(nodes)
             var views = self.views.withLock { cached in
                 var matching: [String: ProviderView] = [:]
                 for (node, provider) in providers {
@@ -469,17 +461,7 @@ public final class SQLComputeLedger: Sendable {
         guard let row = try await tx.row("SELECT disabled FROM compute_nodes WHERE uuid = \(bind: uuid)") else { return nil }
         let (inventories, _) = try await SQLPlacementStore.loadInventories(providerID: providerID, tx: tx)
         let traits = try await SQLPlacementStore.traitNames(providerID: providerID, tx: tx)
-        var usage: [String: Int] = [:]
-        for usageRow in try await tx.rows(
-            """
-            SELECT rc.name, u.used FROM (SELECT resource_class_id, CAST(SUM(used) AS BIGINT) AS used FROM allocations
-            WHERE resource_provider_id = \(bind: providerID) GROUP BY resource_class_id) u
-            JOIN resource_classes rc ON rc.id = u.resource_class_id
-            """)
-        {
-            let used = try usageRow.decode(column: "used", as: Int.self)
-            if used != 0 { usage[try usageRow.decode(column: "name", as: String.self)] = used }
-        }
+        let usage = try await tx.providerUsage(providerID: providerID).filter { $0.value != 0 }
         return ProviderView(
             providerID: providerID, generation: generation, usage: usage, inventories: inventories, traits: Set(traits),
             disabled: try row.decode(column: "disabled", as: Int.self) != 0)
@@ -533,13 +515,7 @@ public final class SQLComputeLedger: Sendable {
             }
             if current == expected { return (.consistent, [:]) }
             let touched = Set(current.keys).union(expected.keys)
-            var providers: [String: (id: Int, generation: Int)] = [:]
-            for row in try await tx.rows(
-                "SELECT id, uuid, generation FROM resource_providers WHERE uuid IN (\(binds: touched.sorted())) ORDER BY id\(unsafeRaw: tx.forUpdate)")
-            {
-                providers[try row.decode(column: "uuid", as: String.self)] =
-                    (try row.decode(column: "id", as: Int.self), try row.decode(column: "generation", as: Int.self))
-            }
+            let providers = try await tx.lockedProviderGenerations(touched)
             _ = try await self.writeConsumers(
                 [consumer: expected], owner: instance, touched: touched, providers: providers, now: now, tx: tx,
                 learned: LearnedIDs())

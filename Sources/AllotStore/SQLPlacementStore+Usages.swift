@@ -24,15 +24,7 @@ extension SQLPlacementStore {
             {
                 result[try row.decode(column: "name", as: String.self)] = 0
             }
-            for row in try await tx.rows(
-                """
-                SELECT rc.name, u.used FROM (SELECT resource_class_id, CAST(SUM(used) AS BIGINT) AS used FROM allocations
-                WHERE resource_provider_id = \(bind: provider.id) GROUP BY resource_class_id) u
-                JOIN resource_classes rc ON rc.id = u.resource_class_id
-                """)
-            {
-                result[try row.decode(column: "name", as: String.self)] = try row.decode(column: "used", as: Int.self)
-            }
+            result.merge(try await tx.providerUsage(providerID: provider.id)) { _, used in used }
             return (provider.model, result)
         }
     }

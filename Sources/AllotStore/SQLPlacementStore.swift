@@ -177,6 +177,34 @@ extension Transaction {
         return (ids, names.filter { ids[$0] == nil }.sorted())
     }
 
+    /// What a provider's allocations add up to, by class name (classes with no allocation are left out).
+    func providerUsage(providerID: Int) async throws -> [String: Int] {
+        var result: [String: Int] = [:]
+        for row in try await rows(
+            """
+            SELECT rc.name, u.used FROM (SELECT resource_class_id, CAST(SUM(used) AS BIGINT) AS used FROM allocations
+            WHERE resource_provider_id = \(bind: providerID) GROUP BY resource_class_id) u
+            JOIN resource_classes rc ON rc.id = u.resource_class_id
+            """)
+        {
+            result[try row.decode(column: "name", as: String.self)] = try row.decode(column: "used", as: Int.self)
+        }
+        return result
+    }
+
+    /// Id and generation of the providers with these uuids, locked in id order (PostgreSQL), by uuid.
+    func lockedProviderGenerations(_ uuids: Set<String>) async throws -> [String: (id: Int, generation: Int)] {
+        guard !uuids.isEmpty else { return [:] }
+        var result: [String: (id: Int, generation: Int)] = [:]
+        for row in try await rows(
+            "SELECT id, uuid, generation FROM resource_providers WHERE uuid IN (\(binds: uuids.sorted())) ORDER BY id\(unsafeRaw: forUpdate)")
+        {
+            result[try row.decode(column: "uuid", as: String.self)] =
+                (try row.decode(column: "id", as: Int.self), try row.decode(column: "generation", as: Int.self))
+        }
+        return result
+    }
+
     /// Inserts a row and returns its new id.
     func insertReturningID(_ query: SQLQueryString) async throws -> Int {
         var query = query
