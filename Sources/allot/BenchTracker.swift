@@ -288,15 +288,22 @@ struct BenchTracker: AsyncParsableCommand {
         let auditTask = Task {
             while !Task.isCancelled {
                 let t = ContinuousClock.now
-                _ = try? await bench.tracker.audit()
-                await passes.add((ContinuousClock.now - t).seconds)
+                do {
+                    try await bench.tracker.audit()
+                    await passes.add((ContinuousClock.now - t).seconds)
+                } catch {
+                    if Task.isCancelled { return }  // stopped at the end of the window, not a failure
+                    // Reported, as nova_rt_bench.py reports its audit errors; the loop stops on the first one.
+                    await passes.fail(String(describing: error))
+                    return
+                }
             }
         }
         var contClaim: [Double] = [], contAbort: [Double] = []
         var next = ContinuousClock.now
         let windowStart = ContinuousClock.now
         var k = 0
-        while await passes.count < 2 || contClaim.count < 50 {
+        while await passes.running || contClaim.count < 50 {
             let now = ContinuousClock.now
             if now < next { try await Task.sleep(until: next) }
             next = max(next + .milliseconds(Int(interval * 1000)), ContinuousClock.now)
@@ -317,7 +324,7 @@ struct BenchTracker: AsyncParsableCommand {
             "claim_during_audit": Self.summary(contClaim), "abort_during_audit": Self.summary(contAbort),
             "claim_interval_ms": interval * 1000, "claims_during_audit": contClaim.count,
             "audit_passes_during_claims_ms": await passes.all.map { Self.round($0 * 1000, 1) },
-            "contended_window_s": Self.round(window, 3),
+            "contended_window_s": Self.round(window, 3), "audit_errors": await passes.errors,
         ]
     }
 
@@ -401,8 +408,11 @@ struct BenchTracker: AsyncParsableCommand {
 /// Audit pass durations recorded by the background audit loop.
 private actor PassLog {
     private(set) var all: [Double] = []
-    var count: Int { all.count }
+    private(set) var errors: [String] = []
+    /// Fewer than two passes finished and none failed.
+    var running: Bool { all.count < 2 && errors.isEmpty }
     func add(_ seconds: Double) { all.append(seconds) }
+    func fail(_ error: String) { errors.append(error) }
 }
 
 extension Duration {
