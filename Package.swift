@@ -57,7 +57,14 @@ let package = Package(
         ),
         .target(
             name: "AllotTracker",
-            dependencies: ["AllotCore", "AllotStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "AllotCore",
+                "AllotStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: upcoming
         ),
         .executableTarget(

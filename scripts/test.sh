@@ -7,6 +7,9 @@
 # private, throw-away cluster on 127.0.0.1:$ALLOT_TEST_PG_PORT (default: the first free port from 55432) with trust authentication,
 # uses it, and removes it on exit. Without either, the PostgreSQL tests are skipped and the rest runs on SQLite.
 #
+# Upstream Placement: the agent's test against upstream OpenStack Placement runs when its venv can be made
+# (`scripts/upstream-placement.sh install`, from PyPI; ALLOT_TEST_UPSTREAM=0 skips it).
+#
 # Extra arguments go to `swift test` (e.g. `--filter AllotStoreTests`).
 set -euo pipefail
 
@@ -66,6 +69,19 @@ start_private_cluster() {
 
 if [[ -z "${ALLOT_TEST_POSTGRES_URL:-}" ]]; then
     start_private_cluster
+fi
+
+# The agent's test against upstream OpenStack Placement needs its Python package (from PyPI, once, into a venv).
+# ALLOT_TEST_UPSTREAM=0 skips it; in CI a failed install fails the run.
+if [[ "${ALLOT_TEST_UPSTREAM:-1}" != 0 ]]; then
+    if bash scripts/upstream-placement.sh install; then
+        export ALLOT_TEST_UPSTREAM_PLACEMENT="$PWD/scripts/upstream-placement.sh"
+    elif [[ -n "${CI:-}" ]]; then
+        log "upstream Placement could not be installed"
+        exit 1
+    else
+        log "upstream Placement could not be installed (no PyPI?); the agent's upstream test is skipped"
+    fi
 fi
 
 swift test "$@" < /dev/null

@@ -8,10 +8,10 @@ import NIOCore
 
 /// The compute side of `allot serve`: the ledger, and the embedded agent when there is one.
 public struct ComputeService: Sendable {
-    public let ledger: SQLComputeLedger
+    public let ledger: any LedgerBackend
     public let tracker: Tracker?
 
-    public init(ledger: SQLComputeLedger, tracker: Tracker?) {
+    public init(ledger: any LedgerBackend, tracker: Tracker?) {
         self.ledger = ledger
         self.tracker = tracker
     }
@@ -239,7 +239,8 @@ extension PlacementResponder {
             "invalid": .sortedObject(report.invalid.mapValues { .string($0) }), "saved": strings(report.saved),
             "orphans": .sortedObject(report.orphans.mapValues(strings)),
             "deleted_allocations": strings(report.deletedAllocations), "repaired": strings(report.repaired),
-            "unknown_consumers": strings(report.unknownConsumers), "drift": strings(report.drift),
+            "unknown_consumers": strings(report.unknownConsumers), "refused_repairs": strings(report.refusedRepairs),
+            "drift": strings(report.drift),
             "cleaned_evacuations": strings(report.cleanedEvacuations),
         ]))
     }

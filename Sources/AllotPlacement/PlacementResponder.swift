@@ -121,6 +121,10 @@ public struct PlacementResponder: HTTPResponder {
                 "The method \(request.method.rawValue) is not allowed for this resource. \n\n "
                     + "The method specified is not allowed for this resource.", allow: allowed)
         }
+        if !configuration.servesPlacement, endpoint != .root, !endpoint.isCompute {
+            throw PlacementError.notFound(
+                "This is an Allot agent: it serves the compute API (/compute/v1) only; Placement is a separate service.")
+        }
         let identity = try authenticate(request, endpoint: endpoint)
         if request.method == .get, endpoint != .root, endpoint != .showTrait, endpoint != .computeEvents, let accept = request.headers[.accept],
             ErrorFormat.quality(of: "application/json", in: accept) == 0

@@ -47,6 +47,17 @@ enum Endpoint: Sendable {
     case computeNodes, computeNode, computeInstances, computeBuild, computeInstance, computeDeleteInstance
     case computeInstanceState, computeInstanceAbort, computeMigrations, computeMove, computeMigration
     case computeMigrationAction, computeAudit, computeEvents
+
+    /// Part of Allot's compute API (served by `allot agent` too), rather than of Placement.
+    var isCompute: Bool {
+        switch self {
+        case .computeNodes, .computeNode, .computeInstances, .computeBuild, .computeInstance, .computeDeleteInstance,
+            .computeInstanceState, .computeInstanceAbort, .computeMigrations, .computeMove, .computeMigration,
+            .computeMigrationAction, .computeAudit, .computeEvents:
+            true
+        default: false
+        }
+    }
 }
 
 extension Route {

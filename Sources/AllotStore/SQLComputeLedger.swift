@@ -477,6 +477,8 @@ public final class SQLComputeLedger: Sendable {
         case cleared
         /// The ledger does not know this consumer; nothing was changed.
         case unknown
+        /// An external Placement refused the ledger's allocations (e.g. another consumer took the room); reported.
+        case refused
     }
 
     /// Compares what Placement holds for a consumer with what the ledger says it should hold, in one transaction,
@@ -485,23 +487,8 @@ public final class SQLComputeLedger: Sendable {
     public func reconcile(consumer: String) async throws -> (outcome: Reconciled, generations: [String: Int]) {
         let now = now()
         return try await database.transaction { tx in
-            var instance = try await tx.row("SELECT * FROM instances WHERE uuid = \(bind: consumer)\(unsafeRaw: tx.forUpdate)")
-                .map(Self.instance(from:))
-            var named: Migration?
-            if instance == nil {
-                named = try await tx.row("SELECT * FROM migrations WHERE uuid = \(bind: consumer)").map(Self.migration(from:))
-                if let named {
-                    instance = try await tx.row(
-                        "SELECT * FROM instances WHERE uuid = \(bind: named.instanceUUID)\(unsafeRaw: tx.forUpdate)"
-                    ).map(Self.instance(from:))
-                }
-            }
-            if instance == nil, named == nil { return (.unknown, [:]) }
-            var expected: NodeAmounts = [:]
-            if let instance {
-                let records = LedgerRecords(
-                    instance: instance, migration: try await Self.activeMigration(instance: instance.uuid, tx: tx))
-                expected = (records.allocations[consumer] ?? [:]).filter { !$0.value.isEmpty }
+            guard let (expected, instance) = try await Self.expectedAllocations(consumer: consumer, tx: tx) else {
+                return (.unknown, [:])
             }
             var current: NodeAmounts = [:]
             for row in try await tx.rows(
@@ -520,6 +507,72 @@ public final class SQLComputeLedger: Sendable {
                 [consumer: expected], owner: instance, touched: touched, providers: providers, now: now, tx: tx,
                 learned: LearnedIDs())
             return (expected.isEmpty ? .cleared : .repaired, try await Self.bumpLedger(touched, tx: tx))
+        }
+    }
+
+    /// What the ledger says a consumer (an instance or a migration) should hold, with the instance that owns it.
+    /// - Returns: `nil` when the ledger knows no such consumer.
+    public func expectedAllocations(consumer: String) async throws -> (amounts: NodeAmounts, owner: Instance?)? {
+        try await database.transaction { tx in try await Self.expectedAllocations(consumer: consumer, tx: tx) }
+    }
+
+    static func expectedAllocations(consumer: String, tx: Transaction) async throws -> (amounts: NodeAmounts, owner: Instance?)? {
+        var instance = try await tx.row("SELECT * FROM instances WHERE uuid = \(bind: consumer)\(unsafeRaw: tx.forUpdate)")
+            .map(Self.instance(from:))
+        var named: Migration?
+        if instance == nil {
+            named = try await tx.row("SELECT * FROM migrations WHERE uuid = \(bind: consumer)").map(Self.migration(from:))
+            if let named {
+                instance = try await tx.row(
+                    "SELECT * FROM instances WHERE uuid = \(bind: named.instanceUUID)\(unsafeRaw: tx.forUpdate)"
+                ).map(Self.instance(from:))
+            }
+        }
+        if instance == nil, named == nil { return nil }
+        var expected: NodeAmounts = [:]
+        if let instance {
+            let records = LedgerRecords(
+                instance: instance, migration: try await Self.activeMigration(instance: instance.uuid, tx: tx))
+            expected = (records.allocations[consumer] ?? [:]).filter { !$0.value.isEmpty }
+        }
+        return (expected, instance)
+    }
+
+    /// Takes back a committed change (an external Placement refused it): the records and the consumers'
+    /// allocations return to what they were before it, in one transaction.
+    /// - Returns: the nodes whose ledger generation moved, with their new generations.
+    /// - Throws: ``ComputeError/concurrentUpdate(_:)`` when the records no longer are what the change left.
+    public func undo(_ change: ComputeChange) async throws -> [String: Int] {
+        guard !change.isNoOp else { return [:] }
+        let now = now()
+        let inverse = ComputeChange(before: change.after, after: change.before)
+        return try await database.transaction { tx in
+            var current = LedgerRecords(instance: nil, migration: nil)
+            if let uuid = change.after.instance?.uuid ?? change.before.instance?.uuid {
+                current.instance = try await tx.row("SELECT * FROM instances WHERE uuid = \(bind: uuid)\(unsafeRaw: tx.forUpdate)")
+                    .map(Self.instance(from:))
+            }
+            if let uuid = (change.after.migration ?? change.before.migration)?.uuid {
+                current.migration = try await tx.row("SELECT * FROM migrations WHERE uuid = \(bind: uuid)\(unsafeRaw: tx.forUpdate)")
+                    .map(Self.migration(from:))
+            }
+            guard current == change.after else {
+                throw ComputeError.concurrentUpdate("the records changed after the claim; it cannot be undone")
+            }
+            var nodes = Set<String>()
+            for records in [change.before, change.after] {
+                for amounts in records.allocations.values { nodes.formUnion(amounts.keys) }
+            }
+            let providers = try await tx.lockedProviderGenerations(nodes)
+            _ = try await self.writeAllocations(inverse, providers: providers, now: now, tx: tx, learned: LearnedIDs())
+            try await Self.writeRecords(inverse, now: now, tx: tx)
+            if let added = change.after.instance, change.before.instance == nil {
+                try await tx.run("DELETE FROM instances WHERE uuid = \(bind: added.uuid)")
+            }
+            if let added = change.after.migration, change.before.migration?.uuid != added.uuid {
+                try await tx.run("DELETE FROM migrations WHERE uuid = \(bind: added.uuid)")
+            }
+            return try await Self.bumpLedger(change.touchedNodes, tx: tx)
         }
     }
 

@@ -3,9 +3,10 @@ public import AllotStore
 
 /// Where an agent keeps its books: the compute ledger and the Placement allocations that go with it.
 ///
-/// `allot serve` gives its embedded agent the SQL ledger directly (in-process); a remote agent reaches the same
-/// operations over HTTP.
+/// `allot serve` gives its embedded agent the SQL ledger directly (in-process); `allot agent` keeps a local SQL
+/// ledger and reports to a separate Placement service (``PlacementLedger``).
 public protocol LedgerBackend: Sendable {
+    func node(uuid: String) async throws -> (node: ComputeNode, generation: Int)?
     func nodes(host: String?) async throws -> [ComputeNode]
     func nodeLedgers(uuids: [String]) async throws -> [String: (ledger: NodeLedger, generation: Int)]
     func generations(nodes: [String]) async throws -> [String: Int]

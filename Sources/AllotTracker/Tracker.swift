@@ -23,6 +23,8 @@ public struct AuditReport: Sendable, Equatable {
     public var repaired: [String] = []
     /// Consumers with allocations on a node that the ledger does not know (left alone).
     public var unknownConsumers: [String] = []
+    /// Ledger consumers whose allocations an external Placement refused to take back (reported, retried next pass).
+    public var refusedRepairs: [String] = []
     /// Nodes whose live usage had drifted from the ledger and was rebuilt.
     public var drift: [String] = []
     /// Evacuations completed at their source.
@@ -47,7 +49,7 @@ public final class Tracker: Sendable {
     }
 
     private let state = Mutex(State())
-    private let auditLock = AuditLock()
+    private let auditLock = SerialLock()
 
     public init(
         configuration: TrackerConfiguration, driver: any HostDriver, ledger: any LedgerBackend, events: EventBus,
@@ -107,6 +109,7 @@ public final class Tracker: Sendable {
         do {
             result = try await ledger.commit(operation)
         } catch let error as ComputeError {
+            if case .placementRefused(_, let nodes) = error { try? await reload(nodes) }
             events.publish("claim.refused", node: Self.targetNode(operation), [
                 "operation": .string(operation.name), "reason": .string(error.description),
                 "code": .string(error.code),
@@ -132,6 +135,16 @@ public final class Tracker: Sendable {
             events.publish(type, node: Self.targetNode(operation) ?? result.change.after.instance?.node, fields)
         }
         return result.change
+    }
+
+    /// Reads these nodes' views from the ledger again (a claim was undone behind the live views' back).
+    private func reload(_ nodes: [String]) async throws {
+        let trackers = state.withLock { state in nodes.compactMap { state.nodes[$0] } }
+        guard !trackers.isEmpty else { return }
+        let views = try await ledger.nodeLedgers(uuids: trackers.map(\.uuid))
+        for tracker in trackers {
+            if let view = views[tracker.uuid] { await tracker.reload(view.ledger, generation: view.generation) }
+        }
     }
 
     static func targetNode(_ operation: ComputeOperation) -> String? {
@@ -362,19 +375,16 @@ public final class Tracker: Sendable {
             case .cleared:
                 report.deletedAllocations.append("\(consumer)@\(uuid)")
                 events.publish("allocation.deleted", node: uuid, ["consumer": .string(consumer)])
+            case .refused:
+                report.refusedRepairs.append(consumer)
+                events.publish("allocation.repair_refused", node: uuid, ["consumer": .string(consumer)], problem: true)
             case .unknown:
                 report.unknownConsumers.append(consumer)
                 events.publish("allocation.unknown", node: uuid, ["consumer": .string(consumer)], problem: true)
             }
         }
         // The nodes whose books were rewritten read their views again.
-        let trackers = state.withLock { state in moved.keys.compactMap { state.nodes[$0] } }
-        if !trackers.isEmpty {
-            let views = try await ledger.nodeLedgers(uuids: trackers.map(\.uuid))
-            for tracker in trackers {
-                if let view = views[tracker.uuid] { await tracker.reload(view.ledger, generation: view.generation) }
-            }
-        }
+        try await reload(Array(moved.keys))
     }
 
     /// Retries `body` on Placement generation conflicts, with a short growing pause (4 tries).
@@ -392,8 +402,8 @@ public final class Tracker: Sendable {
     }
 }
 
-/// Lets one audit run at a time (periodic and on-demand audits queue up).
-private actor AuditLock {
+/// Runs one body at a time, in arrival order (audits queue up; an upstream ledger's claims and repairs too).
+actor SerialLock {
     private var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 

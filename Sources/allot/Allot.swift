@@ -12,7 +12,7 @@ struct Allot: AsyncParsableCommand {
             prints it.
             """,
         subcommands: [
-            Serve.self, Token.self, Migrate.self, Host.self, Nodes.self, Instances.self, Migrations.self, Claim.self,
+            Serve.self, Agent.self, Token.self, Migrate.self, Host.self, Nodes.self, Instances.self, Migrations.self, Claim.self,
             Audit.self, Events.self, BenchTracker.self,
         ]
     )

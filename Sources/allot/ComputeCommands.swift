@@ -106,7 +106,7 @@ struct Audit: AsyncParsableCommand {
         print("nodes \(report["nodes"] ?? 0): added \(count("added")), removed \(count("removed")), "
             + "saved \(count("saved")), invalid \(count("invalid")), removal refused \(count("removal_refused"))")
         print("allocations: repaired \(count("repaired")), deleted \(count("deleted_allocations")), "
-            + "unknown consumers \(count("unknown_consumers")); orphans on \(count("orphans")) node(s); "
+            + "unknown consumers \(count("unknown_consumers")), refused repairs \(count("refused_repairs")); orphans on \(count("orphans")) node(s); "
             + "drift on \(count("drift")) node(s)")
         for key in ["invalid", "removal_refused", "orphans"] {
             for (name, value) in (report[key] as? [String: Any] ?? [:]).sorted(by: { $0.key < $1.key }) {

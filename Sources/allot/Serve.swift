@@ -100,20 +100,14 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        let format = logFormat
-        LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = format == .json
-                ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapLogging(format: logFormat, level: logLevel)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "allot")
         let location = DatabaseLocation(parsing: database)
         let configuration = try PlacementConfiguration(
-            auth: authMode(logger: logger), policy: policy(), corsAllowedOrigins: corsAllowedOrigin,
+            auth: Self.authMode(auth, tokensFile: tokensFile, database: database, logger: logger), policy: policy(),
+            corsAllowedOrigins: corsAllowedOrigin,
             corsAllowHeaders: corsAllowHeader, maxBodyBytes: maxBodyBytes,
             maxAllocationCandidates: maxAllocationCandidates, candidateStrategy: allocationCandidatesStrategy.strategy,
             randomizeCandidates: randomizeAllocationCandidates)
@@ -128,16 +122,7 @@ struct Serve: AsyncParsableCommand {
             let embedded = Tracker(
                 configuration: tracker.configuration, driver: tracker.makeDriver(), ledger: ledger, events: events,
                 logger: logger)
-            // The ledger's state is restored before the API accepts a claim; a driver failure in the first audit
-            // is logged and retried by the periodic audits.
-            do {
-                let report = try await embedded.start()
-                logger.info("Agent started", metadata: [
-                    "allot.nodes": .stringConvertible(report.nodes), "allot.added": .stringConvertible(report.added.count),
-                ])
-            } catch {
-                logger.error("Agent start failed; periodic audits will retry", metadata: ["allot.error": .string("\(error)")])
-            }
+            await startAgent(embedded, logger: logger)
             agent = embedded
             services.append(AuditService(tracker: embedded))
         }
@@ -159,7 +144,9 @@ struct Serve: AsyncParsableCommand {
         logger.info("Stopped")
     }
 
-    private func authMode(logger: Logger) throws -> AuthMode {
+    /// The authentication of an API server: tokens from `tokensFile` (or `ALLOT_TOKENS`), a new admin token
+    /// beside the database when there is no file yet, or none at all.
+    static func authMode(_ auth: AuthChoice, tokensFile: String?, database: String, logger: Logger) throws -> AuthMode {
         if auth == .noauth {
             logger.warning("Authentication is off (noauth): any caller may claim any identity; the token admin is admin")
             return .noauth
@@ -187,6 +174,30 @@ struct Serve: AsyncParsableCommand {
             overrides = decoded
         }
         return Policy(overrides: overrides, legacyAdminOnly: legacyPolicy)
+    }
+}
+
+/// Sends logs to standard error as JSON lines or text, from `level` up.
+func bootstrapLogging(format: Serve.LogFormat, level text: String) {
+    let level = Logger.Level(rawValue: text) ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler: any LogHandler = format == .json
+            ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+}
+
+/// Restores an agent's nodes from its ledger and runs its first audit, before the API accepts a claim; a driver
+/// or Placement failure in that audit is logged and retried by the periodic audits.
+func startAgent(_ tracker: Tracker, logger: Logger) async {
+    do {
+        let report = try await tracker.start()
+        logger.info("Agent started", metadata: [
+            "allot.nodes": .stringConvertible(report.nodes), "allot.added": .stringConvertible(report.added.count),
+        ])
+    } catch {
+        logger.error("Agent start failed; periodic audits will retry", metadata: ["allot.error": .string("\(error)")])
     }
 }
 

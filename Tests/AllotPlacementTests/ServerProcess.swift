@@ -16,20 +16,31 @@ final class ServerProcess {
 
     /// Starts `allot serve --auth noauth` on a free port over `database` and waits until it answers; `extra`
     /// arguments follow (by default `--no-agent`: these tests are about Placement alone).
-    init(database: String, logDirectory: URL, arguments extra: [String] = ["--no-agent"]) async throws {
-        port = Int.random(in: 20000...29999)
-        logURL = logDirectory.appendingPathComponent("server-\(port).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+    convenience init(database: String, logDirectory: URL, arguments extra: [String] = ["--no-agent"]) async throws {
+        try await self.init(
+            command: ["serve", "--database", database] + extra, logDirectory: logDirectory)
+    }
+
+    /// Starts `allot <command…> --auth noauth --port P` (P free and random, or `port`) with text logs at warning
+    /// level and waits until `GET /` answers.
+    init(command: [String], port: Int? = nil, logDirectory: URL) async throws {
+        self.port = port ?? Int.random(in: 20000...29999)
+        logURL = logDirectory.appendingPathComponent("\(command[0])-\(self.port).log")
+        if !FileManager.default.fileExists(atPath: logURL.path) {
+            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        }
         process = Process()
         process.executableURL = Self.binary
-        process.arguments = ["serve", "--auth", "noauth", "--port", String(port), "--database", database,
-                             "--log-format", "text", "--log-level", "warning"] + extra
+        process.arguments = command + ["--auth", "noauth", "--port", String(self.port), "--log-format", "text",
+                                       "--log-level", "warning"]
         let log = try FileHandle(forWritingTo: logURL)
+        log.seekToEndOfFile()
         process.standardOutput = log
         process.standardError = log
         try process.run()
         for _ in 0..<300 {
             if (try? await request("/", method: .get).status) == .ok { return }
+            if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(100))
         }
         process.terminate()

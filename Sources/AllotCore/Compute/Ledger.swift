@@ -147,6 +147,9 @@ public enum ComputeError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Another writer changed the node meanwhile; retry.
     case concurrentUpdate(String)
     case nodeDisabled(String)
+    /// An external Placement service refused (or could not take) the allocations of a claim that fitted the
+    /// ledger; the ledger's part was undone. `nodes` are the nodes whose ledger moved (twice: claim and undo).
+    case placementRefused(reason: String, nodes: [String])
 
     public var description: String {
         switch self {
@@ -166,6 +169,7 @@ public enum ComputeError: Error, Hashable, Sendable, CustomStringConvertible {
         case .illegalTransition(let text): "illegal transition: \(text)"
         case .concurrentUpdate(let text): "concurrent update: \(text)"
         case .nodeDisabled(let node): "compute node \(node) is disabled"
+        case .placementRefused(let reason, _): "Placement refused the allocations (the claim was undone): \(reason)"
         }
     }
 
@@ -183,6 +187,7 @@ public enum ComputeError: Error, Hashable, Sendable, CustomStringConvertible {
         case .illegalTransition: "allot.illegal_transition"
         case .concurrentUpdate: "allot.concurrent_update"
         case .nodeDisabled: "allot.node_disabled"
+        case .placementRefused: "allot.placement_refused"
         }
     }
 }

@@ -1,0 +1,211 @@
+public import AllotCore
+public import AllotStore
+import Foundation
+public import Logging
+
+/// The books of an agent whose Placement is a separate service (upstream OpenStack Placement, or another
+/// `allot serve` used as a plain Placement): the compute ledger stays in a local database (with a local copy of
+/// this host's providers, so claims are checked before Placement sees them), and every change is reported to
+/// Placement through its API.
+///
+/// A claim commits locally first, then writes the consumers' allocations to Placement in one
+/// `POST /allocations` with their consumer generations; when Placement refuses (no room because someone else
+/// allocated there, a generation it will not take) or cannot be reached, the local part is undone and the claim
+/// fails with ``ComputeError/placementRefused(reason:nodes:)``. The ledger is the truth for what this host's
+/// instances hold: the audit rewrites Placement's allocations of known consumers that differ from it (e.g. after a
+/// crash between the local commit and the report), and keeps the providers' inventories and traits right.
+///
+/// Claims and repairs are serialised (one at a time per agent), so an undo never races another change.
+public final class PlacementLedger: LedgerBackend {
+    public let local: SQLComputeLedger
+    public let placement: PlacementClient
+    let logger: Logger
+    private let serial = SerialLock()
+
+    public init(local: SQLComputeLedger, placement: PlacementClient, logger: Logger) {
+        self.local = local
+        self.placement = placement
+        self.logger = logger
+    }
+
+    // MARK: Reads (local)
+
+    public func node(uuid: String) async throws -> (node: ComputeNode, generation: Int)? {
+        try await local.node(uuid: uuid)
+    }
+    public func nodes(host: String?) async throws -> [ComputeNode] { try await local.nodes(host: host) }
+    public func nodeLedgers(uuids: [String]) async throws -> [String: (ledger: NodeLedger, generation: Int)] {
+        try await local.nodeLedgers(uuids: uuids)
+    }
+    public func generations(nodes: [String]) async throws -> [String: Int] { try await local.generations(nodes: nodes) }
+    public func instance(uuid: String) async throws -> Instance? { try await local.instance(uuid: uuid) }
+    public func migration(uuid: String) async throws -> Migration? { try await local.migration(uuid: uuid) }
+    public func instances(node: String?, includeDeleted: Bool) async throws -> [Instance] {
+        try await local.instances(node: node, includeDeleted: includeDeleted)
+    }
+    public func migrations(node: String?, inProgressOnly: Bool) async throws -> [Migration] {
+        try await local.migrations(node: node, inProgressOnly: inProgressOnly)
+    }
+
+    // MARK: Claims
+
+    public func commit(_ operation: ComputeOperation) async throws -> CommitResult {
+        try await serial.run {
+            let result = try await self.local.commit(operation)
+            let consumers = result.change.allocations
+            guard !consumers.isEmpty else { return result }
+            do {
+                try await self.report(consumers, change: result.change)
+            } catch let error as PlacementClientError {
+                let undone = try await self.local.undo(result.change)
+                self.logger.warning("Placement refused a claim; undone", metadata: [
+                    "allot.operation": .string(operation.name), "allot.error": .string(error.description),
+                ])
+                throw ComputeError.placementRefused(
+                    reason: error.status == 0 ? "Placement unreachable: \(error.detail)" : error.detail,
+                    nodes: Set(result.generations.keys).union(undone.keys).sorted())
+            }
+            return result
+        }
+    }
+
+    /// Writes what each consumer holds now on the nodes the change touched, keeping what it holds elsewhere
+    /// (e.g. shared storage), with fresh consumer generations (retried on a generation conflict).
+    private func report(_ consumers: [String: NodeAmounts], change: ComputeChange) async throws {
+        let owner = change.after.instance ?? change.before.instance
+        var nodesOf: [String: Set<String>] = [:]
+        for records in [change.before, change.after] {
+            for (consumer, amounts) in records.allocations where consumers[consumer] != nil {
+                nodesOf[consumer, default: []].formUnion(amounts.keys)
+            }
+        }
+        try await write(consumers, replacing: nodesOf, owner: owner)
+    }
+
+    private func write(_ consumers: [String: NodeAmounts], replacing: [String: Set<String>], owner: Instance?) async throws {
+        for attempt in 1... {
+            var writes: [PlacementClient.ConsumerWrite] = []
+            for (consumer, amounts) in consumers.sorted(by: { $0.key < $1.key }) {
+                let current = try await placement.consumerAllocations(consumer)
+                var allocations = current.allocations.filter { !(replacing[consumer] ?? []).contains($0.key) }
+                for (node, classes) in amounts where !classes.isEmpty { allocations[node] = classes }
+                if allocations == current.allocations { continue }
+                writes.append(PlacementClient.ConsumerWrite(
+                    consumer: consumer, allocations: allocations, projectID: owner?.projectID ?? IncompleteConsumer.projectID,
+                    userID: owner?.userID ?? IncompleteConsumer.userID, generation: current.generation,
+                    consumerType: consumer == owner?.uuid
+                        ? SQLComputeLedger.instanceConsumerType : SQLComputeLedger.migrationConsumerType))
+            }
+            guard !writes.isEmpty else { return }
+            do {
+                return try await placement.writeAllocations(writes)
+            } catch let error as PlacementClientError where error.isGenerationConflict && attempt < 4 {
+                try await Task.sleep(for: .milliseconds(10 * attempt))
+            }
+        }
+    }
+
+    // MARK: Audit
+
+    public func reconcile(consumer: String) async throws -> (outcome: SQLComputeLedger.Reconciled, generations: [String: Int]) {
+        try await serial.run {
+            // The local copy first (it is what claims are checked against), then Placement.
+            let (localOutcome, generations) = try await self.local.reconcile(consumer: consumer)
+            guard let expected = try await self.local.expectedAllocations(consumer: consumer) else {
+                return (.unknown, generations)
+            }
+            let ours = Set(try await self.local.nodes(host: nil).map(\.uuid))
+            let current = try await self.placement.consumerAllocations(consumer).allocations.filter { ours.contains($0.key) }
+            if current == expected.amounts { return (localOutcome, generations) }
+            do {
+                try await self.write([consumer: expected.amounts], replacing: [consumer: ours], owner: expected.owner)
+            } catch let error as PlacementClientError where error.isRefusal {
+                self.logger.warning("Placement refused a repair", metadata: [
+                    "allot.consumer": .string(consumer), "allot.error": .string(error.description),
+                ])
+                return (.refused, generations)
+            }
+            return (expected.amounts.isEmpty ? .cleared : .repaired, generations)
+        }
+    }
+
+    public func placementConsumers(nodes: [String]) async throws -> [String: [String: [String: Int]]] {
+        var result: [String: [String: [String: Int]]] = [:]
+        for node in nodes { result[node] = try await placement.providerAllocations(node) }
+        return result
+    }
+
+    /// Placement keeps no change log an agent can read: every audit checks every node.
+    public func changedProviders(since: Int?) async throws -> (sequence: Int, providers: Set<String>?) { (0, nil) }
+
+    public func placementTraits(node: String) async throws -> Set<String>? {
+        try await placement.traits(node)?.traits
+    }
+
+    // MARK: Nodes
+
+    /// Saves the node locally, then makes its provider in Placement match: created (named after the node's
+    /// hostname) if missing, inventories and traits replaced where they differ (custom classes and traits are
+    /// created first; generation conflicts are retried).
+    public func saveNode(_ node: ComputeNode) async throws -> NodeSave {
+        var save = try await local.saveNode(node)
+        for attempt in 1... {
+            do {
+                let remote = try await syncProvider(node)
+                save.createdProvider = save.createdProvider || remote.created
+                save.changedInventories = save.changedInventories || remote.inventories
+                save.changedTraits = save.changedTraits || remote.traits
+                return save
+            } catch let error as PlacementClientError where error.isGenerationConflict && attempt < 4 {
+                try await Task.sleep(for: .milliseconds(10 * attempt))
+            }
+        }
+        fatalError("unreachable")
+    }
+
+    private func syncProvider(_ node: ComputeNode) async throws -> (created: Bool, inventories: Bool, traits: Bool) {
+        var created = false
+        if let provider = try await placement.provider(node.uuid) {
+            if provider.name != node.hostname { try await placement.renameProvider(uuid: node.uuid, name: node.hostname) }
+        } else {
+            try await placement.createProvider(uuid: node.uuid, name: node.hostname)
+            created = true
+        }
+        var changedInventories = false
+        let (generation, inventories) = try await placement.inventories(node.uuid)
+        if inventories != node.inventories {
+            for name in node.inventories.keys where ResourceClass.isCustomName(name) && inventories[name] == nil {
+                try await placement.ensureResourceClass(name)
+            }
+            _ = try await placement.setInventories(node.uuid, generation: generation, node.inventories)
+            changedInventories = true
+        }
+        var changedTraits = false
+        if let (generation, traits) = try await placement.traits(node.uuid), traits != node.traits {
+            for name in node.traits.subtracting(traits) where Trait.isCustomName(name) {
+                try await placement.ensureTrait(name)
+            }
+            try await placement.setTraits(node.uuid, generation: generation, node.traits)
+            changedTraits = true
+        }
+        return (created, changedInventories, changedTraits)
+    }
+
+    /// Removes the node from the ledger and its provider from Placement, unless anything is allocated there
+    /// (locally or in Placement).
+    public func removeNode(uuid: String) async throws {
+        try await serial.run {
+            let holders = try await self.placement.providerAllocations(uuid).keys.sorted()
+            if !holders.isEmpty {
+                throw ComputeError.illegalTransition(
+                    "node \(uuid) still holds allocations in Placement of \(holders.prefix(5).joined(separator: ", "))")
+            }
+            try await self.local.removeNode(uuid: uuid)
+            do {
+                try await self.placement.deleteProvider(uuid)
+            } catch let error as PlacementClientError where error.isRefusal {
+                throw ComputeError.illegalTransition("Placement kept provider \(uuid): \(error.detail)")
+            }
+        }
+    }
+}

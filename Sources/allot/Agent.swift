@@ -1,0 +1,134 @@
+import AllotCore
+import AllotPlacement
+import AllotStore
+import AllotTracker
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// `allot agent`: the resource tracker of one host, reporting to a separate Placement service.
+struct Agent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the resource tracker for this host against a separate Placement service (upstream OpenStack's or Allot's).",
+        discussion: """
+            The agent registers this host's compute nodes in Placement (providers, inventories, traits), keeps its \
+            compute ledger (instances, migrations) in a local SQLite file, and serves the compute API \
+            (/compute/v1: claims, moves, audits, events) on --host/--port; `allot claim --url http://HOST:PORT` \
+            talks to it. Every claim is checked against the ledger, committed locally, then written to Placement \
+            with consumer generations; when Placement refuses it, the local part is undone and the claim fails \
+            with allot.placement_refused. Audits keep Placement's providers and allocations in line with the \
+            ledger. Needs Placement microversion 1.28 or later.
+
+            Every option can also be set in the environment as ALLOT_<OPTION>; the command line wins.
+            """)
+
+    @Option(help: "Placement's endpoint, e.g. http://controller:8778 (env ALLOT_PLACEMENT_URL).")
+    var placementURL: String = env("ALLOT_PLACEMENT_URL") ?? ""
+
+    @Option(help: "Token sent to Placement as X-Auth-Token (env ALLOT_PLACEMENT_TOKEN; prefer it over the command line, which others can read).")
+    var placementToken: String = env("ALLOT_PLACEMENT_TOKEN") ?? ""
+
+    @Option(help: "Address the compute API listens on (env ALLOT_HOST).")
+    var host: String = env("ALLOT_HOST") ?? "127.0.0.1"
+
+    @Option(help: "Port of the compute API (env ALLOT_PORT).")
+    var port: Int = env("ALLOT_PORT").flatMap(Int.init) ?? 8779
+
+    @Option(help: "The agent's local SQLite ledger (env ALLOT_DATABASE).")
+    var database: String = env("ALLOT_DATABASE") ?? "./allot-agent.sqlite"
+
+    @Option(help: "Authentication of the compute API: 'token' (default) or 'noauth' (development only; env ALLOT_AUTH).")
+    var auth: Serve.AuthChoice = env("ALLOT_AUTH").flatMap(Serve.AuthChoice.init(rawValue:)) ?? .token
+
+    @Option(help: "JSON token file of the compute API (default: beside the database; env ALLOT_TOKENS_FILE).")
+    var tokensFile: String = env("ALLOT_TOKENS_FILE") ?? ""
+
+    @Option(help: "Log format: 'json' or 'text' (env ALLOT_LOG_FORMAT).")
+    var logFormat: Serve.LogFormat = env("ALLOT_LOG_FORMAT").flatMap(Serve.LogFormat.init(rawValue:)) ?? .json
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env ALLOT_LOG_LEVEL).")
+    var logLevel: String = env("ALLOT_LOG_LEVEL") ?? "info"
+
+    @Option(help: "SQLite durability of the local ledger: 'full' or 'normal' (env ALLOT_SQLITE_SYNCHRONOUS).")
+    var sqliteSynchronous: Serve.SynchronousChoice =
+        env("ALLOT_SQLITE_SYNCHRONOUS").flatMap(Serve.SynchronousChoice.init(rawValue:)) ?? .full
+
+    @OptionGroup(title: "Tracker")
+    var tracker: TrackerOptions
+
+    func validate() throws {
+        guard let url = URL(string: placementURL), url.scheme == "http" || url.scheme == "https",
+            url.host != nil
+        else {
+            throw ValidationError("--placement-url must be an http(s) URL (e.g. http://controller:8778)")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
+        guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535") }
+        guard !database.hasPrefix("postgres") else {
+            throw ValidationError("the agent keeps its ledger in a local SQLite file; give --database a path")
+        }
+        try tracker.validateTracker()
+    }
+
+    func run() async throws {
+        bootstrapLogging(format: logFormat, level: logLevel)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "allot")
+        let placement = try await connect(logger: logger)
+        logger.info("Placement reached", metadata: [
+            "allot.placement_url": .string(placement.baseURL), "allot.microversion": .string("\(placement.version)"),
+        ])
+        let location = DatabaseLocation(parsing: database)
+        logger.info("Opening the local ledger", metadata: ["allot.database": .string(location.description)])
+        let db = try await Database.open(location, logger: logger, synchronous: sqliteSynchronous.mode)
+        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        let ledger = PlacementLedger(
+            local: SQLComputeLedger(database: db, logger: logger, now: now), placement: placement, logger: logger)
+        let agent = Tracker(
+            configuration: tracker.configuration, driver: tracker.makeDriver(), ledger: ledger,
+            events: EventBus(logger: Logger(label: "allot.tracker")), logger: logger)
+        await startAgent(agent, logger: logger)
+        let configuration = PlacementConfiguration(
+            auth: try Serve.authMode(auth, tokensFile: tokensFile.isEmpty ? nil : tokensFile, database: database, logger: logger),
+            servesPlacement: false)
+        let app = buildApplication(
+            store: SQLPlacementStore(database: db, logger: logger, now: now), configuration: configuration, host: host,
+            port: port, logger: logger, metricsText: { registry.emitToString() },
+            compute: ComputeService(ledger: ledger, tracker: agent),
+            onServerRunning: { port in
+                logger.info("Serving the compute API", metadata: ["allot.port": .stringConvertible(port)])
+            })
+        let group = ServiceGroup(configuration: .init(
+            services: [app, AuditService(tracker: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await db.close()
+            throw error
+        }
+        await db.close()
+        logger.info("Stopped")
+    }
+
+    /// Reaches Placement, retrying with a growing pause (up to 30 s) while it does not answer; a Placement that
+    /// answers but is too old is an error at once.
+    private func connect(logger: Logger) async throws -> PlacementClient {
+        var pause = 1.0
+        while true {
+            do {
+                return try await PlacementClient.connect(url: placementURL, token: placementToken.isEmpty ? nil : placementToken)
+            } catch let error as PlacementClientError where error.status == 0 || error.status >= 500 {
+                logger.warning("Placement not reachable; retrying", metadata: [
+                    "allot.error": .string(error.description), "allot.retry_in_s": .stringConvertible(pause),
+                ])
+                try await Task.sleep(for: .seconds(pause))
+                pause = min(pause * 2, 30)
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+
+/// `allot agent` against a separate Placement service: Allot's own (`allot serve --no-agent`) and upstream
+/// OpenStack Placement (`scripts/upstream-placement.sh`, when scripts/test.sh could install it).
+@Suite(.serialized) struct AgentTests {
+    static let nodeA = "aaaaaaaa-0000-4000-8000-0000000000a1"
+    static let nodeB = "bbbbbbbb-0000-4000-8000-0000000000b1"
+    static let nodeC = "cccccccc-0000-4000-8000-0000000000c1"
+
+    static var upstreamScript: String? { ProcessInfo.processInfo.environment["ALLOT_TEST_UPSTREAM_PLACEMENT"] }
+
+    @Test func agentAgainstAllotPlacement() async throws {
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let placement = try await ServerProcess(
+            database: directory.appendingPathComponent("placement.sqlite").path, logDirectory: directory)
+        defer { placement.stop() }
+        try await Self.scenario(placementPort: placement.port, directory: directory)
+    }
+
+    @Test(.enabled(if: upstreamScript != nil, "upstream Placement is not installed (scripts/test.sh installs it)"))
+    func agentAgainstUpstreamPlacement() async throws {
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = Int.random(in: 30000...39999)
+        // Through system(3), not Process: Foundation's Process waits for a descriptor that uWSGI, started in the
+        // background by the script, would inherit and keep open.
+        let pidFile = directory.appendingPathComponent("upstream.pid").path
+        let status = system("bash '\(Self.upstreamScript ?? "")' start \(port) '\(directory.path)/upstream' > '\(pidFile)'")
+        let pid = Int32(String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: pidFile))) ?? Data(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines))
+        try #require(status == 0 && pid != nil, "upstream Placement did not start")
+        defer { kill(pid ?? 0, SIGTERM) }
+        try await Self.scenario(placementPort: port, directory: directory)
+    }
+
+    static func directory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("allot-agent-\(newUUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    static func writeNodes(_ directory: URL, withC: Bool = true) throws {
+        let c = withC ? ",\n  {\"hostname\": \"node-c\", \"uuid\": \"\(nodeC)\", \"vcpus\": 16, \"memory_mb\": 32768, \"disk_gb\": 400}" : ""
+        try """
+        {"nodes": [
+          {"hostname": "node-a", "uuid": "\(nodeA)", "vcpus": 16, "memory_mb": 32768, "disk_gb": 400, "traits": ["CUSTOM_SSD"]},
+          {"hostname": "node-b", "uuid": "\(nodeB)", "vcpus": 16, "memory_mb": 32768, "disk_gb": 400}\(c)
+        ]}
+        """.write(to: directory.appendingPathComponent("nodes.json"), atomically: true, encoding: .utf8)
+    }
+
+    static func startAgent(placementPort: Int, directory: URL, port: Int? = nil) async throws -> ServerProcess {
+        try await ServerProcess(
+            command: [
+                "agent", "--placement-url", "http://127.0.0.1:\(placementPort)", "--placement-token", "admin",
+                "--database", directory.appendingPathComponent("agent.sqlite").path, "--driver", "fake",
+                "--nodes-file", directory.appendingPathComponent("nodes.json").path, "--compute-host", "agent-host",
+                "--cpu-allocation-ratio", "1", "--ram-allocation-ratio", "1", "--reserved-host-memory-mb", "0",
+                "--audit-interval", "0",
+            ], port: port, logDirectory: directory)
+    }
+
+    /// The whole life of an agent against the Placement on `placementPort`: registration, claims, a refusal by
+    /// Placement that is undone, moves, audits that heal Placement, a kill -9 and restart, deletion, a node
+    /// that goes away.
+    static func scenario(placementPort: Int, directory: URL) async throws {
+        try writeNodes(directory)
+        var agent = try await startAgent(placementPort: placementPort, directory: directory)
+        defer { agent.stop() }
+        func placement(_ path: String, _ method: HTTPRequest.Method = .get, _ body: String? = nil) async throws -> (Int, [String: Any]) {
+            let response = try await ServerProcess.request(port: placementPort, path, method: method, body: body)
+            return (Int(response.status.code), response.body?.jsonObject ?? [:])
+        }
+        func compute(_ path: String, _ method: HTTPRequest.Method = .get, _ body: String? = nil) async throws -> (Int, [String: Any]) {
+            let response = try await agent.request(path, method: method, body: body)
+            return (Int(response.status.code), response.body?.jsonObject ?? [:])
+        }
+        func allocations(_ consumer: String) async throws -> [String: [String: Int]] {
+            let (_, answer) = try await placement("/allocations/\(consumer)")
+            return (answer["allocations"] as? [String: Any] ?? [:]).mapValues {
+                ($0 as? [String: Any])?["resources"] as? [String: Int] ?? [:]
+            }
+        }
+        func usage(_ node: String) async throws -> [String: Int] {
+            let (_, answer) = try await placement("/resource_providers/\(node)/usages")
+            return (answer["usages"] as? [String: Int] ?? [:]).filter { $0.value != 0 }
+        }
+        func liveUsage(_ node: String) async throws -> [String: Int] {
+            let (_, answer) = try await compute("/compute/v1/nodes/\(node)")
+            return answer["usage"] as? [String: Int] ?? [:]
+        }
+        func traits(_ node: String) async throws -> Set<String> {
+            Set(try await placement("/resource_providers/\(node)/traits").1["traits"] as? [String] ?? [])
+        }
+        let small = ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20]
+
+        // Registration: providers named after the nodes, inventories and traits.
+        for (node, name) in [(nodeA, "node-a"), (nodeB, "node-b"), (nodeC, "node-c")] {
+            let (status, provider) = try await placement("/resource_providers/\(node)")
+            #expect(status == 200 && provider["name"] as? String == name)
+            let (_, inventories) = try await placement("/resource_providers/\(node)/inventories")
+            let vcpu = (inventories["inventories"] as? [String: Any])?["VCPU"] as? [String: Any]
+            #expect(vcpu?["total"] as? Int == 16)
+            #expect(try await traits(node).contains("COMPUTE_NODE"))
+        }
+        #expect(try await traits(nodeA) == ["COMPUTE_NODE", "CUSTOM_SSD"])
+        // The agent serves the compute API only.
+        #expect(try await compute("/resource_providers").0 == 404)
+
+        // A build that fits, with a required trait.
+        let vm1 = newUUID()
+        #expect(try await compute("/compute/v1/instances", .post, ComputeServer.buildBody(
+            vm1, node: nodeA, specs: "{\"trait:CUSTOM_SSD\": \"required\"}")).0 == 201)
+        #expect(try await allocations(vm1) == [nodeA: small])
+        let (_, consumer) = try await placement("/allocations/\(vm1)")
+        #expect(consumer["project_id"] as? String == "proj" && consumer["consumer_type"] as? String == "INSTANCE")
+        // One that does not fit the ledger: refused before Placement sees it.
+        let big = newUUID()
+        let (tooBig, refusal) = try await compute("/compute/v1/instances", .post, ComputeServer.buildBody(big, node: nodeA, vcpus: 20))
+        #expect(tooBig == 409 && Self.code(refusal) == "allot.does_not_fit")
+        #expect(try await allocations(big).isEmpty)
+        // Someone else takes most of node B in Placement: the agent's claim fits its ledger, Placement refuses
+        // it, and the ledger's part is undone.
+        let foreign = newUUID()
+        #expect(try await placement("/allocations/\(foreign)", .put, """
+            {"allocations": {"\(nodeB)": {"resources": {"VCPU": 15}}}, "project_id": "other", "user_id": "other",
+             "consumer_generation": null, "consumer_type": "OTHER"}
+            """).0 == 204)
+        let vm2 = newUUID()
+        let (refused, answer) = try await compute("/compute/v1/instances", .post, ComputeServer.buildBody(vm2, node: nodeB))
+        #expect(refused == 409 && Self.code(answer) == "allot.placement_refused")
+        #expect(try await compute("/compute/v1/instances/\(vm2)").0 == 404)
+        #expect(try await allocations(vm2).isEmpty)
+        #expect(try await liveUsage(nodeB).isEmpty)
+        #expect(try await placement("/allocations/\(foreign)", .delete).0 == 204)
+
+        // Resize across nodes: the instance holds the new flavor at the destination, the migration the old
+        // one at the source, until confirmed.
+        #expect(try await compute("/compute/v1/instances/\(vm1)/state", .post, "{\"vm_state\": \"active\", \"task_state\": null}").0 == 200)
+        let m1 = newUUID()
+        #expect(try await compute("/compute/v1/migrations", .post,
+                                  ComputeServer.moveBody(m1, instance: vm1, kind: "resize", dest: nodeC)).0 == 201)
+        let large = ["VCPU": 4, "MEMORY_MB": 8192, "DISK_GB": 40]
+        #expect(try await allocations(vm1) == [nodeC: large])
+        #expect(try await allocations(m1) == [nodeA: small])
+        #expect(try await placement("/allocations/\(m1)").1["consumer_type"] as? String == "MIGRATION")
+        #expect(try await compute("/compute/v1/migrations/\(m1)/finish", .post).0 == 200)
+        #expect(try await compute("/compute/v1/migrations/\(m1)/confirm", .post).0 == 200)
+        #expect(try await allocations(m1).isEmpty)
+        #expect(try await allocations(vm1) == [nodeC: large])
+        // A live migration rolled back leaves the instance where it was.
+        let m2 = newUUID()
+        #expect(try await compute("/compute/v1/migrations", .post,
+                                  ComputeServer.moveBody(m2, instance: vm1, kind: "live-migration", dest: nodeB)).0 == 201)
+        #expect(try await allocations(vm1) == [nodeB: large])
+        #expect(try await compute("/compute/v1/migrations/\(m2)/rollback", .post).0 == 200)
+        #expect(try await allocations(vm1) == [nodeC: large])
+        #expect(try await allocations(m2).isEmpty)
+
+        // Placement drifts: allocations deleted, an inventory changed, a trait added by an operator. The audit
+        // puts back what the ledger says and keeps the operator's trait.
+        #expect(try await placement("/allocations/\(vm1)", .delete).0 == 204)
+        let (_, inventories) = try await placement("/resource_providers/\(nodeA)/inventories")
+        let generation = inventories["resource_provider_generation"] as? Int ?? 0
+        #expect(try await placement("/resource_providers/\(nodeA)/inventories/VCPU", .put,
+                                    "{\"resource_provider_generation\": \(generation), \"total\": 8}").0 == 200)
+        #expect(try await placement("/traits/CUSTOM_OPERATOR", .put).0 == 201)
+        let traitGeneration = try await placement("/resource_providers/\(nodeB)/traits").1["resource_provider_generation"] as? Int ?? 0
+        #expect(try await placement("/resource_providers/\(nodeB)/traits", .put,
+                                    "{\"resource_provider_generation\": \(traitGeneration), \"traits\": [\"COMPUTE_NODE\", \"CUSTOM_OPERATOR\"]}").0 == 200)
+        let (audited, report) = try await compute("/compute/v1/audit", .post)
+        #expect(audited == 200)
+        #expect(report["repaired"] as? [String] == [vm1])
+        #expect(try await allocations(vm1) == [nodeC: large])
+        let vcpu = (try await placement("/resource_providers/\(nodeA)/inventories").1["inventories"] as? [String: Any])?["VCPU"]
+        #expect((vcpu as? [String: Any])?["total"] as? Int == 16)
+        #expect(try await traits(nodeB) == ["COMPUTE_NODE", "CUSTOM_OPERATOR"])
+
+        // kill -9 and restart: the agent restores its ledger and goes on.
+        agent.kill9()
+        agent = try await startAgent(placementPort: placementPort, directory: directory, port: agent.port)
+        #expect(try await compute("/compute/v1/instances/\(vm1)").1["node"] as? String == nodeC)
+        #expect(try await liveUsage(nodeC) == large)
+        let vm3 = newUUID()
+        #expect(try await compute("/compute/v1/instances", .post, ComputeServer.buildBody(vm3, node: nodeB)).0 == 201)
+        for node in [nodeA, nodeB, nodeC] {
+            #expect(try await liveUsage(node) == usage(node), "live vs Placement on \(node)")
+        }
+
+        // Deletion releases; a node the driver stops reporting is removed from Placement once it is empty.
+        #expect(try await compute("/compute/v1/instances/\(vm1)", .delete).0 == 200)
+        #expect(try await allocations(vm1).isEmpty)
+        #expect(try await usage(nodeC).isEmpty)
+        try writeNodes(directory, withC: false)
+        let (_, removal) = try await compute("/compute/v1/audit", .post)
+        #expect(removal["removed"] as? [String] == [nodeC])
+        #expect(try await placement("/resource_providers/\(nodeC)").0 == 404)
+        #expect(try await allocations(vm3) == [nodeB: small])
+    }
+
+    static func code(_ answer: [String: Any]) -> String? {
+        ((answer["errors"] as? [[String: Any]])?.first)?["code"] as? String
+    }
+}
