@@ -205,7 +205,8 @@ public final class Tracker: Sendable {
             }
             do {
                 let resources = try driverNode.resources.get()
-                wanted.append((uuid, driverNode, try configuration.inventories(for: resources)))
+                wanted.append((uuid, driverNode, try configuration.inventories(
+                    for: resources, uuid: uuid, hostname: driverNode.hostname)))
             } catch {
                 report.invalid[driverNode.hostname] = "\(error)"
                 events.publish("node.invalid", node: uuid, ["hostname": .string(driverNode.hostname),
@@ -309,6 +310,7 @@ public final class Tracker: Sendable {
             }
         }
         var traits = item.driverNode.traits.union(configuration.traits).union([Trait.computeNode.name])
+            .union(configuration.configuredTraits(uuid: uuid, hostname: item.driverNode.hostname))
         if configuration.disabled { traits.insert(Trait.computeStatusDisabled.name) }
         traits.formUnion(snapshot.externalTraits)
         var desired = snapshot.node

@@ -10,10 +10,10 @@ public struct TrackerConfiguration: Sendable {
     public var reservedHostCPUs: Int
     public var reservedHostMemoryMB: Int
     public var reservedHostDiskMB: Int
-    /// Traits every node of this agent gets (besides `COMPUTE_NODE`).
+    /// Traits every node of this agent gets (besides `COMPUTE_NODE` and the provider configs' ones).
     public var traits: Set<String>
-    /// Extra inventories every node gets (e.g. from provider config files), by class.
-    public var extraInventories: [String: Inventory]
+    /// Extra inventories and traits from provider config files (``ProviderConfig``).
+    public var providerConfigs: [ProviderConfig]
     /// The nodes are disabled for new work (`COMPUTE_STATUS_DISABLED`).
     public var disabled: Bool
     /// Seconds between periodic audits; 0 turns them off.
@@ -23,7 +23,7 @@ public struct TrackerConfiguration: Sendable {
     public init(
         host: String, cpuAllocationRatio: Double = 16, ramAllocationRatio: Double = 1.5, diskAllocationRatio: Double = 1,
         reservedHostCPUs: Int = 0, reservedHostMemoryMB: Int = 512, reservedHostDiskMB: Int = 0,
-        traits: Set<String> = [], extraInventories: [String: Inventory] = [:], disabled: Bool = false,
+        traits: Set<String> = [], providerConfigs: [ProviderConfig] = [], disabled: Bool = false,
         auditInterval: Double = 60
     ) {
         self.host = host
@@ -34,7 +34,7 @@ public struct TrackerConfiguration: Sendable {
         self.reservedHostMemoryMB = reservedHostMemoryMB
         self.reservedHostDiskMB = reservedHostDiskMB
         self.traits = traits
-        self.extraInventories = extraInventories
+        self.providerConfigs = providerConfigs
         self.disabled = disabled
         self.auditInterval = auditInterval
     }
@@ -53,10 +53,13 @@ public struct TrackerConfiguration: Sendable {
         return nil
     }
 
-    /// The inventories a node offers Placement.
+    /// The inventories a node offers Placement: what its resources give after ratios and reservations, plus
+    /// the provider config's additions for it.
     /// - Throws: ``HostDriverError/invalid(field:reason:)`` when the reservations leave nothing (e.g. 512 MiB
-    ///   reserved on a 256 MiB node).
-    public func inventories(for resources: NodeResources) throws(HostDriverError) -> [String: Inventory] {
+    ///   reserved on a 256 MiB node) or a provider config adds a class the driver already reports.
+    public func inventories(
+        for resources: NodeResources, uuid: String = "", hostname: String = ""
+    ) throws(HostDriverError) -> [String: Inventory] {
         var result: [String: Inventory]
         switch resources {
         case .host(let host):
@@ -84,7 +87,21 @@ public struct TrackerConfiguration: Sendable {
         case .baremetal(let resourceClass, let available):
             result = [resourceClass: Inventory(total: 1, reserved: available ? 0 : 1, minUnit: 1, maxUnit: 1)]
         }
-        for (name, inventory) in extraInventories { result[name] = inventory }
+        if let additions = ProviderConfig.additions(for: uuid, hostname: hostname, in: providerConfigs) {
+            for (name, inventory) in additions.inventories {
+                guard result[name] == nil else {
+                    throw .invalid(field: name, reason: "\(additions.source) adds \(name), which the driver reports itself")
+                }
+                result[name] = inventory
+            }
+        }
         return result
+    }
+}
+
+extension TrackerConfiguration {
+    /// The traits a provider config adds to this node.
+    public func configuredTraits(uuid: String, hostname: String) -> Set<String> {
+        ProviderConfig.additions(for: uuid, hostname: hostname, in: providerConfigs)?.traits ?? []
     }
 }

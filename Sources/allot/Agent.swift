@@ -90,7 +90,7 @@ struct Agent: AsyncParsableCommand {
         let ledger = PlacementLedger(
             local: SQLComputeLedger(database: db, logger: logger, now: now), placement: placement, logger: logger)
         let agent = Tracker(
-            configuration: tracker.configuration, driver: tracker.makeDriver(), ledger: ledger,
+            configuration: try tracker.configuration(), driver: tracker.makeDriver(), ledger: ledger,
             events: EventBus(logger: Logger(label: "allot.tracker")), logger: logger)
         await startAgent(agent, logger: logger)
         let configuration = PlacementConfiguration(

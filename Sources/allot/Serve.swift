@@ -120,7 +120,7 @@ struct Serve: AsyncParsableCommand {
         if !noAgent {
             let events = EventBus(logger: Logger(label: "allot.tracker"))
             let embedded = Tracker(
-                configuration: tracker.configuration, driver: tracker.makeDriver(), ledger: ledger, events: events,
+                configuration: try tracker.configuration(), driver: tracker.makeDriver(), ledger: ledger, events: events,
                 logger: logger)
             await startAgent(embedded, logger: logger)
             agent = embedded

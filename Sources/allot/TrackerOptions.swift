@@ -38,6 +38,9 @@ struct TrackerOptions: ParsableArguments {
     @Option(help: "A trait every node gets (repeatable; CUSTOM_ traits are created).")
     var trait: [String] = []
 
+    @Option(help: "Directory of Nova provider config files (*.yaml: extra CUSTOM_ inventories and traits per node), read at start-up (env ALLOT_PROVIDER_CONFIG_DIR).")
+    var providerConfigDir: String = env("ALLOT_PROVIDER_CONFIG_DIR") ?? ""
+
     @Flag(help: "Mark the nodes disabled for new work (trait COMPUTE_STATUS_DISABLED; claims are refused).")
     var disableCompute = false
 
@@ -48,18 +51,28 @@ struct TrackerOptions: ParsableArguments {
 
     func validateTracker() throws {
         if driver != .linux, nodesFile == nil { throw ValidationError("--driver \(driver.rawValue) needs --nodes-file") }
-        if let problem = configuration.problem { throw ValidationError(problem) }
+        if let problem = try configuration().problem { throw ValidationError(problem) }
         for name in trait where !Trait.isCustomName(name) && !Trait.standardSet.contains(name) {
             throw ValidationError("no such trait \(name) (custom traits start with CUSTOM_)")
         }
     }
 
-    var configuration: TrackerConfiguration {
-        TrackerConfiguration(
+    /// The tracker's configuration, with the provider config files read.
+    /// - Throws: `ValidationError` naming the file and the entry when a provider config file is wrong.
+    func configuration() throws -> TrackerConfiguration {
+        var providerConfigs: [ProviderConfig] = []
+        if !providerConfigDir.isEmpty {
+            do {
+                providerConfigs = try ProviderConfig.load(directory: providerConfigDir)
+            } catch let problem as ProviderConfig.Problem {
+                throw ValidationError(problem.description)
+            }
+        }
+        return TrackerConfiguration(
             host: computeHost, cpuAllocationRatio: cpuAllocationRatio, ramAllocationRatio: ramAllocationRatio,
             diskAllocationRatio: diskAllocationRatio, reservedHostCPUs: reservedHostCpus,
             reservedHostMemoryMB: reservedHostMemoryMb, reservedHostDiskMB: reservedHostDiskMb, traits: Set(trait),
-            disabled: disableCompute, auditInterval: auditInterval)
+            providerConfigs: providerConfigs, disabled: disableCompute, auditInterval: auditInterval)
     }
 
     func makeDriver() -> any HostDriver {

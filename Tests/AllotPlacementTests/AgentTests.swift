@@ -53,6 +53,33 @@ import Testing
         """.write(to: directory.appendingPathComponent("nodes.json"), atomically: true, encoding: .utf8)
     }
 
+    /// Provider config: every node gets a CUSTOM_LICENSE inventory and the CUSTOM_RACK_7 trait, except node-b,
+    /// whose own entry gives it CUSTOM_GPU_HOST only.
+    static func writeProviderConfig(_ directory: URL) throws {
+        let configs = directory.appendingPathComponent("provider-config")
+        try FileManager.default.createDirectory(at: configs, withIntermediateDirectories: true)
+        try """
+        meta:
+          schema_version: '1.0'
+        providers:
+          - identification:
+              uuid: '$COMPUTE_NODE'
+            inventories:
+              additional:
+                - CUSTOM_LICENSE:
+                    total: 4
+                    allocation_ratio: 1.0
+            traits:
+              additional:
+                - CUSTOM_RACK_7
+          - identification:
+              name: node-b
+            traits:
+              additional:
+                - CUSTOM_GPU_HOST
+        """.write(to: configs.appendingPathComponent("site.yaml"), atomically: true, encoding: .utf8)
+    }
+
     static func startAgent(placementPort: Int, directory: URL, port: Int? = nil) async throws -> ServerProcess {
         try await ServerProcess(
             command: [
@@ -60,7 +87,7 @@ import Testing
                 "--database", directory.appendingPathComponent("agent.sqlite").path, "--driver", "fake",
                 "--nodes-file", directory.appendingPathComponent("nodes.json").path, "--compute-host", "agent-host",
                 "--cpu-allocation-ratio", "1", "--ram-allocation-ratio", "1", "--reserved-host-memory-mb", "0",
-                "--audit-interval", "0",
+                "--audit-interval", "0", "--provider-config-dir", directory.appendingPathComponent("provider-config").path,
             ], port: port, logDirectory: directory)
     }
 
@@ -69,6 +96,7 @@ import Testing
     /// that goes away.
     static func scenario(placementPort: Int, directory: URL) async throws {
         try writeNodes(directory)
+        try writeProviderConfig(directory)
         var agent = try await startAgent(placementPort: placementPort, directory: directory)
         defer { agent.stop() }
         func placement(_ path: String, _ method: HTTPRequest.Method = .get, _ body: String? = nil) async throws -> (Int, [String: Any]) {
@@ -107,15 +135,20 @@ import Testing
             #expect(vcpu?["total"] as? Int == 16)
             #expect(try await traits(node).contains("COMPUTE_NODE"))
         }
-        #expect(try await traits(nodeA) == ["COMPUTE_NODE", "CUSTOM_SSD"])
+        #expect(try await traits(nodeA) == ["COMPUTE_NODE", "CUSTOM_SSD", "CUSTOM_RACK_7"])
+        #expect(try await traits(nodeB) == ["COMPUTE_NODE", "CUSTOM_GPU_HOST"])
+        let licenses = (try await placement("/resource_providers/\(nodeC)/inventories").1["inventories"] as? [String: Any])?["CUSTOM_LICENSE"]
+        #expect((licenses as? [String: Any])?["total"] as? Int == 4)
+        #expect((try await placement("/resource_providers/\(nodeB)/inventories").1["inventories"] as? [String: Any])?["CUSTOM_LICENSE"] == nil)
         // The agent serves the compute API only.
         #expect(try await compute("/resource_providers").0 == 404)
 
-        // A build that fits, with a required trait.
+        // A build that fits, with a required trait and a license from the provider config.
         let vm1 = newUUID()
         #expect(try await compute("/compute/v1/instances", .post, ComputeServer.buildBody(
-            vm1, node: nodeA, specs: "{\"trait:CUSTOM_SSD\": \"required\"}")).0 == 201)
-        #expect(try await allocations(vm1) == [nodeA: small])
+            vm1, node: nodeA, specs: "{\"trait:CUSTOM_SSD\": \"required\", \"resources:CUSTOM_LICENSE\": \"1\"}")).0 == 201)
+        let licensed = small.merging(["CUSTOM_LICENSE": 1]) { a, _ in a }
+        #expect(try await allocations(vm1) == [nodeA: licensed])
         let (_, consumer) = try await placement("/allocations/\(vm1)")
         #expect(consumer["project_id"] as? String == "proj" && consumer["consumer_type"] as? String == "INSTANCE")
         // One that does not fit the ledger: refused before Placement sees it.
@@ -146,7 +179,7 @@ import Testing
                                   ComputeServer.moveBody(m1, instance: vm1, kind: "resize", dest: nodeC)).0 == 201)
         let large = ["VCPU": 4, "MEMORY_MB": 8192, "DISK_GB": 40]
         #expect(try await allocations(vm1) == [nodeC: large])
-        #expect(try await allocations(m1) == [nodeA: small])
+        #expect(try await allocations(m1) == [nodeA: licensed])
         #expect(try await placement("/allocations/\(m1)").1["consumer_type"] as? String == "MIGRATION")
         #expect(try await compute("/compute/v1/migrations/\(m1)/finish", .post).0 == 200)
         #expect(try await compute("/compute/v1/migrations/\(m1)/confirm", .post).0 == 200)
@@ -178,7 +211,7 @@ import Testing
         #expect(try await allocations(vm1) == [nodeC: large])
         let vcpu = (try await placement("/resource_providers/\(nodeA)/inventories").1["inventories"] as? [String: Any])?["VCPU"]
         #expect((vcpu as? [String: Any])?["total"] as? Int == 16)
-        #expect(try await traits(nodeB) == ["COMPUTE_NODE", "CUSTOM_OPERATOR"])
+        #expect(try await traits(nodeB) == ["COMPUTE_NODE", "CUSTOM_GPU_HOST", "CUSTOM_OPERATOR"])
 
         // kill -9 and restart: the agent restores its ledger and goes on.
         agent.kill9()

@@ -219,6 +219,58 @@ final class TrackerFixture: Sendable {
         try await fixture.expectAgreement()
     }
 
+    /// `undo` (what an agent does when an external Placement refuses a claim) puts back the records and the
+    /// allocations exactly as they were, for every kind of change.
+    @Test func undoTakesBackEveryKindOfChange() async throws {
+        let fixture = try await TrackerFixture()
+        defer { Task { await fixture.remove() } }
+        try await fixture.tracker.start()
+        let ledger = fixture.ledger
+        struct Books: Equatable {
+            var instance: Instance?
+            var migrations: [Migration]
+            var consumers: [[String: [String: Int]]]
+            var usage: [[String: Int]]
+        }
+        func books(_ vm: String) async throws -> Books {
+            var consumers: [[String: [String: Int]]] = []
+            var usage: [[String: Int]] = []
+            for node in [Self.nodeA, Self.nodeB] {
+                consumers.append(try await ledger.placementConsumers(node: node))
+                usage.append(try await ledger.nodeLedger(uuid: node).ledger.recomputedUsage())
+            }
+            let migrations = try await ledger.migrations(node: nil, inProgressOnly: false).filter { $0.instanceUUID == vm }
+            return Books(instance: try await ledger.instance(uuid: vm), migrations: migrations.sorted { $0.uuid < $1.uuid },
+                         consumers: consumers, usage: usage)
+        }
+        /// Commits `operation`, undoes it (the books are as before), then commits it for good.
+        func roundTrip(_ vm: String, _ operation: ComputeOperation) async throws {
+            let before = try await books(vm)
+            let result = try await ledger.commit(operation)
+            #expect(!result.change.isNoOp, "\(operation.name) changed nothing")
+            #expect(try await books(vm) != before)
+            let moved = try await ledger.undo(result.change)
+            #expect(!moved.isEmpty)
+            #expect(try await books(vm) == before, "undo of \(operation.name)")
+            _ = try await ledger.commit(operation)
+        }
+        try await roundTrip(Self.vm(1), .build(Self.instance(Self.vm(1))))
+        try await roundTrip(Self.vm(1), .update(instance: Self.vm(1), vmState: .active, taskState: .some(nil), osType: "linux"))
+        try await roundTrip(Self.vm(1), Self.move(Self.mig(1), of: Self.vm(1), .resize, to: Self.nodeB))
+        try await roundTrip(Self.vm(1), .finish(migration: Self.mig(1)))
+        try await roundTrip(Self.vm(1), .revert(migration: Self.mig(1)))
+        try await roundTrip(Self.vm(1), Self.move(Self.mig(2), of: Self.vm(1), .liveMigration, to: Self.nodeB))
+        try await roundTrip(Self.vm(1), .rollback(migration: Self.mig(2)))
+        try await roundTrip(Self.vm(1), Self.move(Self.mig(3), of: Self.vm(1), .resize, to: Self.nodeA))
+        try await roundTrip(Self.vm(1), .delete(instance: Self.vm(1)))
+        // An undo of a change that no longer holds is refused and changes nothing.
+        let build = try await ledger.commit(.build(Self.instance(Self.vm(2), on: Self.nodeB)))
+        try await ledger.commit(.delete(instance: Self.vm(2)))
+        let after = try await books(Self.vm(2))
+        await #expect(throws: ComputeError.self) { try await ledger.undo(build.change) }
+        #expect(try await books(Self.vm(2)) == after)
+    }
+
     @Test func sameHostResizeHoldsBothFlavorsUntilConfirmed() async throws {
         let fixture = try await TrackerFixture()
         defer { Task { await fixture.remove() } }
