@@ -76,6 +76,16 @@ public final class PlacementClient: Sendable {
         return (object["name"] as? String ?? "", object["generation"] as? Int ?? 0)
     }
 
+    /// Every provider's generation, by uuid (one `GET /resource_providers`).
+    public func providerGenerations() async throws -> [String: Int] {
+        let object = try await send(.GET, "/resource_providers").json as? [String: Any] ?? [:]
+        var result: [String: Int] = [:]
+        for provider in object["resource_providers"] as? [[String: Any]] ?? [] {
+            if let uuid = provider["uuid"] as? String { result[uuid] = provider["generation"] as? Int ?? 0 }
+        }
+        return result
+    }
+
     public func createProvider(uuid: String, name: String) async throws {
         _ = try await send(.POST, "/resource_providers", body: ["uuid": uuid, "name": name])
     }

@@ -2,6 +2,7 @@ public import AllotCore
 public import AllotStore
 import Foundation
 public import Logging
+import Synchronization
 
 /// The books of an agent whose Placement is a separate service (upstream OpenStack Placement, or another
 /// `allot serve` used as a plain Placement): the compute ledger stays in a local database (with a local copy of
@@ -21,6 +22,8 @@ public final class PlacementLedger: LedgerBackend {
     public let placement: PlacementClient
     let logger: Logger
     private let serial = SerialLock()
+    /// Provider generations of this agent's nodes at the start of recent audit passes, by pass sequence.
+    private let snapshots = Mutex<[Int: [String: Int]]>([:])
 
     public init(local: SQLComputeLedger, placement: PlacementClient, logger: Logger) {
         self.local = local
@@ -135,8 +138,26 @@ public final class PlacementLedger: LedgerBackend {
         return result
     }
 
-    /// Placement keeps no change log an agent can read: every audit checks every node.
-    public func changedProviders(since: Int?) async throws -> (sequence: Int, providers: Set<String>?) { (0, nil) }
+    /// Placement keeps no change log an agent can read, but every write to a provider (inventories, traits,
+    /// allocations) moves its generation on: the nodes whose providers' generations differ from the snapshot
+    /// taken at the start of the pass `since` (or that have no provider) are the ones to check. Without that
+    /// snapshot (first pass, or a pass that failed) every node is checked.
+    public func changedProviders(since: Int?) async throws -> (sequence: Int, providers: Set<String>?) {
+        let ours = Set(try await local.nodes(host: nil).map(\.uuid))
+        let current = try await placement.providerGenerations().filter { ours.contains($0.key) }
+        let base: [String: Int]?
+        let sequence: Int
+        (sequence, base) = snapshots.withLock { state in
+            let sequence = (state.keys.max() ?? 0) + 1
+            let base = since.flatMap { state[$0] }
+            state[sequence] = current
+            // The previous snapshot stays for a pass that fails and is tried again.
+            for old in state.keys where old < sequence - 1 { state[old] = nil }
+            return (sequence, base)
+        }
+        guard let base else { return (sequence, nil) }
+        return (sequence, Set(ours.filter { current[$0] == nil || current[$0] != base[$0] }))
+    }
 
     public func placementTraits(node: String) async throws -> Set<String>? {
         try await placement.traits(node)?.traits

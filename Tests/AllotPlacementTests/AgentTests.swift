@@ -212,6 +212,19 @@ import Testing
         let vcpu = (try await placement("/resource_providers/\(nodeA)/inventories").1["inventories"] as? [String: Any])?["VCPU"]
         #expect((vcpu as? [String: Any])?["total"] as? Int == 16)
         #expect(try await traits(nodeB) == ["COMPUTE_NODE", "CUSTOM_GPU_HOST", "CUSTOM_OPERATOR"])
+        // Once Placement agrees, an audit writes nothing there: no provider's generation moves.
+        func generations() async throws -> [Int] {
+            var result: [Int] = []
+            for node in [nodeA, nodeB, nodeC] {
+                result.append(try await placement("/resource_providers/\(node)").1["generation"] as? Int ?? -1)
+            }
+            return result
+        }
+        #expect(try await compute("/compute/v1/audit", .post).0 == 200)
+        let settled = try await generations()
+        let (_, quiet) = try await compute("/compute/v1/audit", .post)
+        #expect(quiet["saved"] as? [String] == [] && quiet["repaired"] as? [String] == [])
+        #expect(try await generations() == settled)
 
         // kill -9 and restart: the agent restores its ledger and goes on.
         agent.kill9()
