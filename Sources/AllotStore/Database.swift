@@ -1,6 +1,7 @@
 public import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 import PostgresKit
 public import SQLKit
 
@@ -16,7 +17,8 @@ public enum SQLFlavor: Sendable, Equatable {
     case postgres
 }
 
-/// An open database: one SQLite connection (transactions serialised) or a PostgreSQL connection pool.
+/// An open database: one SQLite connection for writes (transactions serialised) plus one for reads (a file in WAL
+/// mode: readers never wait for the writer, nor the writer for them), or a PostgreSQL connection pool.
 ///
 /// Every write runs inside ``transaction(_:)``: it commits completely or not at all.
 public final class Database: Sendable {
@@ -24,8 +26,42 @@ public final class Database: Sendable {
     private let backend: Backend
     private let logger: Logger
 
+    /// SQLite's other connections: one for ``readTransaction(_:)``, one that checkpoints the WAL in the
+    /// background every half second (so no commit pays for copying the WAL into the database and syncing it).
+    private final class Reader: Sendable {
+        let engine: SQLiteEngine
+        let gate = AsyncGate()
+        let checkpointEngine: SQLiteEngine
+        let checkpoints = Mutex<Task<Void, Never>?>(nil)
+
+        init(engine: SQLiteEngine, checkpointEngine: SQLiteEngine) {
+            self.engine = engine
+            self.checkpointEngine = checkpointEngine
+        }
+
+        func startCheckpoints() {
+            let engine = checkpointEngine
+            let task = Task.detached {
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: .milliseconds(500)) } catch { return }
+                    // PASSIVE: copies what no reader still needs, never waits for the writer or readers.
+                    _ = try? await NIOThreadPool.singleton.runIfActive {
+                        try engine.execute("PRAGMA wal_checkpoint(PASSIVE)", []) { _ in }
+                    }
+                }
+            }
+            checkpoints.withLock { $0 = task }
+        }
+
+        func stopCheckpoints() async {
+            guard let task = checkpoints.withLock({ $0 }) else { return }
+            task.cancel()
+            await task.value
+        }
+    }
+
     private enum Backend: Sendable {
-        case sqlite(SQLiteEngine, AsyncGate, SQLiteSynchronous)
+        case sqlite(SQLiteEngine, AsyncGate, SQLiteSynchronous, Reader?)
         case postgres(PostgresClient, Task<Void, Never>)
     }
 
@@ -55,7 +91,18 @@ public final class Database: Sendable {
             } catch {
                 throw StoreError.connection("cannot open SQLite database \(location)")
             }
-            database = Database(flavor: .sqlite, backend: .sqlite(engine, AsyncGate(), synchronous), logger: logger)
+            // A file gets a second connection for reads (WAL lets it read while the first one writes); an
+            // in-memory database is private to its one connection.
+            var reader: Reader?
+            if case .sqliteFile = location {
+                do {
+                    reader = Reader(engine: try SQLiteEngine(path: path), checkpointEngine: try SQLiteEngine(path: path))
+                } catch {
+                    engine.close()
+                    throw StoreError.connection("cannot open SQLite database \(location)")
+                }
+            }
+            database = Database(flavor: .sqlite, backend: .sqlite(engine, AsyncGate(), synchronous, reader), logger: logger)
             let db = SQLiteEngineDatabase(engine: engine, logger: logger)
             do {
                 if case .sqliteFile = location {
@@ -63,6 +110,16 @@ public final class Database: Sendable {
                 }
                 try await db.raw("PRAGMA synchronous=\(unsafeRaw: synchronous.rawValue)").run()
                 try await db.raw("PRAGMA busy_timeout=10000").run()
+                if let reader {
+                    let readDB = SQLiteEngineDatabase(engine: reader.engine, logger: logger)
+                    try await readDB.raw("PRAGMA busy_timeout=10000").run()
+                    try await readDB.raw("PRAGMA query_only=1").run()
+                    try await SQLiteEngineDatabase(engine: reader.checkpointEngine, logger: logger)
+                        .raw("PRAGMA busy_timeout=10000").run()
+                    // Checkpoints run in the background instead of inside the commit that fills the WAL.
+                    try await db.raw("PRAGMA wal_autocheckpoint=0").run()
+                    reader.startCheckpoints()
+                }
             } catch {
                 await database.close()
                 throw error
@@ -100,8 +157,13 @@ public final class Database: Sendable {
     /// Closes the connection or pool. Calls after this fail.
     public func close() async {
         switch backend {
-        case .sqlite(let engine, let gate, _):
+        case .sqlite(let engine, let gate, _, let reader):
             _ = try? await gate.withGate { engine.close() }
+            if let reader {
+                await reader.stopCheckpoints()
+                reader.checkpointEngine.close()
+                _ = try? await reader.gate.withGate { reader.engine.close() }
+            }
         case .postgres(_, let task):
             task.cancel()
         }
@@ -110,7 +172,7 @@ public final class Database: Sendable {
     /// Runs `body` on one connection outside any explicit transaction (reads).
     public func withConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         switch backend {
-        case .sqlite(let engine, let gate, _):
+        case .sqlite(let engine, let gate, _, _):
             return try await gate.withGate { try await body(SQLiteEngineDatabase(engine: engine, logger: logger)) }
         case .postgres(let client, _):
             return try await client.withConnection { connection in
@@ -126,7 +188,7 @@ public final class Database: Sendable {
     /// - Throws: whatever `body` throws; ``StoreError`` for database failures.
     public func transaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
         switch backend {
-        case .sqlite(let engine, let gate, let synchronous):
+        case .sqlite(let engine, let gate, let synchronous, _):
             return try await gate.withGate {
                 try await Self.runTransaction(
                     SQLiteEngineDatabase(engine: engine, logger: logger), flavor: .sqlite, syncedCommit: synchronous == .full,
@@ -143,6 +205,25 @@ public final class Database: Sendable {
                 } catch let error as PSQLError where attempt < 5 && Self.isRetryable(error) {
                     continue
                 }
+            }
+        }
+    }
+
+    /// Runs `body` in a transaction that only reads: one consistent snapshot. On an SQLite file it uses the
+    /// second connection, so it neither waits for a write in progress nor holds one up; elsewhere it is a
+    /// ``transaction(_:)``. `body` must not write (SQLite refuses: `query_only`).
+    public func readTransaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
+        guard case .sqlite(_, _, _, let reader?) = backend else { return try await transaction(body) }
+        return try await reader.gate.withGate {
+            let db = SQLiteEngineDatabase(engine: reader.engine, logger: logger)
+            try await db.raw("BEGIN").run()
+            do {
+                let result = try await body(Transaction(db: db, flavor: .sqlite))
+                try await db.raw("COMMIT").run()
+                return result
+            } catch {
+                do { try await db.raw("ROLLBACK").run() } catch { /* nothing to keep: it only read */ }
+                throw error
             }
         }
     }

@@ -119,7 +119,7 @@ public final class SQLComputeLedger: Sendable {
 
     /// A node and its ledger generation, or `nil`.
     public func node(uuid: String) async throws -> (node: ComputeNode, generation: Int)? {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             try await tx.row("SELECT * FROM compute_nodes WHERE uuid = \(bind: uuid)").map {
                 (try Self.node(from: $0), try $0.decode(column: "ledger_generation", as: Int.self))
             }
@@ -128,7 +128,7 @@ public final class SQLComputeLedger: Sendable {
 
     /// Every node, or those managed by `host`, by hostname.
     public func nodes(host: String? = nil) async throws -> [ComputeNode] {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             let rows = if let host {
                 try await tx.rows("SELECT * FROM compute_nodes WHERE host = \(bind: host) ORDER BY hostname")
             } else {
@@ -143,7 +143,7 @@ public final class SQLComputeLedger: Sendable {
         var result: [String: Int] = [:]
         // One short transaction per chunk, so claims are not kept waiting behind a long read.
         for chunk in Self.chunks(nodes) {
-            let rows = try await database.transaction { tx in
+            let rows = try await database.readTransaction { tx in
                 try await tx.rows("SELECT uuid, ledger_generation FROM compute_nodes WHERE uuid IN (\(binds: chunk))").map {
                     (try $0.decode(column: "uuid", as: String.self), try $0.decode(column: "ledger_generation", as: Int.self))
                 }
@@ -155,7 +155,7 @@ public final class SQLComputeLedger: Sendable {
 
     /// A node's view of the ledger (its instances and the in-progress moves touching it) and its generation.
     public func nodeLedger(uuid: String) async throws -> (ledger: NodeLedger, generation: Int) {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             let generation = try await tx.row(
                 "SELECT ledger_generation FROM compute_nodes WHERE uuid = \(bind: uuid)"
             )?.decode(column: "ledger_generation", as: Int.self) ?? 0
@@ -179,7 +179,7 @@ public final class SQLComputeLedger: Sendable {
 
     /// Instances, newest first: all, or those on one node; deleted ones only when asked.
     public func instances(node: String? = nil, includeDeleted: Bool = false) async throws -> [Instance] {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             var query = SQLQueryString("SELECT * FROM instances WHERE 1 = 1")
             if let node { query.appendInterpolation(" AND node = \(bind: node)" as SQLQueryString) }
             if !includeDeleted { query.appendInterpolation(unsafeRaw: " AND vm_state <> 'deleted'") }
@@ -189,14 +189,14 @@ public final class SQLComputeLedger: Sendable {
     }
 
     public func instance(uuid: String) async throws -> Instance? {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             try await tx.row("SELECT * FROM instances WHERE uuid = \(bind: uuid)").map(Self.instance(from:))
         }
     }
 
     /// Migrations, newest first: all, or those from or to one node; only in-progress ones when asked.
     public func migrations(node: String? = nil, inProgressOnly: Bool = false) async throws -> [Migration] {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             var query = SQLQueryString("SELECT * FROM migrations WHERE 1 = 1")
             if let node {
                 query.appendInterpolation(" AND (source_node = \(bind: node) OR dest_node = \(bind: node))" as SQLQueryString)
@@ -208,14 +208,14 @@ public final class SQLComputeLedger: Sendable {
     }
 
     public func migration(uuid: String) async throws -> Migration? {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             try await tx.row("SELECT * FROM migrations WHERE uuid = \(bind: uuid)").map(Self.migration(from:))
         }
     }
 
     /// What Placement says each consumer holds on a node's provider (empty when the provider is missing).
     public func placementConsumers(node: String) async throws -> [String: [String: Int]] {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             var result: [String: [String: Int]] = [:]
             for row in try await tx.rows(
                 """
@@ -596,7 +596,7 @@ public final class SQLComputeLedger: Sendable {
         var result: [String: (ledger: NodeLedger, generation: Int)] = [:]
         // One short transaction per chunk of nodes (each chunk is read consistently; claims interleave).
         for chunk in Self.chunks(uuids) {
-            let views = try await database.transaction { tx in
+            let views = try await database.readTransaction { tx in
                 var generations: [String: Int] = [:]
                 for row in try await tx.rows("SELECT uuid, ledger_generation FROM compute_nodes WHERE uuid IN (\(binds: chunk))") {
                     generations[try row.decode(column: "uuid", as: String.self)] =
@@ -638,7 +638,7 @@ public final class SQLComputeLedger: Sendable {
     public func placementConsumers(nodes: [String]) async throws -> [String: [String: [String: Int]]] {
         var result: [String: [String: [String: Int]]] = [:]
         for chunk in Self.chunks(nodes) {
-            let rows = try await database.transaction { tx in
+            let rows = try await database.readTransaction { tx in
                 try await tx.rows(
                     """
                     SELECT rp.uuid, a.consumer_id, rc.name, a.used FROM allocations a
@@ -659,7 +659,7 @@ public final class SQLComputeLedger: Sendable {
     /// sequence; `nil` nodes when the history no longer reaches back that far or something changed shape
     /// (then everything must be checked).
     public func changedProviders(since: Int?) async throws -> (sequence: Int, providers: Set<String>?) {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             let sequence = try await tx.row("SELECT change_seq FROM placement_state WHERE id = 1")?
                 .decode(column: "change_seq", as: Int.self) ?? 0
             guard let since else { return (sequence, nil) }
@@ -685,7 +685,7 @@ public final class SQLComputeLedger: Sendable {
 
     /// The traits a node's provider has in Placement, or `nil` when it has no provider.
     public func placementTraits(node: String) async throws -> Set<String>? {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             guard let provider = try await tx.provider(uuid: node) else { return nil }
             return Set(try await SQLPlacementStore.traitNames(providerID: provider.id, tx: tx))
         }
