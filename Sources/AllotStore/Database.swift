@@ -39,14 +39,19 @@ public final class Database: Sendable {
             self.checkpointEngine = checkpointEngine
         }
 
-        func startCheckpoints() {
+        func startCheckpoints(logger: Logger) {
             let engine = checkpointEngine
             let task = Task.detached {
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: .milliseconds(500)) } catch { return }
-                    // PASSIVE: copies what no reader still needs, never waits for the writer or readers.
-                    _ = try? await NIOThreadPool.singleton.runIfActive {
-                        try engine.execute("PRAGMA wal_checkpoint(PASSIVE)", []) { _ in }
+                    // PASSIVE: copies what no reader still needs, never waits for the writer or readers. A failed
+                    // checkpoint loses nothing (the WAL keeps every commit); it is logged and tried again.
+                    do {
+                        try await NIOThreadPool.singleton.runIfActive {
+                            try engine.execute("PRAGMA wal_checkpoint(PASSIVE)", []) { _ in }
+                        }
+                    } catch {
+                        logger.warning("WAL checkpoint failed; retrying", metadata: ["allot.error": .string("\(error)")])
                     }
                 }
             }
@@ -118,7 +123,7 @@ public final class Database: Sendable {
                         .raw("PRAGMA busy_timeout=10000").run()
                     // Checkpoints run in the background instead of inside the commit that fills the WAL.
                     try await db.raw("PRAGMA wal_autocheckpoint=0").run()
-                    reader.startCheckpoints()
+                    reader.startCheckpoints(logger: logger)
                 }
             } catch {
                 await database.close()

@@ -559,11 +559,7 @@ public final class SQLComputeLedger: Sendable {
             guard current == change.after else {
                 throw ComputeError.concurrentUpdate("the records changed after the claim; it cannot be undone")
             }
-            var nodes = Set<String>()
-            for records in [change.before, change.after] {
-                for amounts in records.allocations.values { nodes.formUnion(amounts.keys) }
-            }
-            let providers = try await tx.lockedProviderGenerations(nodes)
+            let providers = try await tx.lockedProviderGenerations(change.touchedNodes)
             _ = try await self.writeAllocations(inverse, providers: providers, now: now, tx: tx, learned: LearnedIDs())
             try await Self.writeRecords(inverse, now: now, tx: tx)
             if let added = change.after.instance, change.before.instance == nil {

@@ -109,7 +109,16 @@ public final class Tracker: Sendable {
         do {
             result = try await ledger.commit(operation)
         } catch let error as ComputeError {
-            if case .placementRefused(_, let nodes) = error { try? await reload(nodes) }
+            if case .placementRefused(_, let nodes) = error {
+                do {
+                    try await reload(nodes)
+                } catch {
+                    // The views stay behind the ledger's generation; the next audit reloads them.
+                    logger.warning("Reloading views after an undone claim failed", metadata: [
+                        "allot.error": .string("\(error)"),
+                    ])
+                }
+            }
             events.publish("claim.refused", node: Self.targetNode(operation), [
                 "operation": .string(operation.name), "reason": .string(error.description),
                 "code": .string(error.code),
