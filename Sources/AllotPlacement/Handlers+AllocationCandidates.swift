@@ -200,7 +200,16 @@ extension PlacementResponder {
 extension PlacementResponder {
     func allocationCandidates(_ call: Call) async throws -> Reply {
         try validateCandidateQuery(call)
-        let limit = call.queryValues("limit").first.flatMap { Int($0) }
+        // The schema sees only the last `limit`; upstream then reads the first and fails with a 500 when it is not
+        // a number. Every value must be a positive integer here, and the first one counts.
+        let limits = call.queryValues("limit")
+        for value in limits where !(value.first != "0" && !value.isEmpty && value.allSatisfy(\.isASCII)
+            && value.allSatisfy(\.isNumber) && Int(value) != nil) {
+            throw PlacementError.badRequest(
+                "Invalid query string parameters: 'limit' must be a positive integer, got \(JSONValue.pythonQuoted(value))",
+                code: .queryBadValue)
+        }
+        let limit = limits.first.flatMap { Int($0) }
         let isolate = call.queryValues("group_policy").first == "isolate"
         var rootRequired: (groups: [[String]], forbidden: [String]) = ([], [])
         let rootValues = call.queryValues("root_required")

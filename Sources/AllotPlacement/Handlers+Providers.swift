@@ -86,7 +86,7 @@ extension PlacementResponder {
     func showProvider(_ call: Call) async throws -> Reply {
         let uuid = call.parameters[0]
         guard let provider = try await store.provider(uuid: uuid) else {
-            throw PlacementError.notFound("No resource provider with uuid \(uuid) found", code: .providerNotFound)
+            throw PlacementError.notFound("No resource provider with uuid \(uuid) found")
         }
         return Reply.json(providerJSON(provider, call)).cacheHeaders(call, lastModified: provider.updatedAt)
     }

@@ -192,7 +192,7 @@ extension SQLPlacementStore {
         try await database.transaction { tx in
             guard let current = try await tx.provider(uuid: uuid, lock: true) else {
                 throw PlacementError.notFound(
-                    "No resource provider with uuid \(uuid) found for delete", code: .providerNotFound)
+                    "No resource provider with uuid \(uuid) found for delete")
             }
             if try await tx.row("SELECT id FROM resource_providers WHERE parent_provider_id = \(bind: current.id)") != nil {
                 throw PlacementError.conflict(

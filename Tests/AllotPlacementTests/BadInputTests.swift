@@ -76,6 +76,11 @@ import Testing
              detail: "'123' is not a 'uuid'"),
         Case(name: "bad resources query", method: .get, path: "/resource_providers?resources=VCPU:-1",
              status: .badRequest, detail: "requires amount >= 1"),
+        Case(name: "a second limit that is not a number", method: .get,
+             path: "/allocation_candidates?resources=VCPU:1&limit=x&limit=1", status: .badRequest,
+             detail: "'limit' must be a positive integer, got 'x'"),
+        Case(name: "a limit of zero", method: .get, path: "/allocation_candidates?resources=VCPU:1&limit=0",
+             status: .badRequest, detail: "does not match"),
     ]
 
     /// A provider with 8 VCPU (generation 1) to aim bad requests at.

@@ -41,7 +41,7 @@ extension StoreTests {
                     providerUUID: uuid, generation: 0, inventories: ["CUSTOM_NOPE": Inventory(total: 1)])
             }
             #expect(try await store.provider(uuid: uuid)?.generation == 0)
-            await expectPlacementError(.notFound, code: .providerNotFound) {
+            await expectPlacementError(.notFound, code: .undefined) {
                 try await store.inventories(providerUUID: newUUID())
             }
             await expectPlacementError(.notFound) {

@@ -94,7 +94,7 @@ struct StoreTests {
             try await store.deleteProvider(uuid: root.uuid)
             #expect(try await store.provider(uuid: root.uuid) == nil)
             #expect(try await store.providers(matching: ProviderFilter()).isEmpty)
-            await expectPlacementError(.notFound, code: .providerNotFound) {
+            await expectPlacementError(.notFound, code: .undefined) {
                 try await store.deleteProvider(uuid: root.uuid)
             }
         }
