@@ -106,6 +106,7 @@ let package = Package(
                 "AllotCore",
                 "AllotStore",
                 "AllotPlacement",
+                "AllotTracker",
                 "allot",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,5 +1,5 @@
 /// The amount of one resource class that a provider offers, with the rules for allocating it.
-public struct Inventory: Hashable, Sendable {
+public struct Inventory: Hashable, Sendable, Codable {
     public var total: Int
     public var reserved: Int
     public var minUnit: Int

@@ -224,6 +224,28 @@ extension PlacementResponder {
         return try await computeOperation(call, operation)
     }
 
+    // MARK: Ledger protocol (agents)
+
+    /// `GET /compute/v1/ledger`: which ledger protocol this server speaks (agents probe it to choose between
+    /// this ledger and a local one).
+    func computeLedgerInfo() throws -> Reply {
+        _ = try requireCompute()
+        return .json(.object(["ledger_protocol": .int(LedgerProtocol.version)]))
+    }
+
+    /// `POST /compute/v1/ledger/{call}`: one ledger call of an agent (see ``LedgerProtocol``). A commit also moves
+    /// the embedded agent's live views of the nodes it touched.
+    func computeLedger(_ call: Call) async throws -> Reply {
+        let compute = try requireCompute()
+        guard let which = LedgerCall(rawValue: call.parameters[0]) else {
+            throw PlacementError.notFound("No ledger call '\(call.parameters[0])'.")
+        }
+        let data = try await LedgerProtocol.serve(which, body: call.body, backend: compute.ledger) { result in
+            await compute.tracker?.absorb(result)
+        }
+        return Reply(status: .ok, body: nil, headers: [(.contentType, "application/json")], raw: Array(data))
+    }
+
     // MARK: Audit and events
 
     func computeAudit(_ call: Call) async throws -> Reply {

@@ -25,7 +25,7 @@ extension PlacementResponder {
         switch endpoint {
         case .createProvider, .updateProvider, .replaceInventories, .createInventory, .updateInventory,
             .createResourceClass, .setProviderTraits, .setProviderAggregates, .setConsumerAllocations,
-            .postAllocations, .reshaper, .computeBuild, .computeInstanceState, .computeMove:
+            .postAllocations, .reshaper, .computeBuild, .computeInstanceState, .computeMove, .computeLedger:
             return true
         case .updateResourceClass:
             return !version.isAtLeast(1, 7)
@@ -98,6 +98,8 @@ extension PlacementResponder {
         case .computeMigrationAction: return try await computeMigrationAction(call)
         case .computeAudit: return try await computeAudit(call)
         case .computeEvents: return try await computeEvents(call)
+        case .computeLedgerInfo: return try computeLedgerInfo()
+        case .computeLedger: return try await computeLedger(call)
         }
     }
 

@@ -43,6 +43,7 @@ public struct Policy: Sendable {
         "allot:compute:read": reader,
         "allot:compute:claim": writer,
         "allot:compute:audit": writer,
+        "allot:compute:ledger": writer,
         "placement:resource_providers:list": reader,
         "placement:resource_providers:create": writer,
         "placement:resource_providers:show": reader,
@@ -124,6 +125,7 @@ extension Endpoint {
             .computeMigrationAction:
             return "allot:compute:claim"
         case .computeAudit: return "allot:compute:audit"
+        case .computeLedgerInfo, .computeLedger: return "allot:compute:ledger"
         }
     }
 }

@@ -47,6 +47,8 @@ enum Endpoint: Sendable {
     case computeNodes, computeNode, computeInstances, computeBuild, computeInstance, computeDeleteInstance
     case computeInstanceState, computeInstanceAbort, computeMigrations, computeMove, computeMigration
     case computeMigrationAction, computeAudit, computeEvents
+    /// The ledger protocol for agents (`allot serve` only).
+    case computeLedgerInfo, computeLedger
 
     /// Part of Allot's compute API (served by `allot agent` too), rather than of Placement.
     var isCompute: Bool {
@@ -96,6 +98,8 @@ extension Route {
         Route("/compute/v1/migrations/{uuid}/{action}", [(.post, .computeMigrationAction)]),
         Route("/compute/v1/audit", [(.post, .computeAudit)]),
         Route("/compute/v1/events", [(.get, .computeEvents)]),
+        Route("/compute/v1/ledger", [(.get, .computeLedgerInfo)]),
+        Route("/compute/v1/ledger/{call}", [(.post, .computeLedger)]),
     ]
 }
 

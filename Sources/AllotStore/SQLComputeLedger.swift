@@ -4,7 +4,7 @@ import SQLKit
 import Synchronization
 
 /// What a committed operation did, with the new ledger generations of the nodes it touched.
-public struct CommitResult: Sendable, Equatable {
+public struct CommitResult: Sendable, Equatable, Codable {
     public var change: ComputeChange
     public var generations: [String: Int]
     /// Providers as they stand after the commit, for those it read or kept track of.
@@ -19,7 +19,7 @@ public struct CommitResult: Sendable, Equatable {
 
 /// What a claim needs to know of a node's provider, valid while its generation stays the same: Placement usage
 /// (every consumer's), inventories, traits and whether the node is disabled.
-public struct ProviderView: Sendable, Equatable {
+public struct ProviderView: Sendable, Equatable, Codable {
     /// The provider's row id: never reused, so a provider deleted and created again with the same uuid (and a
     /// generation counting from 0 again) never matches an old view.
     public var providerID: Int
@@ -82,7 +82,7 @@ final class LearnedIDs: Sendable {
 }
 
 /// What saving a node did.
-public struct NodeSave: Sendable, Equatable {
+public struct NodeSave: Sendable, Equatable, Codable {
     /// The compute node row was written (it was new or had changed).
     public var savedNode: Bool
     /// The provider was created (`true`) or adopted.
@@ -468,7 +468,7 @@ public final class SQLComputeLedger: Sendable {
     }
 
     /// What reconciling a consumer found.
-    public enum Reconciled: String, Sendable, Equatable {
+    public enum Reconciled: String, Sendable, Equatable, Codable {
         /// Placement already holds what the ledger says (a difference seen earlier was a claim in flight).
         case consistent
         /// Placement's allocations were rewritten from the ledger.

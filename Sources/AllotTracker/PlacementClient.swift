@@ -222,6 +222,17 @@ public final class PlacementClient: Sendable {
     func send(
         _ method: HTTPMethod, _ path: String, body: Any? = nil, allow: Set<Int> = [], versioned: Bool = true
     ) async throws -> (status: Int, json: Any?) {
+        let answer = try await exchange(
+            method, path, body: try body.map { try JSONSerialization.data(withJSONObject: $0) }, versioned: versioned)
+        let json = answer.bytes.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(answer.bytes))
+        if (200..<300).contains(answer.status) || allow.contains(answer.status) { return (answer.status, json) }
+        throw Self.failure(status: answer.status, json: json, bytes: answer.bytes, request: "\(method.rawValue) \(baseURL)\(path)")
+    }
+
+    /// Sends one request and returns whatever came back; only a missing answer throws (status 0).
+    func exchange(
+        _ method: HTTPMethod, _ path: String, body: Data?, versioned: Bool = true
+    ) async throws -> (status: Int, bytes: [UInt8]) {
         let label = "\(method.rawValue) \(baseURL)\(path)"
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
@@ -229,28 +240,26 @@ public final class PlacementClient: Sendable {
         if let token { request.headers.add(name: "x-auth-token", value: token) }
         if versioned { request.headers.add(name: "openstack-api-version", value: "placement \(version)") }
         if let body {
-            let data = try JSONSerialization.data(withJSONObject: body)
             request.headers.add(name: "content-type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: data))
+            request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response: HTTPClientResponse
-        var bytes: ByteBuffer
         do {
-            response = try await http.execute(request, timeout: timeout)
-            bytes = try await response.body.collect(upTo: 64 << 20)
+            let response = try await http.execute(request, timeout: timeout)
+            var bytes = try await response.body.collect(upTo: 64 << 20)
+            return (Int(response.status.code), bytes.readBytes(length: bytes.readableBytes) ?? [])
         } catch {
             throw PlacementClientError(status: 0, code: nil, detail: "\(error)", request: label)
         }
-        let status = Int(response.status.code)
-        let data = bytes.readBytes(length: bytes.readableBytes) ?? []
-        let json = data.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(data))
-        if (200..<300).contains(status) || allow.contains(status) { return (status, json) }
+    }
+
+    /// The error an answer outside 2xx stands for, with Placement's code and the specific part of its detail.
+    static func failure(status: Int, json: Any?, bytes: [UInt8], request label: String) -> PlacementClientError {
         let first = ((json as? [String: Any])?["errors"] as? [[String: Any]])?.first
         // Placement's details open with a generic paragraph for the status ("There was a conflict when trying
         // to complete your request."): keep what follows it.
-        var detail = first?["detail"] as? String ?? String(decoding: data.prefix(300), as: UTF8.self)
+        var detail = first?["detail"] as? String ?? String(decoding: bytes.prefix(300), as: UTF8.self)
         if let range = detail.range(of: "\n\n") { detail = String(detail[range.upperBound...]) }
-        throw PlacementClientError(
+        return PlacementClientError(
             status: status, code: first?["code"] as? String,
             detail: detail.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty }.joined(separator: " "),

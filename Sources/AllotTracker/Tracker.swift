@@ -1,5 +1,5 @@
 public import AllotCore
-import AllotStore
+public import AllotStore
 import Foundation
 public import Logging
 import Synchronization
@@ -125,9 +125,7 @@ public final class Tracker: Sendable {
             ], problem: true)
             throw error
         }
-        let trackers = state.withLock { state in result.generations.compactMap { uuid, generation in
-            state.nodes[uuid].map { ($0, generation) } } }
-        for (tracker, generation) in trackers { await tracker.apply(result.change, generation: generation) }
+        await absorb(result)
         if !result.change.isNoOp {
             var fields: [String: EventValue] = ["operation": .string(operation.name)]
             if let instance = result.change.after.instance {
@@ -144,6 +142,14 @@ public final class Tracker: Sendable {
             events.publish(type, node: Self.targetNode(operation) ?? result.change.after.instance?.node, fields)
         }
         return result.change
+    }
+
+    /// Takes a change another process committed through this tracker's ledger (an agent's claim on `allot serve`)
+    /// into the live views of the nodes it touched that this tracker manages.
+    public func absorb(_ result: CommitResult) async {
+        let trackers = state.withLock { state in result.generations.compactMap { uuid, generation in
+            state.nodes[uuid].map { ($0, generation) } } }
+        for (tracker, generation) in trackers { await tracker.apply(result.change, generation: generation) }
     }
 
     /// Reads these nodes' views from the ledger again (a claim was undone behind the live views' back).

@@ -15,13 +15,19 @@ struct Agent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the resource tracker for this host against a separate Placement service (upstream OpenStack's or Allot's).",
         discussion: """
-            The agent registers this host's compute nodes in Placement (providers, inventories, traits), keeps its \
-            compute ledger (instances, migrations) in a local SQLite file, and serves the compute API \
-            (/compute/v1: claims, moves, audits, events) on --host/--port; `allot claim --url http://HOST:PORT` \
-            talks to it. Every claim is checked against the ledger, committed locally, then written to Placement \
-            with consumer generations; when Placement refuses it, the local part is undone and the claim fails \
-            with allot.placement_refused. Audits keep Placement's providers and allocations in line with the \
-            ledger. Needs Placement microversion 1.28 or later.
+            The agent registers this host's compute nodes in Placement (providers, inventories, traits) and serves \
+            the compute API (/compute/v1: claims, moves, audits, events) on --host/--port; `allot claim --url \
+            http://HOST:PORT` talks to it.
+
+            Against an `allot serve` (--ledger auto or remote) the agent keeps its books in the server's compute \
+            ledger: each claim commits the ledger rows and the Placement allocations in one transaction there, \
+            every agent of the cloud shares that one ledger, and moves between hosts are single transactions.
+
+            Against upstream OpenStack Placement (--ledger auto or local) it keeps the compute ledger (instances, \
+            migrations) in a local SQLite file (--database): every claim is checked against it, committed \
+            locally, then written to Placement with consumer generations; when Placement refuses it, the local \
+            part is undone and the claim fails with allot.placement_refused. Audits keep Placement's providers and \
+            allocations in line with the ledger. Needs Placement microversion 1.28 or later.
 
             Every option can also be set in the environment as ALLOT_<OPTION>; the command line wins.
             """)
@@ -38,7 +44,10 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "Port of the compute API (env ALLOT_PORT).")
     var port: Int = env("ALLOT_PORT").flatMap(Int.init) ?? 8779
 
-    @Option(help: "The agent's local SQLite ledger (env ALLOT_DATABASE).")
+    @Option(help: "Where the compute ledger lives: 'auto' (the server's when it is an allot serve, else local), 'remote' or 'local' (env ALLOT_LEDGER).")
+    var ledger: LedgerChoice = env("ALLOT_LEDGER").flatMap(LedgerChoice.init(rawValue:)) ?? .auto
+
+    @Option(help: "The agent's local SQLite ledger, used with a local ledger (env ALLOT_DATABASE).")
     var database: String = env("ALLOT_DATABASE") ?? "./allot-agent.sqlite"
 
     @Option(help: "Authentication of the compute API: 'token' (default) or 'noauth' (development only; env ALLOT_AUTH).")
@@ -83,12 +92,30 @@ struct Agent: AsyncParsableCommand {
         logger.info("Placement reached", metadata: [
             "allot.placement_url": .string(placement.baseURL), "allot.microversion": .string("\(placement.version)"),
         ])
-        let location = DatabaseLocation(parsing: database)
-        logger.info("Opening the local ledger", metadata: ["allot.database": .string(location.description)])
+        let remote: Bool
+        switch self.ledger {
+        case .local: remote = false
+        case .remote, .auto:
+            let offered = try await RemoteLedger.isOffered(by: placement)
+            if self.ledger == .remote, !offered {
+                throw ValidationError(
+                    "--ledger remote: \(placementURL) keeps no compute ledger (it is not an allot serve); use --ledger local")
+            }
+            remote = offered
+        }
+        // With the server's ledger nothing is kept here: the (unused) local store lives in memory.
+        let location = DatabaseLocation(parsing: remote ? ":memory:" : database)
         let db = try await Database.open(location, logger: logger, synchronous: sqliteSynchronous.mode)
         let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
-        let ledger = PlacementLedger(
-            local: SQLComputeLedger(database: db, logger: logger, now: now), placement: placement, logger: logger)
+        let ledger: any LedgerBackend
+        if remote {
+            logger.info("Using the server's compute ledger", metadata: ["allot.placement_url": .string(placement.baseURL)])
+            ledger = RemoteLedger(client: placement)
+        } else {
+            logger.info("Opening the local ledger", metadata: ["allot.database": .string(location.description)])
+            ledger = PlacementLedger(
+                local: SQLComputeLedger(database: db, logger: logger, now: now), placement: placement, logger: logger)
+        }
         let agent = Tracker(
             configuration: try tracker.configuration(), driver: tracker.makeDriver(), ledger: ledger,
             events: EventBus(logger: Logger(label: "allot.tracker")), logger: logger)
@@ -113,6 +140,10 @@ struct Agent: AsyncParsableCommand {
         }
         await db.close()
         logger.info("Stopped")
+    }
+
+    enum LedgerChoice: String, ExpressibleByArgument, CaseIterable {
+        case auto, remote, local
     }
 
     /// Reaches Placement, retrying with a growing pause (up to 30 s) while it does not answer; a Placement that

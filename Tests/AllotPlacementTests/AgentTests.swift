@@ -37,6 +37,107 @@ import Testing
         try await Self.scenario(placementPort: port, directory: directory)
     }
 
+    /// Two agents on two hosts keep their books in one `allot serve`'s ledger (`--ledger remote`): claims commit
+    /// there with their allocations in one transaction, a move between the hosts is one claim, each agent's
+    /// audit follows what the other did, and the server's compute API sees every host.
+    @Test func agentsShareTheServersLedger() async throws {
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await ServerProcess(
+            database: directory.appendingPathComponent("placement.sqlite").path, logDirectory: directory)
+        defer { server.stop() }
+        let dirA = directory.appendingPathComponent("host-1"), dirB = directory.appendingPathComponent("host-2")
+        for (dir, node, name) in [(dirA, Self.nodeA, "node-a"), (dirB, Self.nodeB, "node-b")] {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try """
+            {"nodes": [{"hostname": "\(name)", "uuid": "\(node)", "vcpus": 16, "memory_mb": 32768, "disk_gb": 400}]}
+            """.write(to: dir.appendingPathComponent("nodes.json"), atomically: true, encoding: .utf8)
+        }
+        let agentA = try await Self.startAgent(placementPort: server.port, directory: dirA, ledger: "remote", host: "host-1")
+        defer { agentA.stop() }
+        // `auto` finds the server's ledger too.
+        var agentB = try await Self.startAgent(placementPort: server.port, directory: dirB, ledger: "auto", host: "host-2")
+        defer { agentB.stop() }
+        func on(_ process: ServerProcess, _ path: String, _ method: HTTPRequest.Method = .get, _ body: String? = nil)
+            async throws -> (Int, [String: Any])
+        {
+            let response = try await process.request(path, method: method, body: body)
+            return (Int(response.status.code), response.body?.jsonObject ?? [:])
+        }
+        func allocations(_ consumer: String) async throws -> [String: [String: Int]] {
+            (try await on(server, "/allocations/\(consumer)").1["allocations"] as? [String: Any] ?? [:]).mapValues {
+                ($0 as? [String: Any])?["resources"] as? [String: Int] ?? [:]
+            }
+        }
+        func usage(_ node: String) async throws -> [String: Int] {
+            (try await on(server, "/resource_providers/\(node)/usages").1["usages"] as? [String: Int] ?? [:]).filter { $0.value != 0 }
+        }
+        func liveUsage(_ agent: ServerProcess, _ node: String) async throws -> [String: Int] {
+            try await on(agent, "/compute/v1/nodes/\(node)").1["usage"] as? [String: Int] ?? [:]
+        }
+        let small = ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20], large = ["VCPU": 4, "MEMORY_MB": 8192, "DISK_GB": 40]
+
+        // Both hosts are registered in the server's ledger and Placement; neither agent keeps a local file.
+        let nodes = try await on(server, "/compute/v1/nodes").1["nodes"] as? [[String: Any]] ?? []
+        #expect(Set(nodes.compactMap { $0["host"] as? String }) == ["host-1", "host-2"])
+        #expect(try await on(server, "/resource_providers/\(Self.nodeA)").0 == 200)
+        #expect(try await on(server, "/resource_providers/\(Self.nodeB)").0 == 200)
+        #expect(!FileManager.default.fileExists(atPath: dirA.appendingPathComponent("agent.sqlite").path))
+
+        // A build through host-1's agent lands in the server's books, allocations included.
+        let vm1 = newUUID()
+        #expect(try await on(agentA, "/compute/v1/instances", .post, ComputeServer.buildBody(vm1, node: Self.nodeA)).0 == 201)
+        #expect(try await on(server, "/compute/v1/instances/\(vm1)").1["node"] as? String == Self.nodeA)
+        #expect(try await allocations(vm1) == [Self.nodeA: small])
+        // Refusals cross the wire with their codes and change nothing.
+        let (tooBig, refusal) = try await on(agentB, "/compute/v1/instances", .post,
+                                             ComputeServer.buildBody(newUUID(), node: Self.nodeB, vcpus: 20))
+        #expect(tooBig == 409 && Self.code(refusal) == "allot.does_not_fit")
+        // Room taken in Placement is seen by the claim's own transaction (no claim to undo afterwards).
+        let foreign = newUUID()
+        #expect(try await on(server, "/allocations/\(foreign)", .put, """
+            {"allocations": {"\(Self.nodeB)": {"resources": {"VCPU": 15}}}, "project_id": "other", "user_id": "other",
+             "consumer_generation": null, "consumer_type": "OTHER"}
+            """).0 == 204)
+        let vm2 = newUUID()
+        let (full, answer) = try await on(agentB, "/compute/v1/instances", .post, ComputeServer.buildBody(vm2, node: Self.nodeB))
+        #expect(full == 409 && Self.code(answer) == "allot.does_not_fit")
+        #expect(try await on(server, "/compute/v1/instances/\(vm2)").0 == 404)
+        #expect(try await allocations(vm2).isEmpty)
+        #expect(try await on(server, "/allocations/\(foreign)", .delete).0 == 204)
+
+        // A resize from host-1 to host-2, claimed at the destination's agent: one transaction over both hosts.
+        #expect(try await on(agentA, "/compute/v1/instances/\(vm1)/state", .post, "{\"vm_state\": \"active\", \"task_state\": null}").0 == 200)
+        let m1 = newUUID()
+        #expect(try await on(agentB, "/compute/v1/migrations", .post,
+                             ComputeServer.moveBody(m1, instance: vm1, kind: "resize", dest: Self.nodeB)).0 == 201)
+        #expect(try await allocations(vm1) == [Self.nodeB: large])
+        #expect(try await allocations(m1) == [Self.nodeA: small])
+        #expect(try await liveUsage(agentB, Self.nodeB) == large)
+        #expect(try await on(agentB, "/compute/v1/migrations/\(m1)/finish", .post).0 == 200)
+        // Host-1's agent confirms (Nova confirms at the source): it reads the migration from the shared ledger.
+        #expect(try await on(agentA, "/compute/v1/migrations/\(m1)/confirm", .post).0 == 200)
+        #expect(try await allocations(m1).isEmpty)
+        #expect(try await usage(Self.nodeA).isEmpty)
+        // After an audit each agent's live view equals Placement on its node.
+        for agent in [agentA, agentB] { #expect(try await on(agent, "/compute/v1/audit", .post).0 == 200) }
+        #expect(try await liveUsage(agentA, Self.nodeA) == usage(Self.nodeA))
+        #expect(try await liveUsage(agentB, Self.nodeB) == usage(Self.nodeB))
+        let (_, quiet) = try await on(agentB, "/compute/v1/audit", .post)
+        #expect(quiet["repaired"] as? [String] == [] && quiet["deleted_allocations"] as? [String] == [])
+
+        // kill -9 host-2's agent: on restart it restores its node from the server's ledger.
+        agentB.kill9()
+        agentB = try await Self.startAgent(placementPort: server.port, directory: dirB, port: agentB.port, ledger: "remote", host: "host-2")
+        #expect(try await liveUsage(agentB, Self.nodeB) == large)
+        // Deleting through either agent releases everything.
+        #expect(try await on(agentA, "/compute/v1/instances/\(vm1)", .delete).0 == 200)
+        #expect(try await allocations(vm1).isEmpty)
+        #expect(try await usage(Self.nodeB).isEmpty)
+        #expect(try await on(agentB, "/compute/v1/audit", .post).0 == 200)
+        #expect(try await liveUsage(agentB, Self.nodeB).isEmpty)
+    }
+
     static func directory() throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("allot-agent-\(newUUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -80,24 +181,30 @@ import Testing
         """.write(to: configs.appendingPathComponent("site.yaml"), atomically: true, encoding: .utf8)
     }
 
-    static func startAgent(placementPort: Int, directory: URL, port: Int? = nil) async throws -> ServerProcess {
-        try await ServerProcess(
+    /// An agent with the fake driver over `directory`'s nodes.json; `ledger` is its --ledger.
+    static func startAgent(
+        placementPort: Int, directory: URL, port: Int? = nil, ledger: String = "local", host: String = "agent-host"
+    ) async throws -> ServerProcess {
+        let configs = directory.appendingPathComponent("provider-config").path
+        return try await ServerProcess(
             command: [
                 "agent", "--placement-url", "http://127.0.0.1:\(placementPort)", "--placement-token", "admin",
+                "--ledger", ledger,
                 "--database", directory.appendingPathComponent("agent.sqlite").path, "--driver", "fake",
-                "--nodes-file", directory.appendingPathComponent("nodes.json").path, "--compute-host", "agent-host",
+                "--nodes-file", directory.appendingPathComponent("nodes.json").path, "--compute-host", host,
                 "--cpu-allocation-ratio", "1", "--ram-allocation-ratio", "1", "--reserved-host-memory-mb", "0",
-                "--audit-interval", "0", "--provider-config-dir", directory.appendingPathComponent("provider-config").path,
-            ], port: port, logDirectory: directory)
+                "--audit-interval", "0",
+            ] + (FileManager.default.fileExists(atPath: configs) ? ["--provider-config-dir", configs] : []),
+            port: port, logDirectory: directory)
     }
 
     /// The whole life of an agent against the Placement on `placementPort`: registration, claims, a refusal by
     /// Placement that is undone, moves, audits that heal Placement, a kill -9 and restart, deletion, a node
     /// that goes away.
-    static func scenario(placementPort: Int, directory: URL) async throws {
+    static func scenario(placementPort: Int, directory: URL, ledger: String = "local") async throws {
         try writeNodes(directory)
         try writeProviderConfig(directory)
-        var agent = try await startAgent(placementPort: placementPort, directory: directory)
+        var agent = try await startAgent(placementPort: placementPort, directory: directory, ledger: ledger)
         defer { agent.stop() }
         func placement(_ path: String, _ method: HTTPRequest.Method = .get, _ body: String? = nil) async throws -> (Int, [String: Any]) {
             let response = try await ServerProcess.request(port: placementPort, path, method: method, body: body)
@@ -228,7 +335,7 @@ import Testing
 
         // kill -9 and restart: the agent restores its ledger and goes on.
         agent.kill9()
-        agent = try await startAgent(placementPort: placementPort, directory: directory, port: agent.port)
+        agent = try await startAgent(placementPort: placementPort, directory: directory, port: agent.port, ledger: ledger)
         #expect(try await compute("/compute/v1/instances/\(vm1)").1["node"] as? String == nodeC)
         #expect(try await liveUsage(nodeC) == large)
         let vm3 = newUUID()

@@ -15,15 +15,16 @@ struct TestAPI {
 
     /// Runs `body` with a fresh API and closes its database afterwards, however `body` ends.
     static func with<T: Sendable>(
-        auth: AuthMode = .noauth, policy: Policy = Policy(), maxBodyBytes: Int = 1 << 20,
+        auth: AuthMode = .noauth, policy: Policy = Policy(), maxBodyBytes: Int = 1 << 20, compute: Bool = false,
         _ body: (TestAPI) async throws -> T
     ) async throws -> T {
         let logger = Logger(label: "test")
         let database = try await Database.open(.sqliteMemory, logger: logger)
         let store = SQLPlacementStore(database: database, logger: logger, now: { Date().timeIntervalSince1970 })
+        let ledger = SQLComputeLedger(database: database, logger: logger, now: { Date().timeIntervalSince1970 })
         let app = buildApplication(
             store: store, configuration: PlacementConfiguration(auth: auth, policy: policy, maxBodyBytes: maxBodyBytes),
-            logger: logger)
+            logger: logger, compute: compute ? ComputeService(ledger: ledger, tracker: nil) : nil)
         do {
             let result = try await body(TestAPI(store: store, app: app))
             await database.close()

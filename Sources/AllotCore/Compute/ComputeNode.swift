@@ -1,5 +1,5 @@
 /// A compute node as the ledger keeps it: what it offers Placement and how it is doing.
-public struct ComputeNode: Hashable, Sendable {
+public struct ComputeNode: Hashable, Sendable, Codable {
     /// Stable id; also the uuid of its resource provider.
     public var uuid: String
     /// The hypervisor hostname; also its provider's name.

@@ -2,7 +2,7 @@
 ///
 /// Extra specs understood here: `resources[N]:CLASS=AMOUNT` (replace or add a class; `0` removes it),
 /// `trait[N]:NAME=required|forbidden`. Others (`hw:*`, `pci_passthrough:alias`) are kept and passed on.
-public struct Flavor: Hashable, Sendable {
+public struct Flavor: Hashable, Sendable, Codable {
     public var name: String
     public var vcpus: Int
     public var memoryMB: Int

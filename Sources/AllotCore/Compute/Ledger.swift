@@ -1,5 +1,5 @@
 /// An instance as the compute ledger knows it.
-public struct Instance: Hashable, Sendable {
+public struct Instance: Hashable, Sendable, Codable {
     public var uuid: String
     public var projectID: String
     public var userID: String
@@ -36,7 +36,7 @@ public struct Instance: Hashable, Sendable {
 }
 
 /// Nova's vm states, with the moves between them that the ledger accepts.
-public enum VMState: String, Hashable, Sendable, CaseIterable {
+public enum VMState: String, Hashable, Sendable, CaseIterable, Codable {
     case building, active, stopped, paused, suspended, rescued, resized, error, deleted
 
     /// Whether a plain state update (not a claim operation) may move an instance from `self` to `next`.
@@ -54,7 +54,7 @@ public enum VMState: String, Hashable, Sendable, CaseIterable {
 }
 
 /// The kinds of move Nova makes.
-public enum MigrationKind: String, Hashable, Sendable, CaseIterable {
+public enum MigrationKind: String, Hashable, Sendable, CaseIterable, Codable {
     case resize
     case migration
     case liveMigration = "live-migration"
@@ -62,7 +62,7 @@ public enum MigrationKind: String, Hashable, Sendable, CaseIterable {
 }
 
 /// A migration's status. In-progress statuses hold resources; the others are final.
-public enum MigrationStatus: String, Hashable, Sendable, CaseIterable {
+public enum MigrationStatus: String, Hashable, Sendable, CaseIterable, Codable {
     case accepted
     case preMigrating = "pre-migrating"
     case migrating
@@ -100,7 +100,7 @@ public enum MigrationStatus: String, Hashable, Sendable, CaseIterable {
 }
 
 /// A move of an instance from a source node to a destination node (the same one for a same-host resize).
-public struct Migration: Hashable, Sendable {
+public struct Migration: Hashable, Sendable, Codable {
     public var uuid: String
     public var instanceUUID: String
     public var kind: MigrationKind
@@ -128,7 +128,7 @@ public struct Migration: Hashable, Sendable {
 }
 
 /// Why the compute ledger refused an operation. Each case names its reason; none changes anything.
-public enum ComputeError: Error, Hashable, Sendable, CustomStringConvertible {
+public enum ComputeError: Error, Hashable, Sendable, CustomStringConvertible, Codable {
     case invalidFlavor(String)
     case invalidRequest(String)
     case nodeNotFound(String)

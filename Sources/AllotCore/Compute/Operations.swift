@@ -64,7 +64,7 @@ public typealias NodeAmounts = [String: [String: Int]]
 
 /// The records an operation reads: the instance and the migration it concerns (its in-progress one when the
 /// operation names only the instance).
-public struct LedgerRecords: Hashable, Sendable {
+public struct LedgerRecords: Hashable, Sendable, Codable {
     public var instance: Instance?
     public var migration: Migration?
 
@@ -96,7 +96,7 @@ public struct LedgerRecords: Hashable, Sendable {
 }
 
 /// What an operation does: the records after it, and what every affected consumer holds afterwards.
-public struct ComputeChange: Hashable, Sendable {
+public struct ComputeChange: Hashable, Sendable, Codable {
     public var before: LedgerRecords
     public var after: LedgerRecords
 
@@ -350,5 +350,69 @@ extension ComputeOperation {
     private static func require(_ migration: Migration?, migration uuid: String) throws(ComputeError) -> Migration {
         guard let migration, migration.uuid == uuid else { throw .migrationNotFound(uuid) }
         return migration
+    }
+}
+
+extension ComputeOperation: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case op, instance, migration, uuid, status, vmState, taskState, setsTaskState, osType
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let op = try c.decode(String.self, forKey: .op)
+        func uuid() throws -> String { try c.decode(String.self, forKey: .uuid) }
+        switch op {
+        case "build": self = .build(try c.decode(Instance.self, forKey: .instance))
+        case "abort": self = .abortBuild(instance: try uuid())
+        case "move": self = .move(try c.decode(Migration.self, forKey: .migration))
+        case "progress":
+            self = .progress(migration: try uuid(), status: try c.decode(MigrationStatus.self, forKey: .status))
+        case "finish": self = .finish(migration: try uuid())
+        case "confirm": self = .confirm(migration: try uuid())
+        case "revert": self = .revert(migration: try uuid())
+        case "rollback": self = .rollback(migration: try uuid())
+        case "update":
+            // `taskState` is set (possibly to none) only when `setsTaskState` says so.
+            let taskState: String?? = try c.decodeIfPresent(Bool.self, forKey: .setsTaskState) == true
+                ? .some(try c.decodeIfPresent(String.self, forKey: .taskState)) : nil
+            self = .update(
+                instance: try uuid(), vmState: try c.decodeIfPresent(VMState.self, forKey: .vmState),
+                taskState: taskState, osType: try c.decodeIfPresent(String.self, forKey: .osType))
+        case "delete": self = .delete(instance: try uuid())
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .op, in: c, debugDescription: "unknown operation '\(op)'")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .build(let instance):
+            try c.encode("build", forKey: .op)
+            try c.encode(instance, forKey: .instance)
+        case .abortBuild(let uuid):
+            try c.encode("abort", forKey: .op)
+            try c.encode(uuid, forKey: .uuid)
+        case .move(let migration):
+            try c.encode("move", forKey: .op)
+            try c.encode(migration, forKey: .migration)
+        case .progress(let uuid, let status):
+            try c.encode("progress", forKey: .op)
+            try c.encode(uuid, forKey: .uuid)
+            try c.encode(status, forKey: .status)
+        case .finish(let uuid), .confirm(let uuid), .revert(let uuid), .rollback(let uuid), .delete(let uuid):
+            try c.encode(name, forKey: .op)
+            try c.encode(uuid, forKey: .uuid)
+        case .update(let uuid, let vmState, let taskState, let osType):
+            try c.encode("update", forKey: .op)
+            try c.encode(uuid, forKey: .uuid)
+            try c.encodeIfPresent(vmState, forKey: .vmState)
+            if let taskState {
+                try c.encode(true, forKey: .setsTaskState)
+                try c.encodeIfPresent(taskState, forKey: .taskState)
+            }
+            try c.encodeIfPresent(osType, forKey: .osType)
+        }
     }
 }
