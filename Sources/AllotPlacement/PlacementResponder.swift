@@ -1,5 +1,6 @@
 public import AllotStore
 import AllotCore
+import AllotTracker
 import Foundation
 public import Hummingbird
 import HTTPTypes
@@ -53,6 +54,15 @@ public struct PlacementResponder: HTTPResponder {
             response = renderError(error, requestID: requestID, version: version, accept: request.headers[.accept])
         } catch let error as ComputeError {
             response = renderError(error.placementError, requestID: requestID, version: .maximum, accept: nil)
+        } catch let error as PlacementClientError {
+            // An agent's Placement or ledger server did not answer, or answered in a way that is not a refusal.
+            logger.error("Upstream service failure", metadata: [LogKey.error: .string(error.description)])
+            response = renderError(
+                PlacementError(.serviceUnavailable, error.status == 0
+                    ? "The Placement or ledger service did not answer (\(error.detail)); a claim may or may not "
+                        + "have been committed: repeat it (claims are idempotent by uuid) or read it back."
+                    : "The Placement or ledger service failed: \(error.description)"),
+                requestID: requestID, version: version, accept: nil)
         } catch is NIOTooManyBytesError {
             response = renderError(
                 PlacementError(.payloadTooLarge, "Request body larger than \(configuration.maxBodyBytes) bytes."),

@@ -33,6 +33,15 @@ public final class PlacementClient: Sendable {
     let http: HTTPClient
     let timeout: TimeAmount
 
+    /// The HTTP client agents use: connection attempts give up after 5 s (the shared client's pool retries a
+    /// refused connection until the request's own deadline, so a claim against a server that is down would hang
+    /// for its whole timeout). A process-wide constant, never shut down.
+    public static let agentHTTP: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(5))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     /// The oldest microversion the agent can work with: consumer generations in `POST /allocations`.
     public static let minimumVersion = Microversion(1, 28)
 
@@ -47,7 +56,7 @@ public final class PlacementClient: Sendable {
     /// Asks the service at `url` which microversions it speaks and picks the highest up to 1.39.
     /// - Throws: ``PlacementClientError`` when it does not answer or is older than 1.28.
     public static func connect(
-        url: String, token: String?, http: HTTPClient = .shared, timeout: TimeAmount = .seconds(30)
+        url: String, token: String?, http: HTTPClient = agentHTTP, timeout: TimeAmount = .seconds(30)
     ) async throws -> PlacementClient {
         var base = url
         while base.hasSuffix("/") { base.removeLast() }

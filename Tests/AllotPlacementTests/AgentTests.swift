@@ -136,6 +136,11 @@ import Testing
         #expect(try await usage(Self.nodeB).isEmpty)
         #expect(try await on(agentB, "/compute/v1/audit", .post).0 == 200)
         #expect(try await liveUsage(agentB, Self.nodeB).isEmpty)
+        // With the server gone a claim is a 503 that says how to find out whether it landed.
+        server.stop()
+        let (down, reason) = try await on(agentB, "/compute/v1/instances", .post, ComputeServer.buildBody(newUUID(), node: Self.nodeB))
+        #expect(down == 503)
+        #expect(((reason["errors"] as? [[String: Any]])?.first?["detail"] as? String)?.contains("idempotent") == true)
     }
 
     static func directory() throws -> URL {
