@@ -1,0 +1,173 @@
+/// A host's NUMA cells and PCI devices, as its driver reports them.
+public struct HostTopology: Hashable, Sendable, Codable {
+    public var cells: [NUMACell]
+    public var devices: [PCIDevice]
+
+    public init(cells: [NUMACell], devices: [PCIDevice] = []) {
+        self.cells = cells
+        self.devices = devices
+    }
+
+    /// The first thing wrong with this topology (a driver bug or a bad inventory file), or `nil`.
+    public var problem: String? {
+        var seenCells = Set<Int>(), seenCPUs = Set<Int>()
+        for cell in cells {
+            guard cell.id >= 0, seenCells.insert(cell.id).inserted else { return "NUMA cell id \(cell.id) is negative or repeated" }
+            guard !cell.cpus.isEmpty || cell.memoryMB > 0 else { return "NUMA cell \(cell.id) has neither CPUs nor memory" }
+            guard cell.memoryMB >= 0 else { return "NUMA cell \(cell.id) has negative memory" }
+            for cpu in cell.cpus {
+                guard cpu >= 0, seenCPUs.insert(cpu).inserted else { return "CPU \(cpu) is negative or in two cells" }
+            }
+            let cpus = Set(cell.cpus)
+            var inCores = Set<Int>()
+            for core in cell.siblings {
+                guard !core.isEmpty, Set(core).isSubset(of: cpus), inCores.isDisjoint(with: core) else {
+                    return "NUMA cell \(cell.id): thread siblings \(core) are not a set of its own CPUs"
+                }
+                inCores.formUnion(core)
+            }
+            var hugeMB = 0
+            for (size, total) in cell.pages {
+                guard size > 0, total >= 0 else { return "NUMA cell \(cell.id): bad page count \(total) of \(size) KiB" }
+                if size != NUMACell.smallPageKB { hugeMB += size / 1024 * total }
+            }
+            guard hugeMB <= cell.memoryMB else {
+                return "NUMA cell \(cell.id): huge pages (\(hugeMB) MB) exceed its memory (\(cell.memoryMB) MB)"
+            }
+        }
+        var addresses = Set<String>()
+        for device in devices {
+            guard PCIDevice.isAddress(device.address), addresses.insert(device.address).inserted else {
+                return "PCI address '\(device.address)' is malformed or repeated"
+            }
+            if let node = device.numaNode, !seenCells.contains(node) {
+                return "PCI device \(device.address) is on NUMA cell \(node), which the host does not have"
+            }
+        }
+        for device in devices where device.kind == .vf {
+            guard let parent = device.parentAddress, devices.contains(where: { $0.address == parent && $0.kind == .pf })
+            else { return "VF \(device.address) has no physical function among the devices" }
+        }
+        return nil
+    }
+}
+
+/// One host NUMA cell: its logical CPUs (and which are thread siblings of one core), memory and pages.
+public struct NUMACell: Hashable, Sendable, Codable {
+    public static let smallPageKB = 4
+
+    public var id: Int
+    /// Online logical CPUs, ascending.
+    public var cpus: [Int]
+    /// Thread siblings: one set per core, covering `cpus` (a CPU alone on its core is a set of one).
+    public var siblings: [[Int]]
+    public var memoryMB: Int
+    /// Huge pages by size in KiB → how many (small pages are what is left of the memory).
+    public var pages: [Int: Int]
+    /// The CPU socket (physical package), when known.
+    public var socket: Int?
+
+    public init(id: Int, cpus: [Int], siblings: [[Int]]? = nil, memoryMB: Int, pages: [Int: Int] = [:], socket: Int? = nil) {
+        self.id = id
+        self.cpus = cpus.sorted()
+        self.siblings = (siblings ?? cpus.map { [$0] }).map { $0.sorted() }
+        self.memoryMB = memoryMB
+        self.pages = pages
+        self.socket = socket
+    }
+
+    /// Memory in small pages: what huge pages leave.
+    public var smallPageMemoryMB: Int {
+        memoryMB - pages.filter { $0.key != Self.smallPageKB }.reduce(0) { $0 + $1.key / 1024 * $1.value }
+    }
+
+    /// Threads per core (1 without SMT).
+    public var threadsPerCore: Int { siblings.map(\.count).max() ?? 1 }
+}
+
+/// The kinds of PCI device Nova tells apart.
+public enum PCIDeviceKind: String, Hashable, Sendable, Codable, CaseIterable {
+    /// A plain device (no SR-IOV).
+    case pci = "type-PCI"
+    /// An SR-IOV physical function (has virtual functions).
+    case pf = "type-PF"
+    /// An SR-IOV virtual function (of `parentAddress`).
+    case vf = "type-VF"
+}
+
+/// A PCI device as found in `/sys/bus/pci/devices`.
+public struct PCIDevice: Hashable, Sendable, Codable {
+    /// `dddd:bb:ss.f`, lower case.
+    public var address: String
+    /// Four lower-case hex digits.
+    public var vendorID: String
+    public var productID: String
+    /// Six hex digits (class, subclass, programming interface).
+    public var classCode: String
+    public var numaNode: Int?
+    public var kind: PCIDeviceKind
+    /// The physical function of a VF.
+    public var parentAddress: String?
+    public var driver: String?
+
+    public init(
+        address: String, vendorID: String, productID: String, classCode: String = "000000", numaNode: Int? = nil,
+        kind: PCIDeviceKind = .pci, parentAddress: String? = nil, driver: String? = nil
+    ) {
+        self.address = address.lowercased()
+        self.vendorID = vendorID.lowercased()
+        self.productID = productID.lowercased()
+        self.classCode = classCode.lowercased()
+        self.numaNode = numaNode
+        self.kind = kind
+        self.parentAddress = parentAddress?.lowercased()
+        self.driver = driver
+    }
+
+    /// Whether `text` is a full PCI address (`0000:00:1f.3`).
+    public static func isAddress(_ text: String) -> Bool {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2 else { return false }
+        let slot = parts[2].split(separator: ".", omittingEmptySubsequences: false)
+        guard slot.count == 2, slot[0].count == 2, slot[1].count == 1 else { return false }
+        return [parts[0], parts[1], slot[0], slot[1]].allSatisfy { $0.allSatisfy(\.isHexDigit) }
+    }
+}
+
+/// Reads the CPU list syntax of sysfs and Nova's extra specs: `0-3,8,10-11`; `^N` excludes when `allowExclusions`.
+public enum CPUList {
+    public static func parse(_ text: String, allowExclusions: Bool = false) -> (include: [Int], exclude: [Int])? {
+        var include = Set<Int>(), exclude = Set<Int>()
+        let trimmed = text.trimmingSpaces()
+        guard !trimmed.isEmpty else { return ([], []) }
+        for item in trimmed.split(separator: ",") {
+            var part = Substring(String(item).trimmingSpaces())
+            var excluded = false
+            if part.hasPrefix("^") {
+                guard allowExclusions else { return nil }
+                excluded = true
+                part = part.dropFirst()
+            }
+            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+            guard (1...2).contains(bounds.count), let low = Int(bounds[0]), let high = Int(bounds[bounds.count - 1]),
+                low >= 0, low <= high, high - low < 65536
+            else { return nil }
+            if excluded { exclude.formUnion(low...high) } else { include.formUnion(low...high) }
+        }
+        return (include.sorted(), exclude.sorted())
+    }
+
+    /// `[0, 1, 2, 5]` → `0-2,5`.
+    public static func format(_ cpus: some Sequence<Int>) -> String {
+        var ranges: [String] = []
+        var start: Int?, last: Int?
+        for cpu in Set(cpus).sorted() {
+            if let l = last, cpu == l + 1 { last = cpu; continue }
+            if let s = start, let l = last { ranges.append(s == l ? "\(s)" : "\(s)-\(l)") }
+            start = cpu
+            last = cpu
+        }
+        if let s = start, let l = last { ranges.append(s == l ? "\(s)" : "\(s)-\(l)") }
+        return ranges.joined(separator: ",")
+    }
+}
