@@ -54,8 +54,14 @@ extension PlacementResponder {
     func computeNodes(_ call: Call) async throws -> Reply {
         let compute = try requireCompute()
         var nodes: [JSONValue] = []
+        let topology: Bool
+        switch call.queryValue("topology") {
+        case nil, "false", "0": topology = false
+        case "true", "1": topology = true
+        case let other?: throw PlacementError.badRequest("'topology' must be true or false, not '\(other)'.")
+        }
         for node in try await compute.ledger.nodes(host: call.queryValue("host")) {
-            nodes.append(await nodeJSON(node, compute: compute))
+            nodes.append(await nodeJSON(node, compute: compute, topology: topology))
         }
         return .json(.object(["nodes": .array(nodes)]))
     }
@@ -67,8 +73,9 @@ extension PlacementResponder {
         return .json(await nodeJSON(node, compute: compute))
     }
 
-    /// A node with live usage and stats when the embedded agent manages it, else as last saved.
-    func nodeJSON(_ stored: ComputeNode, compute: ComputeService) async -> JSONValue {
+    /// A node with live usage and stats when the embedded agent manages it, else as last saved; with its NUMA
+    /// cells and PCI devices when `topology` (`null` when its driver reports none).
+    func nodeJSON(_ stored: ComputeNode, compute: ComputeService, topology: Bool = true) async -> JSONValue {
         var node = stored
         var live = false
         if let current = await compute.tracker?.live(node: stored.uuid) {
@@ -79,7 +86,7 @@ extension PlacementResponder {
         for (name, inventory) in node.inventories {
             free[name] = .int(max(0, inventory.capacity - (node.usage[name] ?? 0)))
         }
-        return .object([
+        var fields: [String: JSONValue] = [
             "uuid": .string(node.uuid), "hostname": .string(node.hostname), "host": .string(node.host),
             "driver": .string(node.driver), "disabled": .bool(node.disabled),
             "inventories": .sortedObject(node.inventories.mapValues { inventory in
@@ -93,7 +100,13 @@ extension PlacementResponder {
             "traits": .array(node.traits.sorted().map { .string($0) }),
             "stats": .sortedObject(node.stats.mapValues { .int($0) }),
             "live": .bool(live), "updated_at": .double(node.updatedAt),
-        ])
+        ]
+        if topology {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            fields["topology"] = node.topology.flatMap { try? JSONValue.parse(encoder.encode($0)) } ?? .null
+        }
+        return .sortedObject(fields)
     }
 
     // MARK: Instances

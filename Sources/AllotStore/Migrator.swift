@@ -60,6 +60,12 @@ enum Migrator {
                 "CREATE INDEX migrations_dest ON migrations (dest_node, in_progress)",
             ]
         }),
+        Step(version: 5, statements: { _ in
+            [
+                // A node's NUMA cells and PCI devices as its driver reports them (JSON; NULL when none).
+                "ALTER TABLE compute_nodes ADD COLUMN topology TEXT",
+            ]
+        }),
     ]
 
     /// Applies every step not yet applied, then makes sure every standard class and trait is present.

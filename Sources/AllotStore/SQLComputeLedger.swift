@@ -1,5 +1,6 @@
 public import AllotCore
 public import Logging
+import Foundation
 import SQLKit
 import Synchronization
 
@@ -297,7 +298,8 @@ public final class SQLComputeLedger: Sendable {
                           driver = \(bind: node.driver), inventories = \(bind: LedgerText.encode(node.inventories)),
                           traits = \(bind: node.traits.sorted().joined(separator: ";")),
                           stats = \(bind: LedgerText.encode(node.stats)), usage = \(bind: LedgerText.encode(node.usage)),
-                          disabled = \(bind: node.disabled ? 1 : 0), updated_at = \(bind: now)
+                          disabled = \(bind: node.disabled ? 1 : 0), topology = \(bind: try Self.encode(node.topology)),
+                          updated_at = \(bind: now)
                         WHERE uuid = \(bind: node.uuid)
                         """)
                     result.savedNode = true
@@ -306,11 +308,11 @@ public final class SQLComputeLedger: Sendable {
                 try await tx.run(
                     """
                     INSERT INTO compute_nodes (uuid, hostname, host, driver, inventories, traits, stats, usage, disabled,
-                      ledger_generation, created_at, updated_at)
+                      ledger_generation, created_at, updated_at, topology)
                     VALUES (\(bind: node.uuid), \(bind: node.hostname), \(bind: node.host), \(bind: node.driver),
                       \(bind: LedgerText.encode(node.inventories)), \(bind: node.traits.sorted().joined(separator: ";")),
                       \(bind: LedgerText.encode(node.stats)), \(bind: LedgerText.encode(node.usage)),
-                      \(bind: node.disabled ? 1 : 0), 0, \(bind: now), \(bind: now))
+                      \(bind: node.disabled ? 1 : 0), 0, \(bind: now), \(bind: now), \(bind: try Self.encode(node.topology)))
                     """)
                 result.savedNode = true
             }
@@ -903,7 +905,22 @@ public final class SQLComputeLedger: Sendable {
             traits: Set(try row.decode(column: "traits", as: String.self).split(separator: ";").map(String.init)),
             stats: counts, usage: used,
             disabled: try row.decode(column: "disabled", as: Int.self) != 0,
-            updatedAt: try row.decode(column: "updated_at", as: Double.self))
+            updatedAt: try row.decode(column: "updated_at", as: Double.self),
+            topology: try row.decode(column: "topology", as: String?.self).map { text in
+                do {
+                    return try JSONDecoder().decode(HostTopology.self, from: Data(text.utf8))
+                } catch {
+                    throw StoreError.corrupt("compute node row with an unreadable topology")
+                }
+            })
+    }
+
+    /// A topology as stored: JSON with sorted keys (so an unchanged one is the same text), or NULL.
+    static func encode(_ topology: HostTopology?) throws -> String? {
+        guard let topology else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(topology), as: UTF8.self)
     }
 
     static func instance(from row: any SQLRow) throws -> Instance {

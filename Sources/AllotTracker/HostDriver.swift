@@ -152,7 +152,20 @@ public struct FileHostDriver: HostDriver {
             guard let vcpus = integer("vcpus"), let memory = integer("memory_mb") else {
                 return .failure(.invalid(field: "vcpus/memory_mb", reason: "missing or not integers"))
             }
-            let inventory = HostInventory(vcpus: vcpus, memoryMB: memory, diskGB: integer("disk_gb") ?? 0)
+            var cells: [NUMACell] = []
+            var devices: [PCIDevice] = []
+            do {
+                if let value = fields["numa_cells"] {
+                    cells = try JSONDecoder().decode([NUMACell].self, from: JSONSerialization.data(withJSONObject: value))
+                }
+                if let value = fields["pci_devices"] {
+                    devices = try JSONDecoder().decode([PCIDevice].self, from: JSONSerialization.data(withJSONObject: value))
+                }
+            } catch {
+                return .failure(.invalid(field: "numa_cells/pci_devices", reason: Self.describe(error)))
+            }
+            let inventory = HostInventory(
+                vcpus: vcpus, memoryMB: memory, diskGB: integer("disk_gb") ?? 0, cells: cells, devices: devices)
             if let problem = inventory.problem { return .failure(problem) }
             return .success(.host(inventory))
         case .baremetal:
@@ -166,6 +179,22 @@ public struct FileHostDriver: HostDriver {
             }
             let maintenance = fields["maintenance"] as? Bool ?? false
             return .success(.baremetal(resourceClass: name, available: !maintenance))
+        }
+    }
+}
+
+extension FileHostDriver {
+    /// A decoding error in a few words: what is wrong and where.
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "not valid JSON for a topology" }
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "\(path(context)) lacks \"\(key.stringValue)\""
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "not valid JSON for a topology"
         }
     }
 }

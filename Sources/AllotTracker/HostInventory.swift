@@ -2,18 +2,8 @@ public import AllotCore
 
 /// What a host driver found on one compute node: the raw totals before allocation ratios and reservations.
 public struct HostInventory: Sendable, Equatable {
-    /// One NUMA cell: its logical CPUs and memory.
-    public struct Cell: Sendable, Equatable {
-        public var id: Int
-        public var cpus: [Int]
-        public var memoryMB: Int
-
-        public init(id: Int, cpus: [Int], memoryMB: Int) {
-            self.id = id
-            self.cpus = cpus
-            self.memoryMB = memoryMB
-        }
-    }
+    /// One NUMA cell: its logical CPUs (with thread siblings), memory and huge pages.
+    public typealias Cell = NUMACell
 
     /// Logical CPUs online.
     public var vcpus: Int
@@ -22,12 +12,20 @@ public struct HostInventory: Sendable, Equatable {
     public var diskGB: Int
     /// NUMA cells, in id order (empty when the kernel exposes none).
     public var cells: [Cell]
+    /// PCI devices (empty when the driver reports none).
+    public var devices: [PCIDevice]
 
-    public init(vcpus: Int, memoryMB: Int, diskGB: Int, cells: [Cell] = []) {
+    public init(vcpus: Int, memoryMB: Int, diskGB: Int, cells: [Cell] = [], devices: [PCIDevice] = []) {
         self.vcpus = vcpus
         self.memoryMB = memoryMB
         self.diskGB = diskGB
         self.cells = cells
+        self.devices = devices
+    }
+
+    /// Cells and devices for the ledger; `nil` when the driver reported neither.
+    public var topology: HostTopology? {
+        cells.isEmpty && devices.isEmpty ? nil : HostTopology(cells: cells, devices: devices)
     }
 
     /// The Placement inventories for these totals (VCPU, MEMORY_MB, DISK_GB), with default rules.
@@ -49,6 +47,7 @@ public struct HostInventory: Sendable, Equatable {
         if Set(cellCPUs).count != cellCPUs.count {
             return .invalid(field: "numa_cells", reason: "a CPU belongs to more than one NUMA cell")
         }
+        if let problem = topology?.problem { return .invalid(field: "topology", reason: problem) }
         return nil
     }
 }

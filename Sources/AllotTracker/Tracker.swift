@@ -337,6 +337,11 @@ public final class Tracker: Sendable {
         desired.stats = snapshot.ledger.stats
         desired.usage = snapshot.ledger.usage
         desired.disabled = configuration.disabled
+        if case .success(.host(let inventory)) = item.driverNode.resources {
+            desired.topology = inventory.topology
+        } else {
+            desired.topology = nil
+        }
         if desired.differs(from: snapshot.node) || placementChanged || current == nil {
             let record = desired
             let save = try await withConflictRetries { try await self.ledger.saveNode(record) }

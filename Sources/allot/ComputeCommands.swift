@@ -1,3 +1,4 @@
+import AllotCore
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
@@ -13,11 +14,24 @@ struct Nodes: AsyncParsableCommand {
     @Option(help: "Only the nodes managed by this host.")
     var host: String?
 
+    @Flag(help: "Also show each node's NUMA cells (CPUs, thread siblings, memory, huge pages) and PCI devices.")
+    var topology = false
+
     func run() async throws {
-        let query = host.map { "?host=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0) } ?? ""
-        let answer = try await APIClient(options: client).call(.GET, "/compute/v1/nodes" + query)
+        var query: [String] = []
+        if let host { query.append("host=" + (host.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? host)) }
+        if topology { query.append("topology=true") }
+        let path = "/compute/v1/nodes" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        let answer = try await APIClient(options: client).call(.GET, path)
         if client.json { return try APIClient.printJSON(answer) }
         let nodes = (answer as? [String: Any])?["nodes"] as? [[String: Any]] ?? []
+        if topology {
+            for node in nodes {
+                print("\(node["hostname"] as? String ?? "") (\(node["uuid"] as? String ?? ""))")
+                for line in TopologyText.lines(node["topology"] as? [String: Any]) { print("  " + line) }
+            }
+            return
+        }
         printTable(["UUID", "HOSTNAME", "HOST", "DRIVER", "INSTANCES", "USED", "FREE", "STATE"], nodes.map { node in
             let stats = node["stats"] as? [String: Any]
             return [
@@ -152,5 +166,45 @@ struct Events: AsyncParsableCommand {
                 }
             }
         }
+    }
+}
+
+/// A node's topology (its JSON form: `numa_cells`, `pci_devices`) as lines of text.
+enum TopologyText {
+    static func lines(_ topology: [String: Any]?) -> [String] {
+        guard let topology else { return ["no NUMA or PCI topology reported"] }
+        var lines: [String] = []
+        for cell in topology["numa_cells"] as? [[String: Any]] ?? [] {
+            let cpus = cell["cpus"] as? [Int] ?? []
+            let cores = cell["siblings"] as? [[Int]] ?? []
+            let pages = (cell["pages"] as? [String: Int] ?? [:]).sorted { (Int($0.key) ?? 0) < (Int($1.key) ?? 0) }
+                .map { "\($0.value) × \(Self.size(kb: Int($0.key) ?? 0))" }
+            var line = "NUMA cell \(cell["id"] as? Int ?? 0): CPUs \(CPUList.format(cpus)) (\(cores.count) cores"
+            let smt: [[Int]] = cores.filter { $0.count > 1 }
+            if !smt.isEmpty {
+                let groups: [String] = smt.map { core in core.map { String($0) }.joined(separator: "+") }
+                line += ", siblings " + groups.joined(separator: " ")
+            }
+            line += "), \(cell["memory_mb"] as? Int ?? 0) MiB"
+            if !pages.isEmpty { line += ", huge pages " + pages.joined(separator: ", ") }
+            if let socket = cell["socket"] as? Int { line += ", socket \(socket)" }
+            lines.append(line)
+        }
+        let devices = topology["pci_devices"] as? [[String: Any]] ?? []
+        if devices.isEmpty { lines.append("no PCI devices") }
+        for device in devices {
+            var line = "PCI \(device["address"] as? String ?? "") \(device["vendor_id"] as? String ?? ""):"
+                + "\(device["product_id"] as? String ?? "") class \(device["class_code"] as? String ?? "")"
+                + " \(device["type"] as? String ?? "")"
+            if let parent = device["parent_address"] as? String { line += " of \(parent)" }
+            line += (device["numa_node"] as? Int).map { ", NUMA cell \($0)" } ?? ", no NUMA cell"
+            if let driver = device["driver"] as? String { line += ", driver \(driver)" }
+            lines.append(line)
+        }
+        return lines
+    }
+
+    static func size(kb: Int) -> String {
+        kb >= 1 << 20 && kb % (1 << 20) == 0 ? "\(kb >> 20) GiB" : kb >= 1024 && kb % 1024 == 0 ? "\(kb >> 10) MiB" : "\(kb) KiB"
     }
 }

@@ -6,7 +6,7 @@ import Foundation
 /// `allot host`: what the Linux host driver reads off this machine (the inventory an agent would report).
 struct Host: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the resources the Linux host driver finds on this machine (CPUs, memory, disk, NUMA cells).")
+        abstract: "Show the resources the Linux host driver finds on this machine (CPUs, memory, disk, NUMA cells, PCI devices).")
 
     @Option(help: "The directory holding instance disks; DISK_GB is the size of its file system (env ALLOT_INSTANCES_PATH).")
     var instancesPath: String = env("ALLOT_INSTANCES_PATH") ?? "."
@@ -24,11 +24,12 @@ struct Host: ParsableCommand {
         } catch let error as HostDriverError {
             throw ValidationError("host discovery failed: \(error)")
         }
+        let topology = try inventory.topology.map {
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) as? [String: Any] ?? [:]
+        }
         if json {
-            let object: [String: Any] = [
-                "inventories": inventory.inventories.mapValues { ["total": $0.total] },
-                "numa_cells": inventory.cells.map { ["id": $0.id, "cpus": $0.cpus, "memory_mb": $0.memoryMB] },
-            ]
+            var object: [String: Any] = ["inventories": inventory.inventories.mapValues { ["total": $0.total] }]
+            object["topology"] = topology ?? NSNull()
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
             return
@@ -37,9 +38,6 @@ struct Host: ParsableCommand {
         for (name, inventory) in inventory.inventories.sorted(by: { $0.key < $1.key }) {
             print(name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(inventory.total))
         }
-        for cell in inventory.cells {
-            print("NUMA cell \(cell.id): \(cell.cpus.count) CPUs (\(cell.cpus.map(String.init).joined(separator: ","))), "
-                + "\(cell.memoryMB) MiB")
-        }
+        for line in TopologyText.lines(topology) { print(line) }
     }
 }

@@ -16,7 +16,14 @@ struct ComputeServer {
     static func nodesJSON(running: [String] = []) -> String {
         """
         {"nodes": [
-          {"hostname": "node-a", "uuid": "\(nodeA)", "vcpus": 16, "memory_mb": 32768, "disk_gb": 400, "traits": ["CUSTOM_SSD"]},
+          {"hostname": "node-a", "uuid": "\(nodeA)", "vcpus": 16, "memory_mb": 32768, "disk_gb": 400, "traits": ["CUSTOM_SSD"],
+           "numa_cells": [{"id": 0, "cpus": [0, 1, 2, 3, 4, 5, 6, 7], "siblings": [[0, 1], [2, 3], [4, 5], [6, 7]],
+                           "memory_mb": 16384, "pages": {"2048": 1024}, "socket": 0},
+                          {"id": 1, "cpus": [8, 9, 10, 11, 12, 13, 14, 15], "memory_mb": 16384, "socket": 1}],
+           "pci_devices": [{"address": "0000:3b:00.0", "vendor_id": "8086", "product_id": "1572", "class_code": "020000",
+                            "numa_node": 0, "type": "type-PF"},
+                           {"address": "0000:3b:02.0", "vendor_id": "8086", "product_id": "154c", "numa_node": 0,
+                            "type": "type-VF", "parent_address": "0000:3b:00.0"}]},
           {"hostname": "node-b", "uuid": "\(nodeB)", "vcpus": 16, "memory_mb": 32768, "disk_gb": 400}
         ]}
         """
@@ -226,6 +233,16 @@ struct ComputeServer {
         let nodes = try runCLI(["nodes", "--url", url, "--token", "admin"])
         #expect(nodes.output.contains("node-a"))
         #expect(nodes.output.contains("DISK_GB 10, MEMORY_MB 1024, VCPU 2"))
+        // The topology the driver reported, kept in the ledger.
+        let topology = try runCLI(["nodes", "--topology", "--url", url, "--token", "admin"])
+        #expect(topology.output.contains("NUMA cell 0: CPUs 0-7 (4 cores, siblings 0+1 2+3 4+5 6+7), 16384 MiB, huge pages 1024 × 2 MiB, socket 0"))
+        #expect(topology.output.contains("NUMA cell 1: CPUs 8-15 (8 cores), 16384 MiB, socket 1"))
+        #expect(topology.output.contains("PCI 0000:3b:02.0 8086:154c class 000000 type-VF of 0000:3b:00.0, NUMA cell 0"))
+        #expect(topology.output.contains("no NUMA or PCI topology reported"))
+        let topologyJSON = try runCLI(["nodes", "--topology", "--json", "--url", url, "--token", "admin"])
+        let listedNodes = (try JSONSerialization.jsonObject(with: Data(topologyJSON.output.utf8)) as? [String: Any])?["nodes"] as? [[String: Any]]
+        let nodeA = listedNodes?.first { $0["uuid"] as? String == Self.nodeA }
+        #expect(((nodeA?["topology"] as? [String: Any])?["pci_devices"] as? [Any])?.count == 2)
         let listed = try runCLI(["instances", "--url", url, "--token", "admin", "--json"])
         let object = try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [String: Any]
         #expect((object?["instances"] as? [[String: Any]])?.first?["uuid"] as? String == vm)

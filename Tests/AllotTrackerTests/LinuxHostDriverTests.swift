@@ -41,6 +41,90 @@ import Testing
         #expect(inventory.inventories["DISK_GB"]?.total == 500)
     }
 
+    /// Thread siblings, sockets and huge pages per cell; PCI devices with their ids, cells and SR-IOV roles (a PF
+    /// with `sriov_totalvfs`, its VFs through `physfn`); a device on a cell the host does not list keeps no cell.
+    @Test func readsTopologyAndPCIDevices() throws {
+        var files = [
+            "/sys/devices/system/cpu/online": "0-7\n",
+            "/proc/meminfo": Self.meminfo,
+            "/sys/devices/system/node/node0/cpulist": "0-3\n",
+            "/sys/devices/system/node/node0/meminfo": "Node 0 MemTotal:       16777216 kB\n",
+            "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages": "512\n",
+            "/sys/devices/system/node/node0/hugepages/hugepages-1048576kB/nr_hugepages": "0\n",
+            "/sys/devices/system/node/node1/cpulist": "4-7\n",
+            "/sys/devices/system/node/node1/meminfo": "Node 1 MemTotal:       16777216 kB\n",
+            "/sys/devices/system/node/node1/hugepages/hugepages-1048576kB/nr_hugepages": "4\n",
+        ]
+        for cpu in 0..<8 {
+            files["/sys/devices/system/cpu/cpu\(cpu)/topology/thread_siblings_list"] = "\(cpu % 2 == 0 ? cpu : cpu - 1),\(cpu % 2 == 0 ? cpu + 1 : cpu)\n"
+            files["/sys/devices/system/cpu/cpu\(cpu)/topology/physical_package_id"] = "\(cpu / 4)\n"
+        }
+        let pci = "/sys/bus/pci/devices/"
+        for (address, vendor, device, cls, numa, vfs) in [
+            ("0000:3b:00.0", "0x8086", "0x1572", "0x020000", "0", "8"), ("0000:3b:02.0", "0x8086", "0x154c", "0x020000", "0", "0"),
+            ("0000:3b:02.1", "0x8086", "0x154c", "0x020000", "0", "0"), ("0000:af:00.0", "0x10de", "0x1db4", "0x030200", "1", ""),
+            ("0000:00:1f.2", "0x8086", "0xa182", "0x010601", "-1", ""), ("0000:d8:00.0", "0x15b3", "0x1017", "0x020000", "5", ""),
+        ] {
+            files[pci + address + "/vendor"] = vendor + "\n"
+            files[pci + address + "/device"] = device + "\n"
+            files[pci + address + "/class"] = cls + "\n"
+            files[pci + address + "/numa_node"] = numa + "\n"
+            if !vfs.isEmpty { files[pci + address + "/sriov_totalvfs"] = vfs + "\n" }
+        }
+        let root = try Self.fixture(files)
+        for vf in ["0000:3b:02.0", "0000:3b:02.1"] {
+            try FileManager.default.createSymbolicLink(atPath: root + pci + vf + "/physfn", withDestinationPath: "../0000:3b:00.0")
+            try FileManager.default.createSymbolicLink(atPath: root + pci + vf + "/driver", withDestinationPath: "../../../bus/pci/drivers/iavf")
+        }
+        try FileManager.default.createSymbolicLink(atPath: root + pci + "0000:3b:00.0/driver", withDestinationPath: "../../../bus/pci/drivers/i40e")
+        let inventory = try LinuxHostDriver(root: root, instancesPath: "/") { _ in 100 << 30 }.discover()
+        #expect(inventory.cells == [
+            NUMACell(id: 0, cpus: [0, 1, 2, 3], siblings: [[0, 1], [2, 3]], memoryMB: 16384, pages: [2048: 512], socket: 0),
+            NUMACell(id: 1, cpus: [4, 5, 6, 7], siblings: [[4, 5], [6, 7]], memoryMB: 16384, pages: [1_048_576: 4], socket: 1),
+        ])
+        #expect(inventory.devices == [
+            PCIDevice(address: "0000:00:1f.2", vendorID: "8086", productID: "a182", classCode: "010601"),
+            PCIDevice(address: "0000:3b:00.0", vendorID: "8086", productID: "1572", classCode: "020000", numaNode: 0, kind: .pf,
+                      driver: "i40e"),
+            PCIDevice(address: "0000:3b:02.0", vendorID: "8086", productID: "154c", classCode: "020000", numaNode: 0, kind: .vf,
+                      parentAddress: "0000:3b:00.0", driver: "iavf"),
+            PCIDevice(address: "0000:3b:02.1", vendorID: "8086", productID: "154c", classCode: "020000", numaNode: 0, kind: .vf,
+                      parentAddress: "0000:3b:00.0", driver: "iavf"),
+            PCIDevice(address: "0000:af:00.0", vendorID: "10de", productID: "1db4", classCode: "030200", numaNode: 1),
+            PCIDevice(address: "0000:d8:00.0", vendorID: "15b3", productID: "1017", classCode: "020000"),
+        ])
+        #expect(inventory.topology?.problem == nil)
+        // A malformed id is a clear error for the node.
+        try "0x80861\n".write(toFile: root + pci + "0000:af:00.0/vendor", atomically: true, encoding: .utf8)
+        #expect(throws: HostDriverError.malformed(path: root + pci + "0000:af:00.0/vendor", reason: "'80861' is not 4 hex digits")) {
+            try LinuxHostDriver(root: root, instancesPath: "/") { _ in 100 << 30 }.discover()
+        }
+    }
+
+    /// The fake driver's node files describe topologies too; a nonsensical one makes that node invalid.
+    @Test func nodeFilesDescribeTopologies() throws {
+        let file = Data("""
+            {"nodes": [
+              {"hostname": "good", "vcpus": 4, "memory_mb": 8192, "disk_gb": 10,
+               "numa_cells": [{"id": 0, "cpus": [0, 1], "siblings": [[0, 1]], "memory_mb": 4096, "pages": {"2048": 256}},
+                              {"id": 1, "cpus": [2, 3], "memory_mb": 4096}],
+               "pci_devices": [{"address": "0000:81:00.0", "vendor_id": "10DE", "product_id": "1db4", "numa_node": 1}]},
+              {"hostname": "bad", "vcpus": 4, "memory_mb": 8192,
+               "numa_cells": [{"id": 0, "cpus": [0, 1], "memory_mb": 4096}, {"id": 1, "cpus": [1, 2], "memory_mb": 4096}]},
+              {"hostname": "ugly", "vcpus": 4, "memory_mb": 8192, "pci_devices": [{"address": "0000:81:00.0"}]}
+            ]}
+            """.utf8)
+        let nodes = try FileHostDriver.parse(file, kind: .fake, path: "nodes.json")
+        guard case .success(.host(let good)) = nodes[0].resources else { Issue.record("good node refused"); return }
+        #expect(good.cells[0].pages == [2048: 256] && good.cells[1].siblings == [[2], [3]])
+        #expect(good.devices == [PCIDevice(address: "0000:81:00.0", vendorID: "10de", productID: "1db4", numaNode: 1)])
+        #expect(throws: HostDriverError.invalid(field: "numa_cells", reason: "a CPU belongs to more than one NUMA cell")) {
+            try nodes[1].resources.get()
+        }
+        #expect(throws: HostDriverError.self) { try nodes[2].resources.get() }
+        if case .failure(let error) = nodes[2].resources { #expect(error.description.contains("vendor_id")) }
+    }
+
     @Test func fallsBackToCpuinfoWithoutTheOnlineList() throws {
         let root = try Self.fixture([
             "/proc/cpuinfo": "processor\t: 0\nmodel name\t: x\n\nprocessor\t: 1\nmodel name\t: x\n",
@@ -90,5 +174,13 @@ import Testing
         let memoryMB = Int(ProcessInfo.processInfo.physicalMemory >> 20)
         #expect(abs((inventories["MEMORY_MB"]?["total"] ?? 0) - memoryMB) <= 1)
         #expect((inventories["DISK_GB"]?["total"] ?? 0) > 0)
+        // Every NUMA cell and PCI device the kernel lists.
+        let fm = FileManager.default
+        let cells = ((try? fm.contentsOfDirectory(atPath: "/sys/devices/system/node")) ?? [])
+            .filter { $0.hasPrefix("node") && Int($0.dropFirst(4)) != nil }
+        let devices = (try? fm.contentsOfDirectory(atPath: "/sys/bus/pci/devices")) ?? []
+        let topology = object["topology"] as? [String: Any]
+        #expect((topology?["numa_cells"] as? [Any])?.count ?? 0 == cells.count)
+        #expect((topology?["pci_devices"] as? [Any])?.count ?? 0 == devices.count)
     }
 }

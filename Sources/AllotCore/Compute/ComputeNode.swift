@@ -17,12 +17,15 @@ public struct ComputeNode: Hashable, Sendable, Codable {
     public var usage: [String: Int]
     public var disabled: Bool
     public var updatedAt: Double
+    /// NUMA cells and PCI devices, when the driver reports them.
+    public var topology: HostTopology?
 
     public init(
         uuid: String, hostname: String, host: String, driver: String, inventories: [String: Inventory],
         traits: Set<String> = [], stats: [String: Int] = [:], usage: [String: Int] = [:], disabled: Bool = false,
-        updatedAt: Double = 0
+        updatedAt: Double = 0, topology: HostTopology? = nil
     ) {
+        self.topology = topology
         self.uuid = uuid
         self.hostname = hostname
         self.host = host

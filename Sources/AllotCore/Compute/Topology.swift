@@ -1,7 +1,12 @@
 /// A host's NUMA cells and PCI devices, as its driver reports them.
+/// Its JSON form (API, ledger, node files) uses `numa_cells` and `pci_devices`.
 public struct HostTopology: Hashable, Sendable, Codable {
     public var cells: [NUMACell]
     public var devices: [PCIDevice]
+
+    private enum CodingKeys: String, CodingKey {
+        case cells = "numa_cells", devices = "pci_devices"
+    }
 
     public init(cells: [NUMACell], devices: [PCIDevice] = []) {
         self.cells = cells
@@ -67,6 +72,21 @@ public struct NUMACell: Hashable, Sendable, Codable {
     /// The CPU socket (physical package), when known.
     public var socket: Int?
 
+    private enum CodingKeys: String, CodingKey {
+        case id, cpus, siblings, memoryMB = "memory_mb", pages, socket
+    }
+
+    /// `siblings` (default: every CPU a core of its own), `pages` and `socket` may be left out.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try c.decode(Int.self, forKey: .id), cpus: try c.decode([Int].self, forKey: .cpus),
+            siblings: try c.decodeIfPresent([[Int]].self, forKey: .siblings),
+            memoryMB: try c.decode(Int.self, forKey: .memoryMB),
+            pages: try c.decodeIfPresent([Int: Int].self, forKey: .pages) ?? [:],
+            socket: try c.decodeIfPresent(Int.self, forKey: .socket))
+    }
+
     public init(id: Int, cpus: [Int], siblings: [[Int]]? = nil, memoryMB: Int, pages: [Int: Int] = [:], socket: Int? = nil) {
         self.id = id
         self.cpus = cpus.sorted()
@@ -109,6 +129,25 @@ public struct PCIDevice: Hashable, Sendable, Codable {
     /// The physical function of a VF.
     public var parentAddress: String?
     public var driver: String?
+
+    private enum CodingKeys: String, CodingKey {
+        case address, vendorID = "vendor_id", productID = "product_id", classCode = "class_code", numaNode = "numa_node"
+        case kind = "type", parentAddress = "parent_address", driver
+    }
+
+    /// `class_code` (default `000000`), `numa_node`, `type` (default `type-PCI`), `parent_address` and `driver`
+    /// may be left out.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            address: try c.decode(String.self, forKey: .address), vendorID: try c.decode(String.self, forKey: .vendorID),
+            productID: try c.decode(String.self, forKey: .productID),
+            classCode: try c.decodeIfPresent(String.self, forKey: .classCode) ?? "000000",
+            numaNode: try c.decodeIfPresent(Int.self, forKey: .numaNode),
+            kind: try c.decodeIfPresent(PCIDeviceKind.self, forKey: .kind) ?? .pci,
+            parentAddress: try c.decodeIfPresent(String.self, forKey: .parentAddress),
+            driver: try c.decodeIfPresent(String.self, forKey: .driver))
+    }
 
     public init(
         address: String, vendorID: String, productID: String, classCode: String = "000000", numaNode: Int? = nil,
