@@ -325,8 +325,18 @@ extension PlacementResponder {
             "node": .string(instance.node), "flavor": flavorJSON(instance.flavor),
             "boot_from_volume": .bool(instance.bootFromVolume), "vm_state": .string(instance.vmState.rawValue),
             "task_state": .stringOrNull(instance.taskState), "os_type": .stringOrNull(instance.osType),
-            "updated_at": .double(instance.updatedAt),
+            "updated_at": .double(instance.updatedAt), "numa": numaJSON(instance.numa),
+            "pci_devices": .array(instance.pciDevices.map { .string($0) }),
         ])
+    }
+
+    /// A NUMA placement: per guest cell its host cell, pinning (guest vCPU → host CPU), held siblings, floating
+    /// vCPUs, memory and page size; `null` when there is none.
+    static func numaJSON(_ placement: NUMAPlacement?) -> JSONValue {
+        guard let placement, let data = try? JSONEncoder().encode(placement), let value = try? JSONValue.parse(data) else {
+            return .null
+        }
+        return value
     }
 
     static func migrationJSON(_ migration: Migration) -> JSONValue {
@@ -336,7 +346,10 @@ extension PlacementResponder {
             "in_progress": .bool(migration.status.isInProgress),
             "source_node": .string(migration.sourceNode), "dest_node": .string(migration.destNode),
             "old_flavor": flavorJSON(migration.oldFlavor), "new_flavor": flavorJSON(migration.newFlavor),
-            "updated_at": .double(migration.updatedAt),
+            "updated_at": .double(migration.updatedAt), "old_numa": numaJSON(migration.oldNUMA),
+            "new_numa": numaJSON(migration.newNUMA),
+            "old_pci_devices": .array(migration.oldPCIDevices.map { .string($0) }),
+            "new_pci_devices": .array(migration.newPCIDevices.map { .string($0) }),
         ])
     }
 

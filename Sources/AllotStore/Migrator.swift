@@ -62,8 +62,22 @@ enum Migrator {
         }),
         Step(version: 5, statements: { _ in
             [
-                // A node's NUMA cells and PCI devices as its driver reports them (JSON; NULL when none).
+                // A node's NUMA cells and PCI devices as its driver reports them, and how claims may use them
+                // (JSON; NULL when none).
                 "ALTER TABLE compute_nodes ADD COLUMN topology TEXT",
+                "ALTER TABLE compute_nodes ADD COLUMN host_config TEXT",
+                // What an instance holds of its node's topology (NUMA placement, PCI devices), and a move's
+                // context: the source's (held for a revert) and the destination's.
+                "ALTER TABLE instances ADD COLUMN host_claim TEXT",
+                "ALTER TABLE migrations ADD COLUMN old_claim TEXT",
+                "ALTER TABLE migrations ADD COLUMN new_claim TEXT",
+                // Who holds what of each node's topology now, kept with the records in every claim's transaction.
+                """
+                CREATE TABLE host_claims (
+                  consumer VARCHAR(36) NOT NULL, node VARCHAR(36) NOT NULL, claim TEXT NOT NULL,
+                  PRIMARY KEY (consumer, node))
+                """,
+                "CREATE INDEX host_claims_node ON host_claims (node)",
             ]
         }),
     ]

@@ -298,8 +298,8 @@ public final class SQLComputeLedger: Sendable {
                           driver = \(bind: node.driver), inventories = \(bind: LedgerText.encode(node.inventories)),
                           traits = \(bind: node.traits.sorted().joined(separator: ";")),
                           stats = \(bind: LedgerText.encode(node.stats)), usage = \(bind: LedgerText.encode(node.usage)),
-                          disabled = \(bind: node.disabled ? 1 : 0), topology = \(bind: try Self.encode(node.topology)),
-                          updated_at = \(bind: now)
+                          disabled = \(bind: node.disabled ? 1 : 0), topology = \(bind: try Self.json(node.topology)),
+                          host_config = \(bind: try Self.json(node.hostConfig)), updated_at = \(bind: now)
                         WHERE uuid = \(bind: node.uuid)
                         """)
                     result.savedNode = true
@@ -308,11 +308,12 @@ public final class SQLComputeLedger: Sendable {
                 try await tx.run(
                     """
                     INSERT INTO compute_nodes (uuid, hostname, host, driver, inventories, traits, stats, usage, disabled,
-                      ledger_generation, created_at, updated_at, topology)
+                      ledger_generation, created_at, updated_at, topology, host_config)
                     VALUES (\(bind: node.uuid), \(bind: node.hostname), \(bind: node.host), \(bind: node.driver),
                       \(bind: LedgerText.encode(node.inventories)), \(bind: node.traits.sorted().joined(separator: ";")),
                       \(bind: LedgerText.encode(node.stats)), \(bind: LedgerText.encode(node.usage)),
-                      \(bind: node.disabled ? 1 : 0), 0, \(bind: now), \(bind: now), \(bind: try Self.encode(node.topology)))
+                      \(bind: node.disabled ? 1 : 0), 0, \(bind: now), \(bind: now), \(bind: try Self.json(node.topology)),
+                      \(bind: try Self.json(node.hostConfig)))
                     """)
                 result.savedNode = true
             }
@@ -363,8 +364,10 @@ public final class SQLComputeLedger: Sendable {
         let result = try await database.transaction { tx in
             learned.reset()
             let records = try await Self.records(for: operation, tx: tx)
-            let change = try operation.apply(to: records, now: now)
+            var change = try operation.apply(to: records, now: now)
             if change.isNoOp { return CommitResult(change: change, generations: [:]) }
+            // NUMA cells, pinned CPUs, pages and PCI devices for a build or a move's destination.
+            change = try await Self.placeTopology(change, operation: operation, tx: tx)
             var target: (node: String, flavor: Flavor)?
             switch operation {
             case .build(let instance): target = (instance.node, instance.flavor)
@@ -432,6 +435,7 @@ public final class SQLComputeLedger: Sendable {
                 views[node] = current
             }
             try await Self.writeRecords(change, now: now, tx: tx)
+            try await Self.writeHostClaims(change, tx: tx)
             return CommitResult(
                 change: change, generations: try await Self.bumpLedger(change.touchedNodes, tx: tx),
                 providers: views.filter { generations[$0.key] != nil || fresh.contains($0.key) })
@@ -564,6 +568,7 @@ public final class SQLComputeLedger: Sendable {
             let providers = try await tx.lockedProviderGenerations(change.touchedNodes)
             _ = try await self.writeAllocations(inverse, providers: providers, now: now, tx: tx, learned: LearnedIDs())
             try await Self.writeRecords(inverse, now: now, tx: tx)
+            try await Self.writeHostClaims(inverse, tx: tx)
             if let added = change.after.instance, change.before.instance == nil {
                 try await tx.run("DELETE FROM instances WHERE uuid = \(bind: added.uuid)")
             }
@@ -835,6 +840,12 @@ public final class SQLComputeLedger: Sendable {
     }
 
     /// Inserts or updates the instance and migration rows that changed.
+    /// A record's topology claim as stored (NULL when it holds none).
+    static func claimJSON(_ numa: NUMAPlacement?, _ pci: [String]) throws -> String? {
+        let claim = HostClaim(numa: numa, pciDevices: pci)
+        return claim.isEmpty ? nil : try json(claim)
+    }
+
     static func writeRecords(_ change: ComputeChange, now: Double, tx: Transaction) async throws {
         if let instance = change.after.instance, instance != change.before.instance {
             if change.before.instance == nil {
@@ -842,11 +853,11 @@ public final class SQLComputeLedger: Sendable {
                     try await tx.run(
                         """
                         INSERT INTO instances (uuid, project_id, user_id, node, flavor, boot_from_volume, vm_state,
-                          task_state, os_type, created_at, updated_at)
+                          task_state, os_type, created_at, updated_at, host_claim)
                         VALUES (\(bind: instance.uuid), \(bind: instance.projectID), \(bind: instance.userID),
                           \(bind: instance.node), \(bind: instance.flavor.encoded), \(bind: instance.bootFromVolume ? 1 : 0),
                           \(bind: instance.vmState.rawValue), \(bind: instance.taskState), \(bind: instance.osType),
-                          \(bind: now), \(bind: instance.updatedAt))
+                          \(bind: now), \(bind: instance.updatedAt), \(bind: try claimJSON(instance.numa, instance.pciDevices)))
                         """)
                 } catch where isUniqueViolation(error) {
                     throw ComputeError.concurrentUpdate("instance \(instance.uuid) was claimed meanwhile")
@@ -856,7 +867,8 @@ public final class SQLComputeLedger: Sendable {
                     """
                     UPDATE instances SET node = \(bind: instance.node), flavor = \(bind: instance.flavor.encoded),
                       vm_state = \(bind: instance.vmState.rawValue), task_state = \(bind: instance.taskState),
-                      os_type = \(bind: instance.osType), updated_at = \(bind: instance.updatedAt)
+                      os_type = \(bind: instance.osType), updated_at = \(bind: instance.updatedAt),
+                      host_claim = \(bind: try claimJSON(instance.numa, instance.pciDevices))
                     WHERE uuid = \(bind: instance.uuid)
                     """)
             }
@@ -867,11 +879,13 @@ public final class SQLComputeLedger: Sendable {
                     try await tx.run(
                         """
                         INSERT INTO migrations (uuid, instance_uuid, kind, status, in_progress, source_node, dest_node,
-                          old_flavor, new_flavor, created_at, updated_at)
+                          old_flavor, new_flavor, created_at, updated_at, old_claim, new_claim)
                         VALUES (\(bind: migration.uuid), \(bind: migration.instanceUUID), \(bind: migration.kind.rawValue),
                           \(bind: migration.status.rawValue), \(bind: migration.status.isInProgress ? 1 : 0),
                           \(bind: migration.sourceNode), \(bind: migration.destNode), \(bind: migration.oldFlavor.encoded),
-                          \(bind: migration.newFlavor.encoded), \(bind: now), \(bind: migration.updatedAt))
+                          \(bind: migration.newFlavor.encoded), \(bind: now), \(bind: migration.updatedAt),
+                          \(bind: try claimJSON(migration.oldNUMA, migration.oldPCIDevices)),
+                          \(bind: try claimJSON(migration.newNUMA, migration.newPCIDevices)))
                         """)
                 } catch where isUniqueViolation(error) {
                     throw ComputeError.conflictingRequest("migration \(migration.uuid) already exists")
@@ -880,7 +894,9 @@ public final class SQLComputeLedger: Sendable {
                 try await tx.run(
                     """
                     UPDATE migrations SET status = \(bind: migration.status.rawValue),
-                      in_progress = \(bind: migration.status.isInProgress ? 1 : 0), updated_at = \(bind: migration.updatedAt)
+                      in_progress = \(bind: migration.status.isInProgress ? 1 : 0), updated_at = \(bind: migration.updatedAt),
+                      old_claim = \(bind: try claimJSON(migration.oldNUMA, migration.oldPCIDevices)),
+                      new_claim = \(bind: try claimJSON(migration.newNUMA, migration.newPCIDevices))
                     WHERE uuid = \(bind: migration.uuid)
                     """)
             }
@@ -906,21 +922,26 @@ public final class SQLComputeLedger: Sendable {
             stats: counts, usage: used,
             disabled: try row.decode(column: "disabled", as: Int.self) != 0,
             updatedAt: try row.decode(column: "updated_at", as: Double.self),
-            topology: try row.decode(column: "topology", as: String?.self).map { text in
-                do {
-                    return try JSONDecoder().decode(HostTopology.self, from: Data(text.utf8))
-                } catch {
-                    throw StoreError.corrupt("compute node row with an unreadable topology")
-                }
-            })
+            topology: try json(row, "topology", as: HostTopology.self),
+            hostConfig: try json(row, "host_config", as: HostConfig.self))
     }
 
-    /// A topology as stored: JSON with sorted keys (so an unchanged one is the same text), or NULL.
-    static func encode(_ topology: HostTopology?) throws -> String? {
-        guard let topology else { return nil }
+    /// A value stored as JSON with sorted keys (so an unchanged one is the same text), or NULL.
+    static func json(_ value: (some Encodable)?) throws -> String? {
+        guard let value else { return nil }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        return String(decoding: try encoder.encode(topology), as: UTF8.self)
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// A nullable JSON column.
+    static func json<T: Decodable>(_ row: any SQLRow, _ column: String, as type: T.Type) throws -> T? {
+        guard let text = try row.decode(column: column, as: String?.self) else { return nil }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+        } catch {
+            throw StoreError.corrupt("unreadable \(column) column")
+        }
     }
 
     static func instance(from row: any SQLRow) throws -> Instance {
@@ -929,6 +950,7 @@ public final class SQLComputeLedger: Sendable {
         guard let flavor = Flavor(encoded: flavorText), let vmState = VMState(rawValue: state) else {
             throw StoreError.corrupt("instance row with unreadable flavor or state")
         }
+        let claim = try json(row, "host_claim", as: HostClaim.self)
         return Instance(
             uuid: try row.decode(column: "uuid", as: String.self),
             projectID: try row.decode(column: "project_id", as: String.self),
@@ -939,7 +961,8 @@ public final class SQLComputeLedger: Sendable {
             vmState: vmState,
             taskState: try row.decode(column: "task_state", as: String?.self),
             osType: try row.decode(column: "os_type", as: String?.self),
-            updatedAt: try row.decode(column: "updated_at", as: Double.self))
+            updatedAt: try row.decode(column: "updated_at", as: Double.self),
+            numa: claim?.numa, pciDevices: claim?.pciDevices ?? [])
     }
 
     static func migration(from row: any SQLRow) throws -> Migration {
@@ -948,6 +971,8 @@ public final class SQLComputeLedger: Sendable {
             let old = Flavor(encoded: try row.decode(column: "old_flavor", as: String.self)),
             let new = Flavor(encoded: try row.decode(column: "new_flavor", as: String.self))
         else { throw StoreError.corrupt("migration row with unreadable kind, status or flavor") }
+        let oldClaim = try json(row, "old_claim", as: HostClaim.self)
+        let newClaim = try json(row, "new_claim", as: HostClaim.self)
         return Migration(
             uuid: try row.decode(column: "uuid", as: String.self),
             instanceUUID: try row.decode(column: "instance_uuid", as: String.self),
@@ -955,6 +980,8 @@ public final class SQLComputeLedger: Sendable {
             sourceNode: try row.decode(column: "source_node", as: String.self),
             destNode: try row.decode(column: "dest_node", as: String.self),
             oldFlavor: old, newFlavor: new,
-            updatedAt: try row.decode(column: "updated_at", as: Double.self))
+            updatedAt: try row.decode(column: "updated_at", as: Double.self),
+            oldNUMA: oldClaim?.numa, newNUMA: newClaim?.numa, oldPCIDevices: oldClaim?.pciDevices ?? [],
+            newPCIDevices: newClaim?.pciDevices ?? [])
     }
 }

@@ -185,7 +185,7 @@ public struct FileHostDriver: HostDriver {
 
 extension FileHostDriver {
     /// A decoding error in a few words: what is wrong and where.
-    static func describe(_ error: any Error) -> String {
+    public static func describe(_ error: any Error) -> String {
         guard let error = error as? DecodingError else { return "not valid JSON for a topology" }
         func path(_ context: DecodingError.Context) -> String {
             context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()

@@ -339,8 +339,10 @@ public final class Tracker: Sendable {
         desired.disabled = configuration.disabled
         if case .success(.host(let inventory)) = item.driverNode.resources {
             desired.topology = inventory.topology
+            desired.hostConfig = configuration.hostConfig == HostConfig() ? nil : configuration.hostConfig
         } else {
             desired.topology = nil
+            desired.hostConfig = nil
         }
         if desired.differs(from: snapshot.node) || placementChanged || current == nil {
             let record = desired

@@ -18,14 +18,17 @@ public struct TrackerConfiguration: Sendable {
     public var disabled: Bool
     /// Seconds between periodic audits; 0 turns them off.
     public var auditInterval: Double
+    /// Dedicated and shared CPUs, NUMA strategy, PCI device specs and aliases (saved with each host node).
+    public var hostConfig: HostConfig
 
     /// Nova's defaults: initial ratios 16 / 1.5 / 1, 512 MiB of memory reserved for the host.
     public init(
         host: String, cpuAllocationRatio: Double = 16, ramAllocationRatio: Double = 1.5, diskAllocationRatio: Double = 1,
         reservedHostCPUs: Int = 0, reservedHostMemoryMB: Int = 512, reservedHostDiskMB: Int = 0,
         traits: Set<String> = [], providerConfigs: [ProviderConfig] = [], disabled: Bool = false,
-        auditInterval: Double = 60
+        auditInterval: Double = 60, hostConfig: HostConfig = HostConfig()
     ) {
+        self.hostConfig = hostConfig
         self.host = host
         self.cpuAllocationRatio = cpuAllocationRatio
         self.ramAllocationRatio = ramAllocationRatio
@@ -64,19 +67,29 @@ public struct TrackerConfiguration: Sendable {
         switch resources {
         case .host(let host):
             let reservedDisk = (reservedHostDiskMB + 1023) / 1024
-            guard reservedHostCPUs < host.vcpus else {
-                throw .invalid(field: "vcpus", reason: "\(reservedHostCPUs) reserved of \(host.vcpus) leaves none")
-            }
             guard reservedHostMemoryMB < host.memoryMB else {
                 throw .invalid(field: "memory_mb", reason: "\(reservedHostMemoryMB) MiB reserved of \(host.memoryMB) leaves none")
             }
+            // With a cpu_dedicated_set those CPUs are PCPU (pinned, never oversubscribed) and VCPU is what is shared.
+            let cpus = host.cells.isEmpty ? Array(0..<host.vcpus) : host.cells.flatMap(\.cpus).sorted()
+            if let problem = hostConfig.problem(cpus: cpus) { throw .invalid(field: "host_config", reason: problem) }
+            let shared = hostConfig.dedicatedCPUs.isEmpty ? host.vcpus : hostConfig.shared(among: cpus).count
             result = [
-                ResourceClass.vcpu.name: Inventory(
-                    total: host.vcpus, reserved: reservedHostCPUs, maxUnit: host.vcpus, allocationRatio: cpuAllocationRatio),
                 ResourceClass.memoryMB.name: Inventory(
                     total: host.memoryMB, reserved: reservedHostMemoryMB, maxUnit: host.memoryMB,
                     allocationRatio: ramAllocationRatio),
             ]
+            if shared > 0 {
+                guard reservedHostCPUs < shared else {
+                    throw .invalid(field: "vcpus", reason: "\(reservedHostCPUs) reserved of \(shared) shared CPUs leaves none")
+                }
+                result[ResourceClass.vcpu.name] = Inventory(
+                    total: shared, reserved: reservedHostCPUs, maxUnit: shared, allocationRatio: cpuAllocationRatio)
+            }
+            if !hostConfig.dedicatedCPUs.isEmpty {
+                let count = hostConfig.dedicatedCPUs.count
+                result["PCPU"] = Inventory(total: count, maxUnit: count)
+            }
             if host.diskGB > 0 {
                 guard reservedDisk < host.diskGB else {
                     throw .invalid(field: "disk_gb", reason: "\(reservedDisk) GiB reserved of \(host.diskGB) leaves none")

@@ -47,7 +47,23 @@ struct TrackerOptions: ParsableArguments {
     @Option(help: "Seconds between periodic audits (0: only at start-up and on request).")
     var auditInterval: Double = 60
 
+    @Option(help: "Host CPUs instances may pin (Nova's cpu_dedicated_set, e.g. 2-7,10): offered as PCPU, used by hw:cpu_policy=dedicated (env ALLOT_CPU_DEDICATED_SET).")
+    var cpuDedicatedSet: String = env("ALLOT_CPU_DEDICATED_SET") ?? ""
+
+    @Option(help: "Host CPUs floating vCPUs run on (Nova's cpu_shared_set; default: every CPU not dedicated) (env ALLOT_CPU_SHARED_SET).")
+    var cpuSharedSet: String = env("ALLOT_CPU_SHARED_SET") ?? ""
+
+    @Option(help: "Which NUMA cells an instance tries first: 'pack' (busiest) or 'spread' (emptiest).")
+    var numaStrategy: StrategyChoice = .pack
+
+    @Option(help: "A PCI device spec, Nova's JSON (repeatable): {\"vendor_id\": \"8086\", \"product_id\": \"154c\", \"address\": \"0000:3b:*.*\", \"physical_network\": \"physnet1\"}; only matching devices are assignable.")
+    var pciDeviceSpec: [String] = []
+
+    @Option(help: "A PCI alias flavors ask for with pci_passthrough:alias=NAME:COUNT, Nova's JSON (repeatable): {\"name\": \"gpu\", \"vendor_id\": \"10de\", \"product_id\": \"1db4\", \"device_type\": \"type-PCI\", \"numa_policy\": \"preferred\"}.")
+    var pciAlias: [String] = []
+
     enum DriverChoice: String, ExpressibleByArgument, CaseIterable { case linux, fake, baremetal }
+    enum StrategyChoice: String, ExpressibleByArgument, CaseIterable { case pack, spread }
 
     func validateTracker() throws {
         if driver != .linux, nodesFile == nil { throw ValidationError("--driver \(driver.rawValue) needs --nodes-file") }
@@ -72,7 +88,38 @@ struct TrackerOptions: ParsableArguments {
             host: computeHost, cpuAllocationRatio: cpuAllocationRatio, ramAllocationRatio: ramAllocationRatio,
             diskAllocationRatio: diskAllocationRatio, reservedHostCPUs: reservedHostCpus,
             reservedHostMemoryMB: reservedHostMemoryMb, reservedHostDiskMB: reservedHostDiskMb, traits: Set(trait),
-            providerConfigs: providerConfigs, disabled: disableCompute, auditInterval: auditInterval)
+            providerConfigs: providerConfigs, disabled: disableCompute, auditInterval: auditInterval,
+            hostConfig: try hostConfig())
+    }
+
+    /// Dedicated and shared CPUs, NUMA strategy, PCI specs and aliases from their options.
+    /// - Throws: `ValidationError` naming the option that is malformed.
+    func hostConfig() throws -> HostConfig {
+        func cpus(_ text: String, _ option: String) throws -> [Int]? {
+            guard !text.isEmpty else { return nil }
+            guard let list = CPUList.parse(text, allowExclusions: true), !list.include.isEmpty else {
+                throw ValidationError("\(option) must be a CPU list such as 2-7,10 or 0-15,^4, not '\(text)'")
+            }
+            return list.include.filter { !list.exclude.contains($0) }
+        }
+        func decode<T: Decodable>(_ text: String, _ option: String) throws -> T {
+            do {
+                return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+            } catch {
+                throw ValidationError("\(option) '\(text)' is not valid: \(FileHostDriver.describe(error))")
+            }
+        }
+        let specs: [PCIDeviceSpec] = try pciDeviceSpec.map { try decode($0, "--pci-device-spec") }
+        for spec in specs { if let problem = spec.problem { throw ValidationError("--pci-device-spec: \(problem)") } }
+        let config = HostConfig(
+            dedicatedCPUs: try cpus(cpuDedicatedSet, "--cpu-dedicated-set") ?? [],
+            sharedCPUs: try cpus(cpuSharedSet, "--cpu-shared-set"),
+            strategy: numaStrategy == .pack ? .pack : .spread, pciSpecs: specs,
+            pciAliases: try pciAlias.map { try decode($0, "--pci-alias") })
+        if let problem = config.problem(cpus: Array(config.dedicatedCPUs) + (config.sharedCPUs ?? [])) {
+            throw ValidationError(problem)
+        }
+        return config
     }
 
     func makeDriver() -> any HostDriver {

@@ -18,7 +18,7 @@ final class TrackerFixture: Sendable {
     static let nodeB = "bbbbbbbb-0000-4000-8000-000000000002"
 
     /// Two 8-CPU, 16 GiB, 100 GiB nodes (`n-a`, `n-b`); ratios 1, nothing reserved, so sums are easy to read.
-    init(nodes: [[String: Any]]? = nil, directory: URL? = nil) async throws {
+    init(nodes: [[String: Any]]? = nil, directory: URL? = nil, hostConfig: HostConfig = HostConfig()) async throws {
         self.directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("allot-tracker-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         nodesFile = self.directory.appendingPathComponent("nodes.json").path
@@ -31,7 +31,8 @@ final class TrackerFixture: Sendable {
         store = SQLPlacementStore(database: database, logger: logger, now: { Date().timeIntervalSince1970 })
         tracker = Tracker(
             configuration: TrackerConfiguration(
-                host: "test-host", cpuAllocationRatio: 1, ramAllocationRatio: 1, reservedHostMemoryMB: 0, auditInterval: 0),
+                host: "test-host", cpuAllocationRatio: 1, ramAllocationRatio: 1, reservedHostMemoryMB: 0, auditInterval: 0,
+                hostConfig: hostConfig),
             driver: FileHostDriver(kind: .fake, path: nodesFile), ledger: ledger, events: EventBus(logger: logger),
             logger: logger)
     }

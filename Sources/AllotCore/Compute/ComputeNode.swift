@@ -19,13 +19,16 @@ public struct ComputeNode: Hashable, Sendable, Codable {
     public var updatedAt: Double
     /// NUMA cells and PCI devices, when the driver reports them.
     public var topology: HostTopology?
+    /// How claims may use the topology (dedicated CPUs, PCI specs and aliases), from the agent's configuration.
+    public var hostConfig: HostConfig?
 
     public init(
         uuid: String, hostname: String, host: String, driver: String, inventories: [String: Inventory],
         traits: Set<String> = [], stats: [String: Int] = [:], usage: [String: Int] = [:], disabled: Bool = false,
-        updatedAt: Double = 0, topology: HostTopology? = nil
+        updatedAt: Double = 0, topology: HostTopology? = nil, hostConfig: HostConfig? = nil
     ) {
         self.topology = topology
+        self.hostConfig = hostConfig
         self.uuid = uuid
         self.hostname = hostname
         self.host = host

@@ -1,7 +1,8 @@
 /// What an instance asks of a compute node: Nova's flavor, with the extra specs Allot honours.
 ///
 /// Extra specs understood here: `resources[N]:CLASS=AMOUNT` (replace or add a class; `0` removes it),
-/// `trait[N]:NAME=required|forbidden`. Others (`hw:*`, `pci_passthrough:alias`) are kept and passed on.
+/// `trait[N]:NAME=required|forbidden`, the NUMA ones of ``NUMARequest`` (`hw:cpu_policy=dedicated` asks for PCPU
+/// instead of VCPU) and `pci_passthrough:alias` (read with the node's aliases when claiming). Others are kept.
 public struct Flavor: Hashable, Sendable, Codable {
     public var name: String
     public var vcpus: Int
@@ -58,6 +59,11 @@ public struct Flavor: Hashable, Sendable, Codable {
                 }
             }
         }
+        do {
+            _ = try NUMARequest.from(self)
+        } catch {
+            return error
+        }
         return nil
     }
 
@@ -67,6 +73,11 @@ public struct Flavor: Hashable, Sendable, Codable {
     public func resources(bootFromVolume: Bool) -> [String: Int] {
         let disk = (bootFromVolume ? 0 : rootGB) + ephemeralGB + (swapMB + 1023) / 1024
         var result = [ResourceClass.vcpu.name: vcpus, ResourceClass.memoryMB.name: memoryMB, ResourceClass.diskGB.name: disk]
+        // Dedicated vCPUs are PCPU in Placement (Nova since Train): all of them, or the mask of a mixed policy.
+        if let numa = try? NUMARequest.from(self), !numa.dedicatedVCPUs.isEmpty {
+            result[ResourceClass.vcpu.name] = vcpus - numa.dedicatedVCPUs.count
+            result["PCPU"] = numa.dedicatedVCPUs.count
+        }
         // Unnumbered specs replace the base amounts; numbered groups add to them (one provider holds all).
         for (key, value) in extraSpecs.sorted(by: { $0.key < $1.key }) {
             guard let name = Self.resourceSpec(key), let amount = Int(value) else { continue }

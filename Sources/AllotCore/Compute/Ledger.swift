@@ -14,11 +14,18 @@ public struct Instance: Hashable, Sendable, Codable {
     public var osType: String?
     /// Seconds since 1970 of the last change.
     public var updatedAt: Double
+    /// The NUMA cells, pinned CPUs and pages the ledger chose on `node` (when the flavor asks for a topology).
+    public var numa: NUMAPlacement?
+    /// The PCI devices (addresses) the ledger claimed on `node` for the flavor's `pci_passthrough:alias`.
+    public var pciDevices: [String]
 
     public init(
         uuid: String, projectID: String, userID: String, flavor: Flavor, bootFromVolume: Bool = false, node: String,
-        vmState: VMState = .building, taskState: String? = nil, osType: String? = nil, updatedAt: Double = 0
+        vmState: VMState = .building, taskState: String? = nil, osType: String? = nil, updatedAt: Double = 0,
+        numa: NUMAPlacement? = nil, pciDevices: [String] = []
     ) {
+        self.numa = numa
+        self.pciDevices = pciDevices
         self.uuid = uuid
         self.projectID = projectID
         self.userID = userID
@@ -110,11 +117,22 @@ public struct Migration: Hashable, Sendable, Codable {
     public var oldFlavor: Flavor
     public var newFlavor: Flavor
     public var updatedAt: Double
+    /// The migration context: NUMA placement and PCI devices at the source (held for a revert) and at the
+    /// destination (claimed for the move).
+    public var oldNUMA: NUMAPlacement?
+    public var newNUMA: NUMAPlacement?
+    public var oldPCIDevices: [String]
+    public var newPCIDevices: [String]
 
     public init(
         uuid: String, instanceUUID: String, kind: MigrationKind, status: MigrationStatus, sourceNode: String,
-        destNode: String, oldFlavor: Flavor, newFlavor: Flavor, updatedAt: Double = 0
+        destNode: String, oldFlavor: Flavor, newFlavor: Flavor, updatedAt: Double = 0, oldNUMA: NUMAPlacement? = nil,
+        newNUMA: NUMAPlacement? = nil, oldPCIDevices: [String] = [], newPCIDevices: [String] = []
     ) {
+        self.oldNUMA = oldNUMA
+        self.newNUMA = newNUMA
+        self.oldPCIDevices = oldPCIDevices
+        self.newPCIDevices = newPCIDevices
         self.uuid = uuid
         self.instanceUUID = instanceUUID
         self.kind = kind
@@ -147,6 +165,8 @@ public enum ComputeError: Error, Hashable, Sendable, CustomStringConvertible, Co
     /// Another writer changed the node meanwhile; retry.
     case concurrentUpdate(String)
     case nodeDisabled(String)
+    /// The node's NUMA cells or PCI devices cannot take what the flavor asks (pinning, pages, devices).
+    case topologyDoesNotFit(node: String, reason: String)
     /// An external Placement service refused (or could not take) the allocations of a claim that fitted the
     /// ledger; the ledger's part was undone. `nodes` are the nodes whose ledger moved (twice: claim and undo).
     case placementRefused(reason: String, nodes: [String])
@@ -169,6 +189,7 @@ public enum ComputeError: Error, Hashable, Sendable, CustomStringConvertible, Co
         case .illegalTransition(let text): "illegal transition: \(text)"
         case .concurrentUpdate(let text): "concurrent update: \(text)"
         case .nodeDisabled(let node): "compute node \(node) is disabled"
+        case .topologyDoesNotFit(let node, let reason): "does not fit on node \(node): \(reason)"
         case .placementRefused(let reason, _): "Placement refused the allocations (the claim was undone): \(reason)"
         }
     }
@@ -181,7 +202,7 @@ public enum ComputeError: Error, Hashable, Sendable, CustomStringConvertible, Co
         case .nodeNotFound: "allot.node_not_found"
         case .instanceNotFound: "allot.instance_not_found"
         case .migrationNotFound: "allot.migration_not_found"
-        case .doesNotFit, .unitRule, .noInventory: "allot.does_not_fit"
+        case .doesNotFit, .unitRule, .noInventory, .topologyDoesNotFit: "allot.does_not_fit"
         case .missingTrait, .forbiddenTrait: "allot.traits_not_met"
         case .conflictingRequest: "allot.conflicting_request"
         case .illegalTransition: "allot.illegal_transition"

@@ -179,6 +179,11 @@ public struct NUMAPlacement: Hashable, Sendable, Codable {
         public var memoryMB: Int
         /// The page size backing the memory, KiB (4: small pages).
         public var pageSizeKB: Int
+
+        private enum CodingKeys: String, CodingKey {
+            case guestCell = "guest_cell", hostCell = "host_cell", pinning, reservedCPUs = "reserved_cpus"
+            case sharedVCPUs = "shared_vcpus", memoryMB = "memory_mb", pageSizeKB = "page_size_kb"
+        }
     }
 
     public var cells: [Cell]

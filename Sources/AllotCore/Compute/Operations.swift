@@ -95,6 +95,39 @@ public struct LedgerRecords: Hashable, Sendable, Codable {
     }
 }
 
+/// What a consumer holds of one node's topology: NUMA cells (pinned CPUs, pages) and PCI devices.
+public struct HostClaim: Hashable, Sendable, Codable {
+    public var numa: NUMAPlacement?
+    public var pciDevices: [String]
+
+    public init(numa: NUMAPlacement?, pciDevices: [String]) {
+        self.numa = numa
+        self.pciDevices = pciDevices
+    }
+
+    public var isEmpty: Bool { numa == nil && pciDevices.isEmpty }
+}
+
+extension LedgerRecords {
+    /// What each consumer holds of node topologies, by the same rule as ``allocations``: without a move the
+    /// instance holds its placement on its node; during a move the instance holds the new placement at the
+    /// destination and the migration the old one at the source.
+    public var hostClaims: [String: [String: HostClaim]] {
+        var result: [String: [String: HostClaim]] = [:]
+        guard let instance, instance.holdsResources else { return result }
+        func add(_ consumer: String, _ node: String, _ claim: HostClaim) {
+            if !claim.isEmpty { result[consumer, default: [:]][node] = claim }
+        }
+        if let migration, migration.status.isInProgress {
+            add(instance.uuid, migration.destNode, HostClaim(numa: migration.newNUMA, pciDevices: migration.newPCIDevices))
+            add(migration.uuid, migration.sourceNode, HostClaim(numa: migration.oldNUMA, pciDevices: migration.oldPCIDevices))
+        } else {
+            add(instance.uuid, instance.node, HostClaim(numa: instance.numa, pciDevices: instance.pciDevices))
+        }
+        return result
+    }
+}
+
 /// What an operation does: the records after it, and what every affected consumer holds afterwards.
 public struct ComputeChange: Hashable, Sendable, Codable {
     public var before: LedgerRecords
@@ -116,6 +149,16 @@ public struct ComputeChange: Hashable, Sendable, Codable {
         }
         for (consumer, amounts) in old where after.allocations[consumer] == nil && !amounts.isEmpty {
             result[consumer] = [:]
+        }
+        return result
+    }
+
+    /// Every consumer whose NUMA or PCI claims differ, with what it holds afterwards (empty: nothing).
+    public var hostClaims: [String: [String: HostClaim]] {
+        let old = before.hostClaims, new = after.hostClaims
+        var result: [String: [String: HostClaim]] = [:]
+        for consumer in Set(old.keys).union(new.keys) where old[consumer] ?? [:] != new[consumer] ?? [:] {
+            result[consumer] = new[consumer] ?? [:]
         }
         return result
     }
@@ -211,6 +254,11 @@ extension ComputeOperation {
             migration.sourceNode = instance.node
             migration.oldFlavor = instance.flavor
             migration.newFlavor = newFlavor
+            // The source's pinning and devices stay held for a revert; the destination's are chosen by the ledger.
+            migration.oldNUMA = instance.numa
+            migration.oldPCIDevices = instance.pciDevices
+            migration.newNUMA = nil
+            migration.newPCIDevices = []
             migration.status = wanted.kind == .resize || wanted.kind == .migration ? .preMigrating : .accepted
             migration.updatedAt = now
             instance.taskState = switch wanted.kind {
@@ -248,6 +296,8 @@ extension ComputeOperation {
             migration.updatedAt = now
             instance.node = migration.destNode
             instance.flavor = migration.newFlavor
+            instance.numa = migration.newNUMA
+            instance.pciDevices = migration.newPCIDevices
             instance.taskState = nil
             if migration.kind == .resize || migration.kind == .migration { instance.vmState = .resized }
             if migration.kind == .evacuation { instance.vmState = .active }
@@ -284,6 +334,8 @@ extension ComputeOperation {
             migration.updatedAt = now
             instance.node = migration.sourceNode
             instance.flavor = migration.oldFlavor
+            instance.numa = migration.oldNUMA
+            instance.pciDevices = migration.oldPCIDevices
             instance.vmState = .active
             instance.taskState = nil
             instance.updatedAt = now

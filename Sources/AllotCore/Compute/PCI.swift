@@ -16,6 +16,42 @@ public struct PCIDeviceSpec: Hashable, Sendable, Codable {
         self.tags = tags
     }
 
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Nova's form: `{"vendor_id": "8086", "product_id": "154c", "address": "0000:3b:*.*",
+    /// "physical_network": "physnet1", …}`; every key besides the first three is a tag (values as strings).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        var tags: [String: String] = [:]
+        for key in c.allKeys where !["vendor_id", "product_id", "address"].contains(key.stringValue) {
+            if let text = try? c.decode(String.self, forKey: key) {
+                tags[key.stringValue] = text
+            } else if let flag = try? c.decode(Bool.self, forKey: key) {
+                tags[key.stringValue] = flag ? "true" : "false"
+            } else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: c, debugDescription: "tag values must be strings or booleans")
+            }
+        }
+        self.init(
+            vendorID: try c.decodeIfPresent(String.self, forKey: Key(stringValue: "vendor_id")),
+            productID: try c.decodeIfPresent(String.self, forKey: Key(stringValue: "product_id")),
+            address: try c.decodeIfPresent(String.self, forKey: Key(stringValue: "address")), tags: tags)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encodeIfPresent(vendorID, forKey: Key(stringValue: "vendor_id"))
+        try c.encodeIfPresent(productID, forKey: Key(stringValue: "product_id"))
+        try c.encodeIfPresent(address, forKey: Key(stringValue: "address"))
+        for (key, value) in tags { try c.encode(value, forKey: Key(stringValue: key)) }
+    }
+
     public func matches(_ device: PCIDevice) -> Bool {
         Self.field(vendorID, device.vendorID) && Self.field(productID, device.productID)
             && (address.map { Self.addressMatches($0, device.address) } ?? true)
@@ -86,6 +122,23 @@ public struct PCIAlias: Hashable, Sendable, Codable {
         self.deviceType = deviceType
         self.numaPolicy = numaPolicy
         self.tags = tags
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, vendorID = "vendor_id", productID = "product_id", deviceType = "device_type"
+        case numaPolicy = "numa_policy", tags
+    }
+
+    /// Nova's form: `{"name": "a1", "vendor_id": "10de", "product_id": "1db4", "device_type": "type-PCI",
+    /// "numa_policy": "preferred"}`; `tags` (an object) is Allot's addition.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            name: try c.decode(String.self, forKey: .name), vendorID: try c.decodeIfPresent(String.self, forKey: .vendorID),
+            productID: try c.decodeIfPresent(String.self, forKey: .productID),
+            deviceType: try c.decodeIfPresent(PCIDeviceKind.self, forKey: .deviceType),
+            numaPolicy: try c.decodeIfPresent(PCINUMAPolicy.self, forKey: .numaPolicy) ?? .legacy,
+            tags: try c.decodeIfPresent([String: String].self, forKey: .tags) ?? [:])
     }
 
     public func matches(_ record: PCIDeviceRecord) -> Bool {
@@ -333,6 +386,22 @@ public struct PCITracker: Hashable, Sendable, Codable {
         }
         refreshFamilies()
         return freed.sorted()
+    }
+
+    /// Marks devices as held by a consumer (rebuilding the tracker from the ledger's claims); a held device the
+    /// host no longer reports is kept as `removed`.
+    public mutating func hold(_ addresses: [String], consumer: String, allocated: Bool = false) {
+        for address in addresses {
+            if records[address] == nil {
+                records[address] = PCIDeviceRecord(
+                    device: PCIDevice(address: address, vendorID: "0000", productID: "0000"), status: .removed,
+                    consumer: consumer)
+            } else {
+                records[address]?.status = allocated ? .allocated : .claimed
+                records[address]?.consumer = consumer
+            }
+        }
+        refreshFamilies()
     }
 
     /// Hands what one consumer holds to another (a move's claim passing from migration to instance).

@@ -210,3 +210,56 @@ public enum CPUList {
         return ranges.joined(separator: ",")
     }
 }
+
+/// How a node's topology may be used, from its agent's configuration (saved with the node, so whoever commits a
+/// claim for it fits the same way): Nova's `cpu_dedicated_set` and `cpu_shared_set`, the NUMA packing strategy,
+/// and the PCI device specs and aliases.
+public struct HostConfig: Hashable, Sendable, Codable {
+    /// Host CPUs that may be pinned (PCPU inventory).
+    public var dedicatedCPUs: [Int]
+    /// Host CPUs floating vCPUs run on; by default every CPU not dedicated.
+    public var sharedCPUs: [Int]?
+    public var strategy: NUMAFitter.Strategy
+    public var pciSpecs: [PCIDeviceSpec]
+    public var pciAliases: [PCIAlias]
+
+    public init(
+        dedicatedCPUs: [Int] = [], sharedCPUs: [Int]? = nil, strategy: NUMAFitter.Strategy = .pack,
+        pciSpecs: [PCIDeviceSpec] = [], pciAliases: [PCIAlias] = []
+    ) {
+        self.dedicatedCPUs = dedicatedCPUs.sorted()
+        self.sharedCPUs = sharedCPUs?.sorted()
+        self.strategy = strategy
+        self.pciSpecs = pciSpecs
+        self.pciAliases = pciAliases
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case dedicatedCPUs = "cpu_dedicated_set", sharedCPUs = "cpu_shared_set", strategy = "numa_strategy"
+        case pciSpecs = "pci_device_specs", pciAliases = "pci_aliases"
+    }
+
+    public var aliasesByName: [String: PCIAlias] { Dictionary(pciAliases.map { ($0.name, $0) }) { a, _ in a } }
+
+    /// The host CPUs that float vCPUs, among `cpus`.
+    public func shared(among cpus: [Int]) -> [Int] {
+        let dedicated = Set(dedicatedCPUs)
+        return sharedCPUs ?? cpus.filter { !dedicated.contains($0) }
+    }
+
+    /// The first thing wrong with this configuration on a host with these CPUs, or `nil`.
+    public func problem(cpus: [Int]) -> String? {
+        let all = Set(cpus)
+        if let cpu = dedicatedCPUs.first(where: { !all.contains($0) }) { return "cpu_dedicated_set names CPU \(cpu), which is not online" }
+        if let shared = sharedCPUs {
+            if let cpu = shared.first(where: { !all.contains($0) }) { return "cpu_shared_set names CPU \(cpu), which is not online" }
+            if !Set(shared).isDisjoint(with: dedicatedCPUs) { return "cpu_shared_set and cpu_dedicated_set overlap" }
+        }
+        for spec in pciSpecs { if let problem = spec.problem { return "PCI device spec: \(problem)" } }
+        var names = Set<String>()
+        for alias in pciAliases {
+            guard !alias.name.isEmpty, names.insert(alias.name).inserted else { return "PCI alias names must be unique and not empty" }
+        }
+        return nil
+    }
+}
