@@ -363,6 +363,49 @@ struct ComputeServer {
         #expect(acknowledged.count > 50)
     }
 
+    /// `allot serve` with a dedicated CPU set, PCI specs and aliases: PCPU in Placement, and a pinned build with a
+    /// VF through the CLI shows its pinning and device in the API; with the node's only VF taken the next build is
+    /// refused with a clear reason; a malformed alias stops the start.
+    @Test func pinnedBuildsWithDevicesThroughTheCLI() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("allot-numa-\(newUUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try ComputeServer.nodesJSON().write(to: directory.appendingPathComponent("nodes.json"), atomically: true, encoding: .utf8)
+        let server = try await ServerProcess(
+            database: directory.appendingPathComponent("allot.sqlite").path, logDirectory: directory,
+            arguments: [
+                "--driver", "fake", "--nodes-file", directory.appendingPathComponent("nodes.json").path,
+                "--compute-host", "test-host", "--cpu-allocation-ratio", "1", "--ram-allocation-ratio", "1",
+                "--reserved-host-memory-mb", "0", "--audit-interval", "0", "--cpu-dedicated-set", "2-7,10-15",
+                "--pci-device-spec", #"{"vendor_id": "8086", "product_id": "154c", "physical_network": "physnet1"}"#,
+                "--pci-alias", #"{"name": "vf", "vendor_id": "8086", "product_id": "154c", "device_type": "type-VF", "numa_policy": "required"}"#,
+            ])
+        defer { server.stop() }
+        let inventories = try await server.request("/resource_providers/\(Self.nodeA)/inventories", method: .get).body?.jsonObject
+        let classes = inventories?["inventories"] as? [String: [String: Any]]
+        #expect(classes?["PCPU"]?["total"] as? Int == 12 && classes?["VCPU"]?["total"] as? Int == 4)
+        let common = ["--url", "http://127.0.0.1:\(server.port)", "--token", "admin"]
+        let vm = newUUID()
+        let built = try runCLI(["claim", "build", "--node", Self.nodeA, "--uuid", vm, "--vcpus", "2", "--memory-mb", "1024",
+                                "--extra-spec", "hw:cpu_policy=dedicated", "--extra-spec", "pci_passthrough:alias=vf:1"] + common)
+        #expect(built.status == 0, "\(built.output)")
+        let instance = try await server.request("/compute/v1/instances/\(vm)", method: .get).body?.jsonObject
+        #expect(instance?["pci_devices"] as? [String] == ["0000:3b:02.0"])
+        let cell = ((instance?["numa"] as? [String: Any])?["cells"] as? [[String: Any]])?.first
+        #expect(cell?["host_cell"] as? Int == 0 && cell?["pinning"] as? [String: Int] == ["0": 2, "1": 3])
+        let usages = try await server.request("/resource_providers/\(Self.nodeA)/usages", method: .get).body?.jsonObject
+        #expect((usages?["usages"] as? [String: Int])?["PCPU"] == 2)
+        // The node's only VF is taken: the next one is refused, and says why.
+        let refused = try runCLI(["claim", "build", "--node", Self.nodeA, "--vcpus", "1", "--memory-mb", "512",
+                                  "--extra-spec", "pci_passthrough:alias=vf:1"] + common)
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("allot.does_not_fit") && refused.output.contains("PCI alias 'vf'"))
+        // A bad alias is refused at start-up with the option named.
+        let bad = try runCLI(["serve", "--database", directory.appendingPathComponent("x.sqlite").path, "--auth", "noauth",
+                              "--pci-alias", "{\"nom\": 1}"])
+        #expect(bad.status != 0 && bad.output.contains("--pci-alias"))
+    }
+
     /// Runs the `allot` binary; returns its exit status and stdout+stderr.
     func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
