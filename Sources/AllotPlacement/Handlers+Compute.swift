@@ -61,7 +61,7 @@ extension PlacementResponder {
         case let other?: throw PlacementError.badRequest("'topology' must be true or false, not '\(other)'.")
         }
         for node in try await compute.ledger.nodes(host: call.queryValue("host")) {
-            nodes.append(await nodeJSON(node, compute: compute, topology: topology))
+            nodes.append(try await nodeJSON(node, compute: compute, topology: topology))
         }
         return .json(.object(["nodes": .array(nodes)]))
     }
@@ -70,12 +70,13 @@ extension PlacementResponder {
         let compute = try requireCompute()
         let uuid = try uuidParameter(call, 0)
         guard let (node, _) = try await compute.ledger.node(uuid: uuid) else { throw ComputeError.nodeNotFound(uuid) }
-        return .json(await nodeJSON(node, compute: compute))
+        return .json(try await nodeJSON(node, compute: compute))
     }
 
     /// A node with live usage and stats when the embedded agent manages it, else as last saved; with its NUMA
-    /// cells and PCI devices when `topology` (`null` when its driver reports none).
-    func nodeJSON(_ stored: ComputeNode, compute: ComputeService, topology: Bool = true) async -> JSONValue {
+    /// cells and PCI devices when `topology` (`null` when its driver reports none), and what each consumer holds
+    /// of them (`host_claims`: pinned CPUs, pages, devices).
+    func nodeJSON(_ stored: ComputeNode, compute: ComputeService, topology: Bool = true) async throws -> JSONValue {
         var node = stored
         var live = false
         if let current = await compute.tracker?.live(node: stored.uuid) {
@@ -105,6 +106,10 @@ extension PlacementResponder {
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
             fields["topology"] = node.topology.flatMap { try? JSONValue.parse(encoder.encode($0)) } ?? .null
+            let claims = node.topology == nil ? [:] : try await compute.ledger.hostClaims(node: node.uuid)
+            fields["host_claims"] = .sortedObject(claims.mapValues { claim in
+                .object(["numa": Self.numaJSON(claim.numa), "pci_devices": .array(claim.pciDevices.map { .string($0) })])
+            })
         }
         return .sortedObject(fields)
     }
@@ -277,6 +282,8 @@ extension PlacementResponder {
             "unknown_consumers": strings(report.unknownConsumers), "refused_repairs": strings(report.refusedRepairs),
             "drift": strings(report.drift),
             "cleaned_evacuations": strings(report.cleanedEvacuations),
+            "devices_appeared": strings(report.devicesAppeared), "devices_vanished": strings(report.devicesVanished),
+            "devices_held_but_gone": .sortedObject(report.devicesHeldButGone.mapValues { .string($0) }),
         ]))
     }
 

@@ -21,6 +21,8 @@ public protocol LedgerBackend: Sendable {
     func migration(uuid: String) async throws -> Migration?
     func instances(node: String?, includeDeleted: Bool) async throws -> [Instance]
     func migrations(node: String?, inProgressOnly: Bool) async throws -> [Migration]
+    /// What every consumer holds of a node's topology (pinned CPUs, pages, PCI devices).
+    func hostClaims(node: String) async throws -> [String: HostClaim]
 }
 
 extension SQLComputeLedger: LedgerBackend {}

@@ -42,6 +42,7 @@ public final class PlacementLedger: LedgerBackend {
     }
     public func generations(nodes: [String]) async throws -> [String: Int] { try await local.generations(nodes: nodes) }
     public func instance(uuid: String) async throws -> Instance? { try await local.instance(uuid: uuid) }
+    public func hostClaims(node: String) async throws -> [String: HostClaim] { try await local.hostClaims(node: node) }
     public func migration(uuid: String) async throws -> Migration? { try await local.migration(uuid: uuid) }
     public func instances(node: String?, includeDeleted: Bool) async throws -> [Instance] {
         try await local.instances(node: node, includeDeleted: includeDeleted)

@@ -10,6 +10,7 @@ public enum LedgerCall: String, Sendable, CaseIterable {
     case node, nodes, nodeLedgers = "node-ledgers", generations, saveNode = "save-node", removeNode = "remove-node"
     case commit, reconcile, placementConsumers = "placement-consumers", changedProviders = "changed-providers"
     case placementTraits = "placement-traits", instance, migration, instances, migrations
+    case hostClaims = "host-claims"
 }
 
 /// The arguments of one ledger call (only those the call takes are set).
@@ -55,6 +56,7 @@ public struct LedgerAnswer: Codable, Sendable, Equatable {
     public var migration: Migration?
     public var instances: [Instance]?
     public var migrations: [Migration]?
+    public var hostClaims: [String: HostClaim]?
 
     public init() {}
 }
@@ -143,6 +145,8 @@ public enum LedgerProtocol {
             answer.instances = try await backend.instances(node: request.node, includeDeleted: request.includeDeleted ?? false)
         case .migrations:
             answer.migrations = try await backend.migrations(node: request.node, inProgressOnly: request.inProgressOnly ?? false)
+        case .hostClaims:
+            answer.hostClaims = try await backend.hostClaims(node: try need(request.node, "node"))
         }
         return answer
     }
@@ -293,6 +297,10 @@ public final class RemoteLedger: LedgerBackend {
             $0.node = node
             $0.includeDeleted = includeDeleted
         }).instances ?? []
+    }
+
+    public func hostClaims(node: String) async throws -> [String: HostClaim] {
+        try await call(.hostClaims, request { $0.node = node }).hostClaims ?? [:]
     }
 
     public func migrations(node: String?, inProgressOnly: Bool) async throws -> [Migration] {

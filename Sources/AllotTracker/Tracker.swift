@@ -29,6 +29,12 @@ public struct AuditReport: Sendable, Equatable {
     public var drift: [String] = []
     /// Evacuations completed at their source.
     public var cleanedEvacuations: [String] = []
+    /// PCI devices the driver reports that it did not before, and those it no longer reports: `address@node`.
+    public var devicesAppeared: [String] = []
+    public var devicesVanished: [String] = []
+    /// Vanished devices still held by an instance or migration (`address@node` → consumer): kept in the ledger
+    /// until the consumer lets go, and reported at every pass until then.
+    public var devicesHeldButGone: [String: String] = [:]
 
     public init() {}
 }
@@ -343,6 +349,29 @@ public final class Tracker: Sendable {
         } else {
             desired.topology = nil
             desired.hostConfig = nil
+        }
+        // PCI devices that came or went; held ones that went are reported (the ledger keeps their claims).
+        let before = Set(snapshot.node.topology?.devices.map(\.address) ?? [])
+        let now = Set(desired.topology?.devices.map(\.address) ?? [])
+        if current != nil {
+            for address in now.subtracting(before).sorted() {
+                report.devicesAppeared.append("\(address)@\(uuid)")
+                events.publish("pci.device_appeared", node: uuid, ["address": .string(address)])
+            }
+            for address in before.subtracting(now).sorted() {
+                report.devicesVanished.append("\(address)@\(uuid)")
+                events.publish("pci.device_vanished", node: uuid, ["address": .string(address)], problem: true)
+            }
+        }
+        if !before.isEmpty || !now.isEmpty {
+            for (consumer, claim) in try await ledger.hostClaims(node: uuid) {
+                for address in claim.pciDevices where !now.contains(address) {
+                    report.devicesHeldButGone["\(address)@\(uuid)"] = consumer
+                    events.publish("pci.device_removed_while_held", node: uuid, [
+                        "address": .string(address), "consumer": .string(consumer),
+                    ], problem: true)
+                }
+            }
         }
         if desired.differs(from: snapshot.node) || placementChanged || current == nil {
             let record = desired

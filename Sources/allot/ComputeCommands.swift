@@ -28,7 +28,8 @@ struct Nodes: AsyncParsableCommand {
         if topology {
             for node in nodes {
                 print("\(node["hostname"] as? String ?? "") (\(node["uuid"] as? String ?? ""))")
-                for line in TopologyText.lines(node["topology"] as? [String: Any]) { print("  " + line) }
+                let claims = node["host_claims"] as? [String: [String: Any]] ?? [:]
+                for line in TopologyText.lines(node["topology"] as? [String: Any], claims: claims) { print("  " + line) }
             }
             return
         }
@@ -171,8 +172,17 @@ struct Events: AsyncParsableCommand {
 
 /// A node's topology (its JSON form: `numa_cells`, `pci_devices`) as lines of text.
 enum TopologyText {
-    static func lines(_ topology: [String: Any]?) -> [String] {
+    /// `claims`: consumer → `{"numa": …, "pci_devices": […]}` (what `GET /compute/v1/nodes` gives as `host_claims`).
+    static func lines(_ topology: [String: Any]?, claims: [String: [String: Any]] = [:]) -> [String] {
         guard let topology else { return ["no NUMA or PCI topology reported"] }
+        var pinnedBy: [Int: String] = [:], heldBy: [String: String] = [:]
+        for (consumer, claim) in claims {
+            for cell in (claim["numa"] as? [String: Any])?["cells"] as? [[String: Any]] ?? [] {
+                for cpu in (cell["pinning"] as? [String: Int] ?? [:]).values { pinnedBy[cpu] = consumer }
+                for cpu in cell["reserved_cpus"] as? [Int] ?? [] { pinnedBy[cpu] = consumer }
+            }
+            for address in claim["pci_devices"] as? [String] ?? [] { heldBy[address] = consumer }
+        }
         var lines: [String] = []
         for cell in topology["numa_cells"] as? [[String: Any]] ?? [] {
             let cpus = cell["cpus"] as? [Int] ?? []
@@ -188,6 +198,8 @@ enum TopologyText {
             line += "), \(cell["memory_mb"] as? Int ?? 0) MiB"
             if !pages.isEmpty { line += ", huge pages " + pages.joined(separator: ", ") }
             if let socket = cell["socket"] as? Int { line += ", socket \(socket)" }
+            let pinned = cpus.filter { pinnedBy[$0] != nil }
+            if !pinned.isEmpty { line += ", pinned \(CPUList.format(pinned))" }
             lines.append(line)
         }
         let devices = topology["pci_devices"] as? [[String: Any]] ?? []
@@ -199,6 +211,7 @@ enum TopologyText {
             if let parent = device["parent_address"] as? String { line += " of \(parent)" }
             line += (device["numa_node"] as? Int).map { ", NUMA cell \($0)" } ?? ", no NUMA cell"
             if let driver = device["driver"] as? String { line += ", driver \(driver)" }
+            if let holder = heldBy[device["address"] as? String ?? ""] { line += ", held by \(holder)" }
             lines.append(line)
         }
         return lines

@@ -395,6 +395,9 @@ struct ComputeServer {
         #expect(cell?["host_cell"] as? Int == 0 && cell?["pinning"] as? [String: Int] == ["0": 2, "1": 3])
         let usages = try await server.request("/resource_providers/\(Self.nodeA)/usages", method: .get).body?.jsonObject
         #expect((usages?["usages"] as? [String: Int])?["PCPU"] == 2)
+        let shown = try runCLI(["nodes", "--topology"] + common)
+        #expect(shown.output.contains("socket 0, pinned 2-3"))
+        #expect(shown.output.contains("PCI 0000:3b:02.0 8086:154c class 000000 type-VF of 0000:3b:00.0, NUMA cell 0, held by \(vm)"))
         // The node's only VF is taken: the next one is refused, and says why.
         let refused = try runCLI(["claim", "build", "--node", Self.nodeA, "--vcpus", "1", "--memory-mb", "512",
                                   "--extra-spec", "pci_passthrough:alias=vf:1"] + common)

@@ -163,6 +163,34 @@ import Testing
         try await Self.expectConsistentClaims(fixture)
     }
 
+    /// A device that vanishes while an instance holds it is reported at every audit and kept in the ledger until
+    /// the instance lets go; new devices are reported and can be claimed.
+    @Test func auditsReconcileDevices() async throws {
+        let fixture = try await Self.fixture()
+        defer { Task { await fixture.remove() } }
+        let vm = Self.vm(1)
+        try await fixture.tracker.perform(.build(Self.instance(vm, Self.pinned(1, ["pci_passthrough:alias": "gpu:1"]))))
+        var nodes = Self.nodes()
+        var devices = nodes[0]["pci_devices"] as? [[String: Any]] ?? []
+        devices.removeAll { $0["address"] as? String == "0000:af:00.0" }
+        devices.append(["address": "0000:d8:00.0", "vendor_id": "10de", "product_id": "1db4", "numa_node": 0])
+        nodes[0]["pci_devices"] = devices
+        try fixture.writeNodes(nodes)
+        let report = try await fixture.tracker.audit()
+        #expect(report.devicesAppeared == ["0000:d8:00.0@\(Self.nodeA)"])
+        #expect(report.devicesVanished == ["0000:af:00.0@\(Self.nodeA)"])
+        #expect(report.devicesHeldButGone == ["0000:af:00.0@\(Self.nodeA)": vm])
+        #expect(try await fixture.ledger.hostClaims(node: Self.nodeA)[vm]?.pciDevices == ["0000:af:00.0"])
+        // Still reported while held; the new GPU can be claimed meanwhile.
+        #expect(try await fixture.tracker.audit().devicesHeldButGone.count == 1)
+        let other = try await fixture.tracker.perform(.build(Self.instance(Self.vm(2), Self.pinned(1, ["pci_passthrough:alias": "gpu:1"]))))
+        #expect(other.after.instance?.pciDevices == ["0000:d8:00.0"])
+        try await fixture.tracker.perform(.delete(instance: vm))
+        let after = try await fixture.tracker.audit()
+        #expect(after.devicesHeldButGone.isEmpty && after.devicesAppeared.isEmpty && after.devicesVanished.isEmpty)
+        try await Self.expectConsistentClaims(fixture)
+    }
+
     /// Huge pages: a flavor asking for 2 MiB pages takes them from one cell until none are left.
     @Test func hugePagesAreCountedPerCell() async throws {
         let fixture = try await Self.fixture()
