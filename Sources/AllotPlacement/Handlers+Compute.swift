@@ -284,6 +284,7 @@ extension PlacementResponder {
             "cleaned_evacuations": strings(report.cleanedEvacuations),
             "devices_appeared": strings(report.devicesAppeared), "devices_vanished": strings(report.devicesVanished),
             "devices_held_but_gone": .sortedObject(report.devicesHeldButGone.mapValues { .string($0) }),
+            "reshaped": strings(report.reshaped),
         ]))
     }
 

@@ -127,15 +127,144 @@ extension SQLComputeLedger {
                 }
             }
         }
+        let pciAllocations = config.pciAllocations(claimed, node: node, hostname: stored.hostname, topology: topology)
         var result = change
         switch operation {
         case .build:
             result.after.instance?.numa = placement
             result.after.instance?.pciDevices = claimed
+            result.after.instance?.pciAllocations = pciAllocations
         default:
             result.after.migration?.newNUMA = placement
             result.after.migration?.newPCIDevices = claimed
+            result.after.migration?.newPCIAllocations = pciAllocations
         }
         return result
+    }
+}
+
+extension SQLComputeLedger {
+    /// Brings the node's PCI child providers in line with its configuration and topology, and moves the
+    /// allocations of every consumer holding devices there onto them (or off them) — Placement's reshape, in the
+    /// node save's transaction: providers created with their inventories and traits first, consumers' records,
+    /// host claims and allocations rewritten, then providers no longer wanted deleted.
+    /// - Returns: whether any provider changed, and the consumers whose allocations moved.
+    func syncPCIProviders(
+        _ node: ComputeNode, root: Int, now: Double, tx: Transaction, learned: LearnedIDs
+    ) async throws -> (changed: Bool, reshaped: [String]) {
+        let config = node.hostConfig ?? HostConfig()
+        let desired = config.pciProviders(node: node.uuid, hostname: node.hostname, topology: node.topology)
+        var existing: [String: (id: Int, generation: Int, name: String)] = [:]
+        for row in try await tx.rows("SELECT id, uuid, generation, name FROM resource_providers WHERE parent_provider_id = \(bind: root)") {
+            existing[try row.decode(column: "uuid", as: String.self)] = (
+                try row.decode(column: "id", as: Int.self), try row.decode(column: "generation", as: Int.self),
+                try row.decode(column: "name", as: String.self))
+        }
+        var changed = false
+        for provider in desired {
+            var current = existing[provider.uuid]
+            if current == nil {
+                let id = try await tx.insertReturningID(
+                    """
+                    INSERT INTO resource_providers (uuid, name, generation, root_provider_id, parent_provider_id,
+                      created_at, updated_at) VALUES (\(bind: provider.uuid), \(bind: provider.name), 0, \(bind: root),
+                      \(bind: root), \(bind: now), NULL)
+                    """)
+                try await tx.recordChange(.shape)
+                current = (id, 0, provider.name)
+                changed = true
+            }
+            guard var current else { continue }
+            for name in try await tx.resourceClassIDs(provider.inventories.keys).missing.sorted() where ResourceClass.isCustomName(name) {
+                try await SQLPlacementStore.insertCustomClass(name, now: now, tx: tx)
+            }
+            for name in try await tx.traitIDs(provider.traits).missing where Trait.isCustomName(name) {
+                try await tx.run("INSERT INTO traits (name, created_at, updated_at) VALUES (\(bind: name), \(bind: now), NULL)")
+                try await tx.recordChange(.names)
+            }
+            guard let row = try await tx.provider(uuid: provider.uuid, lock: true) else { continue }
+            let inventories = provider.inventories.mapValues { Inventory(total: $0, maxUnit: $0) }
+            let (have, _) = try await SQLPlacementStore.loadInventories(providerID: current.id, tx: tx)
+            if have != inventories {
+                try await SQLPlacementStore.writeInventories(
+                    provider: row, current: have, next: inventories, inUse: .replace, unknownClassPrefix: "", now: now, tx: tx)
+                current.generation = try await tx.bumpGeneration(providerID: current.id, expected: row.generation, now: now)
+                changed = true
+            }
+            let traits = Set(try await SQLPlacementStore.traitNames(providerID: current.id, tx: tx))
+            if traits != provider.traits {
+                let found = try await tx.traitIDs(provider.traits)
+                try await SQLPlacementStore.replaceTraits(providerID: current.id, traitIDs: Array(found.ids.values), tx: tx)
+                _ = try await tx.bumpGeneration(providerID: current.id, expected: current.generation, now: now)
+                changed = true
+            }
+        }
+
+        // Consumers holding devices here: their device allocations follow the providers.
+        var reshaped: [String] = []
+        let children = Set(existing.keys).union(desired.map(\.uuid))
+        for (consumer, claim) in try await Self.hostClaims(node: node.uuid, tx: tx).sorted(by: { $0.key < $1.key }) {
+            let expected = config.pciAllocations(claim.pciDevices, node: node.uuid, hostname: node.hostname, topology: node.topology)
+            guard expected != claim.pciAllocations else { continue }
+            try await Self.rewritePCIAllocations(consumer: consumer, node: node.uuid, to: expected, tx: tx)
+            var updated = claim
+            updated.pciAllocations = expected
+            try await tx.run(
+                "UPDATE host_claims SET claim = \(bind: try Self.json(updated)) WHERE consumer = \(bind: consumer) AND node = \(bind: node.uuid)")
+            reshaped.append(consumer)
+        }
+        if !reshaped.isEmpty {
+            let providers = try await tx.lockedProviderGenerations(children.union([node.uuid]))
+            for consumer in reshaped {
+                guard let (amounts, owner) = try await Self.expectedAllocations(consumer: consumer, tx: tx) else { continue }
+                var touched = Set(amounts.keys)
+                for row in try await tx.rows(
+                    "SELECT DISTINCT rp.uuid FROM allocations a JOIN resource_providers rp ON rp.id = a.resource_provider_id WHERE a.consumer_id = \(bind: consumer)")
+                {
+                    touched.insert(try row.decode(column: "uuid", as: String.self))
+                }
+                let missing = touched.subtracting(providers.keys)
+                let all = missing.isEmpty ? providers : providers.merging(try await tx.lockedProviderGenerations(missing)) { a, _ in a }
+                _ = try await writeConsumers(
+                    [consumer: amounts], owner: owner, touched: touched, providers: all, now: now, tx: tx, learned: learned)
+            }
+            changed = true
+        }
+        // Providers no longer wanted go once nothing is allocated there.
+        for (uuid, provider) in existing where !desired.contains(where: { $0.uuid == uuid }) {
+            if try await tx.row("SELECT id FROM allocations WHERE resource_provider_id = \(bind: provider.id) LIMIT 1") != nil {
+                continue
+            }
+            try await tx.run("DELETE FROM inventories WHERE resource_provider_id = \(bind: provider.id)")
+            try await tx.run("DELETE FROM resource_provider_traits WHERE resource_provider_id = \(bind: provider.id)")
+            try await tx.run("DELETE FROM resource_provider_aggregates WHERE resource_provider_id = \(bind: provider.id)")
+            try await tx.run("DELETE FROM resource_providers WHERE id = \(bind: provider.id)")
+            try await tx.recordChange(.shape)
+            changed = true
+        }
+        return (changed, reshaped)
+    }
+
+    /// Sets the PCI allocations of whichever record holds `consumer`'s claim on `node`: the instance (on the node,
+    /// or moving to it) or the migration (at its source).
+    static func rewritePCIAllocations(consumer: String, node: String, to amounts: NodeAmounts, tx: Transaction) async throws {
+        if let row = try await tx.row("SELECT * FROM instances WHERE uuid = \(bind: consumer)\(unsafeRaw: tx.forUpdate)") {
+            var instance = try Self.instance(from: row)
+            if var migration = try await Self.activeMigration(instance: consumer, tx: tx), migration.destNode == node {
+                migration.newPCIAllocations = amounts
+                if instance.node == node, migration.status.hasArrived { instance.pciAllocations = amounts }
+                try await tx.run(
+                    "UPDATE migrations SET new_claim = \(bind: try claimJSON(migration.newNUMA, migration.newPCIDevices, migration.newPCIAllocations)) WHERE uuid = \(bind: migration.uuid)")
+            } else {
+                instance.pciAllocations = amounts
+            }
+            try await tx.run(
+                "UPDATE instances SET host_claim = \(bind: try claimJSON(instance.numa, instance.pciDevices, instance.pciAllocations)) WHERE uuid = \(bind: consumer)")
+        } else if let row = try await tx.row("SELECT * FROM migrations WHERE uuid = \(bind: consumer)\(unsafeRaw: tx.forUpdate)") {
+            var migration = try Self.migration(from: row)
+            migration.oldPCIAllocations = amounts
+            try await tx.run(
+                "UPDATE migrations SET old_claim = \(bind: try claimJSON(migration.oldNUMA, migration.oldPCIDevices, migration.oldPCIAllocations)) WHERE uuid = \(bind: consumer)")
+        }
     }
 }

@@ -90,6 +90,10 @@ public struct NodeSave: Sendable, Equatable, Codable {
     public var createdProvider: Bool
     public var changedInventories: Bool
     public var changedTraits: Bool
+    /// PCI child providers were created, changed or deleted.
+    public var changedPCIProviders = false
+    /// Consumers whose allocations moved onto (or off) PCI child providers (a reshape).
+    public var reshapedConsumers: [String] = []
 }
 
 /// The compute ledger (nodes, instances, migrations) in the same database as Placement.
@@ -289,6 +293,11 @@ public final class SQLComputeLedger: Sendable {
                     providerID: provider.id, expected: provider.generation, now: now)
                 result.changedTraits = true
             }
+            // PCI devices as child providers (or no longer), with the allocations of their holders moved.
+            let pci = try await self.syncPCIProviders(node, root: provider.id, now: now, tx: tx, learned: LearnedIDs())
+            result.changedPCIProviders = pci.changed
+            result.reshapedConsumers = pci.reshaped
+            if !pci.reshaped.isEmpty { _ = try await Self.bumpLedger([node.uuid], tx: tx) }
             let stored = try await tx.row("SELECT * FROM compute_nodes WHERE uuid = \(bind: node.uuid)").map(Self.node(from:))
             if let stored {
                 if stored.differs(from: node) {
@@ -334,8 +343,18 @@ public final class SQLComputeLedger: Sendable {
                         "node \(uuid) still holds allocations of \(holders.prefix(5).joined(separator: ", "))"
                             + (holders.count > 5 ? " and \(holders.count - 5) more" : ""))
                 }
-                if try await tx.row("SELECT id FROM resource_providers WHERE parent_provider_id = \(bind: provider.id)") != nil {
-                    throw ComputeError.illegalTransition("node \(uuid) has child providers")
+                // Its child providers (PCI devices) go with it when nothing is allocated there.
+                for child in try await tx.rows("SELECT id FROM resource_providers WHERE parent_provider_id = \(bind: provider.id)") {
+                    let id = try child.decode(column: "id", as: Int.self)
+                    let grandchild = try await tx.row("SELECT id FROM resource_providers WHERE parent_provider_id = \(bind: id)")
+                    let used = try await tx.row("SELECT id FROM allocations WHERE resource_provider_id = \(bind: id) LIMIT 1")
+                    guard grandchild == nil, used == nil else {
+                        throw ComputeError.illegalTransition("node \(uuid) has child providers in use")
+                    }
+                    try await tx.run("DELETE FROM inventories WHERE resource_provider_id = \(bind: id)")
+                    try await tx.run("DELETE FROM resource_provider_traits WHERE resource_provider_id = \(bind: id)")
+                    try await tx.run("DELETE FROM resource_provider_aggregates WHERE resource_provider_id = \(bind: id)")
+                    try await tx.run("DELETE FROM resource_providers WHERE id = \(bind: id)")
                 }
                 try await tx.run("DELETE FROM inventories WHERE resource_provider_id = \(bind: provider.id)")
                 try await tx.run("DELETE FROM resource_provider_traits WHERE resource_provider_id = \(bind: provider.id)")
@@ -392,10 +411,11 @@ public final class SQLComputeLedger: Sendable {
                 return matching
             }
             var fresh = Set<String>()
-            func view(_ node: String) async throws -> ProviderView {
+            func view(_ node: String, requireNode: Bool = false) async throws -> ProviderView {
                 if let view = views[node] { return view }
                 guard let provider = providers[node],
-                    let loaded = try await Self.loadView(providerID: provider.id, uuid: node, generation: provider.generation, tx: tx)
+                    let loaded = try await Self.loadView(
+                        providerID: provider.id, uuid: node, generation: provider.generation, requireNode: requireNode, tx: tx)
                 else { throw ComputeError.nodeNotFound(node) }
                 views[node] = loaded
                 fresh.insert(node)
@@ -403,7 +423,7 @@ public final class SQLComputeLedger: Sendable {
             }
             // The destination must be a known, enabled node offering the traits asked for.
             if let target {
-                let node = try await view(target.node)
+                let node = try await view(target.node, requireNode: true)
                 if node.disabled { throw ComputeError.nodeDisabled(target.node) }
                 if let missing = target.flavor.requiredTraits.subtracting(node.traits).sorted().first {
                     throw ComputeError.missingTrait(node: target.node, trait: missing)
@@ -462,15 +482,19 @@ public final class SQLComputeLedger: Sendable {
         return delta.filter { $0.value != 0 }
     }
 
-    /// A provider as a claim sees it, read from the database; `nil` when it is no compute node.
-    static func loadView(providerID: Int, uuid: String, generation: Int, tx: Transaction) async throws -> ProviderView? {
-        guard let row = try await tx.row("SELECT disabled FROM compute_nodes WHERE uuid = \(bind: uuid)") else { return nil }
+    /// A provider as a claim sees it, read from the database; `nil` when it is no compute node and `requireNode`
+    /// (a node's PCI child providers are read with `requireNode` false: never disabled).
+    static func loadView(
+        providerID: Int, uuid: String, generation: Int, requireNode: Bool = true, tx: Transaction
+    ) async throws -> ProviderView? {
+        let row = try await tx.row("SELECT disabled FROM compute_nodes WHERE uuid = \(bind: uuid)")
+        if row == nil, requireNode { return nil }
         let (inventories, _) = try await SQLPlacementStore.loadInventories(providerID: providerID, tx: tx)
         let traits = try await SQLPlacementStore.traitNames(providerID: providerID, tx: tx)
         let usage = try await tx.providerUsage(providerID: providerID).filter { $0.value != 0 }
         return ProviderView(
             providerID: providerID, generation: generation, usage: usage, inventories: inventories, traits: Set(traits),
-            disabled: try row.decode(column: "disabled", as: Int.self) != 0)
+            disabled: try row.map { try $0.decode(column: "disabled", as: Int.self) != 0 } ?? false)
     }
 
     /// What reconciling a consumer found.
@@ -841,8 +865,8 @@ public final class SQLComputeLedger: Sendable {
 
     /// Inserts or updates the instance and migration rows that changed.
     /// A record's topology claim as stored (NULL when it holds none).
-    static func claimJSON(_ numa: NUMAPlacement?, _ pci: [String]) throws -> String? {
-        let claim = HostClaim(numa: numa, pciDevices: pci)
+    static func claimJSON(_ numa: NUMAPlacement?, _ pci: [String], _ pciAllocations: NodeAmounts) throws -> String? {
+        let claim = HostClaim(numa: numa, pciDevices: pci, pciAllocations: pciAllocations)
         return claim.isEmpty ? nil : try json(claim)
     }
 
@@ -857,7 +881,7 @@ public final class SQLComputeLedger: Sendable {
                         VALUES (\(bind: instance.uuid), \(bind: instance.projectID), \(bind: instance.userID),
                           \(bind: instance.node), \(bind: instance.flavor.encoded), \(bind: instance.bootFromVolume ? 1 : 0),
                           \(bind: instance.vmState.rawValue), \(bind: instance.taskState), \(bind: instance.osType),
-                          \(bind: now), \(bind: instance.updatedAt), \(bind: try claimJSON(instance.numa, instance.pciDevices)))
+                          \(bind: now), \(bind: instance.updatedAt), \(bind: try claimJSON(instance.numa, instance.pciDevices, instance.pciAllocations)))
                         """)
                 } catch where isUniqueViolation(error) {
                     throw ComputeError.concurrentUpdate("instance \(instance.uuid) was claimed meanwhile")
@@ -868,7 +892,7 @@ public final class SQLComputeLedger: Sendable {
                     UPDATE instances SET node = \(bind: instance.node), flavor = \(bind: instance.flavor.encoded),
                       vm_state = \(bind: instance.vmState.rawValue), task_state = \(bind: instance.taskState),
                       os_type = \(bind: instance.osType), updated_at = \(bind: instance.updatedAt),
-                      host_claim = \(bind: try claimJSON(instance.numa, instance.pciDevices))
+                      host_claim = \(bind: try claimJSON(instance.numa, instance.pciDevices, instance.pciAllocations))
                     WHERE uuid = \(bind: instance.uuid)
                     """)
             }
@@ -884,8 +908,8 @@ public final class SQLComputeLedger: Sendable {
                           \(bind: migration.status.rawValue), \(bind: migration.status.isInProgress ? 1 : 0),
                           \(bind: migration.sourceNode), \(bind: migration.destNode), \(bind: migration.oldFlavor.encoded),
                           \(bind: migration.newFlavor.encoded), \(bind: now), \(bind: migration.updatedAt),
-                          \(bind: try claimJSON(migration.oldNUMA, migration.oldPCIDevices)),
-                          \(bind: try claimJSON(migration.newNUMA, migration.newPCIDevices)))
+                          \(bind: try claimJSON(migration.oldNUMA, migration.oldPCIDevices, migration.oldPCIAllocations)),
+                          \(bind: try claimJSON(migration.newNUMA, migration.newPCIDevices, migration.newPCIAllocations)))
                         """)
                 } catch where isUniqueViolation(error) {
                     throw ComputeError.conflictingRequest("migration \(migration.uuid) already exists")
@@ -895,8 +919,8 @@ public final class SQLComputeLedger: Sendable {
                     """
                     UPDATE migrations SET status = \(bind: migration.status.rawValue),
                       in_progress = \(bind: migration.status.isInProgress ? 1 : 0), updated_at = \(bind: migration.updatedAt),
-                      old_claim = \(bind: try claimJSON(migration.oldNUMA, migration.oldPCIDevices)),
-                      new_claim = \(bind: try claimJSON(migration.newNUMA, migration.newPCIDevices))
+                      old_claim = \(bind: try claimJSON(migration.oldNUMA, migration.oldPCIDevices, migration.oldPCIAllocations)),
+                      new_claim = \(bind: try claimJSON(migration.newNUMA, migration.newPCIDevices, migration.newPCIAllocations))
                     WHERE uuid = \(bind: migration.uuid)
                     """)
             }
@@ -962,7 +986,7 @@ public final class SQLComputeLedger: Sendable {
             taskState: try row.decode(column: "task_state", as: String?.self),
             osType: try row.decode(column: "os_type", as: String?.self),
             updatedAt: try row.decode(column: "updated_at", as: Double.self),
-            numa: claim?.numa, pciDevices: claim?.pciDevices ?? [])
+            numa: claim?.numa, pciDevices: claim?.pciDevices ?? [], pciAllocations: claim?.pciAllocations ?? [:])
     }
 
     static func migration(from row: any SQLRow) throws -> Migration {
@@ -982,6 +1006,7 @@ public final class SQLComputeLedger: Sendable {
             oldFlavor: old, newFlavor: new,
             updatedAt: try row.decode(column: "updated_at", as: Double.self),
             oldNUMA: oldClaim?.numa, newNUMA: newClaim?.numa, oldPCIDevices: oldClaim?.pciDevices ?? [],
-            newPCIDevices: newClaim?.pciDevices ?? [])
+            newPCIDevices: newClaim?.pciDevices ?? [], oldPCIAllocations: oldClaim?.pciAllocations ?? [:],
+            newPCIAllocations: newClaim?.pciAllocations ?? [:])
     }
 }

@@ -32,6 +32,8 @@ public struct AuditReport: Sendable, Equatable {
     /// PCI devices the driver reports that it did not before, and those it no longer reports: `address@node`.
     public var devicesAppeared: [String] = []
     public var devicesVanished: [String] = []
+    /// Consumers whose allocations moved onto or off PCI child providers (the node changed shape).
+    public var reshaped: [String] = []
     /// Vanished devices still held by an instance or migration (`address@node` → consumer): kept in the ledger
     /// until the consumer lets go, and reported at every pass until then.
     public var devicesHeldButGone: [String: String] = [:]
@@ -377,7 +379,13 @@ public final class Tracker: Sendable {
             let record = desired
             let save = try await withConflictRetries { try await self.ledger.saveNode(record) }
             await tracker.setNode(desired)
-            if save.savedNode || save.changedInventories || save.changedTraits || save.createdProvider {
+            if !save.reshapedConsumers.isEmpty {
+                report.reshaped.append(contentsOf: save.reshapedConsumers)
+                events.publish("node.reshaped", node: uuid, ["consumers": .int(save.reshapedConsumers.count)])
+                // Their records changed under the live view: read it again.
+                try await reload([uuid])
+            }
+            if save.savedNode || save.changedInventories || save.changedTraits || save.createdProvider || save.changedPCIProviders {
                 report.saved.append(uuid)
                 events.publish(current == nil ? "node.registered" : "node.updated", node: uuid, [
                     "hostname": .string(desired.hostname), "inventories": .bool(save.changedInventories),

@@ -62,6 +62,9 @@ struct TrackerOptions: ParsableArguments {
     @Option(help: "A PCI alias flavors ask for with pci_passthrough:alias=NAME:COUNT, Nova's JSON (repeatable): {\"name\": \"gpu\", \"vendor_id\": \"10de\", \"product_id\": \"1db4\", \"device_type\": \"type-PCI\", \"numa_policy\": \"preferred\"}.")
     var pciAlias: [String] = []
 
+    @Flag(help: "Report assignable PCI devices as child providers in Placement (Nova's [pci] report_in_placement); turning it on or off reshapes the nodes, moving existing allocations.")
+    var pciInPlacement = false
+
     enum DriverChoice: String, ExpressibleByArgument, CaseIterable { case linux, fake, baremetal }
     enum StrategyChoice: String, ExpressibleByArgument, CaseIterable { case pack, spread }
 
@@ -115,7 +118,7 @@ struct TrackerOptions: ParsableArguments {
             dedicatedCPUs: try cpus(cpuDedicatedSet, "--cpu-dedicated-set") ?? [],
             sharedCPUs: try cpus(cpuSharedSet, "--cpu-shared-set"),
             strategy: numaStrategy == .pack ? .pack : .spread, pciSpecs: specs,
-            pciAliases: try pciAlias.map { try decode($0, "--pci-alias") })
+            pciAliases: try pciAlias.map { try decode($0, "--pci-alias") }, pciInPlacement: pciInPlacement)
         if let problem = config.problem(cpus: Array(config.dedicatedCPUs) + (config.sharedCPUs ?? [])) {
             throw ValidationError(problem)
         }

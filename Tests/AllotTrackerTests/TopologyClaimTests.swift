@@ -2,6 +2,7 @@ import AllotCore
 import AllotStore
 import AllotTracker
 import Foundation
+import Logging
 import Testing
 
 /// Claims that pin CPUs, take huge pages and PCI devices, through the tracker over a real SQLite ledger: builds,
@@ -46,7 +47,9 @@ import Testing
             PCIAlias(name: "gpu", vendorID: "10de", productID: "1db4", numaPolicy: .legacy),
         ])
 
-    static func fixture() async throws -> TrackerFixture {
+    static func fixture(pciInPlacement: Bool = false) async throws -> TrackerFixture {
+        var config = config
+        config.pciInPlacement = pciInPlacement
         let fixture = try await TrackerFixture(nodes: nodes(), hostConfig: config)
         try await fixture.tracker.start()
         return fixture
@@ -191,6 +194,67 @@ import Testing
         try await Self.expectConsistentClaims(fixture)
     }
 
+    /// Turning on PCI devices in Placement reshapes a node with holders: child providers appear with their
+    /// inventories, the holders' allocations move onto them in the same transaction, new claims allocate there,
+    /// moves carry them, and turning it off moves everything back and removes the providers.
+    @Test func reportingDevicesInPlacementReshapesTheNode() async throws {
+        let fixture = try await Self.fixture()
+        defer { Task { await fixture.remove() } }
+        let vm1 = Self.vm(1)
+        try await fixture.tracker.perform(.build(Self.instance(vm1, Self.pinned(1, ["pci_passthrough:alias": "gpu:1"]))))
+        try await fixture.tracker.perform(.update(instance: vm1, vmState: .active, taskState: .some(nil), osType: nil))
+        func tracker(_ inPlacement: Bool) -> Tracker {
+            var config = Self.config
+            config.pciInPlacement = inPlacement
+            return Tracker(
+                configuration: TrackerConfiguration(
+                    host: "test-host", cpuAllocationRatio: 1, ramAllocationRatio: 1, reservedHostMemoryMB: 0, auditInterval: 0,
+                    hostConfig: config),
+                driver: FileHostDriver(kind: .fake, path: fixture.nodesFile), ledger: fixture.ledger,
+                events: fixture.tracker.events, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        }
+        // The agent restarts with devices in Placement.
+        let on = tracker(true)
+        let report = try await on.start()
+        #expect(report.reshaped == [vm1])
+        let gpuA = HostConfig.stableUUID(Self.nodeA + "/0000:af:00.0"), nicA = HostConfig.stableUUID(Self.nodeA + "/0000:3b:00.0")
+        let gpuB = HostConfig.stableUUID(Self.nodeB + "/0000:af:00.0")
+        #expect(try await fixture.store.provider(uuid: gpuA)?.parentUUID == Self.nodeA)
+        #expect(try await fixture.store.provider(uuid: gpuA)?.name == "n-a_0000:af:00.0")
+        #expect(try await fixture.store.inventories(providerUUID: nicA).inventories.mapValues(\.total)
+                == ["CUSTOM_PCI_8086_1572": 1, "CUSTOM_PCI_8086_154C": 2])
+        let moved = try await fixture.store.allocations(consumerUUID: vm1)
+        #expect(moved.byProvider[gpuA] == ["CUSTOM_PCI_10DE_1DB4": 1])
+        #expect(moved.byProvider[Self.nodeA]?["PCPU"] == 1)
+        #expect(try await fixture.ledger.instance(uuid: vm1)?.pciAllocations == [gpuA: ["CUSTOM_PCI_10DE_1DB4": 1]])
+        // A second audit changes nothing.
+        #expect(try await on.audit().reshaped.isEmpty)
+        // New claims allocate the child providers; a VF is a unit of its PF's provider.
+        let vm2 = Self.vm(2)
+        try await on.perform(.build(Self.instance(vm2, Self.pinned(1, ["pci_passthrough:alias": "vf:1"]))))
+        #expect(try await fixture.store.allocations(consumerUUID: vm2).byProvider[nicA] == ["CUSTOM_PCI_8086_154C": 1])
+        // A move to node B takes B's GPU provider; the migration keeps A's until confirmed.
+        let m1 = Self.mig(1)
+        try await on.perform(.move(Migration(
+            uuid: m1, instanceUUID: vm1, kind: .migration, status: .accepted, sourceNode: "", destNode: Self.nodeB,
+            oldFlavor: Self.pinned(1), newFlavor: Self.pinned(1))))
+        #expect(try await fixture.store.allocations(consumerUUID: vm1).byProvider[gpuB] == ["CUSTOM_PCI_10DE_1DB4": 1])
+        #expect(try await fixture.store.allocations(consumerUUID: m1).byProvider[gpuA] == ["CUSTOM_PCI_10DE_1DB4": 1])
+        try await on.perform(.finish(migration: m1))
+        try await on.perform(.confirm(migration: m1))
+        #expect(try await fixture.store.usages(providerUUID: gpuA).1.values.allSatisfy { $0 == 0 })
+        try await Self.expectConsistentClaims(fixture)
+        // Off again: allocations move back to the roots only, and the child providers go.
+        let off = tracker(false)
+        let back = try await off.start()
+        #expect(Set(back.reshaped) == [vm1, vm2])
+        #expect(try await fixture.store.provider(uuid: gpuA) == nil)
+        #expect(try await fixture.store.provider(uuid: gpuB) == nil)
+        #expect(try await fixture.store.allocations(consumerUUID: vm1).byProvider.keys.sorted() == [Self.nodeB])
+        #expect(try await fixture.ledger.instance(uuid: vm2)?.pciAllocations == [:])
+        try await Self.expectConsistentClaims(fixture)
+    }
+
     /// Huge pages: a flavor asking for 2 MiB pages takes them from one cell until none are left.
     @Test func hugePagesAreCountedPerCell() async throws {
         let fixture = try await Self.fixture()
@@ -216,9 +280,10 @@ import Testing
 
     /// Any random sequence of builds, moves, finishes, confirms, reverts, rollbacks, aborts and deletions: no
     /// pinned CPU, page or device is claimed by no one or claimed twice, and the ledger's host claims are exactly
-    /// what its records say.
-    @Test func randomSequencesNeverLeakOrDoubleClaim() async throws {
-        let fixture = try await Self.fixture()
+    /// what its records say (with PCI devices in Placement or not).
+    @Test(arguments: [false, true])
+    func randomSequencesNeverLeakOrDoubleClaim(pciInPlacement: Bool) async throws {
+        let fixture = try await Self.fixture(pciInPlacement: pciInPlacement)
         defer { Task { await fixture.remove() } }
         var rng = SplitMix(seed: 0x5eed_0005)
         let flavors = [

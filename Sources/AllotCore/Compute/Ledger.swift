@@ -18,14 +18,17 @@ public struct Instance: Hashable, Sendable, Codable {
     public var numa: NUMAPlacement?
     /// The PCI devices (addresses) the ledger claimed on `node` for the flavor's `pci_passthrough:alias`.
     public var pciDevices: [String]
+    /// What those devices take of the node's PCI child providers in Placement (when the node reports them there).
+    public var pciAllocations: NodeAmounts
 
     public init(
         uuid: String, projectID: String, userID: String, flavor: Flavor, bootFromVolume: Bool = false, node: String,
         vmState: VMState = .building, taskState: String? = nil, osType: String? = nil, updatedAt: Double = 0,
-        numa: NUMAPlacement? = nil, pciDevices: [String] = []
+        numa: NUMAPlacement? = nil, pciDevices: [String] = [], pciAllocations: NodeAmounts = [:]
     ) {
         self.numa = numa
         self.pciDevices = pciDevices
+        self.pciAllocations = pciAllocations
         self.uuid = uuid
         self.projectID = projectID
         self.userID = userID
@@ -123,12 +126,17 @@ public struct Migration: Hashable, Sendable, Codable {
     public var newNUMA: NUMAPlacement?
     public var oldPCIDevices: [String]
     public var newPCIDevices: [String]
+    public var oldPCIAllocations: NodeAmounts
+    public var newPCIAllocations: NodeAmounts
 
     public init(
         uuid: String, instanceUUID: String, kind: MigrationKind, status: MigrationStatus, sourceNode: String,
         destNode: String, oldFlavor: Flavor, newFlavor: Flavor, updatedAt: Double = 0, oldNUMA: NUMAPlacement? = nil,
-        newNUMA: NUMAPlacement? = nil, oldPCIDevices: [String] = [], newPCIDevices: [String] = []
+        newNUMA: NUMAPlacement? = nil, oldPCIDevices: [String] = [], newPCIDevices: [String] = [],
+        oldPCIAllocations: NodeAmounts = [:], newPCIAllocations: NodeAmounts = [:]
     ) {
+        self.oldPCIAllocations = oldPCIAllocations
+        self.newPCIAllocations = newPCIAllocations
         self.oldNUMA = oldNUMA
         self.newNUMA = newNUMA
         self.oldPCIDevices = oldPCIDevices

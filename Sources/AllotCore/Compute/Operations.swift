@@ -81,14 +81,21 @@ public struct LedgerRecords: Hashable, Sendable, Codable {
     public var allocations: [String: NodeAmounts] {
         var result: [String: NodeAmounts] = [:]
         guard let instance else { return result }
+        // PCI devices reported in Placement add their child providers' classes.
+        func with(_ amounts: NodeAmounts, _ devices: NodeAmounts) -> NodeAmounts {
+            devices.isEmpty ? amounts : amounts.merging(devices) { a, b in a.merging(b, uniquingKeysWith: +) }
+        }
         if let migration, migration.status.isInProgress, instance.holdsResources {
-            result[instance.uuid] = [
-                migration.destNode: migration.newFlavor.resources(bootFromVolume: instance.bootFromVolume)]
-            result[migration.uuid] = [
-                migration.sourceNode: migration.oldFlavor.resources(bootFromVolume: instance.bootFromVolume)]
+            result[instance.uuid] = with(
+                [migration.destNode: migration.newFlavor.resources(bootFromVolume: instance.bootFromVolume)],
+                migration.newPCIAllocations)
+            result[migration.uuid] = with(
+                [migration.sourceNode: migration.oldFlavor.resources(bootFromVolume: instance.bootFromVolume)],
+                migration.oldPCIAllocations)
         } else {
             result[instance.uuid] = instance.holdsResources
-                ? [instance.node: instance.flavor.resources(bootFromVolume: instance.bootFromVolume)] : [:]
+                ? with([instance.node: instance.flavor.resources(bootFromVolume: instance.bootFromVolume)], instance.pciAllocations)
+                : [:]
             if let migration { result[migration.uuid] = [:] }
         }
         return result
@@ -99,13 +106,25 @@ public struct LedgerRecords: Hashable, Sendable, Codable {
 public struct HostClaim: Hashable, Sendable, Codable {
     public var numa: NUMAPlacement?
     public var pciDevices: [String]
+    /// What the devices take of the node's PCI child providers in Placement (empty when not reported there).
+    public var pciAllocations: NodeAmounts
 
-    public init(numa: NUMAPlacement?, pciDevices: [String]) {
+    public init(numa: NUMAPlacement?, pciDevices: [String], pciAllocations: NodeAmounts = [:]) {
         self.numa = numa
         self.pciDevices = pciDevices
+        self.pciAllocations = pciAllocations
     }
 
     public var isEmpty: Bool { numa == nil && pciDevices.isEmpty }
+
+    private enum CodingKeys: String, CodingKey { case numa, pciDevices, pciAllocations }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        numa = try c.decodeIfPresent(NUMAPlacement.self, forKey: .numa)
+        pciDevices = try c.decodeIfPresent([String].self, forKey: .pciDevices) ?? []
+        pciAllocations = try c.decodeIfPresent(NodeAmounts.self, forKey: .pciAllocations) ?? [:]
+    }
 }
 
 extension LedgerRecords {
@@ -119,10 +138,13 @@ extension LedgerRecords {
             if !claim.isEmpty { result[consumer, default: [:]][node] = claim }
         }
         if let migration, migration.status.isInProgress {
-            add(instance.uuid, migration.destNode, HostClaim(numa: migration.newNUMA, pciDevices: migration.newPCIDevices))
-            add(migration.uuid, migration.sourceNode, HostClaim(numa: migration.oldNUMA, pciDevices: migration.oldPCIDevices))
+            add(instance.uuid, migration.destNode, HostClaim(
+                numa: migration.newNUMA, pciDevices: migration.newPCIDevices, pciAllocations: migration.newPCIAllocations))
+            add(migration.uuid, migration.sourceNode, HostClaim(
+                numa: migration.oldNUMA, pciDevices: migration.oldPCIDevices, pciAllocations: migration.oldPCIAllocations))
         } else {
-            add(instance.uuid, instance.node, HostClaim(numa: instance.numa, pciDevices: instance.pciDevices))
+            add(instance.uuid, instance.node, HostClaim(
+                numa: instance.numa, pciDevices: instance.pciDevices, pciAllocations: instance.pciAllocations))
         }
         return result
     }
@@ -257,8 +279,10 @@ extension ComputeOperation {
             // The source's pinning and devices stay held for a revert; the destination's are chosen by the ledger.
             migration.oldNUMA = instance.numa
             migration.oldPCIDevices = instance.pciDevices
+            migration.oldPCIAllocations = instance.pciAllocations
             migration.newNUMA = nil
             migration.newPCIDevices = []
+            migration.newPCIAllocations = [:]
             migration.status = wanted.kind == .resize || wanted.kind == .migration ? .preMigrating : .accepted
             migration.updatedAt = now
             instance.taskState = switch wanted.kind {
@@ -298,6 +322,7 @@ extension ComputeOperation {
             instance.flavor = migration.newFlavor
             instance.numa = migration.newNUMA
             instance.pciDevices = migration.newPCIDevices
+            instance.pciAllocations = migration.newPCIAllocations
             instance.taskState = nil
             if migration.kind == .resize || migration.kind == .migration { instance.vmState = .resized }
             if migration.kind == .evacuation { instance.vmState = .active }
@@ -336,6 +361,7 @@ extension ComputeOperation {
             instance.flavor = migration.oldFlavor
             instance.numa = migration.oldNUMA
             instance.pciDevices = migration.oldPCIDevices
+            instance.pciAllocations = migration.oldPCIAllocations
             instance.vmState = .active
             instance.taskState = nil
             instance.updatedAt = now

@@ -211,6 +211,21 @@ public enum CPUList {
     }
 }
 
+/// A PCI child provider of a compute node in Placement.
+public struct PCIProvider: Hashable, Sendable {
+    public var uuid: String
+    public var name: String
+    /// Class → devices of that class.
+    public var inventories: [String: Int]
+    public var traits: Set<String>
+    /// Device address → its class.
+    public var classes: [String: String]
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}
+
 /// How a node's topology may be used, from its agent's configuration (saved with the node, so whoever commits a
 /// claim for it fits the same way): Nova's `cpu_dedicated_set` and `cpu_shared_set`, the NUMA packing strategy,
 /// and the PCI device specs and aliases.
@@ -222,11 +237,15 @@ public struct HostConfig: Hashable, Sendable, Codable {
     public var strategy: NUMAFitter.Strategy
     public var pciSpecs: [PCIDeviceSpec]
     public var pciAliases: [PCIAlias]
+    /// Report assignable PCI devices as child providers of the node in Placement (Nova's
+    /// `[pci] report_in_placement`), so claims allocate them there too.
+    public var pciInPlacement: Bool
 
     public init(
         dedicatedCPUs: [Int] = [], sharedCPUs: [Int]? = nil, strategy: NUMAFitter.Strategy = .pack,
-        pciSpecs: [PCIDeviceSpec] = [], pciAliases: [PCIAlias] = []
+        pciSpecs: [PCIDeviceSpec] = [], pciAliases: [PCIAlias] = [], pciInPlacement: Bool = false
     ) {
+        self.pciInPlacement = pciInPlacement
         self.dedicatedCPUs = dedicatedCPUs.sorted()
         self.sharedCPUs = sharedCPUs?.sorted()
         self.strategy = strategy
@@ -236,7 +255,85 @@ public struct HostConfig: Hashable, Sendable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case dedicatedCPUs = "cpu_dedicated_set", sharedCPUs = "cpu_shared_set", strategy = "numa_strategy"
-        case pciSpecs = "pci_device_specs", pciAliases = "pci_aliases"
+        case pciSpecs = "pci_device_specs", pciAliases = "pci_aliases", pciInPlacement = "pci_in_placement"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            dedicatedCPUs: try c.decode([Int].self, forKey: .dedicatedCPUs),
+            sharedCPUs: try c.decodeIfPresent([Int].self, forKey: .sharedCPUs),
+            strategy: try c.decode(NUMAFitter.Strategy.self, forKey: .strategy),
+            pciSpecs: try c.decode([PCIDeviceSpec].self, forKey: .pciSpecs),
+            pciAliases: try c.decode([PCIAlias].self, forKey: .pciAliases),
+            pciInPlacement: try c.decodeIfPresent(Bool.self, forKey: .pciInPlacement) ?? false)
+    }
+
+    /// The node's PCI child providers in Placement (none unless ``pciInPlacement``): one per assignable device
+    /// or per physical function (its assignable VFs, and itself when assignable), named `HOSTNAME_ADDRESS` with a
+    /// uuid derived from the node's and the address (the same at every audit), holding one unit per device of
+    /// class `CUSTOM_PCI_VENDOR_PRODUCT` (or the spec's `resource_class`) and the spec's `traits`.
+    public func pciProviders(node: String, hostname: String, topology: HostTopology?) -> [PCIProvider] {
+        guard pciInPlacement, let topology else { return [] }
+        var providers: [String: PCIProvider] = [:]
+        for device in topology.devices {
+            guard let spec = pciSpecs.first(where: { $0.matches(device) }) else { continue }
+            let root = device.kind == .vf ? device.parentAddress ?? device.address : device.address
+            var provider = providers[root] ?? PCIProvider(
+                uuid: Self.stableUUID(node + "/" + root), name: "\(hostname)_\(root)", inventories: [:], traits: [],
+                classes: [:])
+            let rc = Self.resourceClass(spec: spec, device: device)
+            provider.inventories[rc, default: 0] += 1
+            provider.classes[device.address] = rc
+            provider.traits.formUnion(Self.traits(spec))
+            providers[root] = provider
+        }
+        return providers.values.sorted { $0.name < $1.name }
+    }
+
+    /// What claiming these devices takes of the child providers (nothing unless ``pciInPlacement``).
+    public func pciAllocations(_ addresses: [String], node: String, hostname: String, topology: HostTopology?) -> NodeAmounts {
+        var result: NodeAmounts = [:]
+        for provider in pciProviders(node: node, hostname: hostname, topology: topology) {
+            for address in addresses {
+                if let rc = provider.classes[address] { result[provider.uuid, default: [:]][rc, default: 0] += 1 }
+            }
+        }
+        return result
+    }
+
+    static func resourceClass(spec: PCIDeviceSpec, device: PCIDevice) -> String {
+        if let configured = spec.tags["resource_class"]?.uppercased(), !configured.isEmpty {
+            return ResourceClass.standardSet.contains(configured) || configured.hasPrefix("CUSTOM_")
+                ? configured : "CUSTOM_" + Self.normalized(configured)
+        }
+        return "CUSTOM_PCI_\(device.vendorID.uppercased())_\(device.productID.uppercased())"
+    }
+
+    static func traits(_ spec: PCIDeviceSpec) -> Set<String> {
+        Set((spec.tags["traits"] ?? "").split(separator: ",").map { String($0).trimmingSpaces().uppercased() }
+            .filter { !$0.isEmpty }.map { Trait.standardSet.contains($0) || $0.hasPrefix("CUSTOM_") ? $0 : "CUSTOM_" + normalized($0) })
+    }
+
+    static func normalized(_ text: String) -> String {
+        String(text.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
+    }
+
+    /// A uuid made from `text` (two 64-bit FNV-1a hashes), stable across runs and machines.
+    public static func stableUUID(_ text: String) -> String {
+        var a: UInt64 = 0xcbf2_9ce4_8422_2325, b: UInt64 = 0x6c62_272e_07bb_0142
+        for byte in text.utf8 {
+            a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+            b = (b ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+            b = (b << 7) | (b >> 57)
+        }
+        let hex = String(a, radix: 16).leftPadded(16) + String(b, radix: 16).leftPadded(16)
+        var chars = Array(hex)
+        chars[12] = "5"
+        chars[16] = ["8", "9", "a", "b"][Int(String(chars[16]), radix: 16)! & 3]
+        let s = String(chars)
+        func part(_ from: Int, _ to: Int) -> Substring { s.dropFirst(from).prefix(to - from) }
+        return "\(part(0, 8))-\(part(8, 12))-\(part(12, 16))-\(part(16, 20))-\(part(20, 32))"
     }
 
     public var aliasesByName: [String: PCIAlias] { Dictionary(pciAliases.map { ($0.name, $0) }) { a, _ in a } }
