@@ -25,6 +25,10 @@ case "${1:-}" in
     mkdir -p "$DBDIR"; DBDIR=$(cd "$DBDIR" && pwd); rm -f "$DBDIR/placement.sqlite"
     export OS_PLACEMENT_DATABASE__CONNECTION=sqlite:///$DBDIR/placement.sqlite
     export OS_PLACEMENT_DATABASE__SYNC_ON_STARTUP=True OS_API__AUTH_STRATEGY=noauth2
+    # noauth2's "admin" token has the admin role only, and upstream lets only the service role reshape (Nova's
+    # compute uses a service token): allow admin too, so an agent with that token can reshape here.
+    printf '"placement:reshaper:reshape": "role:admin or role:service"\n' > "$DBDIR/policy.yaml"
+    export OS_OSLO_POLICY__POLICY_FILE="$DBDIR/policy.yaml"
     unset OS_PLACEMENT_CONFIG_DIR
     cd "$DBDIR"
     # One process, one thread: with SQLite more give "database is locked" errors.

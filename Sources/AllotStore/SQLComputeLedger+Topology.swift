@@ -268,3 +268,22 @@ extension SQLComputeLedger {
         }
     }
 }
+
+extension SQLComputeLedger {
+    /// The child providers (PCI devices) of these nodes in this database: child uuid → its node.
+    public func childProviders(of nodes: Set<String>) async throws -> [String: String] {
+        guard !nodes.isEmpty else { return [:] }
+        return try await database.readTransaction { tx in
+            var result: [String: String] = [:]
+            for row in try await tx.rows(
+                """
+                SELECT c.uuid AS child, p.uuid AS parent FROM resource_providers c
+                JOIN resource_providers p ON p.id = c.parent_provider_id WHERE p.uuid IN (\(binds: nodes.sorted()))
+                """)
+            {
+                result[try row.decode(column: "child", as: String.self)] = try row.decode(column: "parent", as: String.self)
+            }
+            return result
+        }
+    }
+}

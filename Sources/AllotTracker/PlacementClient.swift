@@ -126,6 +126,13 @@ public final class PlacementClient: Sendable {
     /// Replaces a provider's inventories.
     /// - Returns: the provider's new generation.
     public func setInventories(_ uuid: String, generation: Int, _ inventories: [String: Inventory]) async throws -> Int {
+        let answer = try await send(
+            .PUT, "/resource_providers/\(uuid)/inventories",
+            body: ["resource_provider_generation": generation, "inventories": Self.inventoriesJSON(inventories)])
+        return (answer.json as? [String: Any])?["resource_provider_generation"] as? Int ?? generation + 1
+    }
+
+    static func inventoriesJSON(_ inventories: [String: Inventory]) -> [String: Any] {
         var body: [String: Any] = [:]
         for (rc, inventory) in inventories {
             body[rc] = [
@@ -134,10 +141,51 @@ public final class PlacementClient: Sendable {
                 "allocation_ratio": inventory.allocationRatio,
             ]
         }
-        let answer = try await send(
-            .PUT, "/resource_providers/\(uuid)/inventories",
-            body: ["resource_provider_generation": generation, "inventories": body])
-        return (answer.json as? [String: Any])?["resource_provider_generation"] as? Int ?? generation + 1
+        return body
+    }
+
+    /// The child providers of `root` (uuid → name and generation).
+    public func children(of root: String) async throws -> [String: (name: String, generation: Int)] {
+        let object = try await send(.GET, "/resource_providers?in_tree=\(root)").json as? [String: Any] ?? [:]
+        var result: [String: (name: String, generation: Int)] = [:]
+        for provider in object["resource_providers"] as? [[String: Any]] ?? []
+        where provider["parent_provider_uuid"] as? String == root {
+            if let uuid = provider["uuid"] as? String {
+                result[uuid] = (provider["name"] as? String ?? "", provider["generation"] as? Int ?? 0)
+            }
+        }
+        return result
+    }
+
+    /// Creates a provider under `parent`.
+    public func createProvider(uuid: String, name: String, parent: String) async throws {
+        _ = try await send(.POST, "/resource_providers", body: ["uuid": uuid, "name": name, "parent_provider_uuid": parent])
+    }
+
+    /// Replaces the inventories of several providers and the allocations of several consumers in one step
+    /// (`POST /reshaper`, microversion 1.30).
+    public func reshape(inventories: [String: (generation: Int, inventories: [String: Inventory])], allocations: [ConsumerWrite])
+        async throws
+    {
+        guard version >= Microversion(1, 30) else {
+            throw PlacementClientError(status: 0, code: nil, detail: "reshaping needs microversion 1.30, Placement speaks \(version)",
+                                       request: "POST \(baseURL)/reshaper")
+        }
+        var body: [String: Any] = ["inventories": inventories.mapValues { entry in
+            ["resource_provider_generation": entry.generation, "inventories": Self.inventoriesJSON(entry.inventories)] as [String: Any]
+        }]
+        body["allocations"] = Dictionary(uniqueKeysWithValues: allocations.map { ($0.consumer, allocationJSON($0)) })
+        _ = try await send(.POST, "/reshaper", body: body)
+    }
+
+    func allocationJSON(_ write: ConsumerWrite) -> [String: Any] {
+        var entry: [String: Any] = [
+            "allocations": write.allocations.filter { !$0.value.isEmpty }.mapValues { ["resources": $0] },
+            "project_id": write.projectID, "user_id": write.userID,
+            "consumer_generation": write.generation.map { $0 as Any } ?? NSNull(),
+        ]
+        if version >= Microversion(1, 38) { entry["consumer_type"] = write.consumerType }
+        return entry
     }
 
     /// A provider's traits and generation; `nil` when there is no such provider.
@@ -212,15 +260,7 @@ public final class PlacementClient: Sendable {
     /// consumer's).
     public func writeAllocations(_ writes: [ConsumerWrite]) async throws {
         var body: [String: Any] = [:]
-        for write in writes {
-            var entry: [String: Any] = [
-                "allocations": write.allocations.filter { !$0.value.isEmpty }.mapValues { ["resources": $0] },
-                "project_id": write.projectID, "user_id": write.userID,
-                "consumer_generation": write.generation.map { $0 as Any } ?? NSNull(),
-            ]
-            if version >= Microversion(1, 38) { entry["consumer_type"] = write.consumerType }
-            body[write.consumer] = entry
-        }
+        for write in writes { body[write.consumer] = allocationJSON(write) }
         _ = try await send(.POST, "/allocations", body: body)
     }
 

@@ -118,7 +118,7 @@ public final class PlacementLedger: LedgerBackend {
             guard let expected = try await self.local.expectedAllocations(consumer: consumer) else {
                 return (.unknown, generations)
             }
-            let ours = Set(try await self.local.nodes(host: nil).map(\.uuid))
+            let ours = try await self.ownedProviders()
             let current = try await self.placement.consumerAllocations(consumer).allocations.filter { ours.contains($0.key) }
             if current == expected.amounts { return (localOutcome, generations) }
             do {
@@ -177,6 +177,9 @@ public final class PlacementLedger: LedgerBackend {
                 save.createdProvider = save.createdProvider || remote.created
                 save.changedInventories = save.changedInventories || remote.inventories
                 save.changedTraits = save.changedTraits || remote.traits
+                let children = try await serial.run { try await self.syncChildren(node) }
+                save.changedPCIProviders = save.changedPCIProviders || children.changed
+                save.reshapedConsumers = Array(Set(save.reshapedConsumers).union(children.reshaped)).sorted()
                 return save
             } catch let error as PlacementClientError where error.isGenerationConflict && attempt < 4 {
                 try await Task.sleep(for: .milliseconds(10 * attempt))
@@ -213,17 +216,98 @@ public final class PlacementLedger: LedgerBackend {
         return (created, changedInventories, changedTraits)
     }
 
+    /// Our nodes' providers and their child providers (PCI devices), as the local copy has them.
+    private func ownedProviders() async throws -> Set<String> {
+        let nodes = Set(try await local.nodes(host: nil).map(\.uuid))
+        return nodes.union(try await local.childProviders(of: nodes).keys)
+    }
+
+    /// Makes the node's PCI child providers in Placement match the local copy: missing ones created under the
+    /// node; then, when consumers holding devices there have allocations that do not match the ledger (devices
+    /// just turned on or off in Placement), one `POST /reshaper` replaces the tree's inventories and those
+    /// consumers' allocations together; otherwise inventories and traits are set one by one. Providers no longer
+    /// wanted are deleted once empty.
+    private func syncChildren(_ node: ComputeNode) async throws -> (changed: Bool, reshaped: [String]) {
+        let config = node.hostConfig ?? HostConfig()
+        let desired = config.pciProviders(node: node.uuid, hostname: node.hostname, topology: node.topology)
+        var upstream = try await placement.children(of: node.uuid)
+        guard !desired.isEmpty || !upstream.isEmpty else { return (false, []) }
+        var changed = false
+        for provider in desired {
+            for name in provider.inventories.keys where ResourceClass.isCustomName(name) { try await placement.ensureResourceClass(name) }
+            for name in provider.traits where Trait.isCustomName(name) { try await placement.ensureTrait(name) }
+            if upstream[provider.uuid] == nil {
+                try await placement.createProvider(uuid: provider.uuid, name: provider.name, parent: node.uuid)
+                upstream[provider.uuid] = (provider.name, 0)
+                changed = true
+            }
+        }
+        let children = Set(upstream.keys)
+        let ours = try await ownedProviders().union(children)
+        var writes: [PlacementClient.ConsumerWrite] = []
+        for (consumer, claim) in try await local.hostClaims(node: node.uuid).sorted(by: { $0.key < $1.key }) {
+            let current = try await placement.consumerAllocations(consumer)
+            let held = current.allocations.filter { children.contains($0.key) }
+            guard held != claim.pciAllocations.filter({ !$0.value.isEmpty }),
+                let expected = try await local.expectedAllocations(consumer: consumer)
+            else { continue }
+            var allocations = current.allocations.filter { !ours.contains($0.key) }
+            for (provider, classes) in expected.amounts where !classes.isEmpty { allocations[provider] = classes }
+            writes.append(PlacementClient.ConsumerWrite(
+                consumer: consumer, allocations: allocations,
+                projectID: expected.owner?.projectID ?? IncompleteConsumer.projectID,
+                userID: expected.owner?.userID ?? IncompleteConsumer.userID, generation: current.generation,
+                consumerType: consumer == expected.owner?.uuid
+                    ? SQLComputeLedger.instanceConsumerType : SQLComputeLedger.migrationConsumerType))
+        }
+        let wanted = Dictionary(desired.map { ($0.uuid, $0.inventories.mapValues { Inventory(total: $0, maxUnit: $0) }) }) { a, _ in a }
+        if writes.isEmpty {
+            for provider in desired {
+                let (generation, inventories) = try await placement.inventories(provider.uuid)
+                if inventories != wanted[provider.uuid] {
+                    _ = try await placement.setInventories(provider.uuid, generation: generation, wanted[provider.uuid] ?? [:])
+                    changed = true
+                }
+            }
+        } else {
+            var tree: [String: (generation: Int, inventories: [String: Inventory])] = [:]
+            for uuid in children.union([node.uuid]) {
+                let generation = try await placement.inventories(uuid).generation
+                tree[uuid] = (generation, uuid == node.uuid ? node.inventories : wanted[uuid] ?? [:])
+            }
+            try await placement.reshape(inventories: tree, allocations: writes)
+            changed = true
+        }
+        for provider in desired {
+            if let (generation, traits) = try await placement.traits(provider.uuid), traits != provider.traits {
+                try await placement.setTraits(provider.uuid, generation: generation, provider.traits)
+                changed = true
+            }
+        }
+        for uuid in children where wanted[uuid] == nil {
+            if try await placement.providerAllocations(uuid).isEmpty {
+                try await placement.deleteProvider(uuid)
+                changed = true
+            }
+        }
+        return (changed, writes.map(\.consumer))
+    }
+
     /// Removes the node from the ledger and its provider from Placement, unless anything is allocated there
     /// (locally or in Placement).
     public func removeNode(uuid: String) async throws {
         try await serial.run {
-            let holders = try await self.placement.providerAllocations(uuid).keys.sorted()
-            if !holders.isEmpty {
+            let children = try await self.placement.children(of: uuid).keys.sorted()
+            var holders = Set(try await self.placement.providerAllocations(uuid).keys)
+            for child in children { holders.formUnion(try await self.placement.providerAllocations(child).keys) }
+            let sorted = holders.sorted()
+            if !sorted.isEmpty {
                 throw ComputeError.illegalTransition(
-                    "node \(uuid) still holds allocations in Placement of \(holders.prefix(5).joined(separator: ", "))")
+                    "node \(uuid) still holds allocations in Placement of \(sorted.prefix(5).joined(separator: ", "))")
             }
             try await self.local.removeNode(uuid: uuid)
             do {
+                for child in children { try await self.placement.deleteProvider(child) }
                 try await self.placement.deleteProvider(uuid)
             } catch let error as PlacementClientError where error.isRefusal {
                 throw ComputeError.illegalTransition("Placement kept provider \(uuid): \(error.detail)")

@@ -1,3 +1,4 @@
+import AllotCore
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -141,6 +142,94 @@ import Testing
         let (down, reason) = try await on(agentB, "/compute/v1/instances", .post, ComputeServer.buildBody(newUUID(), node: Self.nodeB))
         #expect(down == 503)
         #expect(((reason["errors"] as? [[String: Any]])?.first?["detail"] as? String)?.contains("idempotent") == true)
+    }
+
+    @Test func agentReshapesAgainstAllotPlacement() async throws {
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let placement = try await ServerProcess(
+            database: directory.appendingPathComponent("placement.sqlite").path, logDirectory: directory)
+        defer { placement.stop() }
+        try await Self.reshapeScenario(placementPort: placement.port, directory: directory)
+    }
+
+    @Test(.enabled(if: upstreamScript != nil, "upstream Placement is not installed (scripts/test.sh installs it)"))
+    func agentReshapesAgainstUpstreamPlacement() async throws {
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = Int.random(in: 30000...39999)
+        let pidFile = directory.appendingPathComponent("upstream.pid").path
+        let status = system("bash '\(Self.upstreamScript ?? "")' start \(port) '\(directory.path)/upstream' > '\(pidFile)'")
+        let pid = Int32(String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: pidFile))) ?? Data(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines))
+        try #require(status == 0 && pid != nil, "upstream Placement did not start")
+        defer { kill(pid ?? 0, SIGTERM) }
+        try await Self.reshapeScenario(placementPort: port, directory: directory)
+    }
+
+    /// A node with a GPU and an instance holding it; the agent restarts with --pci-in-placement: the GPU becomes a
+    /// child provider and the instance's allocation moves onto it in one reshape; claims then allocate it; turned
+    /// off again, the allocation moves back and the provider goes.
+    static func reshapeScenario(placementPort: Int, directory: URL) async throws {
+        try """
+        {"nodes": [{"hostname": "gpu-node", "uuid": "\(nodeA)", "vcpus": 8, "memory_mb": 16384, "disk_gb": 100,
+          "numa_cells": [{"id": 0, "cpus": [0, 1, 2, 3, 4, 5, 6, 7], "memory_mb": 16384}],
+          "pci_devices": [{"address": "0000:af:00.0", "vendor_id": "10de", "product_id": "1db4", "numa_node": 0}]}]}
+        """.write(to: directory.appendingPathComponent("nodes.json"), atomically: true, encoding: .utf8)
+        func start(_ inPlacement: Bool, port: Int? = nil) async throws -> ServerProcess {
+            try await ServerProcess(
+                command: [
+                    "agent", "--placement-url", "http://127.0.0.1:\(placementPort)", "--placement-token", "admin",
+                    "--ledger", "local", "--database", directory.appendingPathComponent("agent.sqlite").path,
+                    "--driver", "fake", "--nodes-file", directory.appendingPathComponent("nodes.json").path,
+                    "--compute-host", "gpu-host", "--cpu-allocation-ratio", "1", "--ram-allocation-ratio", "1",
+                    "--reserved-host-memory-mb", "0", "--audit-interval", "0",
+                    "--pci-device-spec", #"{"vendor_id": "10de", "traits": "gpu"}"#,
+                    "--pci-alias", #"{"name": "gpu", "vendor_id": "10de", "product_id": "1db4"}"#,
+                ] + (inPlacement ? ["--pci-in-placement"] : []), port: port, logDirectory: directory)
+        }
+        func placement(_ path: String, _ method: HTTPRequest.Method = .get, _ body: String? = nil) async throws -> (Int, [String: Any]) {
+            let response = try await ServerProcess.request(port: placementPort, path, method: method, body: body)
+            return (Int(response.status.code), response.body?.jsonObject ?? [:])
+        }
+        func allocations(_ consumer: String) async throws -> [String: [String: Int]] {
+            (try await placement("/allocations/\(consumer)").1["allocations"] as? [String: Any] ?? [:]).mapValues {
+                ($0 as? [String: Any])?["resources"] as? [String: Int] ?? [:]
+            }
+        }
+        let gpu = "CUSTOM_PCI_10DE_1DB4"
+        let child = HostConfig.stableUUID(nodeA + "/0000:af:00.0")
+        var agent = try await start(false)
+        let vm = newUUID()
+        #expect(try await agent.request("/compute/v1/instances", method: .post, body: ComputeServer.buildBody(
+            vm, node: nodeA, specs: "{\"pci_passthrough:alias\": \"gpu:1\"}")).status == .created)
+        #expect(try await allocations(vm) == [nodeA: ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20]])
+        #expect(try await placement("/resource_providers/\(child)").0 == 404)
+
+        // On: one reshape puts the GPU in Placement with the instance's allocation on it.
+        agent.stop()
+        agent = try await start(true, port: agent.port)
+        let (found, provider) = try await placement("/resource_providers/\(child)")
+        #expect(found == 200 && provider["parent_provider_uuid"] as? String == nodeA && provider["name"] as? String == "gpu-node_0000:af:00.0")
+        let inventory = (try await placement("/resource_providers/\(child)/inventories").1["inventories"] as? [String: Any])?[gpu]
+        #expect((inventory as? [String: Any])?["total"] as? Int == 1)
+        #expect(Set(try await placement("/resource_providers/\(child)/traits").1["traits"] as? [String] ?? []) == ["CUSTOM_GPU"])
+        #expect(try await allocations(vm) == [nodeA: ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20], child: [gpu: 1]])
+        // Placement now refuses a second GPU on its own terms too; deleting frees the child.
+        let (refused, _) = try await agent.request("/compute/v1/instances", method: .post, body: ComputeServer.buildBody(
+            newUUID(), node: nodeA, specs: "{\"pci_passthrough:alias\": \"gpu:1\"}")).statusAndBody()
+        #expect(refused == 409)
+        let (_, audit) = try await agent.request("/compute/v1/audit", method: .post).statusAndBody()
+        #expect(audit["reshaped"] as? [String] == [] && audit["repaired"] as? [String] == [])
+
+        // Off: the allocation moves back to the node and the provider goes.
+        agent.stop()
+        agent = try await start(false, port: agent.port)
+        defer { agent.stop() }
+        #expect(try await placement("/resource_providers/\(child)").0 == 404)
+        #expect(try await allocations(vm) == [nodeA: ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20]])
+        #expect(try await agent.request("/compute/v1/instances/\(vm)", method: .delete).status == .ok)
+        #expect(try await allocations(vm).isEmpty)
     }
 
     static func directory() throws -> URL {
@@ -363,4 +452,9 @@ import Testing
     static func code(_ answer: [String: Any]) -> String? {
         ((answer["errors"] as? [[String: Any]])?.first)?["code"] as? String
     }
+}
+
+extension TestClient.Response {
+    /// The status code and the body as a JSON object.
+    func statusAndBody() -> (Int, [String: Any]) { (Int(status.code), body?.jsonObject ?? [:]) }
 }
