@@ -409,6 +409,32 @@ struct ComputeServer {
         #expect(bad.status != 0 && bad.output.contains("--pci-alias"))
     }
 
+    /// `allot serve` with the linux driver shows this machine's NUMA cells and PCI devices, as the kernel lists
+    /// them, through `allot nodes --topology`.
+    @Test func serveShowsThisMachinesTopology() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("allot-host-\(newUUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await ServerProcess(
+            database: directory.appendingPathComponent("allot.sqlite").path, logDirectory: directory,
+            arguments: ["--instances-path", directory.path, "--audit-interval", "0"])
+        defer { server.stop() }
+        let fm = FileManager.default
+        let cells = ((try? fm.contentsOfDirectory(atPath: "/sys/devices/system/node")) ?? [])
+            .filter { $0.hasPrefix("node") && Int($0.dropFirst(4)) != nil }
+        let devices = (try? fm.contentsOfDirectory(atPath: "/sys/bus/pci/devices")) ?? []
+        let common = ["--url", "http://127.0.0.1:\(server.port)", "--token", "admin"]
+        let json = try runCLI(["nodes", "--topology", "--json"] + common)
+        let nodes = (try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])?["nodes"] as? [[String: Any]]
+        let topology = nodes?.first?["topology"] as? [String: Any]
+        #expect(nodes?.count == 1 && nodes?.first?["driver"] as? String == "linux")
+        #expect((topology?["numa_cells"] as? [Any])?.count ?? 0 == cells.count)
+        #expect((topology?["pci_devices"] as? [Any])?.count ?? 0 == devices.count)
+        let text = try runCLI(["nodes", "--topology"] + common)
+        for cell in cells { #expect(text.output.contains("NUMA cell \(cell.dropFirst(4)): CPUs")) }
+        for address in devices { #expect(text.output.contains("PCI \(address) ")) }
+    }
+
     /// Runs the `allot` binary; returns its exit status and stdout+stderr.
     func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
