@@ -29,11 +29,14 @@ public struct ProviderView: Sendable, Equatable, Codable {
     public var inventories: [String: Inventory]
     public var traits: Set<String>
     public var disabled: Bool
+    /// A compute node's provider (not one of its PCI child providers).
+    public var isNode: Bool
 
     public init(
         providerID: Int, generation: Int, usage: [String: Int], inventories: [String: Inventory], traits: Set<String>,
-        disabled: Bool
+        disabled: Bool, isNode: Bool = true
     ) {
+        self.isNode = isNode
         self.providerID = providerID
         self.generation = generation
         self.usage = usage
@@ -412,7 +415,10 @@ public final class SQLComputeLedger: Sendable {
             }
             var fresh = Set<String>()
             func view(_ node: String, requireNode: Bool = false) async throws -> ProviderView {
-                if let view = views[node] { return view }
+                if let view = views[node] {
+                    guard view.isNode || !requireNode else { throw ComputeError.nodeNotFound(node) }
+                    return view
+                }
                 guard let provider = providers[node],
                     let loaded = try await Self.loadView(
                         providerID: provider.id, uuid: node, generation: provider.generation, requireNode: requireNode, tx: tx)
@@ -494,7 +500,7 @@ public final class SQLComputeLedger: Sendable {
         let usage = try await tx.providerUsage(providerID: providerID).filter { $0.value != 0 }
         return ProviderView(
             providerID: providerID, generation: generation, usage: usage, inventories: inventories, traits: Set(traits),
-            disabled: try row.map { try $0.decode(column: "disabled", as: Int.self) != 0 } ?? false)
+            disabled: try row.map { try $0.decode(column: "disabled", as: Int.self) != 0 } ?? false, isNode: row != nil)
     }
 
     /// What reconciling a consumer found.
