@@ -1,10 +1,23 @@
 public import AllotCore
 import Foundation
 import SQLKit
+import Synchronization
 
 /// NUMA cells, pinned CPUs, huge pages and PCI devices: chosen inside the claim's transaction, against what the
 /// node's other consumers hold (`host_claims`), and kept with the records.
 extension SQLComputeLedger {
+    /// Whether a node keeps its NUMA cells in Placement (every instance there gets a cell), remembered per node
+    /// until this process saves it again. A stale answer cannot corrupt anything: a claim that misses its cell
+    /// finds no VCPU or MEMORY_MB on the node's root and is refused.
+    func reportsCells(node: String, tx: Transaction) async throws -> Bool {
+        if let known = cellNodes.withLock({ $0[node] }) { return known }
+        guard let row = try await tx.row("SELECT * FROM compute_nodes WHERE uuid = \(bind: node)") else { return false }
+        let stored = try Self.node(from: row)
+        let answer = stored.hostConfig?.reportsCells(stored.topology) ?? false
+        cellNodes.withLock { $0[node] = answer }
+        return answer
+    }
+
     /// What every consumer holds of a node's topology now.
     public func hostClaims(node: String) async throws -> [String: HostClaim] {
         try await database.readTransaction { tx in try await Self.hostClaims(node: node, tx: tx) }
@@ -33,7 +46,7 @@ extension SQLComputeLedger {
     /// Fills in the NUMA placement and PCI devices of a build (on the instance) or a move (the migration's
     /// destination side) when the flavor asks for them; other changes pass through.
     /// - Throws: ``ComputeError/topologyDoesNotFit(node:reason:)`` when the node cannot take them.
-    static func placeTopology(_ change: ComputeChange, operation: ComputeOperation, tx: Transaction) async throws -> ComputeChange {
+    func placeTopology(_ change: ComputeChange, operation: ComputeOperation, tx: Transaction) async throws -> ComputeChange {
         let node: String, flavor: Flavor
         switch operation {
         case .build:
@@ -45,15 +58,21 @@ extension SQLComputeLedger {
         default:
             return change
         }
-        let numa = try NUMARequest.from(flavor)
+        var numa = try NUMARequest.from(flavor)
         let wantsDevices = flavor.extraSpecs["pci_passthrough:alias"] != nil
-        guard numa != nil || wantsDevices else { return change }
         func refuse(_ reason: String) -> ComputeError { .topologyDoesNotFit(node: node, reason: reason) }
-
+        // The node row is read only when the flavor asks for a topology, or the node keeps its cells in Placement
+        // (then every instance gets a cell); the flag is in the provider view the claim reads anyway.
+        var cells = false
+        if numa == nil, !wantsDevices { cells = try await reportsCells(node: node, tx: tx) }
+        guard numa != nil || wantsDevices || cells else { return change }
         guard let row = try await tx.row("SELECT * FROM compute_nodes WHERE uuid = \(bind: node)") else {
             throw ComputeError.nodeNotFound(node)
         }
         let stored = try Self.node(from: row)
+        if numa == nil, stored.hostConfig?.reportsCells(stored.topology) == true {
+            numa = NUMARequest(cells: [NUMARequest.Cell(vcpus: Array(0..<flavor.vcpus), memoryMB: flavor.memoryMB)])
+        }
         guard let topology = stored.topology else {
             throw refuse("the flavor asks for NUMA cells or PCI devices and the node reports no topology")
         }
@@ -127,17 +146,20 @@ extension SQLComputeLedger {
                 }
             }
         }
-        let pciAllocations = config.pciAllocations(claimed, node: node, hostname: stored.hostname, topology: topology)
+        let childAllocations = config.cellAllocations(placement, node: node, topology: topology)
+            .merging(config.deviceAllocations(claimed, node: node, hostname: stored.hostname, topology: topology)) {
+                a, b in a.merging(b, uniquingKeysWith: +)
+            }
         var result = change
         switch operation {
         case .build:
             result.after.instance?.numa = placement
             result.after.instance?.pciDevices = claimed
-            result.after.instance?.pciAllocations = pciAllocations
+            result.after.instance?.childAllocations = childAllocations
         default:
             result.after.migration?.newNUMA = placement
             result.after.migration?.newPCIDevices = claimed
-            result.after.migration?.newPCIAllocations = pciAllocations
+            result.after.migration?.newChildAllocations = childAllocations
         }
         return result
     }
@@ -149,11 +171,11 @@ extension SQLComputeLedger {
     /// node save's transaction: providers created with their inventories and traits first, consumers' records,
     /// host claims and allocations rewritten, then providers no longer wanted deleted.
     /// - Returns: whether any provider changed, and the consumers whose allocations moved.
-    func syncPCIProviders(
+    func syncChildProviders(
         _ node: ComputeNode, root: Int, now: Double, tx: Transaction, learned: LearnedIDs
     ) async throws -> (changed: Bool, reshaped: [String]) {
         let config = node.hostConfig ?? HostConfig()
-        let desired = config.pciProviders(node: node.uuid, hostname: node.hostname, topology: node.topology)
+        let desired = config.childProviders(node: node.uuid, hostname: node.hostname, topology: node.topology)
         var existing: [String: (id: Int, generation: Int, name: String)] = [:]
         for row in try await tx.rows("SELECT id, uuid, generation, name FROM resource_providers WHERE parent_provider_id = \(bind: root)") {
             existing[try row.decode(column: "uuid", as: String.self)] = (
@@ -183,7 +205,7 @@ extension SQLComputeLedger {
                 try await tx.recordChange(.names)
             }
             guard let row = try await tx.provider(uuid: provider.uuid, lock: true) else { continue }
-            let inventories = provider.inventories.mapValues { Inventory(total: $0, maxUnit: $0) }
+            let inventories = provider.inventories
             let (have, _) = try await SQLPlacementStore.loadInventories(providerID: current.id, tx: tx)
             if have != inventories {
                 try await SQLPlacementStore.writeInventories(
@@ -200,22 +222,37 @@ extension SQLComputeLedger {
             }
         }
 
-        // Consumers holding devices here: their device allocations follow the providers.
+        // Every consumer of this node: its claim here completed (an instance without NUMA cells gets one when the
+        // node reports its cells) and its child allocations recomputed; those that change are moved.
         var reshaped: [String] = []
         let children = Set(existing.keys).union(desired.map(\.uuid))
-        for (consumer, claim) in try await Self.hostClaims(node: node.uuid, tx: tx).sorted(by: { $0.key < $1.key }) {
-            let expected = config.pciAllocations(claim.pciDevices, node: node.uuid, hostname: node.hostname, topology: node.topology)
-            guard expected != claim.pciAllocations else { continue }
-            try await Self.rewritePCIAllocations(consumer: consumer, node: node.uuid, to: expected, tx: tx)
-            var updated = claim
-            updated.pciAllocations = expected
-            try await tx.run(
-                "UPDATE host_claims SET claim = \(bind: try Self.json(updated)) WHERE consumer = \(bind: consumer) AND node = \(bind: node.uuid)")
+        let sides = try await Self.consumerSides(node: node.uuid, tx: tx)
+        var claims = sides.mapValues(\.claim)
+        for (consumer, side) in sides.sorted(by: { $0.key < $1.key }) {
+            var claim = side.claim
+            if config.reportsCells(node.topology), claim.numa == nil, let topology = node.topology {
+                claim.numa = try Self.implicitCell(
+                    side.flavor, node: node, topology: topology, config: config,
+                    holders: claims.filter { $0.key != consumer })
+            }
+            claim.childAllocations = config.cellAllocations(claim.numa, node: node.uuid, topology: node.topology)
+                .merging(config.deviceAllocations(claim.pciDevices, node: node.uuid, hostname: node.hostname, topology: node.topology)) {
+                    a, b in a.merging(b, uniquingKeysWith: +)
+                }
+            guard claim != side.claim else { continue }
+            claims[consumer] = claim
+            try await Self.rewriteClaim(consumer: consumer, node: node.uuid, to: claim, tx: tx)
+            try await tx.run("DELETE FROM host_claims WHERE consumer = \(bind: consumer) AND node = \(bind: node.uuid)")
+            if !claim.isEmpty {
+                try await tx.run(
+                    "INSERT INTO host_claims (consumer, node, claim) VALUES (\(bind: consumer), \(bind: node.uuid), \(bind: try Self.json(claim)))")
+            }
             reshaped.append(consumer)
         }
         if !reshaped.isEmpty {
-            let providers = try await tx.lockedProviderGenerations(children.union([node.uuid]))
             for consumer in reshaped {
+                // Each write moves the generations of the providers it touches: read them again every time.
+                let providers = try await tx.lockedProviderGenerations(children.union([node.uuid]))
                 guard let (amounts, owner) = try await Self.expectedAllocations(consumer: consumer, tx: tx) else { continue }
                 var touched = Set(amounts.keys)
                 for row in try await tx.rows(
@@ -245,26 +282,97 @@ extension SQLComputeLedger {
         return (changed, reshaped)
     }
 
-    /// Sets the PCI allocations of whichever record holds `consumer`'s claim on `node`: the instance (on the node,
-    /// or moving to it) or the migration (at its source).
-    static func rewritePCIAllocations(consumer: String, node: String, to amounts: NodeAmounts, tx: Transaction) async throws {
+    /// Who holds what on a node by the records: each consumer (an instance on it or moving to it, a migration
+    /// moving from it) with the flavor of its side and its claim there (empty when it has none).
+    static func consumerSides(node: String, tx: Transaction) async throws -> [String: (flavor: Flavor, claim: HostClaim)] {
+        var instances = try await tx.rows(
+            "SELECT * FROM instances WHERE node = \(bind: node) AND vm_state <> 'deleted'\(unsafeRaw: tx.forUpdate)").map(Self.instance(from:))
+        let moving = try await tx.rows(
+            "SELECT * FROM migrations WHERE in_progress = 1 AND (source_node = \(bind: node) OR dest_node = \(bind: node))")
+            .map(Self.migration(from:))
+        let known = Set(instances.map(\.uuid))
+        for migration in moving where !known.contains(migration.instanceUUID) {
+            if let row = try await tx.row("SELECT * FROM instances WHERE uuid = \(bind: migration.instanceUUID)\(unsafeRaw: tx.forUpdate)") {
+                let instance = try Self.instance(from: row)
+                if instance.holdsResources { instances.append(instance) }
+            }
+        }
+        var result: [String: (flavor: Flavor, claim: HostClaim)] = [:]
+        for instance in instances {
+            let migration = moving.first { $0.instanceUUID == instance.uuid }
+            let records = LedgerRecords(instance: instance, migration: migration)
+            for (consumer, byNode) in records.allocations where byNode[node] != nil {
+                let flavor = migration.map { consumer == $0.uuid ? $0.oldFlavor : $0.newFlavor } ?? instance.flavor
+                result[consumer] = (flavor, records.hostClaims[consumer]?[node] ?? HostClaim(numa: nil, pciDevices: []))
+            }
+        }
+        return result
+    }
+
+    /// One NUMA cell for an instance whose flavor asks for none, on a node that reports its cells in Placement.
+    /// - Throws: ``ComputeError/topologyDoesNotFit(node:reason:)`` when no cell has room (the node keeps its shape).
+    static func implicitCell(
+        _ flavor: Flavor, node: ComputeNode, topology: HostTopology, config: HostConfig, holders: [String: HostClaim]
+    ) throws -> NUMAPlacement {
+        let request = NUMARequest(cells: [NUMARequest.Cell(vcpus: Array(0..<flavor.vcpus), memoryMB: flavor.memoryMB)])
+        let fitter = NUMAFitter(
+            cells: topology.cells, dedicatedCPUs: Set(config.dedicatedCPUs), sharedCPUs: config.sharedCPUs.map(Set.init),
+            cpuAllocationRatio: config.numaInPlacement?.cpuAllocationRatio ?? 1,
+            ramAllocationRatio: config.numaInPlacement?.ramAllocationRatio ?? 1, strategy: config.strategy)
+        switch fitter.fit(request, usage: cellUsage(holders.values)) {
+        case .success(let placement): return placement
+        case .failure(let error):
+            throw ComputeError.topologyDoesNotFit(
+                node: node.uuid, reason: "reporting NUMA cells in Placement needs a cell for every instance: \(error)")
+        }
+    }
+
+    /// What these claims take of each cell.
+    static func cellUsage(_ claims: some Sequence<HostClaim>) -> [Int: NUMACellUsage] {
+        var usage: [Int: NUMACellUsage] = [:]
+        for claim in claims {
+            for (cell, used) in claim.numa?.usage ?? [:] {
+                var total = usage[cell] ?? NUMACellUsage()
+                total.pinnedCPUs.formUnion(used.pinnedCPUs)
+                total.sharedVCPUs += used.sharedVCPUs
+                total.memoryMB += used.memoryMB
+                for (size, count) in used.pages { total.pages[size, default: 0] += count }
+                usage[cell] = total
+            }
+        }
+        return usage
+    }
+
+    /// Writes `claim` into whichever record holds `consumer`'s claim on `node`: the instance (on the node, or
+    /// moving to it: then the migration's destination side) or the migration (its source side).
+    static func rewriteClaim(consumer: String, node: String, to claim: HostClaim, tx: Transaction) async throws {
         if let row = try await tx.row("SELECT * FROM instances WHERE uuid = \(bind: consumer)\(unsafeRaw: tx.forUpdate)") {
             var instance = try Self.instance(from: row)
             if var migration = try await Self.activeMigration(instance: consumer, tx: tx), migration.destNode == node {
-                migration.newPCIAllocations = amounts
-                if instance.node == node, migration.status.hasArrived { instance.pciAllocations = amounts }
+                migration.newNUMA = claim.numa
+                migration.newPCIDevices = claim.pciDevices
+                migration.newChildAllocations = claim.childAllocations
+                if instance.node == node, migration.status.hasArrived {
+                    instance.numa = claim.numa
+                    instance.pciDevices = claim.pciDevices
+                    instance.childAllocations = claim.childAllocations
+                }
                 try await tx.run(
-                    "UPDATE migrations SET new_claim = \(bind: try claimJSON(migration.newNUMA, migration.newPCIDevices, migration.newPCIAllocations)) WHERE uuid = \(bind: migration.uuid)")
+                    "UPDATE migrations SET new_claim = \(bind: try claimJSON(migration.newNUMA, migration.newPCIDevices, migration.newChildAllocations)) WHERE uuid = \(bind: migration.uuid)")
             } else {
-                instance.pciAllocations = amounts
+                instance.numa = claim.numa
+                instance.pciDevices = claim.pciDevices
+                instance.childAllocations = claim.childAllocations
             }
             try await tx.run(
-                "UPDATE instances SET host_claim = \(bind: try claimJSON(instance.numa, instance.pciDevices, instance.pciAllocations)) WHERE uuid = \(bind: consumer)")
+                "UPDATE instances SET host_claim = \(bind: try claimJSON(instance.numa, instance.pciDevices, instance.childAllocations)) WHERE uuid = \(bind: consumer)")
         } else if let row = try await tx.row("SELECT * FROM migrations WHERE uuid = \(bind: consumer)\(unsafeRaw: tx.forUpdate)") {
             var migration = try Self.migration(from: row)
-            migration.oldPCIAllocations = amounts
+            migration.oldNUMA = claim.numa
+            migration.oldPCIDevices = claim.pciDevices
+            migration.oldChildAllocations = claim.childAllocations
             try await tx.run(
-                "UPDATE migrations SET old_claim = \(bind: try claimJSON(migration.oldNUMA, migration.oldPCIDevices, migration.oldPCIAllocations)) WHERE uuid = \(bind: consumer)")
+                "UPDATE migrations SET old_claim = \(bind: try claimJSON(migration.oldNUMA, migration.oldPCIDevices, migration.oldChildAllocations)) WHERE uuid = \(bind: consumer)")
         }
     }
 }

@@ -112,6 +112,8 @@ public final class SQLComputeLedger: Sendable {
     let cache = Mutex(IDCache())
     /// Providers as the last commits left them, valid while their generation stays the same.
     let views = Mutex<[String: ProviderView]>([:])
+    /// Nodes known to keep (or not) their NUMA cells in Placement; forgotten when this process saves the node.
+    let cellNodes = Mutex<[String: Bool]>([:])
 
     public init(database: Database, logger: Logger, now: @escaping @Sendable () -> Double) {
         self.database = database
@@ -248,6 +250,7 @@ public final class SQLComputeLedger: Sendable {
     @discardableResult
     public func saveNode(_ node: ComputeNode) async throws -> NodeSave {
         let now = now()
+        defer { cellNodes.withLock { $0[node.uuid] = nil } }
         return try await database.transaction { tx in
             var result = NodeSave(savedNode: false, createdProvider: false, changedInventories: false, changedTraits: false)
             var provider = try await tx.provider(uuid: node.uuid, lock: true)
@@ -277,9 +280,17 @@ public final class SQLComputeLedger: Sendable {
                 try await tx.recordChange(.names)
             }
             let (current, _) = try await SQLPlacementStore.loadInventories(providerID: provider.id, tx: tx)
-            if current != node.inventories {
+            // Classes leaving the root for child providers (NUMA cells) while allocated stay until the reshape
+            // below has moved their allocations.
+            var interim = node.inventories
+            let leaving = Set(current.keys).subtracting(node.inventories.keys)
+            if !leaving.isEmpty {
+                let used = try await tx.providerUsage(providerID: provider.id).filter { leaving.contains($0.key) && $0.value > 0 }
+                for rc in used.keys { interim[rc] = current[rc] }
+            }
+            if current != interim {
                 try await SQLPlacementStore.writeInventories(
-                    provider: provider, current: current, next: node.inventories, inUse: .replace,
+                    provider: provider, current: current, next: interim, inUse: .replace,
                     unknownClassPrefix: "", now: now, tx: tx)
                 provider.generation = try await tx.bumpGeneration(
                     providerID: provider.id, expected: provider.generation, now: now)
@@ -297,10 +308,15 @@ public final class SQLComputeLedger: Sendable {
                 result.changedTraits = true
             }
             // PCI devices as child providers (or no longer), with the allocations of their holders moved.
-            let pci = try await self.syncPCIProviders(node, root: provider.id, now: now, tx: tx, learned: LearnedIDs())
+            let pci = try await self.syncChildProviders(node, root: provider.id, now: now, tx: tx, learned: LearnedIDs())
             result.changedPCIProviders = pci.changed
             result.reshapedConsumers = pci.reshaped
             if !pci.reshaped.isEmpty { _ = try await Self.bumpLedger([node.uuid], tx: tx) }
+            if interim != node.inventories, let row = try await tx.provider(uuid: node.uuid, lock: true) {
+                try await SQLPlacementStore.writeInventories(
+                    provider: row, current: interim, next: node.inventories, inUse: .replace, unknownClassPrefix: "", now: now, tx: tx)
+                _ = try await tx.bumpGeneration(providerID: row.id, expected: row.generation, now: now)
+            }
             let stored = try await tx.row("SELECT * FROM compute_nodes WHERE uuid = \(bind: node.uuid)").map(Self.node(from:))
             if let stored {
                 if stored.differs(from: node) {
@@ -389,7 +405,7 @@ public final class SQLComputeLedger: Sendable {
             var change = try operation.apply(to: records, now: now)
             if change.isNoOp { return CommitResult(change: change, generations: [:]) }
             // NUMA cells, pinned CPUs, pages and PCI devices for a build or a move's destination.
-            change = try await Self.placeTopology(change, operation: operation, tx: tx)
+            change = try await self.placeTopology(change, operation: operation, tx: tx)
             var target: (node: String, flavor: Flavor)?
             switch operation {
             case .build(let instance): target = (instance.node, instance.flavor)
@@ -871,8 +887,8 @@ public final class SQLComputeLedger: Sendable {
 
     /// Inserts or updates the instance and migration rows that changed.
     /// A record's topology claim as stored (NULL when it holds none).
-    static func claimJSON(_ numa: NUMAPlacement?, _ pci: [String], _ pciAllocations: NodeAmounts) throws -> String? {
-        let claim = HostClaim(numa: numa, pciDevices: pci, pciAllocations: pciAllocations)
+    static func claimJSON(_ numa: NUMAPlacement?, _ pci: [String], _ childAllocations: NodeAmounts) throws -> String? {
+        let claim = HostClaim(numa: numa, pciDevices: pci, childAllocations: childAllocations)
         return claim.isEmpty ? nil : try json(claim)
     }
 
@@ -887,7 +903,7 @@ public final class SQLComputeLedger: Sendable {
                         VALUES (\(bind: instance.uuid), \(bind: instance.projectID), \(bind: instance.userID),
                           \(bind: instance.node), \(bind: instance.flavor.encoded), \(bind: instance.bootFromVolume ? 1 : 0),
                           \(bind: instance.vmState.rawValue), \(bind: instance.taskState), \(bind: instance.osType),
-                          \(bind: now), \(bind: instance.updatedAt), \(bind: try claimJSON(instance.numa, instance.pciDevices, instance.pciAllocations)))
+                          \(bind: now), \(bind: instance.updatedAt), \(bind: try claimJSON(instance.numa, instance.pciDevices, instance.childAllocations)))
                         """)
                 } catch where isUniqueViolation(error) {
                     throw ComputeError.concurrentUpdate("instance \(instance.uuid) was claimed meanwhile")
@@ -898,7 +914,7 @@ public final class SQLComputeLedger: Sendable {
                     UPDATE instances SET node = \(bind: instance.node), flavor = \(bind: instance.flavor.encoded),
                       vm_state = \(bind: instance.vmState.rawValue), task_state = \(bind: instance.taskState),
                       os_type = \(bind: instance.osType), updated_at = \(bind: instance.updatedAt),
-                      host_claim = \(bind: try claimJSON(instance.numa, instance.pciDevices, instance.pciAllocations))
+                      host_claim = \(bind: try claimJSON(instance.numa, instance.pciDevices, instance.childAllocations))
                     WHERE uuid = \(bind: instance.uuid)
                     """)
             }
@@ -914,8 +930,8 @@ public final class SQLComputeLedger: Sendable {
                           \(bind: migration.status.rawValue), \(bind: migration.status.isInProgress ? 1 : 0),
                           \(bind: migration.sourceNode), \(bind: migration.destNode), \(bind: migration.oldFlavor.encoded),
                           \(bind: migration.newFlavor.encoded), \(bind: now), \(bind: migration.updatedAt),
-                          \(bind: try claimJSON(migration.oldNUMA, migration.oldPCIDevices, migration.oldPCIAllocations)),
-                          \(bind: try claimJSON(migration.newNUMA, migration.newPCIDevices, migration.newPCIAllocations)))
+                          \(bind: try claimJSON(migration.oldNUMA, migration.oldPCIDevices, migration.oldChildAllocations)),
+                          \(bind: try claimJSON(migration.newNUMA, migration.newPCIDevices, migration.newChildAllocations)))
                         """)
                 } catch where isUniqueViolation(error) {
                     throw ComputeError.conflictingRequest("migration \(migration.uuid) already exists")
@@ -925,8 +941,8 @@ public final class SQLComputeLedger: Sendable {
                     """
                     UPDATE migrations SET status = \(bind: migration.status.rawValue),
                       in_progress = \(bind: migration.status.isInProgress ? 1 : 0), updated_at = \(bind: migration.updatedAt),
-                      old_claim = \(bind: try claimJSON(migration.oldNUMA, migration.oldPCIDevices, migration.oldPCIAllocations)),
-                      new_claim = \(bind: try claimJSON(migration.newNUMA, migration.newPCIDevices, migration.newPCIAllocations))
+                      old_claim = \(bind: try claimJSON(migration.oldNUMA, migration.oldPCIDevices, migration.oldChildAllocations)),
+                      new_claim = \(bind: try claimJSON(migration.newNUMA, migration.newPCIDevices, migration.newChildAllocations))
                     WHERE uuid = \(bind: migration.uuid)
                     """)
             }
@@ -992,7 +1008,7 @@ public final class SQLComputeLedger: Sendable {
             taskState: try row.decode(column: "task_state", as: String?.self),
             osType: try row.decode(column: "os_type", as: String?.self),
             updatedAt: try row.decode(column: "updated_at", as: Double.self),
-            numa: claim?.numa, pciDevices: claim?.pciDevices ?? [], pciAllocations: claim?.pciAllocations ?? [:])
+            numa: claim?.numa, pciDevices: claim?.pciDevices ?? [], childAllocations: claim?.childAllocations ?? [:])
     }
 
     static func migration(from row: any SQLRow) throws -> Migration {
@@ -1012,7 +1028,7 @@ public final class SQLComputeLedger: Sendable {
             oldFlavor: old, newFlavor: new,
             updatedAt: try row.decode(column: "updated_at", as: Double.self),
             oldNUMA: oldClaim?.numa, newNUMA: newClaim?.numa, oldPCIDevices: oldClaim?.pciDevices ?? [],
-            newPCIDevices: newClaim?.pciDevices ?? [], oldPCIAllocations: oldClaim?.pciAllocations ?? [:],
-            newPCIAllocations: newClaim?.pciAllocations ?? [:])
+            newPCIDevices: newClaim?.pciDevices ?? [], oldChildAllocations: oldClaim?.childAllocations ?? [:],
+            newChildAllocations: newClaim?.childAllocations ?? [:])
     }
 }

@@ -202,8 +202,13 @@ public final class PlacementLedger: LedgerBackend {
             for name in node.inventories.keys where ResourceClass.isCustomName(name) && inventories[name] == nil {
                 try await placement.ensureResourceClass(name)
             }
-            _ = try await placement.setInventories(node.uuid, generation: generation, node.inventories)
-            changedInventories = true
+            do {
+                _ = try await placement.setInventories(node.uuid, generation: generation, node.inventories)
+                changedInventories = true
+            } catch let error as PlacementClientError where error.code == "placement.inventory.inuse" {
+                // Classes moving to child providers (NUMA cells) while allocated: the reshape moves them.
+                logger.info("Root inventories wait for the reshape", metadata: ["allot.node": .string(node.uuid)])
+            }
         }
         var changedTraits = false
         if let (generation, traits) = try await placement.traits(node.uuid), traits != node.traits {
@@ -229,7 +234,7 @@ public final class PlacementLedger: LedgerBackend {
     /// wanted are deleted once empty.
     private func syncChildren(_ node: ComputeNode) async throws -> (changed: Bool, reshaped: [String]) {
         let config = node.hostConfig ?? HostConfig()
-        let desired = config.pciProviders(node: node.uuid, hostname: node.hostname, topology: node.topology)
+        let desired = config.childProviders(node: node.uuid, hostname: node.hostname, topology: node.topology)
         var upstream = try await placement.children(of: node.uuid)
         guard !desired.isEmpty || !upstream.isEmpty else { return (false, []) }
         var changed = false
@@ -248,7 +253,7 @@ public final class PlacementLedger: LedgerBackend {
         for (consumer, claim) in try await local.hostClaims(node: node.uuid).sorted(by: { $0.key < $1.key }) {
             let current = try await placement.consumerAllocations(consumer)
             let held = current.allocations.filter { children.contains($0.key) }
-            guard held != claim.pciAllocations.filter({ !$0.value.isEmpty }),
+            guard held != claim.childAllocations.filter({ !$0.value.isEmpty }),
                 let expected = try await local.expectedAllocations(consumer: consumer)
             else { continue }
             var allocations = current.allocations.filter { !ours.contains($0.key) }
@@ -260,8 +265,15 @@ public final class PlacementLedger: LedgerBackend {
                 consumerType: consumer == expected.owner?.uuid
                     ? SQLComputeLedger.instanceConsumerType : SQLComputeLedger.migrationConsumerType))
         }
-        let wanted = Dictionary(desired.map { ($0.uuid, $0.inventories.mapValues { Inventory(total: $0, maxUnit: $0) }) }) { a, _ in a }
+        let wanted = Dictionary(desired.map { ($0.uuid, $0.inventories) }) { a, _ in a }
         if writes.isEmpty {
+            // The root first when it gains classes, the children after (a class moving between them is never
+            // offered twice for long, and never missing where it is allocated).
+            let (rootGeneration, rootInventories) = try await placement.inventories(node.uuid)
+            if rootInventories != node.inventories {
+                _ = try await placement.setInventories(node.uuid, generation: rootGeneration, node.inventories)
+                changed = true
+            }
             for provider in desired {
                 let (generation, inventories) = try await placement.inventories(provider.uuid)
                 if inventories != wanted[provider.uuid] {

@@ -90,6 +90,10 @@ public struct TrackerConfiguration: Sendable {
                 let count = hostConfig.dedicatedCPUs.count
                 result["PCPU"] = Inventory(total: count, maxUnit: count)
             }
+            // NUMA cells in Placement take VCPU, PCPU and MEMORY_MB off the root (HostConfig.numaProviders).
+            if hostConfig.reportsCells(host.topology) {
+                for rc in HostConfig.cellClasses { result[rc] = nil }
+            }
             if host.diskGB > 0 {
                 guard reservedDisk < host.diskGB else {
                     throw .invalid(field: "disk_gb", reason: "\(reservedDisk) GiB reserved of \(host.diskGB) leaves none")

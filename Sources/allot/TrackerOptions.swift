@@ -65,6 +65,9 @@ struct TrackerOptions: ParsableArguments {
     @Flag(help: "Report assignable PCI devices as child providers in Placement (Nova's [pci] report_in_placement); turning it on or off reshapes the nodes, moving existing allocations.")
     var pciInPlacement = false
 
+    @Flag(help: "Report NUMA cells as child providers holding VCPU, PCPU and MEMORY_MB (every instance then lives in one cell or those its flavor asks for); turning it on or off reshapes the nodes.")
+    var numaInPlacement = false
+
     enum DriverChoice: String, ExpressibleByArgument, CaseIterable { case linux, fake, baremetal }
     enum StrategyChoice: String, ExpressibleByArgument, CaseIterable { case pack, spread }
 
@@ -118,7 +121,10 @@ struct TrackerOptions: ParsableArguments {
             dedicatedCPUs: try cpus(cpuDedicatedSet, "--cpu-dedicated-set") ?? [],
             sharedCPUs: try cpus(cpuSharedSet, "--cpu-shared-set"),
             strategy: numaStrategy == .pack ? .pack : .spread, pciSpecs: specs,
-            pciAliases: try pciAlias.map { try decode($0, "--pci-alias") }, pciInPlacement: pciInPlacement)
+            pciAliases: try pciAlias.map { try decode($0, "--pci-alias") }, pciInPlacement: pciInPlacement,
+            numaInPlacement: numaInPlacement ? HostConfig.NUMAInPlacement(
+                cpuAllocationRatio: cpuAllocationRatio, ramAllocationRatio: ramAllocationRatio,
+                reservedCPUs: reservedHostCpus, reservedMemoryMB: reservedHostMemoryMb) : nil)
         if let problem = config.problem(cpus: Array(config.dedicatedCPUs) + (config.sharedCPUs ?? [])) {
             throw ValidationError(problem)
         }

@@ -47,9 +47,13 @@ import Testing
             PCIAlias(name: "gpu", vendorID: "10de", productID: "1db4", numaPolicy: .legacy),
         ])
 
-    static func fixture(pciInPlacement: Bool = false) async throws -> TrackerFixture {
+    static let cellsInPlacement = HostConfig.NUMAInPlacement(
+        cpuAllocationRatio: 1, ramAllocationRatio: 1, reservedCPUs: 0, reservedMemoryMB: 0)
+
+    static func fixture(pciInPlacement: Bool = false, numaInPlacement: Bool = false) async throws -> TrackerFixture {
         var config = config
         config.pciInPlacement = pciInPlacement
+        config.numaInPlacement = numaInPlacement ? cellsInPlacement : nil
         let fixture = try await TrackerFixture(nodes: nodes(), hostConfig: config)
         try await fixture.tracker.start()
         return fixture
@@ -226,7 +230,7 @@ import Testing
         let moved = try await fixture.store.allocations(consumerUUID: vm1)
         #expect(moved.byProvider[gpuA] == ["CUSTOM_PCI_10DE_1DB4": 1])
         #expect(moved.byProvider[Self.nodeA]?["PCPU"] == 1)
-        #expect(try await fixture.ledger.instance(uuid: vm1)?.pciAllocations == [gpuA: ["CUSTOM_PCI_10DE_1DB4": 1]])
+        #expect(try await fixture.ledger.instance(uuid: vm1)?.childAllocations == [gpuA: ["CUSTOM_PCI_10DE_1DB4": 1]])
         // A second audit changes nothing.
         #expect(try await on.audit().reshaped.isEmpty)
         // New claims allocate the child providers; a VF is a unit of its PF's provider.
@@ -251,7 +255,58 @@ import Testing
         #expect(try await fixture.store.provider(uuid: gpuA) == nil)
         #expect(try await fixture.store.provider(uuid: gpuB) == nil)
         #expect(try await fixture.store.allocations(consumerUUID: vm1).byProvider.keys.sorted() == [Self.nodeB])
-        #expect(try await fixture.ledger.instance(uuid: vm2)?.pciAllocations == [:])
+        #expect(try await fixture.ledger.instance(uuid: vm2)?.childAllocations == [:])
+        try await Self.expectConsistentClaims(fixture)
+    }
+
+    /// NUMA cells as child providers: the root keeps DISK_GB, each cell holds VCPU, PCPU and MEMORY_MB; every
+    /// instance gets a cell (an implicit one when its flavor asks for none) and allocates there; turning it on
+    /// reshapes the node with its instances, turning it off moves them back.
+    @Test func reportingCellsInPlacementReshapesTheNode() async throws {
+        let fixture = try await Self.fixture()
+        defer { Task { await fixture.remove() } }
+        let plain = Flavor(name: "plain", vcpus: 1, memoryMB: 512, rootGB: 5)
+        let vm1 = Self.vm(1), vm2 = Self.vm(2)
+        try await fixture.tracker.perform(.build(Self.instance(vm1, plain)))
+        try await fixture.tracker.perform(.build(Self.instance(vm2, Self.pinned(2))))
+        func tracker(_ on: Bool) -> Tracker {
+            var config = Self.config
+            config.numaInPlacement = on ? Self.cellsInPlacement : nil
+            return Tracker(
+                configuration: TrackerConfiguration(
+                    host: "test-host", cpuAllocationRatio: 1, ramAllocationRatio: 1, reservedHostMemoryMB: 0, auditInterval: 0,
+                    hostConfig: config),
+                driver: FileHostDriver(kind: .fake, path: fixture.nodesFile), ledger: fixture.ledger,
+                events: fixture.tracker.events, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        }
+        let on = tracker(true)
+        let report = try await on.start()
+        #expect(Set(report.reshaped) == [vm1, vm2])
+        let cell0 = HostConfig.stableUUID(Self.nodeA + "/numa/0"), cell1 = HostConfig.stableUUID(Self.nodeA + "/numa/1")
+        #expect(try await fixture.store.inventories(providerUUID: Self.nodeA).inventories.keys.sorted() == ["DISK_GB"])
+        #expect(try await fixture.store.inventories(providerUUID: cell0).inventories.mapValues(\.total)
+                == ["VCPU": 1, "PCPU": 3, "MEMORY_MB": 8192])
+        #expect(try await fixture.store.provider(uuid: cell1)?.name == "n-a_NUMA1")
+        // The plain instance got a cell of its own; the pinned one keeps its pins.
+        let first = try await fixture.store.allocations(consumerUUID: vm1).byProvider
+        #expect(first[Self.nodeA] == ["DISK_GB": 5])
+        #expect(first.filter { $0.key != Self.nodeA }.values.first == ["VCPU": 1, "MEMORY_MB": 512])
+        #expect(try await fixture.store.allocations(consumerUUID: vm2).byProvider[cell0] == ["PCPU": 2, "MEMORY_MB": 1024])
+        #expect(try await on.audit().reshaped.isEmpty)
+        // New instances allocate their cells; one that fits no cell is refused.
+        let vm3 = Self.vm(3)
+        try await on.perform(.build(Self.instance(vm3, plain)))
+        #expect(try await fixture.store.allocations(consumerUUID: vm3).byProvider.count == 2)
+        await #expect(throws: ComputeError.self) {
+            try await on.perform(.build(Self.instance(Self.vm(4), Flavor(name: "wide", vcpus: 2, memoryMB: 512))))
+        }
+        try await Self.expectConsistentClaims(fixture)
+        // Off: everything back on the root, the cells gone.
+        let off = tracker(false)
+        #expect(Set(try await off.start().reshaped) == [vm1, vm2, vm3])
+        #expect(try await fixture.store.provider(uuid: cell0) == nil)
+        #expect(try await fixture.store.allocations(consumerUUID: vm2).byProvider == [Self.nodeA: ["PCPU": 2, "MEMORY_MB": 1024, "DISK_GB": 10]])
+        #expect(try await fixture.store.inventories(providerUUID: Self.nodeA).inventories["VCPU"]?.total == 2)
         try await Self.expectConsistentClaims(fixture)
     }
 
@@ -280,10 +335,10 @@ import Testing
 
     /// Any random sequence of builds, moves, finishes, confirms, reverts, rollbacks, aborts and deletions: no
     /// pinned CPU, page or device is claimed by no one or claimed twice, and the ledger's host claims are exactly
-    /// what its records say (with PCI devices in Placement or not).
-    @Test(arguments: [false, true])
-    func randomSequencesNeverLeakOrDoubleClaim(pciInPlacement: Bool) async throws {
-        let fixture = try await Self.fixture(pciInPlacement: pciInPlacement)
+    /// what its records say (plain, with PCI devices in Placement, with NUMA cells and devices in Placement).
+    @Test(arguments: [(false, false), (true, false), (true, true)])
+    func randomSequencesNeverLeakOrDoubleClaim(pciInPlacement: Bool, numaInPlacement: Bool) async throws {
+        let fixture = try await Self.fixture(pciInPlacement: pciInPlacement, numaInPlacement: numaInPlacement)
         defer { Task { await fixture.remove() } }
         var rng = SplitMix(seed: 0x5eed_0005)
         let flavors = [

@@ -18,17 +18,18 @@ public struct Instance: Hashable, Sendable, Codable {
     public var numa: NUMAPlacement?
     /// The PCI devices (addresses) the ledger claimed on `node` for the flavor's `pci_passthrough:alias`.
     public var pciDevices: [String]
-    /// What those devices take of the node's PCI child providers in Placement (when the node reports them there).
-    public var pciAllocations: NodeAmounts
+    /// What the instance takes of the node's child providers in Placement: its PCI devices and NUMA cells, when
+    /// the node reports them there (a class taken here is not taken from the node's root).
+    public var childAllocations: NodeAmounts
 
     public init(
         uuid: String, projectID: String, userID: String, flavor: Flavor, bootFromVolume: Bool = false, node: String,
         vmState: VMState = .building, taskState: String? = nil, osType: String? = nil, updatedAt: Double = 0,
-        numa: NUMAPlacement? = nil, pciDevices: [String] = [], pciAllocations: NodeAmounts = [:]
+        numa: NUMAPlacement? = nil, pciDevices: [String] = [], childAllocations: NodeAmounts = [:]
     ) {
         self.numa = numa
         self.pciDevices = pciDevices
-        self.pciAllocations = pciAllocations
+        self.childAllocations = childAllocations
         self.uuid = uuid
         self.projectID = projectID
         self.userID = userID
@@ -126,17 +127,17 @@ public struct Migration: Hashable, Sendable, Codable {
     public var newNUMA: NUMAPlacement?
     public var oldPCIDevices: [String]
     public var newPCIDevices: [String]
-    public var oldPCIAllocations: NodeAmounts
-    public var newPCIAllocations: NodeAmounts
+    public var oldChildAllocations: NodeAmounts
+    public var newChildAllocations: NodeAmounts
 
     public init(
         uuid: String, instanceUUID: String, kind: MigrationKind, status: MigrationStatus, sourceNode: String,
         destNode: String, oldFlavor: Flavor, newFlavor: Flavor, updatedAt: Double = 0, oldNUMA: NUMAPlacement? = nil,
         newNUMA: NUMAPlacement? = nil, oldPCIDevices: [String] = [], newPCIDevices: [String] = [],
-        oldPCIAllocations: NodeAmounts = [:], newPCIAllocations: NodeAmounts = [:]
+        oldChildAllocations: NodeAmounts = [:], newChildAllocations: NodeAmounts = [:]
     ) {
-        self.oldPCIAllocations = oldPCIAllocations
-        self.newPCIAllocations = newPCIAllocations
+        self.oldChildAllocations = oldChildAllocations
+        self.newChildAllocations = newChildAllocations
         self.oldNUMA = oldNUMA
         self.newNUMA = newNUMA
         self.oldPCIDevices = oldPCIDevices

@@ -14,6 +14,11 @@ public struct NUMARequest: Hashable, Sendable, Codable {
     public struct Cell: Hashable, Sendable, Codable {
         public var vcpus: [Int]
         public var memoryMB: Int
+
+        public init(vcpus: [Int], memoryMB: Int) {
+            self.vcpus = vcpus
+            self.memoryMB = memoryMB
+        }
     }
 
     public var cells: [Cell]

@@ -75,11 +75,11 @@ public struct NodeLedger: Hashable, Sendable {
     /// Usage computed again from the records alone.
     public func recomputedUsage() -> [String: Int] {
         var total: [String: Int] = [:]
-        // Instances that are not moving hold their flavor here; flavors repeat, so their resources are worked
-        // out once per flavor.
+        // Instances that are not moving hold their flavor here (less what child providers take); flavors repeat,
+        // so their resources are worked out once per flavor.
         var resources: [Flavor: [String: Int]] = [:]
         for instance in instances.values {
-            if activeMigration[instance.uuid] == nil {
+            if activeMigration[instance.uuid] == nil, instance.childAllocations.isEmpty {
                 guard instance.node == node else { continue }
                 let key = instance.bootFromVolume ? Flavor.bootFromVolumeKey(instance.flavor) : instance.flavor
                 let amounts: [String: Int]

@@ -81,20 +81,25 @@ public struct LedgerRecords: Hashable, Sendable, Codable {
     public var allocations: [String: NodeAmounts] {
         var result: [String: NodeAmounts] = [:]
         guard let instance else { return result }
-        // PCI devices reported in Placement add their child providers' classes.
-        func with(_ amounts: NodeAmounts, _ devices: NodeAmounts) -> NodeAmounts {
-            devices.isEmpty ? amounts : amounts.merging(devices) { a, b in a.merging(b, uniquingKeysWith: +) }
+        // Child providers (PCI devices, NUMA cells) in Placement take their classes; a class a child takes
+        // (VCPU, PCPU, MEMORY_MB of NUMA cells) is not also taken from the node's root.
+        func with(_ amounts: NodeAmounts, _ children: NodeAmounts) -> NodeAmounts {
+            guard !children.isEmpty else { return amounts }
+            let moved = Set(children.values.flatMap(\.keys))
+            var result = amounts.mapValues { $0.filter { !moved.contains($0.key) } }.filter { !$0.value.isEmpty }
+            for (provider, classes) in children { result[provider, default: [:]].merge(classes, uniquingKeysWith: +) }
+            return result
         }
         if let migration, migration.status.isInProgress, instance.holdsResources {
             result[instance.uuid] = with(
                 [migration.destNode: migration.newFlavor.resources(bootFromVolume: instance.bootFromVolume)],
-                migration.newPCIAllocations)
+                migration.newChildAllocations)
             result[migration.uuid] = with(
                 [migration.sourceNode: migration.oldFlavor.resources(bootFromVolume: instance.bootFromVolume)],
-                migration.oldPCIAllocations)
+                migration.oldChildAllocations)
         } else {
             result[instance.uuid] = instance.holdsResources
-                ? with([instance.node: instance.flavor.resources(bootFromVolume: instance.bootFromVolume)], instance.pciAllocations)
+                ? with([instance.node: instance.flavor.resources(bootFromVolume: instance.bootFromVolume)], instance.childAllocations)
                 : [:]
             if let migration { result[migration.uuid] = [:] }
         }
@@ -107,23 +112,23 @@ public struct HostClaim: Hashable, Sendable, Codable {
     public var numa: NUMAPlacement?
     public var pciDevices: [String]
     /// What the devices take of the node's PCI child providers in Placement (empty when not reported there).
-    public var pciAllocations: NodeAmounts
+    public var childAllocations: NodeAmounts
 
-    public init(numa: NUMAPlacement?, pciDevices: [String], pciAllocations: NodeAmounts = [:]) {
+    public init(numa: NUMAPlacement?, pciDevices: [String], childAllocations: NodeAmounts = [:]) {
         self.numa = numa
         self.pciDevices = pciDevices
-        self.pciAllocations = pciAllocations
+        self.childAllocations = childAllocations
     }
 
     public var isEmpty: Bool { numa == nil && pciDevices.isEmpty }
 
-    private enum CodingKeys: String, CodingKey { case numa, pciDevices, pciAllocations }
+    private enum CodingKeys: String, CodingKey { case numa, pciDevices, childAllocations }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         numa = try c.decodeIfPresent(NUMAPlacement.self, forKey: .numa)
         pciDevices = try c.decodeIfPresent([String].self, forKey: .pciDevices) ?? []
-        pciAllocations = try c.decodeIfPresent(NodeAmounts.self, forKey: .pciAllocations) ?? [:]
+        childAllocations = try c.decodeIfPresent(NodeAmounts.self, forKey: .childAllocations) ?? [:]
     }
 }
 
@@ -139,12 +144,12 @@ extension LedgerRecords {
         }
         if let migration, migration.status.isInProgress {
             add(instance.uuid, migration.destNode, HostClaim(
-                numa: migration.newNUMA, pciDevices: migration.newPCIDevices, pciAllocations: migration.newPCIAllocations))
+                numa: migration.newNUMA, pciDevices: migration.newPCIDevices, childAllocations: migration.newChildAllocations))
             add(migration.uuid, migration.sourceNode, HostClaim(
-                numa: migration.oldNUMA, pciDevices: migration.oldPCIDevices, pciAllocations: migration.oldPCIAllocations))
+                numa: migration.oldNUMA, pciDevices: migration.oldPCIDevices, childAllocations: migration.oldChildAllocations))
         } else {
             add(instance.uuid, instance.node, HostClaim(
-                numa: instance.numa, pciDevices: instance.pciDevices, pciAllocations: instance.pciAllocations))
+                numa: instance.numa, pciDevices: instance.pciDevices, childAllocations: instance.childAllocations))
         }
         return result
     }
@@ -279,10 +284,10 @@ extension ComputeOperation {
             // The source's pinning and devices stay held for a revert; the destination's are chosen by the ledger.
             migration.oldNUMA = instance.numa
             migration.oldPCIDevices = instance.pciDevices
-            migration.oldPCIAllocations = instance.pciAllocations
+            migration.oldChildAllocations = instance.childAllocations
             migration.newNUMA = nil
             migration.newPCIDevices = []
-            migration.newPCIAllocations = [:]
+            migration.newChildAllocations = [:]
             migration.status = wanted.kind == .resize || wanted.kind == .migration ? .preMigrating : .accepted
             migration.updatedAt = now
             instance.taskState = switch wanted.kind {
@@ -322,7 +327,7 @@ extension ComputeOperation {
             instance.flavor = migration.newFlavor
             instance.numa = migration.newNUMA
             instance.pciDevices = migration.newPCIDevices
-            instance.pciAllocations = migration.newPCIAllocations
+            instance.childAllocations = migration.newChildAllocations
             instance.taskState = nil
             if migration.kind == .resize || migration.kind == .migration { instance.vmState = .resized }
             if migration.kind == .evacuation { instance.vmState = .active }
@@ -361,7 +366,7 @@ extension ComputeOperation {
             instance.flavor = migration.oldFlavor
             instance.numa = migration.oldNUMA
             instance.pciDevices = migration.oldPCIDevices
-            instance.pciAllocations = migration.oldPCIAllocations
+            instance.childAllocations = migration.oldChildAllocations
             instance.vmState = .active
             instance.taskState = nil
             instance.updatedAt = now

@@ -211,12 +211,11 @@ public enum CPUList {
     }
 }
 
-/// A PCI child provider of a compute node in Placement.
-public struct PCIProvider: Hashable, Sendable {
+/// A child provider of a compute node in Placement: a PCI device (or a PF with its VFs), or a NUMA cell.
+public struct ChildProvider: Hashable, Sendable {
     public var uuid: String
     public var name: String
-    /// Class → devices of that class.
-    public var inventories: [String: Int]
+    public var inventories: [String: Inventory]
     public var traits: Set<String>
     /// Device address → its class.
     public var classes: [String: String]
@@ -240,12 +239,39 @@ public struct HostConfig: Hashable, Sendable, Codable {
     /// Report assignable PCI devices as child providers of the node in Placement (Nova's
     /// `[pci] report_in_placement`), so claims allocate them there too.
     public var pciInPlacement: Bool
+    /// Report NUMA cells as child providers holding VCPU, PCPU and MEMORY_MB (instead of the node's root), with
+    /// these ratios and host reservations (the first cell carries the reservations).
+    public var numaInPlacement: NUMAInPlacement?
+
+    public struct NUMAInPlacement: Hashable, Sendable, Codable {
+        public var cpuAllocationRatio: Double
+        public var ramAllocationRatio: Double
+        public var reservedCPUs: Int
+        public var reservedMemoryMB: Int
+
+        public init(cpuAllocationRatio: Double, ramAllocationRatio: Double, reservedCPUs: Int, reservedMemoryMB: Int) {
+            self.cpuAllocationRatio = cpuAllocationRatio
+            self.ramAllocationRatio = ramAllocationRatio
+            self.reservedCPUs = reservedCPUs
+            self.reservedMemoryMB = reservedMemoryMB
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case cpuAllocationRatio = "cpu_allocation_ratio", ramAllocationRatio = "ram_allocation_ratio"
+            case reservedCPUs = "reserved_host_cpus", reservedMemoryMB = "reserved_host_memory_mb"
+        }
+    }
+
+    /// The classes NUMA cells take over from the node's root.
+    public static let cellClasses: Set<String> = ["VCPU", "PCPU", "MEMORY_MB"]
 
     public init(
         dedicatedCPUs: [Int] = [], sharedCPUs: [Int]? = nil, strategy: NUMAFitter.Strategy = .pack,
-        pciSpecs: [PCIDeviceSpec] = [], pciAliases: [PCIAlias] = [], pciInPlacement: Bool = false
+        pciSpecs: [PCIDeviceSpec] = [], pciAliases: [PCIAlias] = [], pciInPlacement: Bool = false,
+        numaInPlacement: NUMAInPlacement? = nil
     ) {
         self.pciInPlacement = pciInPlacement
+        self.numaInPlacement = numaInPlacement
         self.dedicatedCPUs = dedicatedCPUs.sorted()
         self.sharedCPUs = sharedCPUs?.sorted()
         self.strategy = strategy
@@ -256,6 +282,7 @@ public struct HostConfig: Hashable, Sendable, Codable {
     private enum CodingKeys: String, CodingKey {
         case dedicatedCPUs = "cpu_dedicated_set", sharedCPUs = "cpu_shared_set", strategy = "numa_strategy"
         case pciSpecs = "pci_device_specs", pciAliases = "pci_aliases", pciInPlacement = "pci_in_placement"
+        case numaInPlacement = "numa_in_placement"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -266,24 +293,77 @@ public struct HostConfig: Hashable, Sendable, Codable {
             strategy: try c.decode(NUMAFitter.Strategy.self, forKey: .strategy),
             pciSpecs: try c.decode([PCIDeviceSpec].self, forKey: .pciSpecs),
             pciAliases: try c.decode([PCIAlias].self, forKey: .pciAliases),
-            pciInPlacement: try c.decodeIfPresent(Bool.self, forKey: .pciInPlacement) ?? false)
+            pciInPlacement: try c.decodeIfPresent(Bool.self, forKey: .pciInPlacement) ?? false,
+            numaInPlacement: try c.decodeIfPresent(NUMAInPlacement.self, forKey: .numaInPlacement))
+    }
+
+    /// Whether this node's NUMA cells are child providers (configured, and the node has cells).
+    public func reportsCells(_ topology: HostTopology?) -> Bool { numaInPlacement != nil && !(topology?.cells.isEmpty ?? true) }
+
+    /// Every child provider of the node: NUMA cells, then PCI devices.
+    public func childProviders(node: String, hostname: String, topology: HostTopology?) -> [ChildProvider] {
+        numaProviders(node: node, hostname: hostname, topology: topology)
+            + pciProviders(node: node, hostname: hostname, topology: topology)
+    }
+
+    /// The node's NUMA cells as child providers (none unless ``numaInPlacement``), named `HOSTNAME_NUMA<ID>`:
+    /// VCPU for the cell's shared CPUs, PCPU for its dedicated ones, MEMORY_MB for its memory.
+    public func numaProviders(node: String, hostname: String, topology: HostTopology?) -> [ChildProvider] {
+        guard let numa = numaInPlacement, let topology, reportsCells(topology) else { return [] }
+        let dedicated = Set(dedicatedCPUs)
+        return topology.cells.sorted { $0.id < $1.id }.enumerated().map { index, cell in
+            let first = index == 0
+            var inventories: [String: Inventory] = [:]
+            let shared = shared(among: cell.cpus).filter { cell.cpus.contains($0) }.count
+            if shared > 0 {
+                inventories["VCPU"] = Inventory(
+                    total: shared, reserved: first ? min(numa.reservedCPUs, shared - 1) : 0, maxUnit: shared,
+                    allocationRatio: numa.cpuAllocationRatio)
+            }
+            let pinned = cell.cpus.filter(dedicated.contains).count
+            if pinned > 0 { inventories["PCPU"] = Inventory(total: pinned, maxUnit: pinned) }
+            if cell.memoryMB > 0 {
+                inventories["MEMORY_MB"] = Inventory(
+                    total: cell.memoryMB, reserved: first ? min(numa.reservedMemoryMB, cell.memoryMB - 1) : 0,
+                    maxUnit: cell.memoryMB, allocationRatio: numa.ramAllocationRatio)
+            }
+            return ChildProvider(
+                uuid: Self.stableUUID(node + "/numa/\(cell.id)"), name: "\(hostname)_NUMA\(cell.id)", inventories: inventories,
+                traits: [], classes: [:])
+        }
+    }
+
+    /// What a NUMA placement takes of the cell providers (nothing unless the node reports its cells).
+    public func cellAllocations(_ placement: NUMAPlacement?, node: String, topology: HostTopology?) -> NodeAmounts {
+        guard reportsCells(topology), let placement else { return [:] }
+        var result: NodeAmounts = [:]
+        for cell in placement.cells {
+            let uuid = Self.stableUUID(node + "/numa/\(cell.hostCell)")
+            var amounts: [String: Int] = [:]
+            if cell.sharedVCPUs > 0 { amounts["VCPU"] = cell.sharedVCPUs }
+            if !cell.pinning.isEmpty { amounts["PCPU"] = cell.pinning.count }
+            if cell.memoryMB > 0 { amounts["MEMORY_MB"] = cell.memoryMB }
+            result[uuid, default: [:]].merge(amounts, uniquingKeysWith: +)
+        }
+        return result
     }
 
     /// The node's PCI child providers in Placement (none unless ``pciInPlacement``): one per assignable device
     /// or per physical function (its assignable VFs, and itself when assignable), named `HOSTNAME_ADDRESS` with a
     /// uuid derived from the node's and the address (the same at every audit), holding one unit per device of
     /// class `CUSTOM_PCI_VENDOR_PRODUCT` (or the spec's `resource_class`) and the spec's `traits`.
-    public func pciProviders(node: String, hostname: String, topology: HostTopology?) -> [PCIProvider] {
+    public func pciProviders(node: String, hostname: String, topology: HostTopology?) -> [ChildProvider] {
         guard pciInPlacement, let topology else { return [] }
-        var providers: [String: PCIProvider] = [:]
+        var providers: [String: ChildProvider] = [:]
         for device in topology.devices {
             guard let spec = pciSpecs.first(where: { $0.matches(device) }) else { continue }
             let root = device.kind == .vf ? device.parentAddress ?? device.address : device.address
-            var provider = providers[root] ?? PCIProvider(
+            var provider = providers[root] ?? ChildProvider(
                 uuid: Self.stableUUID(node + "/" + root), name: "\(hostname)_\(root)", inventories: [:], traits: [],
                 classes: [:])
             let rc = Self.resourceClass(spec: spec, device: device)
-            provider.inventories[rc, default: 0] += 1
+            let count = (provider.inventories[rc]?.total ?? 0) + 1
+            provider.inventories[rc] = Inventory(total: count, maxUnit: count)
             provider.classes[device.address] = rc
             provider.traits.formUnion(Self.traits(spec))
             providers[root] = provider
@@ -292,7 +372,7 @@ public struct HostConfig: Hashable, Sendable, Codable {
     }
 
     /// What claiming these devices takes of the child providers (nothing unless ``pciInPlacement``).
-    public func pciAllocations(_ addresses: [String], node: String, hostname: String, topology: HostTopology?) -> NodeAmounts {
+    public func deviceAllocations(_ addresses: [String], node: String, hostname: String, topology: HostTopology?) -> NodeAmounts {
         var result: NodeAmounts = [:]
         for provider in pciProviders(node: node, hostname: hostname, topology: topology) {
             for address in addresses {
