@@ -176,7 +176,7 @@ import Testing
           "numa_cells": [{"id": 0, "cpus": [0, 1, 2, 3, 4, 5, 6, 7], "memory_mb": 16384}],
           "pci_devices": [{"address": "0000:af:00.0", "vendor_id": "10de", "product_id": "1db4", "numa_node": 0}]}]}
         """.write(to: directory.appendingPathComponent("nodes.json"), atomically: true, encoding: .utf8)
-        func start(_ inPlacement: Bool, port: Int? = nil) async throws -> ServerProcess {
+        func start(_ inPlacement: Bool, cells: Bool = false, port: Int? = nil) async throws -> ServerProcess {
             try await ServerProcess(
                 command: [
                     "agent", "--placement-url", "http://127.0.0.1:\(placementPort)", "--placement-token", "admin",
@@ -186,7 +186,8 @@ import Testing
                     "--reserved-host-memory-mb", "0", "--audit-interval", "0",
                     "--pci-device-spec", #"{"vendor_id": "10de", "traits": "gpu"}"#,
                     "--pci-alias", #"{"name": "gpu", "vendor_id": "10de", "product_id": "1db4"}"#,
-                ] + (inPlacement ? ["--pci-in-placement"] : []), port: port, logDirectory: directory)
+                ] + (inPlacement ? ["--pci-in-placement"] : []) + (cells ? ["--numa-in-placement"] : []), port: port,
+                logDirectory: directory)
         }
         func placement(_ path: String, _ method: HTTPRequest.Method = .get, _ body: String? = nil) async throws -> (Int, [String: Any]) {
             let response = try await ServerProcess.request(port: placementPort, path, method: method, body: body)
@@ -225,8 +226,22 @@ import Testing
         // Off: the allocation moves back to the node and the provider goes.
         agent.stop()
         agent = try await start(false, port: agent.port)
-        defer { agent.stop() }
         #expect(try await placement("/resource_providers/\(child)").0 == 404)
+        #expect(try await allocations(vm) == [nodeA: ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20]])
+
+        // NUMA cells in Placement: VCPU and MEMORY_MB leave the root for the cell, with the instance's allocation.
+        let cell = HostConfig.stableUUID(nodeA + "/numa/0")
+        agent.stop()
+        agent = try await start(false, cells: true, port: agent.port)
+        let rootInventories = try await placement("/resource_providers/\(nodeA)/inventories").1["inventories"] as? [String: Any]
+        #expect(rootInventories.map { Set($0.keys) } == ["DISK_GB"])
+        let cellInventories = try await placement("/resource_providers/\(cell)/inventories").1["inventories"] as? [String: Any]
+        #expect(cellInventories.map { Set($0.keys) } == ["VCPU", "MEMORY_MB"])
+        #expect(try await allocations(vm) == [nodeA: ["DISK_GB": 20], cell: ["VCPU": 2, "MEMORY_MB": 4096]])
+        agent.stop()
+        agent = try await start(false, port: agent.port)
+        defer { agent.stop() }
+        #expect(try await placement("/resource_providers/\(cell)").0 == 404)
         #expect(try await allocations(vm) == [nodeA: ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20]])
         #expect(try await agent.request("/compute/v1/instances/\(vm)", method: .delete).status == .ok)
         #expect(try await allocations(vm).isEmpty)
