@@ -110,6 +110,27 @@ extension PlacementResponder {
             fields["host_claims"] = .sortedObject(claims.mapValues { claim in
                 .object(["numa": Self.numaJSON(claim.numa), "pci_devices": .array(claim.pciDevices.map { .string($0) })])
             })
+            // Each device's status: available, claimed (its instance is building, or a move holds it), allocated,
+            // unavailable (its PF or a VF of it is held), removed (gone from the host while held), unassignable
+            // (no device spec admits it).
+            if let topology = node.topology {
+                var devices = PCITracker(devices: topology.devices, specs: node.hostConfig?.pciSpecs ?? [])
+                for (consumer, claim) in claims where !claim.pciDevices.isEmpty {
+                    let active = try await compute.ledger.instance(uuid: consumer).map { $0.vmState != .building } ?? false
+                    devices.hold(claim.pciDevices, consumer: consumer, allocated: active)
+                }
+                var status: [String: JSONValue] = [:]
+                for address in Set(topology.devices.map(\.address)).union(devices.records.keys) {
+                    guard let record = devices.records[address] else {
+                        status[address] = .object(["status": .string("unassignable")])
+                        continue
+                    }
+                    var entry: [String: JSONValue] = ["status": .string(record.status.rawValue)]
+                    if let consumer = record.consumer { entry["consumer"] = .string(consumer) }
+                    status[address] = .sortedObject(entry)
+                }
+                fields["pci_device_status"] = .sortedObject(status)
+            }
         }
         return .sortedObject(fields)
     }

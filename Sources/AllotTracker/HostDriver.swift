@@ -22,11 +22,15 @@ public struct DriverNode: Sendable, Equatable {
     public var traits: Set<String>
     /// The uuids of the instances really running on the node, or `nil` when the driver cannot tell.
     public var running: Set<String>?
+    /// NUMA cells and PCI devices of a node whose resources do not carry them (a bare-metal machine's, for the
+    /// record); a host's come with its ``HostInventory``.
+    public var topology: HostTopology?
 
     public init(
         uuid: String? = nil, hostname: String, resources: Result<NodeResources, HostDriverError>, traits: Set<String> = [],
-        running: Set<String>? = nil
+        running: Set<String>? = nil, topology: HostTopology? = nil
     ) {
+        self.topology = topology
         self.uuid = uuid
         self.hostname = hostname
         self.resources = resources
@@ -131,9 +135,19 @@ public struct FileHostDriver: HostDriver {
             }
             let uuid = fields["uuid"] as? String
             let traits = Set(fields["traits"] as? [String] ?? [])
+            var resources = Self.resources(fields, kind: kind, uuid: uuid)
+            var topology: HostTopology?
+            if kind == .baremetal, case .success = resources {
+                switch Self.topology(fields) {
+                case .success(let found):
+                    topology = found.cells.isEmpty && found.devices.isEmpty ? nil : found
+                    if let problem = topology?.problem { resources = .failure(.invalid(field: "topology", reason: problem)) }
+                case .failure(let error): resources = .failure(error)
+                }
+            }
             result.append(DriverNode(
-                uuid: uuid, hostname: hostname, resources: Self.resources(fields, kind: kind, uuid: uuid), traits: traits,
-                running: (fields["running"] as? [String]).map(Set.init)))
+                uuid: uuid, hostname: hostname, resources: resources, traits: traits,
+                running: (fields["running"] as? [String]).map(Set.init), topology: topology))
         }
         return result
     }
@@ -152,20 +166,14 @@ public struct FileHostDriver: HostDriver {
             guard let vcpus = integer("vcpus"), let memory = integer("memory_mb") else {
                 return .failure(.invalid(field: "vcpus/memory_mb", reason: "missing or not integers"))
             }
-            var cells: [NUMACell] = []
-            var devices: [PCIDevice] = []
-            do {
-                if let value = fields["numa_cells"] {
-                    cells = try JSONDecoder().decode([NUMACell].self, from: JSONSerialization.data(withJSONObject: value))
-                }
-                if let value = fields["pci_devices"] {
-                    devices = try JSONDecoder().decode([PCIDevice].self, from: JSONSerialization.data(withJSONObject: value))
-                }
-            } catch {
-                return .failure(.invalid(field: "numa_cells/pci_devices", reason: Self.describe(error)))
+            let topology: HostTopology
+            switch Self.topology(fields) {
+            case .success(let found): topology = found
+            case .failure(let error): return .failure(error)
             }
             let inventory = HostInventory(
-                vcpus: vcpus, memoryMB: memory, diskGB: integer("disk_gb") ?? 0, cells: cells, devices: devices)
+                vcpus: vcpus, memoryMB: memory, diskGB: integer("disk_gb") ?? 0, cells: topology.cells,
+                devices: topology.devices)
             if let problem = inventory.problem { return .failure(problem) }
             return .success(.host(inventory))
         case .baremetal:
@@ -184,6 +192,25 @@ public struct FileHostDriver: HostDriver {
 }
 
 extension FileHostDriver {
+    /// A node entry's `numa_cells` and `pci_devices` (empty when it has neither).
+    static func topology(_ fields: [String: Any]) -> Result<HostTopology, HostDriverError> {
+        for key in ["numa_cells", "pci_devices"] where fields[key] != nil && !(fields[key] is [Any]) {
+            return .failure(.invalid(field: key, reason: "must be a list"))
+        }
+        do {
+            var topology = HostTopology(cells: [])
+            if let value = fields["numa_cells"] {
+                topology.cells = try JSONDecoder().decode([NUMACell].self, from: JSONSerialization.data(withJSONObject: value))
+            }
+            if let value = fields["pci_devices"] {
+                topology.devices = try JSONDecoder().decode([PCIDevice].self, from: JSONSerialization.data(withJSONObject: value))
+            }
+            return .success(topology)
+        } catch {
+            return .failure(.invalid(field: "numa_cells/pci_devices", reason: describe(error)))
+        }
+    }
+
     /// A decoding error in a few words: what is wrong and where.
     public static func describe(_ error: any Error) -> String {
         guard let error = error as? DecodingError else { return "not valid JSON for a topology" }

@@ -349,7 +349,7 @@ public final class Tracker: Sendable {
             desired.topology = inventory.topology
             desired.hostConfig = configuration.hostConfig == HostConfig() ? nil : configuration.hostConfig
         } else {
-            desired.topology = nil
+            desired.topology = item.driverNode.topology
             desired.hostConfig = nil
         }
         // PCI devices that came or went; held ones that went are reported (the ledger keeps their claims).

@@ -29,7 +29,10 @@ struct Nodes: AsyncParsableCommand {
             for node in nodes {
                 print("\(node["hostname"] as? String ?? "") (\(node["uuid"] as? String ?? ""))")
                 let claims = node["host_claims"] as? [String: [String: Any]] ?? [:]
-                for line in TopologyText.lines(node["topology"] as? [String: Any], claims: claims) { print("  " + line) }
+                let status = node["pci_device_status"] as? [String: [String: String]] ?? [:]
+                for line in TopologyText.lines(node["topology"] as? [String: Any], claims: claims, status: status) {
+                    print("  " + line)
+                }
             }
             return
         }
@@ -173,7 +176,10 @@ struct Events: AsyncParsableCommand {
 /// A node's topology (its JSON form: `numa_cells`, `pci_devices`) as lines of text.
 enum TopologyText {
     /// `claims`: consumer → `{"numa": …, "pci_devices": […]}` (what `GET /compute/v1/nodes` gives as `host_claims`).
-    static func lines(_ topology: [String: Any]?, claims: [String: [String: Any]] = [:]) -> [String] {
+    /// `status`: address → `{"status": …, "consumer": …}` (`pci_device_status`).
+    static func lines(
+        _ topology: [String: Any]?, claims: [String: [String: Any]] = [:], status: [String: [String: String]] = [:]
+    ) -> [String] {
         guard let topology else { return ["no NUMA or PCI topology reported"] }
         var pinnedBy: [Int: String] = [:], heldBy: [String: String] = [:]
         for (consumer, claim) in claims {
@@ -211,8 +217,17 @@ enum TopologyText {
             if let parent = device["parent_address"] as? String { line += " of \(parent)" }
             line += (device["numa_node"] as? Int).map { ", NUMA cell \($0)" } ?? ", no NUMA cell"
             if let driver = device["driver"] as? String { line += ", driver \(driver)" }
-            if let holder = heldBy[device["address"] as? String ?? ""] { line += ", held by \(holder)" }
+            let address = device["address"] as? String ?? ""
+            if let entry = status[address], let state = entry["status"] {
+                line += ", " + state + (entry["consumer"].map { " (\($0))" } ?? "")
+            } else if let holder = heldBy[address] {
+                line += ", held by \(holder)"
+            }
             lines.append(line)
+        }
+        // Devices the host no longer reports but an instance still holds.
+        for (address, entry) in status.sorted(by: { $0.key < $1.key }) where entry["status"] == "removed" {
+            lines.append("PCI \(address) removed from the host, still held (\(entry["consumer"] ?? ""))")
         }
         return lines
     }

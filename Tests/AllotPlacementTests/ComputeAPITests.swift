@@ -397,7 +397,11 @@ struct ComputeServer {
         #expect((usages?["usages"] as? [String: Int])?["PCPU"] == 2)
         let shown = try runCLI(["nodes", "--topology"] + common)
         #expect(shown.output.contains("socket 0, pinned 2-3"))
-        #expect(shown.output.contains("PCI 0000:3b:02.0 8086:154c class 000000 type-VF of 0000:3b:00.0, NUMA cell 0, held by \(vm)"))
+        #expect(shown.output.contains("PCI 0000:3b:02.0 8086:154c class 000000 type-VF of 0000:3b:00.0, NUMA cell 0, claimed (\(vm))"))
+        // The PF of the claimed VF is unavailable; it matches no spec here, so it is unassignable anyway.
+        #expect(shown.output.contains("PCI 0000:3b:00.0 8086:1572 class 020000 type-PF, NUMA cell 0, unassignable"))
+        #expect(try runCLI(["claim", "state", vm, "--vm-state", "active"] + common).status == 0)
+        #expect(try runCLI(["nodes", "--topology"] + common).output.contains("NUMA cell 0, allocated (\(vm))"))
         // The node's only VF is taken: the next one is refused, and says why.
         let refused = try runCLI(["claim", "build", "--node", Self.nodeA, "--vcpus", "1", "--memory-mb", "512",
                                   "--extra-spec", "pci_passthrough:alias=vf:1"] + common)

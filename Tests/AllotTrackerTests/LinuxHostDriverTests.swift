@@ -123,6 +123,18 @@ import Testing
         }
         #expect(throws: HostDriverError.self) { try nodes[2].resources.get() }
         if case .failure(let error) = nodes[2].resources { #expect(error.description.contains("vendor_id")) }
+        // Bare-metal machines describe theirs for the record.
+        let farm = Data("""
+            {"nodes": [
+              {"uuid": "\(UUID().uuidString)", "name": "bm-1", "resource_class": "gold",
+               "numa_cells": [{"id": 0, "cpus": [0, 1], "memory_mb": 65536}],
+               "pci_devices": [{"address": "0000:17:00.0", "vendor_id": "15b3", "product_id": "1017", "numa_node": 0}]},
+              {"uuid": "\(UUID().uuidString)", "name": "bm-2", "resource_class": "gold", "numa_cells": 7}
+            ]}
+            """.utf8)
+        let machines = try FileHostDriver.parse(farm, kind: .baremetal, path: "farm.json")
+        #expect(machines[0].topology?.cells.first?.memoryMB == 65536 && machines[0].topology?.devices.count == 1)
+        #expect(throws: HostDriverError.invalid(field: "numa_cells", reason: "must be a list")) { try machines[1].resources.get() }
     }
 
     @Test func fallsBackToCpuinfoWithoutTheOnlineList() throws {
