@@ -57,12 +57,22 @@ start_private_cluster() {
         exit 1
     fi
     rm -f "$pgdata.initdb.log"
-    if ! as_pg "$pg_bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $pgdata -c fsync=off" start > /dev/null; then
-        log "PostgreSQL did not start; its log follows"
-        cat "$pgdata/server.log" >&2 || true
-        exit 1
-    fi
+    # A port free a moment ago may be taken meanwhile (an outgoing connection's local port can be any of these):
+    # then the next free one, a few times.
+    local tries=0
+    until as_pg "$pg_bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $pgdata -c fsync=off" start > /dev/null; do
+        tries=$((tries + 1))
+        if [[ -n "${ALLOT_TEST_PG_PORT:-}" || $tries -ge 5 ]] || ! grep -q "Address already in use" "$pgdata/server.log"; then
+            log "PostgreSQL did not start; its log follows"
+            cat "$pgdata/server.log" >&2 || true
+            exit 1
+        fi
+        log "port $port was taken meanwhile; trying the next free one"
+        for candidate in $(seq $((port + 1)) 55532); do
+            if ! (echo > "/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
+        done
+    done
     log "private PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
     export ALLOT_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 }
