@@ -202,7 +202,10 @@ public final class Tracker: Sendable {
     /// and publishes host metrics.
     @discardableResult
     public func audit() async throws -> AuditReport {
-        try await auditLock.run { try await self.auditPass() }
+        // On the audit thread (lower priority), so claims on other threads get the CPU first.
+        try await withTaskExecutorPreference(AuditExecutor.shared) {
+            try await auditLock.run { try await self.auditPass() }
+        }
     }
 
     private func auditPass() async throws -> AuditReport {
