@@ -26,15 +26,8 @@ import Testing
     func agentAgainstUpstreamPlacement() async throws {
         let directory = try Self.directory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let port = Int.random(in: 30000...39999)
-        // Through system(3), not Process: Foundation's Process waits for a descriptor that uWSGI, started in the
-        // background by the script, would inherit and keep open.
-        let pidFile = directory.appendingPathComponent("upstream.pid").path
-        let status = system("bash '\(Self.upstreamScript ?? "")' start \(port) '\(directory.path)/upstream' > '\(pidFile)'")
-        let pid = Int32(String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: pidFile))) ?? Data(), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines))
-        try #require(status == 0 && pid != nil, "upstream Placement did not start")
-        defer { kill(pid ?? 0, SIGTERM) }
+        let (port, pid) = try Self.startUpstream(directory)
+        defer { kill(pid, SIGTERM) }
         try await Self.scenario(placementPort: port, directory: directory)
     }
 
@@ -157,13 +150,8 @@ import Testing
     func agentReshapesAgainstUpstreamPlacement() async throws {
         let directory = try Self.directory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let port = Int.random(in: 30000...39999)
-        let pidFile = directory.appendingPathComponent("upstream.pid").path
-        let status = system("bash '\(Self.upstreamScript ?? "")' start \(port) '\(directory.path)/upstream' > '\(pidFile)'")
-        let pid = Int32(String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: pidFile))) ?? Data(), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines))
-        try #require(status == 0 && pid != nil, "upstream Placement did not start")
-        defer { kill(pid ?? 0, SIGTERM) }
+        let (port, pid) = try Self.startUpstream(directory)
+        defer { kill(pid, SIGTERM) }
         try await Self.reshapeScenario(placementPort: port, directory: directory)
     }
 
@@ -245,6 +233,23 @@ import Testing
         #expect(try await allocations(vm) == [nodeA: ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20]])
         #expect(try await agent.request("/compute/v1/instances/\(vm)", method: .delete).status == .ok)
         #expect(try await allocations(vm).isEmpty)
+    }
+
+    /// Starts upstream Placement on a random port below the kernel's ephemeral range (an outgoing connection can
+    /// hold any port from 32768 up), trying another port when that one is taken.
+    /// - Returns: the port and the uWSGI master's pid.
+    static func startUpstream(_ directory: URL) throws -> (port: Int, pid: Int32) {
+        for attempt in 1...5 {
+            let port = Int.random(in: 20000...29999)
+            // Through system(3), not Process: Foundation's Process waits for a descriptor that uWSGI, started in the
+            // background by the script, would inherit and keep open.
+            let pidFile = directory.appendingPathComponent("upstream.pid").path
+            let status = system("bash '\(upstreamScript ?? "")' start \(port) '\(directory.path)/upstream-\(attempt)' > '\(pidFile)'")
+            let pid = Int32(String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: pidFile))) ?? Data(), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines))
+            if status == 0, let pid { return (port, pid) }
+        }
+        throw ServerProcessError.didNotStart("upstream Placement did not start on five ports")
     }
 
     static func directory() throws -> URL {

@@ -21,10 +21,22 @@ final class ServerProcess {
             command: ["serve", "--database", database] + extra, logDirectory: logDirectory)
     }
 
-    /// Starts `allot <command…> --auth noauth --port P` (P free and random, or `port`) with text logs at warning
-    /// level and waits until `GET /` answers.
-    init(command: [String], port: Int? = nil, logDirectory: URL) async throws {
-        self.port = port ?? Int.random(in: 20000...29999)
+    /// Starts `allot <command…> --auth noauth --port P` (P random, or `port`) with text logs at warning level and
+    /// waits until `GET /` answers; a random port another process took meanwhile is replaced by another (3 tries).
+    convenience init(command: [String], port: Int? = nil, logDirectory: URL) async throws {
+        var attempt = 1
+        while true {
+            do {
+                try await self.init(command: command, fixedPort: port ?? Int.random(in: 20000...29999), logDirectory: logDirectory)
+                return
+            } catch ServerProcessError.didNotStart(let log) where port == nil && attempt < 3 && log.contains("in use") {
+                attempt += 1
+            }
+        }
+    }
+
+    private init(command: [String], fixedPort: Int, logDirectory: URL) async throws {
+        self.port = fixedPort
         logURL = logDirectory.appendingPathComponent("\(command[0])-\(self.port).log")
         if !FileManager.default.fileExists(atPath: logURL.path) {
             FileManager.default.createFile(atPath: logURL.path, contents: nil)
