@@ -1,5 +1,5 @@
-public import AllotCore
-public import AllotStore
+import AllotCore
+import AllotStore
 public import AllotTracker
 import Foundation
 import HTTPTypes

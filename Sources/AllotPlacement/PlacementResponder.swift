@@ -4,7 +4,7 @@ import AllotTracker
 import Foundation
 public import Hummingbird
 import HTTPTypes
-public import Logging
+import Logging
 import Metrics
 import NIOCore
 import NIOFoundationCompat

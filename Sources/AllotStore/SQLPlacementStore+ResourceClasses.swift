@@ -1,4 +1,4 @@
-public import AllotCore
+import AllotCore
 import SQLKit
 
 extension SQLPlacementStore {

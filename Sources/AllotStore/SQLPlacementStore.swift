@@ -1,4 +1,4 @@
-public import AllotCore
+import AllotCore
 public import Logging
 import SQLKit
 

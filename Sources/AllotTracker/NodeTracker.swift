@@ -1,4 +1,4 @@
-public import AllotCore
+import AllotCore
 
 /// One compute node's live state, owned by one actor: its record, its part of the ledger and the ledger
 /// generation that view reflects. Claims on other nodes never wait for it.

@@ -12,7 +12,7 @@ struct ClientOptions: ParsableArguments {
     var url: String = env("ALLOT_URL") ?? "http://127.0.0.1:8778"
 
     @Option(help: "API token (env ALLOT_TOKEN or OS_TOKEN; default: the admin token beside --database, else 'admin' for noauth).")
-    var token: String? = env("ALLOT_TOKEN") ?? env("OS_TOKEN")
+    var token: String = env("ALLOT_TOKEN") ?? env("OS_TOKEN") ?? ""
 
     @Option(help: "The database `allot serve` uses, to find its token file (env ALLOT_DATABASE).")
     var database: String = env("ALLOT_DATABASE") ?? "./allot.sqlite"
@@ -22,7 +22,7 @@ struct ClientOptions: ParsableArguments {
 
     /// The token to send: given, else the admin token of the local token file, else `admin` (noauth).
     func resolvedToken() -> String {
-        if let token { return token }
+        if !token.isEmpty { return token }
         let path = TokenFile.defaultPath(forDatabase: database)
         if let records = try? TokenFile.load(path: path), let admin = records.first(where: { $0.user == "admin" }) {
             return admin.token

@@ -33,10 +33,10 @@ struct Serve: AsyncParsableCommand {
     var auth: AuthChoice = env("ALLOT_AUTH").flatMap(AuthChoice.init(rawValue:)) ?? .token
 
     @Option(help: "JSON token file (default: beside the database; env ALLOT_TOKENS_FILE). ALLOT_TOKENS may hold the JSON itself.")
-    var tokensFile: String? = env("ALLOT_TOKENS_FILE")
+    var tokensFile: String = env("ALLOT_TOKENS_FILE") ?? ""
 
     @Option(help: "JSON policy file overriding rules by name, e.g. {\"placement:usages\": \"role:admin\"} (env ALLOT_POLICY_FILE).")
-    var policyFile: String? = env("ALLOT_POLICY_FILE")
+    var policyFile: String = env("ALLOT_POLICY_FILE") ?? ""
 
     @Flag(help: "Upstream's legacy policy: every API call needs the admin role.")
     var legacyPolicy = false
@@ -106,7 +106,8 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "allot")
         let location = DatabaseLocation(parsing: database)
         let configuration = try PlacementConfiguration(
-            auth: Self.authMode(auth, tokensFile: tokensFile, database: database, logger: logger), policy: policy(),
+            auth: Self.authMode(auth, tokensFile: tokensFile.isEmpty ? nil : tokensFile, database: database, logger: logger),
+            policy: policy(),
             corsAllowedOrigins: corsAllowedOrigin,
             corsAllowHeaders: corsAllowHeader, maxBodyBytes: maxBodyBytes,
             maxAllocationCandidates: maxAllocationCandidates, candidateStrategy: allocationCandidatesStrategy.strategy,
@@ -165,7 +166,7 @@ struct Serve: AsyncParsableCommand {
 
     private func policy() throws -> Policy {
         var overrides: [String: String] = [:]
-        if let policyFile {
+        if !policyFile.isEmpty {
             guard let data = FileManager.default.contents(atPath: policyFile),
                 let decoded = try? JSONDecoder().decode([String: String].self, from: data)
             else {

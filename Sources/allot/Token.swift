@@ -11,13 +11,13 @@ struct Token: AsyncParsableCommand {
     var database: String = env("ALLOT_DATABASE") ?? "./allot.sqlite"
 
     @Option(help: "The token file (default: beside the database; env ALLOT_TOKENS_FILE).")
-    var tokensFile: String? = env("ALLOT_TOKENS_FILE")
+    var tokensFile: String = env("ALLOT_TOKENS_FILE") ?? ""
 
     @Option(help: "Which user's token to print.")
     var user: String = "admin"
 
     func run() async throws {
-        let path = tokensFile ?? TokenFile.defaultPath(forDatabase: database)
+        let path = tokensFile.isEmpty ? TokenFile.defaultPath(forDatabase: database) : tokensFile
         guard FileManager.default.fileExists(atPath: path) else {
             throw ValidationError("no token file at \(path): start `allot serve` once, or pass --tokens-file")
         }

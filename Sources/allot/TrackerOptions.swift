@@ -9,7 +9,7 @@ struct TrackerOptions: ParsableArguments {
     var driver: DriverChoice = env("ALLOT_DRIVER").flatMap(DriverChoice.init(rawValue:)) ?? .linux
 
     @Option(help: "JSON node file for the fake and baremetal drivers; read again at every audit (env ALLOT_NODES_FILE).")
-    var nodesFile: String? = env("ALLOT_NODES_FILE")
+    var nodesFile: String = env("ALLOT_NODES_FILE") ?? ""
 
     @Option(help: "Directory holding instance disks; DISK_GB is its file system's size (env ALLOT_INSTANCES_PATH).")
     var instancesPath: String = env("ALLOT_INSTANCES_PATH") ?? "."
@@ -72,7 +72,7 @@ struct TrackerOptions: ParsableArguments {
     enum StrategyChoice: String, ExpressibleByArgument, CaseIterable { case pack, spread }
 
     func validateTracker() throws {
-        if driver != .linux, nodesFile == nil { throw ValidationError("--driver \(driver.rawValue) needs --nodes-file") }
+        if driver != .linux, nodesFile.isEmpty { throw ValidationError("--driver \(driver.rawValue) needs --nodes-file") }
         if let problem = try configuration().problem { throw ValidationError(problem) }
         for name in trait where !Trait.isCustomName(name) && !Trait.standardSet.contains(name) {
             throw ValidationError("no such trait \(name) (custom traits start with CUSTOM_)")
@@ -134,8 +134,8 @@ struct TrackerOptions: ParsableArguments {
     func makeDriver() -> any HostDriver {
         switch driver {
         case .linux: LinuxHostDriver(instancesPath: instancesPath)
-        case .fake: FileHostDriver(kind: .fake, path: nodesFile ?? "")
-        case .baremetal: FileHostDriver(kind: .baremetal, path: nodesFile ?? "")
+        case .fake: FileHostDriver(kind: .fake, path: nodesFile)
+        case .baremetal: FileHostDriver(kind: .baremetal, path: nodesFile)
         }
     }
 }

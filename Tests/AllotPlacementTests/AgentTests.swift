@@ -236,11 +236,11 @@ import Testing
     }
 
     /// Starts upstream Placement on a random port below the kernel's ephemeral range (an outgoing connection can
-    /// hold any port from 32768 up), trying another port when that one is taken.
+    /// hold any port from 32768 up) and apart from `ServerProcess`'s, trying another port when that one is taken.
     /// - Returns: the port and the uWSGI master's pid.
     static func startUpstream(_ directory: URL) throws -> (port: Int, pid: Int32) {
         for attempt in 1...5 {
-            let port = Int.random(in: 20000...29999)
+            let port = Int.random(in: 10000...19999)
             // Through system(3), not Process: Foundation's Process waits for a descriptor that uWSGI, started in the
             // background by the script, would inherit and keep open.
             let pidFile = directory.appendingPathComponent("upstream.pid").path

@@ -2,12 +2,24 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
+import Synchronization
 
 /// A real `allot serve` process, started from the built binary, for tests that kill or replicate it.
 final class ServerProcess {
     let port: Int
     let process: Process
     let logURL: URL
+
+    /// Ports for servers of this test process: each used once, from a random start below the kernel's ephemeral
+    /// range (so no outgoing connection holds one, and no two servers of this process collide).
+    private static let ports = Mutex(Int.random(in: 20000...24000))
+
+    static func freshPort() -> Int {
+        ports.withLock { next in
+            next += 1
+            return next
+        }
+    }
 
     /// The `allot` binary built beside the test bundle.
     static var binary: URL {
@@ -27,7 +39,7 @@ final class ServerProcess {
         var attempt = 1
         while true {
             do {
-                try await self.init(command: command, fixedPort: port ?? Int.random(in: 20000...29999), logDirectory: logDirectory)
+                try await self.init(command: command, fixedPort: port ?? Self.freshPort(), logDirectory: logDirectory)
                 return
             } catch ServerProcessError.didNotStart(let log) where port == nil && attempt < 3 && log.contains("in use") {
                 attempt += 1
@@ -39,7 +51,7 @@ final class ServerProcess {
         self.port = fixedPort
         logURL = logDirectory.appendingPathComponent("\(command[0])-\(self.port).log")
         if !FileManager.default.fileExists(atPath: logURL.path) {
-            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         }
         process = Process()
         process.executableURL = Self.binary
@@ -51,7 +63,13 @@ final class ServerProcess {
         process.standardError = log
         try process.run()
         for _ in 0..<300 {
-            if (try? await request("/", method: .get).status) == .ok { return }
+            // Only this process counts: another server may hold the port (then this one has exited).
+            if let answer = try? await request("/", method: .get), answer.status == .ok,
+                answer.headers[.server] == "allot", process.isRunning
+            {
+                try await Task.sleep(for: .milliseconds(50))
+                if process.isRunning { return }
+            }
             if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(100))
         }
