@@ -92,17 +92,9 @@ extension SQLComputeLedger {
         for (consumer, byNode) in change.after.hostClaims {
             if let claim = byNode[node] { holders[consumer] = claim }
         }
-        var usage: [Int: NUMACellUsage] = [:]
+        let usage = Self.cellUsage(holders.values)
         var devices = PCITracker(devices: topology.devices, specs: config.pciSpecs)
         for (consumer, claim) in holders.sorted(by: { $0.key < $1.key }) {
-            for (cell, used) in claim.numa?.usage ?? [:] {
-                var total = usage[cell] ?? NUMACellUsage()
-                total.pinnedCPUs.formUnion(used.pinnedCPUs)
-                total.sharedVCPUs += used.sharedVCPUs
-                total.memoryMB += used.memoryMB
-                for (size, count) in used.pages { total.pages[size, default: 0] += count }
-                usage[cell] = total
-            }
             devices.hold(claim.pciDevices, consumer: consumer)
         }
 
@@ -197,13 +189,7 @@ extension SQLComputeLedger {
                 changed = true
             }
             guard var current else { continue }
-            for name in try await tx.resourceClassIDs(provider.inventories.keys).missing.sorted() where ResourceClass.isCustomName(name) {
-                try await SQLPlacementStore.insertCustomClass(name, now: now, tx: tx)
-            }
-            for name in try await tx.traitIDs(provider.traits).missing where Trait.isCustomName(name) {
-                try await tx.run("INSERT INTO traits (name, created_at, updated_at) VALUES (\(bind: name), \(bind: now), NULL)")
-                try await tx.recordChange(.names)
-            }
+            try await tx.createCustomNames(classes: provider.inventories.keys, traits: provider.traits, now: now)
             guard let row = try await tx.provider(uuid: provider.uuid, lock: true) else { continue }
             let inventories = provider.inventories
             let (have, _) = try await SQLPlacementStore.loadInventories(providerID: current.id, tx: tx)
@@ -272,10 +258,7 @@ extension SQLComputeLedger {
             if try await tx.row("SELECT id FROM allocations WHERE resource_provider_id = \(bind: provider.id) LIMIT 1") != nil {
                 continue
             }
-            try await tx.run("DELETE FROM inventories WHERE resource_provider_id = \(bind: provider.id)")
-            try await tx.run("DELETE FROM resource_provider_traits WHERE resource_provider_id = \(bind: provider.id)")
-            try await tx.run("DELETE FROM resource_provider_aggregates WHERE resource_provider_id = \(bind: provider.id)")
-            try await tx.run("DELETE FROM resource_providers WHERE id = \(bind: provider.id)")
+            try await tx.deleteProviderRows(id: provider.id)
             try await tx.recordChange(.shape)
             changed = true
         }

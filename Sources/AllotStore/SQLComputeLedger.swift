@@ -270,15 +270,7 @@ public final class SQLComputeLedger: Sendable {
                 result.createdProvider = true
             }
             guard var provider else { throw StoreError.corrupt("provider vanished after insert") }
-            // Custom classes and traits the node names are created as needed (Nova's report client does the same).
-            for name in try await tx.resourceClassIDs(node.inventories.keys).missing.sorted() {
-                guard ResourceClass.isCustomName(name) else { throw ComputeError.invalidRequest("no such resource class \(name)") }
-                try await SQLPlacementStore.insertCustomClass(name, now: now, tx: tx)
-            }
-            for name in try await tx.traitIDs(node.traits).missing where Trait.isCustomName(name) {
-                try await tx.run("INSERT INTO traits (name, created_at, updated_at) VALUES (\(bind: name), \(bind: now), NULL)")
-                try await tx.recordChange(.names)
-            }
+            try await tx.createCustomNames(classes: node.inventories.keys, traits: node.traits, now: now)
             let (current, _) = try await SQLPlacementStore.loadInventories(providerID: provider.id, tx: tx)
             // Classes leaving the root for child providers (NUMA cells) while allocated stay until the reshape
             // below has moved their allocations.
@@ -370,15 +362,9 @@ public final class SQLComputeLedger: Sendable {
                     guard grandchild == nil, used == nil else {
                         throw ComputeError.illegalTransition("node \(uuid) has child providers in use")
                     }
-                    try await tx.run("DELETE FROM inventories WHERE resource_provider_id = \(bind: id)")
-                    try await tx.run("DELETE FROM resource_provider_traits WHERE resource_provider_id = \(bind: id)")
-                    try await tx.run("DELETE FROM resource_provider_aggregates WHERE resource_provider_id = \(bind: id)")
-                    try await tx.run("DELETE FROM resource_providers WHERE id = \(bind: id)")
+                    try await tx.deleteProviderRows(id: id)
                 }
-                try await tx.run("DELETE FROM inventories WHERE resource_provider_id = \(bind: provider.id)")
-                try await tx.run("DELETE FROM resource_provider_traits WHERE resource_provider_id = \(bind: provider.id)")
-                try await tx.run("DELETE FROM resource_provider_aggregates WHERE resource_provider_id = \(bind: provider.id)")
-                try await tx.run("DELETE FROM resource_providers WHERE id = \(bind: provider.id)")
+                try await tx.deleteProviderRows(id: provider.id)
                 try await tx.recordChange(.shape)
             }
             try await tx.run("DELETE FROM compute_nodes WHERE uuid = \(bind: uuid)")

@@ -204,10 +204,7 @@ extension SQLPlacementStore {
                     "Unable to delete resource provider \(uuid): Resource provider has allocations.",
                     code: .providerInUse)
             }
-            try await tx.run("DELETE FROM inventories WHERE resource_provider_id = \(bind: current.id)")
-            try await tx.run("DELETE FROM resource_provider_traits WHERE resource_provider_id = \(bind: current.id)")
-            try await tx.run("DELETE FROM resource_provider_aggregates WHERE resource_provider_id = \(bind: current.id)")
-            try await tx.run("DELETE FROM resource_providers WHERE id = \(bind: current.id)")
+            try await tx.deleteProviderRows(id: current.id)
             try await tx.recordChange(.shape)
         }
     }

@@ -192,6 +192,29 @@ extension Transaction {
         return result
     }
 
+    /// Deletes a provider's row with its inventories, traits and aggregate links (the caller checks that nothing is
+    /// allocated there and records the change).
+    func deleteProviderRows(id: Int) async throws {
+        try await run("DELETE FROM inventories WHERE resource_provider_id = \(bind: id)")
+        try await run("DELETE FROM resource_provider_traits WHERE resource_provider_id = \(bind: id)")
+        try await run("DELETE FROM resource_provider_aggregates WHERE resource_provider_id = \(bind: id)")
+        try await run("DELETE FROM resource_providers WHERE id = \(bind: id)")
+    }
+
+    /// Creates the custom resource classes and traits among these names that do not exist yet (Nova's report
+    /// client does the same for what a compute node reports).
+    /// - Throws: ``ComputeError/invalidRequest(_:)`` for a missing class that is not custom.
+    func createCustomNames(classes: some Collection<String>, traits: Set<String>, now: Double) async throws {
+        for name in try await resourceClassIDs(classes).missing.sorted() {
+            guard ResourceClass.isCustomName(name) else { throw ComputeError.invalidRequest("no such resource class \(name)") }
+            try await SQLPlacementStore.insertCustomClass(name, now: now, tx: self)
+        }
+        for name in try await traitIDs(traits).missing where Trait.isCustomName(name) {
+            try await run("INSERT INTO traits (name, created_at, updated_at) VALUES (\(bind: name), \(bind: now), NULL)")
+            try await recordChange(.names)
+        }
+    }
+
     /// Id and generation of the providers with these uuids, locked in id order (PostgreSQL), by uuid.
     func lockedProviderGenerations(_ uuids: Set<String>) async throws -> [String: (id: Int, generation: Int)] {
         guard !uuids.isEmpty else { return [:] }

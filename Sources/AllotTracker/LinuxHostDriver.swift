@@ -187,13 +187,10 @@ public struct LinuxHostDriver: Sendable {
         if trimmed.isEmpty { return [] }
         var cpus: [Int] = []
         for part in trimmed.split(separator: ",") {
-            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
-            guard (1...2).contains(bounds.count), let low = Int(bounds[0]), let high = Int(bounds.last!), low <= high,
-                low >= 0
-            else {
+            guard let range = CPUList.range(part) else {
                 throw HostDriverError.malformed(path: path, reason: "bad CPU list entry '\(part)'")
             }
-            cpus.append(contentsOf: low...high)
+            cpus.append(contentsOf: range)
         }
         return cpus
     }

@@ -187,13 +187,19 @@ public enum CPUList {
                 excluded = true
                 part = part.dropFirst()
             }
-            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
-            guard (1...2).contains(bounds.count), let low = Int(bounds[0]), let high = Int(bounds[bounds.count - 1]),
-                low >= 0, low <= high, high - low < 65536
-            else { return nil }
-            if excluded { exclude.formUnion(low...high) } else { include.formUnion(low...high) }
+            guard let cpus = range(part), cpus.count <= 65536 else { return nil }
+            if excluded { exclude.formUnion(cpus) } else { include.formUnion(cpus) }
         }
         return (include.sorted(), exclude.sorted())
+    }
+
+    /// One entry of a CPU list: `N` or `LOW-HIGH`.
+    public static func range(_ part: Substring) -> ClosedRange<Int>? {
+        let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+        guard (1...2).contains(bounds.count), let low = Int(bounds[0]), let high = Int(bounds[bounds.count - 1]),
+            low >= 0, low <= high
+        else { return nil }
+        return low...high
     }
 
     /// `[0, 1, 2, 5]` → `0-2,5`.
