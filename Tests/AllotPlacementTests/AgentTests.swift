@@ -14,21 +14,32 @@ import Testing
     static var upstreamScript: String? { ProcessInfo.processInfo.environment["ALLOT_TEST_UPSTREAM_PLACEMENT"] }
 
     @Test func agentAgainstAllotPlacement() async throws {
-        let directory = try Self.directory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let placement = try await ServerProcess(
-            database: directory.appendingPathComponent("placement.sqlite").path, logDirectory: directory)
-        defer { placement.stop() }
-        try await Self.scenario(placementPort: placement.port, directory: directory)
+        try await Self.againstAllotPlacement { try await Self.scenario(placementPort: $0, directory: $1) }
     }
 
     @Test(.enabled(if: upstreamScript != nil, "upstream Placement is not installed (scripts/test.sh installs it)"))
     func agentAgainstUpstreamPlacement() async throws {
-        let directory = try Self.directory()
+        // `auto` finds no compute ledger upstream and keeps its own.
+        try await Self.againstUpstreamPlacement { try await Self.scenario(placementPort: $0, directory: $1, ledger: "auto") }
+    }
+
+    /// Runs `scenario` (Placement's port, a scratch directory) against `allot serve --no-agent`.
+    static func againstAllotPlacement(_ scenario: (Int, URL) async throws -> Void) async throws {
+        let directory = try directory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let (port, pid) = try Self.startUpstream(directory)
+        let placement = try await ServerProcess(
+            database: directory.appendingPathComponent("placement.sqlite").path, logDirectory: directory)
+        defer { placement.stop() }
+        try await scenario(placement.port, directory)
+    }
+
+    /// Runs `scenario` (Placement's port, a scratch directory) against upstream Placement.
+    static func againstUpstreamPlacement(_ scenario: (Int, URL) async throws -> Void) async throws {
+        let directory = try directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (port, pid) = try startUpstream(directory)
         defer { kill(pid, SIGTERM) }
-        try await Self.scenario(placementPort: port, directory: directory)
+        try await scenario(port, directory)
     }
 
     /// Two agents on two hosts keep their books in one `allot serve`'s ledger (`--ledger remote`): claims commit
@@ -138,21 +149,12 @@ import Testing
     }
 
     @Test func agentReshapesAgainstAllotPlacement() async throws {
-        let directory = try Self.directory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let placement = try await ServerProcess(
-            database: directory.appendingPathComponent("placement.sqlite").path, logDirectory: directory)
-        defer { placement.stop() }
-        try await Self.reshapeScenario(placementPort: placement.port, directory: directory)
+        try await Self.againstAllotPlacement(Self.reshapeScenario)
     }
 
     @Test(.enabled(if: upstreamScript != nil, "upstream Placement is not installed (scripts/test.sh installs it)"))
     func agentReshapesAgainstUpstreamPlacement() async throws {
-        let directory = try Self.directory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let (port, pid) = try Self.startUpstream(directory)
-        defer { kill(pid, SIGTERM) }
-        try await Self.reshapeScenario(placementPort: port, directory: directory)
+        try await Self.againstUpstreamPlacement(Self.reshapeScenario)
     }
 
     /// A node with a GPU and an instance holding it; the agent restarts with --pci-in-placement: the GPU becomes a

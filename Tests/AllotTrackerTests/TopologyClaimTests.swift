@@ -2,7 +2,6 @@ import AllotCore
 import AllotStore
 import AllotTracker
 import Foundation
-import Logging
 import Testing
 
 /// Claims that pin CPUs, take huge pages and PCI devices, through the tracker over a real SQLite ledger: builds,
@@ -50,11 +49,17 @@ import Testing
     static let cellsInPlacement = HostConfig.NUMAInPlacement(
         cpuAllocationRatio: 1, ramAllocationRatio: 1, reservedCPUs: 0, reservedMemoryMB: 0)
 
-    static func fixture(pciInPlacement: Bool = false, numaInPlacement: Bool = false) async throws -> TrackerFixture {
+    /// ``config`` with PCI devices and NUMA cells in Placement or not.
+    static func config(pciInPlacement: Bool, numaInPlacement: Bool) -> HostConfig {
         var config = config
         config.pciInPlacement = pciInPlacement
         config.numaInPlacement = numaInPlacement ? cellsInPlacement : nil
-        let fixture = try await TrackerFixture(nodes: nodes(), hostConfig: config)
+        return config
+    }
+
+    static func fixture(pciInPlacement: Bool = false, numaInPlacement: Bool = false) async throws -> TrackerFixture {
+        let fixture = try await TrackerFixture(
+            nodes: nodes(), hostConfig: config(pciInPlacement: pciInPlacement, numaInPlacement: numaInPlacement))
         try await fixture.tracker.start()
         return fixture
     }
@@ -208,14 +213,7 @@ import Testing
         try await fixture.tracker.perform(.build(Self.instance(vm1, Self.pinned(1, ["pci_passthrough:alias": "gpu:1"]))))
         try await fixture.tracker.perform(.update(instance: vm1, vmState: .active, taskState: .some(nil), osType: nil))
         func tracker(_ inPlacement: Bool) -> Tracker {
-            var config = Self.config
-            config.pciInPlacement = inPlacement
-            return Tracker(
-                configuration: TrackerConfiguration(
-                    host: "test-host", cpuAllocationRatio: 1, ramAllocationRatio: 1, reservedHostMemoryMB: 0, auditInterval: 0,
-                    hostConfig: config),
-                driver: FileHostDriver(kind: .fake, path: fixture.nodesFile), ledger: fixture.ledger,
-                events: fixture.tracker.events, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            fixture.restartedTracker(hostConfig: Self.config(pciInPlacement: inPlacement, numaInPlacement: false))
         }
         // The agent restarts with devices in Placement.
         let on = tracker(true)
@@ -270,14 +268,7 @@ import Testing
         try await fixture.tracker.perform(.build(Self.instance(vm1, plain)))
         try await fixture.tracker.perform(.build(Self.instance(vm2, Self.pinned(2))))
         func tracker(_ on: Bool) -> Tracker {
-            var config = Self.config
-            config.numaInPlacement = on ? Self.cellsInPlacement : nil
-            return Tracker(
-                configuration: TrackerConfiguration(
-                    host: "test-host", cpuAllocationRatio: 1, ramAllocationRatio: 1, reservedHostMemoryMB: 0, auditInterval: 0,
-                    hostConfig: config),
-                driver: FileHostDriver(kind: .fake, path: fixture.nodesFile), ledger: fixture.ledger,
-                events: fixture.tracker.events, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            fixture.restartedTracker(hostConfig: Self.config(pciInPlacement: false, numaInPlacement: on))
         }
         let on = tracker(true)
         let report = try await on.start()

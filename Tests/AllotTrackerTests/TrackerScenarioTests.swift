@@ -29,12 +29,23 @@ final class TrackerFixture: Sendable {
         database = try await Database.open(.sqliteFile(self.directory.appendingPathComponent("allot.sqlite").path), logger: logger)
         ledger = SQLComputeLedger(database: database, logger: logger, now: { Date().timeIntervalSince1970 })
         store = SQLPlacementStore(database: database, logger: logger, now: { Date().timeIntervalSince1970 })
-        tracker = Tracker(
+        tracker = Self.makeTracker(nodesFile: nodesFile, ledger: ledger, hostConfig: hostConfig, logger: logger)
+    }
+
+    /// A tracker over the fixture's node file and ledger: ratios 1, nothing reserved, no periodic audits.
+    static func makeTracker(nodesFile: String, ledger: SQLComputeLedger, hostConfig: HostConfig, logger: Logger) -> Tracker {
+        Tracker(
             configuration: TrackerConfiguration(
                 host: "test-host", cpuAllocationRatio: 1, ramAllocationRatio: 1, reservedHostMemoryMB: 0, auditInterval: 0,
                 hostConfig: hostConfig),
             driver: FileHostDriver(kind: .fake, path: nodesFile), ledger: ledger, events: EventBus(logger: logger),
             logger: logger)
+    }
+
+    /// Another tracker over the same ledger and node file, as after a restart with another configuration.
+    func restartedTracker(hostConfig: HostConfig) -> Tracker {
+        Self.makeTracker(nodesFile: nodesFile, ledger: ledger, hostConfig: hostConfig,
+                         logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
     static func twoNodes(running: [String: [String]] = [:]) -> [[String: Any]] {
