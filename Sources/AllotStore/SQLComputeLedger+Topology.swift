@@ -168,11 +168,12 @@ extension SQLComputeLedger {
     ) async throws -> (changed: Bool, reshaped: [String]) {
         let config = node.hostConfig ?? HostConfig()
         let desired = config.childProviders(node: node.uuid, hostname: node.hostname, topology: node.topology)
+        // The node's children this configuration manages; other services' children are left alone.
         var existing: [String: (id: Int, generation: Int, name: String)] = [:]
         for row in try await tx.rows("SELECT id, uuid, generation, name FROM resource_providers WHERE parent_provider_id = \(bind: root)") {
-            existing[try row.decode(column: "uuid", as: String.self)] = (
-                try row.decode(column: "id", as: Int.self), try row.decode(column: "generation", as: Int.self),
-                try row.decode(column: "name", as: String.self))
+            let uuid = try row.decode(column: "uuid", as: String.self), name = try row.decode(column: "name", as: String.self)
+            guard HostConfig.isOwnChild(uuid: uuid, name: name, node: node.uuid) else { continue }
+            existing[uuid] = (try row.decode(column: "id", as: Int.self), try row.decode(column: "generation", as: Int.self), name)
         }
         var changed = false
         for provider in desired {

@@ -354,9 +354,14 @@ public final class SQLComputeLedger: Sendable {
                         "node \(uuid) still holds allocations of \(holders.prefix(5).joined(separator: ", "))"
                             + (holders.count > 5 ? " and \(holders.count - 5) more" : ""))
                 }
-                // Its child providers (PCI devices) go with it when nothing is allocated there.
-                for child in try await tx.rows("SELECT id FROM resource_providers WHERE parent_provider_id = \(bind: provider.id)") {
+                // Its own child providers (PCI devices, NUMA cells) go with it when nothing is allocated there;
+                // another service's children keep it.
+                for child in try await tx.rows("SELECT id, uuid, name FROM resource_providers WHERE parent_provider_id = \(bind: provider.id)") {
                     let id = try child.decode(column: "id", as: Int.self)
+                    guard HostConfig.isOwnChild(
+                        uuid: try child.decode(column: "uuid", as: String.self), name: try child.decode(column: "name", as: String.self),
+                        node: uuid)
+                    else { throw ComputeError.illegalTransition("node \(uuid) has child providers of another service") }
                     let grandchild = try await tx.row("SELECT id FROM resource_providers WHERE parent_provider_id = \(bind: id)")
                     let used = try await tx.row("SELECT id FROM allocations WHERE resource_provider_id = \(bind: id) LIMIT 1")
                     guard grandchild == nil, used == nil else {

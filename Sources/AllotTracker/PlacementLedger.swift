@@ -235,7 +235,10 @@ public final class PlacementLedger: LedgerBackend {
     private func syncChildren(_ node: ComputeNode) async throws -> (changed: Bool, reshaped: [String]) {
         let config = node.hostConfig ?? HostConfig()
         let desired = config.childProviders(node: node.uuid, hostname: node.hostname, topology: node.topology)
-        var upstream = try await placement.children(of: node.uuid)
+        // The node's children this configuration manages; other services' children are left alone.
+        var upstream = try await placement.children(of: node.uuid).filter {
+            HostConfig.isOwnChild(uuid: $0.key, name: $0.value.name, node: node.uuid)
+        }
         guard !desired.isEmpty || !upstream.isEmpty else { return (false, []) }
         var changed = false
         for provider in desired {
@@ -309,7 +312,11 @@ public final class PlacementLedger: LedgerBackend {
     /// (locally or in Placement).
     public func removeNode(uuid: String) async throws {
         try await serial.run {
-            let children = try await self.placement.children(of: uuid).keys.sorted()
+            let all = try await self.placement.children(of: uuid)
+            let children = all.filter { HostConfig.isOwnChild(uuid: $0.key, name: $0.value.name, node: uuid) }.keys.sorted()
+            if children.count < all.count {
+                throw ComputeError.illegalTransition("node \(uuid) has child providers of another service in Placement")
+            }
             var holders = Set(try await self.placement.providerAllocations(uuid).keys)
             for child in children { holders.formUnion(try await self.placement.providerAllocations(child).keys) }
             let sorted = holders.sorted()

@@ -213,6 +213,10 @@ import Testing
         let (_, audit) = try await agent.request("/compute/v1/audit", method: .post).statusAndBody()
         #expect(audit["reshaped"] as? [String] == [] && audit["repaired"] as? [String] == [])
 
+        // Another service's child of the node is left alone throughout.
+        let foreign = newUUID()
+        #expect(try await placement("/resource_providers", .post,
+                                    "{\"uuid\": \"\(foreign)\", \"name\": \"gpu-node:bandwidth\", \"parent_provider_uuid\": \"\(nodeA)\"}").0 == 200)
         // Off: the allocation moves back to the node and the provider goes.
         agent.stop()
         agent = try await start(false, port: agent.port)
@@ -233,6 +237,7 @@ import Testing
         defer { agent.stop() }
         #expect(try await placement("/resource_providers/\(cell)").0 == 404)
         #expect(try await allocations(vm) == [nodeA: ["VCPU": 2, "MEMORY_MB": 4096, "DISK_GB": 20]])
+        #expect(try await placement("/resource_providers/\(foreign)").0 == 200)
         #expect(try await agent.request("/compute/v1/instances/\(vm)", method: .delete).status == .ok)
         #expect(try await allocations(vm).isEmpty)
     }

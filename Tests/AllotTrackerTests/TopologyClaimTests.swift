@@ -246,12 +246,16 @@ import Testing
         try await on.perform(.confirm(migration: m1))
         #expect(try await fixture.store.usages(providerUUID: gpuA).1.values.allSatisfy { $0 == 0 })
         try await Self.expectConsistentClaims(fixture)
+        // Another service's child of the node (a network agent's, say) is not ours to touch.
+        let foreign = UUID().uuidString.lowercased()
+        _ = try await fixture.store.createProvider(uuid: foreign, name: "n-a:NIC bandwidth", parentUUID: Self.nodeA)
         // Off again: allocations move back to the roots only, and the child providers go.
         let off = tracker(false)
         let back = try await off.start()
         #expect(Set(back.reshaped) == [vm1, vm2])
         #expect(try await fixture.store.provider(uuid: gpuA) == nil)
         #expect(try await fixture.store.provider(uuid: gpuB) == nil)
+        #expect(try await fixture.store.provider(uuid: foreign)?.parentUUID == Self.nodeA)
         #expect(try await fixture.store.allocations(consumerUUID: vm1).byProvider.keys.sorted() == [Self.nodeB])
         #expect(try await fixture.ledger.instance(uuid: vm2)?.childAllocations == [:])
         try await Self.expectConsistentClaims(fixture)

@@ -405,6 +405,15 @@ public struct HostConfig: Hashable, Sendable, Codable {
         String(text.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
     }
 
+    /// Whether a child provider of `node` is one these configurations create (a PCI device's or a NUMA cell's): its
+    /// uuid is the one derived from the node and its name's suffix (`_ADDRESS`, `_NUMA<ID>`), whatever the hostname
+    /// was. Children another service made under the node (e.g. network bandwidth providers) are not.
+    public static func isOwnChild(uuid: String, name: String, node: String) -> Bool {
+        guard let suffix = name.split(separator: "_").last.map(String.init) else { return false }
+        if suffix.hasPrefix("NUMA"), let id = Int(suffix.dropFirst(4)), uuid == stableUUID(node + "/numa/\(id)") { return true }
+        return uuid == stableUUID(node + "/" + suffix)
+    }
+
     /// A uuid made from `text` (two 64-bit FNV-1a hashes), stable across runs and machines.
     public static func stableUUID(_ text: String) -> String {
         var a: UInt64 = 0xcbf2_9ce4_8422_2325, b: UInt64 = 0x6c62_272e_07bb_0142
