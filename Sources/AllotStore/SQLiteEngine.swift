@@ -6,8 +6,7 @@ import SQLKit
 import Synchronization
 
 /// One SQLite connection driven directly through the C API: statements are prepared once and cached, and run
-/// on the calling thread (no thread hop per statement; a transaction's `COMMIT`, which waits for the disk, runs on
-/// NIO's blocking-I/O pool).
+/// on the calling thread (no thread hop per statement, nor for the `COMMIT` that waits for the disk).
 ///
 /// Every use goes through ``Database``, which holds its gate for the whole of a transaction or read, so the
 /// connection is never used by two tasks at once.
@@ -21,7 +20,8 @@ final class SQLiteEngine: @unchecked Sendable {
 
     init(path: String) throws {
         var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX
+        // NOMUTEX: SQLite takes no lock of its own per call; the gate that serialises every use (above) is the lock.
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let code = sqlite3_open_v2(path, &db, flags, nil)
         guard code == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
@@ -314,14 +314,6 @@ struct SQLiteEngineDatabase: SQLDatabase {
     private func run(_ query: any SQLExpression, _ onRow: (any SQLRow) -> Void) throws {
         let (sql, binds) = serialize(query)
         try engine.execute(sql, try binds.map(SQLiteValue.init(bind:))) { onRow($0) }
-    }
-}
-
-extension SQLDatabase {
-    /// `COMMIT` on the engine behind this database (SQLite only).
-    func engineCommit() throws {
-        guard let database = self as? SQLiteEngineDatabase else { return }
-        try database.engine.execute("COMMIT", []) { _ in }
     }
 }
 

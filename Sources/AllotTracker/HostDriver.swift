@@ -1,5 +1,6 @@
 public import AllotCore
 public import Foundation
+import Synchronization
 
 /// What a driver reports for one node.
 public enum NodeResources: Sendable, Equatable {
@@ -100,6 +101,13 @@ public struct FileHostDriver: HostDriver {
 
     public let kind: Kind
     public let path: String
+    /// The file's bytes at the last pass and what they parsed to: an unchanged file (the usual audit) is compared,
+    /// not parsed again.
+    private let lastParse = LastParse()
+
+    private final class LastParse: Sendable {
+        let value = Mutex<(data: Data, nodes: [DriverNode])?>(nil)
+    }
 
     public init(kind: Kind, path: String) {
         self.kind = kind
@@ -110,7 +118,10 @@ public struct FileHostDriver: HostDriver {
 
     public func nodes() async throws -> [DriverNode] {
         guard let data = FileManager.default.contents(atPath: path) else { throw HostDriverError.unreadable(path: path) }
-        return try Self.parse(data, kind: kind, path: path)
+        if let nodes = lastParse.value.withLock({ last in last.flatMap { $0.data == data ? $0.nodes : nil } }) { return nodes }
+        let nodes = try Self.parse(data, kind: kind, path: path)
+        lastParse.value.withLock { $0 = (data, nodes) }
+        return nodes
     }
 
     public func metrics() async -> [String: Double] { [:] }

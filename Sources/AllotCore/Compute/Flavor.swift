@@ -73,21 +73,22 @@ public struct Flavor: Hashable, Sendable, Codable {
     public func resources(bootFromVolume: Bool) -> [String: Int] {
         let disk = (bootFromVolume ? 0 : rootGB) + ephemeralGB + (swapMB + 1023) / 1024
         var result = [ResourceClass.vcpu.name: vcpus, ResourceClass.memoryMB.name: memoryMB, ResourceClass.diskGB.name: disk]
-        // Dedicated vCPUs are PCPU in Placement (Nova since Train): all of them, or the mask of a mixed policy.
-        if let numa = try? NUMARequest.from(self), !numa.dedicatedVCPUs.isEmpty {
-            result[ResourceClass.vcpu.name] = vcpus - numa.dedicatedVCPUs.count
-            result["PCPU"] = numa.dedicatedVCPUs.count
-        }
-        // Unnumbered specs replace the base amounts; numbered groups add to them (one provider holds all).
-        for (key, value) in extraSpecs.sorted(by: { $0.key < $1.key }) {
-            guard let name = Self.resourceSpec(key), let amount = Int(value) else { continue }
-            if key.hasPrefix("resources:") {
-                result[name] = amount
+        if !extraSpecs.isEmpty {
+            // Dedicated vCPUs are PCPU in Placement (Nova since Train): all of them, or the mask of a mixed policy.
+            if extraSpecs.keys.contains(where: { $0.hasPrefix("hw:") }), let numa = try? NUMARequest.from(self),
+                !numa.dedicatedVCPUs.isEmpty
+            {
+                result[ResourceClass.vcpu.name] = vcpus - numa.dedicatedVCPUs.count
+                result["PCPU"] = numa.dedicatedVCPUs.count
             }
-        }
-        for (key, value) in extraSpecs.sorted(by: { $0.key < $1.key }) where !key.hasPrefix("resources:") {
-            guard let name = Self.resourceSpec(key), let amount = Int(value) else { continue }
-            result[name, default: 0] += amount
+            // Unnumbered specs replace the base amounts (one key per class); numbered groups add to them (one
+            // provider holds all), after every replacement.
+            var added: [(String, Int)] = []
+            for (key, value) in extraSpecs where key.hasPrefix("resources") {
+                guard let name = Self.resourceSpec(key), let amount = Int(value) else { continue }
+                if key.hasPrefix("resources:") { result[name] = amount } else { added.append((name, amount)) }
+            }
+            for (name, amount) in added { result[name, default: 0] += amount }
         }
         return result.filter { $0.value > 0 }
     }

@@ -169,12 +169,12 @@ public struct ComputeChange: Hashable, Sendable, Codable {
 
     /// Every consumer whose allocations differ, with what it holds afterwards (empty: nothing).
     public var allocations: [String: NodeAmounts] {
-        let old = before.allocations
+        let old = before.allocations, new = after.allocations
         var result: [String: NodeAmounts] = [:]
-        for (consumer, amounts) in after.allocations where old[consumer] ?? [:] != amounts {
+        for (consumer, amounts) in new where old[consumer] ?? [:] != amounts {
             result[consumer] = amounts
         }
-        for (consumer, amounts) in old where after.allocations[consumer] == nil && !amounts.isEmpty {
+        for (consumer, amounts) in old where new[consumer] == nil && !amounts.isEmpty {
             result[consumer] = [:]
         }
         return result
