@@ -32,6 +32,8 @@ public final class Database: Sendable {
         let engine: SQLiteEngine
         let gate = AsyncGate()
         let checkpointEngine: SQLiteEngine
+        /// Held for every use of ``checkpointEngine`` (the background rounds, and tests driving rounds of their own).
+        let checkpointGate = AsyncGate()
         let checkpoints = Mutex<Task<Void, Never>?>(nil)
 
         init(engine: SQLiteEngine, checkpointEngine: SQLiteEngine) {
@@ -51,26 +53,33 @@ public final class Database: Sendable {
         /// copies the few frames committed meanwhile while holding the writer's gate (no commit can slip in), and
         /// the next commit rewinds the WAL.
         func startCheckpoints(writerGate: AsyncGate, logger: Logger) {
-            let engine = checkpointEngine
             let task = Task.detached {
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: Self.checkpointInterval) } catch { return }
-                    // PASSIVE: copies what no reader still needs, never waits for the writer or readers. A failed
-                    // checkpoint loses nothing (the WAL keeps every commit); it is logged and tried again.
+                    // A failed checkpoint loses nothing (the WAL keeps every commit); it is logged and tried again.
                     do {
-                        let first = try await NIOThreadPool.singleton.runIfActive { try Self.checkpoint(engine) }
-                        // An empty WAL has nothing to rewind. Otherwise, even when this pass copied every frame it
-                        // saw, commits may have landed since; the writer rewinds only if none is left.
-                        guard first.frames > 0 else { continue }
-                        try await writerGate.withGate {
-                            _ = try await NIOThreadPool.singleton.runIfActive { try Self.checkpoint(engine) }
-                        }
+                        try await self.checkpointRound(writerGate: writerGate)
                     } catch {
                         logger.warning("WAL checkpoint failed; retrying", metadata: ["allot.error": .string("\(error)")])
                     }
                 }
             }
             checkpoints.withLock { $0 = task }
+        }
+
+        /// One round: a passive checkpoint beside the writers (copies what no reader still needs, never waits),
+        /// then one under the writer's gate for the frames committed meanwhile.
+        func checkpointRound(writerGate: AsyncGate) async throws {
+            let engine = checkpointEngine
+            try await checkpointGate.withGate {
+                let first = try await NIOThreadPool.singleton.runIfActive { try Self.checkpoint(engine) }
+                // An empty WAL has nothing to rewind. Otherwise, even when this pass copied every frame it saw,
+                // commits may have landed since; the writer rewinds only if none is left.
+                guard first.frames > 0 else { return }
+                try await writerGate.withGate {
+                    _ = try await NIOThreadPool.singleton.runIfActive { try Self.checkpoint(engine) }
+                }
+            }
         }
 
         /// One passive checkpoint: the frames in the WAL and how many of them are now in the database.
@@ -195,11 +204,27 @@ public final class Database: Sendable {
             _ = try? await gate.withGate { engine.close() }
             if let reader {
                 await reader.stopCheckpoints()
-                reader.checkpointEngine.close()
+                _ = try? await reader.checkpointGate.withGate { reader.checkpointEngine.close() }
                 _ = try? await reader.gate.withGate { reader.engine.close() }
             }
         case .postgres(_, let task):
             task.cancel()
+        }
+    }
+
+    /// Runs one checkpoint round now (SQLite file only; the background task runs one every
+    /// ``Reader/checkpointInterval``). For tests.
+    package func checkpointWAL() async throws {
+        guard case .sqlite(_, let gate, _, let reader?) = backend else { return }
+        try await reader.checkpointRound(writerGate: gate)
+    }
+
+    /// Frames in the SQLite WAL now (0 for other databases). For tests.
+    package func walFrames() async throws -> Int64 {
+        guard case .sqlite(_, _, _, let reader?) = backend else { return 0 }
+        let engine = reader.checkpointEngine
+        return try await reader.checkpointGate.withGate {
+            try await NIOThreadPool.singleton.runIfActive { try Reader.checkpoint(engine).frames }
         }
     }
 

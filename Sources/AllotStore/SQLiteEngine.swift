@@ -11,9 +11,10 @@ import Synchronization
 /// Every use goes through ``Database``, which holds its gate for the whole of a transaction or read, so the
 /// connection is never used by two tasks at once.
 final class SQLiteEngine: @unchecked Sendable {
-    // @unchecked: the handle and the statement cache are used only by the one task that holds the Database's
-    // AsyncGate (transaction(), withConnection() and close() all acquire it first); the gate's Mutex orders the
-    // memory effects between successive holders.
+    // @unchecked: the handle and the statement cache are used only by the one task that holds this connection's
+    // AsyncGate in Database (the writer's: transaction(), withConnection(), close(); the reader's; the
+    // checkpointer's), or by Database.open before any other task can see the connection; the gate's Mutex
+    // orders the memory effects between successive holders. The connections are opened NOMUTEX on that ground.
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
     private static let cacheLimit = 512

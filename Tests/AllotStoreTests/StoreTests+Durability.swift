@@ -1,6 +1,7 @@
 import AllotCore
 import AllotStore
 import Foundation
+import Synchronization
 import Testing
 
 extension StoreTests {
@@ -45,6 +46,47 @@ extension StoreTests {
             }
             await second.close()
             try read.get()
+        }
+    }
+
+    @Test("the SQLite WAL starts again from its beginning while commits keep coming")
+    func walRewindsUnderSteadyWrites() async throws {
+        try await TestBackend.sqliteFile.withFreshLocation { location in
+            guard case .sqliteFile(let path) = location else { return }
+            let database = try await Database.open(location, logger: TestBackend.logger)
+            let store = SQLPlacementStore(database: database, logger: TestBackend.logger, now: { TestBackend.now })
+            let commits = 400
+            let checked = await outcome { () async throws -> Void in
+                // One writer commits back to back while checkpoint rounds run beside it. A checkpoint that only
+                // copies frames beside the writer never catches up with it, and SQLite then never rewinds the WAL:
+                // every commit would append (at least two pages each, over 3 MB here).
+                let finished = WriterDone()
+                let writer = Task {
+                    defer { finished.value.withLock { $0 = true } }
+                    for i in 0..<commits { _ = try await store.createTrait(named: "CUSTOM_T\(i)") }
+                }
+                var rounds = 0
+                while !finished.value.withLock({ $0 }) || rounds == 0 {
+                    try await database.checkpointWAL()
+                    rounds += 1
+                }
+                try await writer.value
+                let walBytes = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0
+                #expect(walBytes > 0)
+                #expect(walBytes < commits * 4096, "the WAL grew to \(walBytes) bytes over \(rounds) checkpoint rounds")
+                // After a round and one more commit the WAL holds that commit alone.
+                try await database.checkpointWAL()
+                _ = try await store.createTrait(named: "CUSTOM_LAST")
+                #expect(try await database.walFrames() < 16)
+            }
+            await database.close()
+            try checked.get()
+            // Nothing was lost on the way.
+            let reopened = try await Database.open(location, logger: TestBackend.logger)
+            let reader = SQLPlacementStore(database: reopened, logger: TestBackend.logger, now: { TestBackend.now })
+            let read = await outcome { try await reader.traits(TraitFilter()).count }
+            await reopened.close()
+            #expect(try read.get() == AllotCore.Trait.standardNames.count + commits + 1)
         }
     }
 
@@ -93,4 +135,9 @@ extension StoreTests {
             }
         }
     }
+}
+
+/// Set once the writer of ``StoreTests/walRewindsUnderSteadyWrites()`` is done.
+private final class WriterDone: Sendable {
+    let value = Mutex(false)
 }
