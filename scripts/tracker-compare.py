@@ -77,6 +77,28 @@ def main():
     for r in rows:
         print('| ' + ' | '.join(r) + ' |')
 
+    floor = allot.get('f_durable_floor')
+    if floor:
+        # What the targets leave for a durable claim, next to what one durable write costs on this machine.
+        claim = by(nova.get('a_instance_claim'), 'pre_tracked_instances', 0)
+        ironic = by(nova.get('c_ironic_like'), 'nodes', 5000)
+        print()
+        print('Durable floor on this machine (%s):' % floor.get('store', 'sqlite'))
+        print()
+        print('| write | CPU/op | p50 | p99 | p50 every 20 ms | p99 every 20 ms |')
+        print('| --- | --- | --- | --- | --- | --- |')
+        for name, key in (('one-row commit of the store', 'one_row_commit'), ('bare 4 KiB write + fdatasync', 'bare_4k_fdatasync')):
+            fast, slow = floor[key], floor[key + '_every_20ms']
+            print('| %s | %.1f us | %.1f us | %.1f us | %.1f us | %.1f us |' % (
+                name, fast['cpu_per_op_us'], fast['p50_us'], fast['p99_us'], slow['p50_us'], slow['p99_us']))
+        print()
+        if claim:
+            print('- 10x of upstream\'s claim leaves %.1f us of CPU per claim; one durable one-row commit costs %.1f us.'
+                  % (claim['claim_batch']['cpu']['mean_us'] / 10, floor['one_row_commit']['cpu_per_op_us']))
+        if ironic:
+            print('- 20x of upstream\'s claim p99 during audits leaves %.1f us; a bare disk sync every 20 ms has a p99 of %.1f us.'
+                  % (ironic['claim_during_audit']['p99_us'] / 20, floor['bare_4k_fdatasync_every_20ms']['p99_us']))
+
 
 if __name__ == '__main__':
     main()

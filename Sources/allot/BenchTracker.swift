@@ -4,6 +4,7 @@ import AllotTracker
 import ArgumentParser
 import Foundation
 import Logging
+import SQLKit
 
 /// `allot bench-tracker`: the four scenarios of `../shared/bench/nova_rt_bench.py`, run against Allot's own
 /// tracker with its real store (a SQLite file, WAL, synchronous=FULL: every claim is a durable commit).
@@ -16,7 +17,8 @@ struct BenchTracker: AsyncParsableCommand {
         discussion: "Prints one JSON document shaped like nova_rt_bench.py's; scripts/tracker-compare.py puts both side by side.")
 
     @Flag(help: "Small sizes, for a smoke test.") var quick = false
-    @Option(help: "Scenarios to run (a,b,c,d).") var only: String = "a,b,c,d"
+    @Option(help: "Scenarios to run: a,b,c,d as nova_rt_bench.py, and f (the floor: one-row durable commits and bare disk syncs on this machine).")
+    var only: String = "a,b,c,d,f"
     @Option(help: "Bare-metal node counts for scenario c.") var ironicNodes: String = "100,1000,5000"
     @Option(help: "Milliseconds between claims while audits run (scenario c).") var claimIntervalMs: Double = 20
     @Option(help: "Write the JSON here too.") var out: String?
@@ -72,6 +74,10 @@ struct BenchTracker: AsyncParsableCommand {
             for pre in [0, 1000] { runs.append(try await scenarioD(root: root, preTracked: pre, roundTrips: n)) }
             result["d_resize_drop"] = runs
             log("d done")
+        }
+        if scenarios.contains("f") {
+            result["f_durable_floor"] = try await scenarioF(root: root, commits: quick ? 200 : 2000, spaced: quick ? 20 : 100)
+            log("f done")
         }
         var meta = result["meta"] as? [String: Any] ?? [:]
         meta["total_runtime_s"] = Self.round((ContinuousClock.now - started).seconds, 1)
@@ -370,6 +376,64 @@ struct BenchTracker: AsyncParsableCommand {
             "round_trip_cpu_per_op_us": Self.round(cpu / Double(roundTrips) * 1e6, 1),
             "round_trips_per_s": Self.round(Double(roundTrips) / wall, 1),
             "sanity": ["vcpus_used_end": live?.node.usage["VCPU"] ?? 0, "tracked_migrations": live?.ledger.migrations.count ?? 0],
+        ]
+    }
+
+    /// What no claim can go below on this machine: a transaction that changes one row of Allot's store (one page
+    /// and the commit, with the same SQLite settings as the scenarios), and a bare 4 KiB overwrite of a file with
+    /// `fdatasync`; back to back (CPU per operation, latency) and every 20 ms (latency, as scenario c's claims).
+    func scenarioF(root: URL, commits: Int, spaced: Int) async throws -> [String: Any] {
+        let dir = root.appendingPathComponent("f-" + UUID().uuidString)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        let database = try await Database.open(
+            .sqliteFile(dir.appendingPathComponent("allot.sqlite").path), logger: logger, synchronous: sqliteSynchronous.mode)
+        defer { Task { await database.close() } }
+        let commit: @Sendable () async throws -> Void = {
+            try await database.transaction { tx in try await tx.run("UPDATE placement_state SET change_seq = change_seq + 1 WHERE id = 1") }
+        }
+        let path = dir.appendingPathComponent("sync.bin").path
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw ValidationError("cannot create \(path)") }
+        defer { close(fd) }
+        let block = [UInt8](repeating: 0x5A, count: 4096)
+        let blocks = 256
+        for i in 0..<blocks { _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, off_t(i * 4096)) } }
+        fsync(fd)
+        var next = 0
+        func bareSync() throws {
+            let written = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, off_t((next % blocks) * 4096)) }
+            next += 1
+            guard written == 4096, fdatasync(fd) == 0 else { throw ValidationError("write to \(path) failed: errno \(errno)") }
+        }
+        func measure(_ count: Int, _ body: () async throws -> Void) async throws -> [String: Any] {
+            var latencies: [Double] = []
+            latencies.reserveCapacity(count)
+            let cpu0 = processCPU()
+            for _ in 0..<count {
+                let t = ContinuousClock.now
+                try await body()
+                latencies.append((ContinuousClock.now - t).seconds)
+            }
+            return Self.summary(latencies).merging(["cpu_per_op_us": Self.round((processCPU() - cpu0) / Double(count) * 1e6, 1)]) { a, _ in a }
+        }
+        func every20ms(_ count: Int, _ body: () async throws -> Void) async throws -> [String: Any] {
+            var latencies: [Double] = []
+            for _ in 0..<count {
+                try await Task.sleep(for: .milliseconds(20))
+                let t = ContinuousClock.now
+                try await body()
+                latencies.append((ContinuousClock.now - t).seconds)
+            }
+            return Self.summary(latencies)
+        }
+        for _ in 0..<min(200, commits) { try await commit() }  // the WAL reaches its size
+        return [
+            "store": "sqlite-wal-synchronous-\(sqliteSynchronous.rawValue)",
+            "one_row_commit": try await measure(commits) { try await commit() },
+            "one_row_commit_every_20ms": try await every20ms(spaced) { try await commit() },
+            "bare_4k_fdatasync": try await measure(commits) { try bareSync() },
+            "bare_4k_fdatasync_every_20ms": try await every20ms(spaced) { try bareSync() },
         ]
     }
 
