@@ -117,8 +117,11 @@ public final class Database: Sendable {
     /// - Parameter synchronous: SQLite only: `full` (default) syncs the disk at every commit, so a committed
     ///   write survives a power loss; `normal` (WAL) survives a crash of the process (`kill -9`) but the last
     ///   commits may roll back after a power loss or an OS crash, for about a tenth of the CPU per commit.
+    /// - Parameter backgroundCheckpoints: SQLite file only: checkpoint the WAL every ``Reader/checkpointInterval``
+    ///   (default); tests that drive the rounds themselves (``checkpointWAL()``) turn it off.
     public static func open(
-        _ location: DatabaseLocation, logger: Logger, migrate: Bool = true, synchronous: SQLiteSynchronous = .full
+        _ location: DatabaseLocation, logger: Logger, migrate: Bool = true, synchronous: SQLiteSynchronous = .full,
+        backgroundCheckpoints: Bool = true
     ) async throws -> Database {
         let database: Database
         switch location {
@@ -161,7 +164,7 @@ public final class Database: Sendable {
                     try await db.raw("PRAGMA wal_autocheckpoint=0").run()
                     // A burst may leave a long WAL behind: cut it back when it rewinds.
                     try await db.raw("PRAGMA journal_size_limit=67108864").run()
-                    reader.startCheckpoints(writerGate: gate, logger: logger)
+                    if backgroundCheckpoints { reader.startCheckpoints(writerGate: gate, logger: logger) }
                 }
             } catch {
                 await database.close()
