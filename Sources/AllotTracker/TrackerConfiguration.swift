@@ -71,7 +71,10 @@ public struct TrackerConfiguration: Sendable {
                 throw .invalid(field: "memory_mb", reason: "\(reservedHostMemoryMB) MiB reserved of \(host.memoryMB) leaves none")
             }
             // With a cpu_dedicated_set those CPUs are PCPU (pinned, never oversubscribed) and VCPU is what is shared.
-            let cpus = host.cells.isEmpty ? Array(0..<host.vcpus) : host.cells.flatMap(\.cpus).sorted()
+            // The host's CPU numbers matter only with dedicated or shared sets (every audit asks; hosts may have
+            // thousands of CPUs).
+            let namesCPUs = !hostConfig.dedicatedCPUs.isEmpty || hostConfig.sharedCPUs != nil
+            let cpus = !namesCPUs ? [] : host.cells.isEmpty ? Array(0..<host.vcpus) : host.cells.flatMap(\.cpus).sorted()
             if let problem = hostConfig.problem(cpus: cpus) { throw .invalid(field: "host_config", reason: problem) }
             let shared = hostConfig.dedicatedCPUs.isEmpty ? host.vcpus : hostConfig.shared(among: cpus).count
             result = [
