@@ -175,6 +175,9 @@ extension SQLComputeLedger {
             guard HostConfig.isOwnChild(uuid: uuid, name: name, node: node.uuid) else { continue }
             existing[uuid] = (try row.decode(column: "id", as: Int.self), try row.decode(column: "generation", as: Int.self), name)
         }
+        // No child provider wanted or left, no cells reported: no consumer's claim can change (every save of every
+        // node comes here; reading its holders would cost a read of each of them).
+        if desired.isEmpty, existing.isEmpty, !config.reportsCells(node.topology) { return (false, []) }
         var changed = false
         for provider in desired {
             var current = existing[provider.uuid]
@@ -281,9 +284,10 @@ extension SQLComputeLedger {
                 if instance.holdsResources { instances.append(instance) }
             }
         }
+        let moves = Dictionary(moving.map { ($0.instanceUUID, $0) }, uniquingKeysWith: { first, _ in first })
         var result: [String: (flavor: Flavor, claim: HostClaim)] = [:]
         for instance in instances {
-            let migration = moving.first { $0.instanceUUID == instance.uuid }
+            let migration = moves[instance.uuid]
             let records = LedgerRecords(instance: instance, migration: migration)
             for (consumer, byNode) in records.allocations where byNode[node] != nil {
                 let flavor = migration.map { consumer == $0.uuid ? $0.oldFlavor : $0.newFlavor } ?? instance.flavor
