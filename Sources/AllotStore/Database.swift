@@ -34,6 +34,8 @@ public final class Database: Sendable {
         let checkpointEngine: SQLiteEngine
         /// Held for every use of ``checkpointEngine`` (the background rounds, and tests driving rounds of their own).
         let checkpointGate = AsyncGate()
+        /// The WAL's frames when the last round finished under the writer's gate.
+        let roundFrames = Mutex<Int64>(-1)
         let checkpoints = Mutex<Task<Void, Never>?>(nil)
 
         init(engine: SQLiteEngine, checkpointEngine: SQLiteEngine) {
@@ -76,8 +78,12 @@ public final class Database: Sendable {
                 // An empty WAL has nothing to rewind. Otherwise, even when this pass copied every frame it saw,
                 // commits may have landed since; the writer rewinds only if none is left.
                 guard first.frames > 0 else { return }
+                // Nothing committed since the last round and every frame copied: the next commit rewinds anyway
+                // (an idle server does not take the writer's gate 20 times a second).
+                if first.checkpointed == first.frames, roundFrames.withLock({ $0 }) == first.frames { return }
                 try await writerGate.withGate {
-                    _ = try await NIOThreadPool.singleton.runIfActive { try Self.checkpoint(engine) }
+                    let second = try await NIOThreadPool.singleton.runIfActive { try Self.checkpoint(engine) }
+                    roundFrames.withLock { $0 = second.frames }
                 }
             }
         }
