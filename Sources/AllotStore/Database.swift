@@ -107,7 +107,7 @@ public final class Database: Sendable {
     }
 
     private enum Backend: Sendable {
-        case sqlite(SQLiteEngine, AsyncGate, SQLiteSynchronous, Reader?)
+        case sqlite(SQLiteEngine, AsyncGate, Reader?)
         case postgres(PostgresClient, Task<Void, Never>)
     }
 
@@ -152,7 +152,7 @@ public final class Database: Sendable {
                 }
             }
             let gate = AsyncGate()
-            database = Database(flavor: .sqlite, backend: .sqlite(engine, gate, synchronous, reader), logger: logger)
+            database = Database(flavor: .sqlite, backend: .sqlite(engine, gate, reader), logger: logger)
             let db = SQLiteEngineDatabase(engine: engine, logger: logger)
             do {
                 if case .sqliteFile = location {
@@ -209,7 +209,7 @@ public final class Database: Sendable {
     /// Closes the connection or pool. Calls after this fail.
     public func close() async {
         switch backend {
-        case .sqlite(let engine, let gate, _, let reader):
+        case .sqlite(let engine, let gate, let reader):
             _ = try? await gate.withGate { engine.close() }
             if let reader {
                 await reader.stopCheckpoints()
@@ -224,13 +224,13 @@ public final class Database: Sendable {
     /// Runs one checkpoint round now (SQLite file only; the background task runs one every
     /// ``Reader/checkpointInterval``). For tests.
     package func checkpointWAL() async throws {
-        guard case .sqlite(_, let gate, _, let reader?) = backend else { return }
+        guard case .sqlite(_, let gate, let reader?) = backend else { return }
         try await reader.checkpointRound(writerGate: gate)
     }
 
     /// Frames in the SQLite WAL now (0 for other databases). For tests.
     package func walFrames() async throws -> Int64 {
-        guard case .sqlite(_, _, _, let reader?) = backend else { return 0 }
+        guard case .sqlite(_, _, let reader?) = backend else { return 0 }
         let engine = reader.checkpointEngine
         return try await reader.checkpointGate.withGate {
             try await NIOThreadPool.singleton.runIfActive { try Reader.checkpoint(engine).frames }
@@ -240,7 +240,7 @@ public final class Database: Sendable {
     /// Runs `body` on one connection outside any explicit transaction (reads).
     public func withConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         switch backend {
-        case .sqlite(let engine, let gate, _, _):
+        case .sqlite(let engine, let gate, _):
             return try await gate.withGate { try await body(SQLiteEngineDatabase(engine: engine, logger: logger)) }
         case .postgres(let client, _):
             return try await client.withConnection { connection in
@@ -256,7 +256,7 @@ public final class Database: Sendable {
     /// - Throws: whatever `body` throws; ``StoreError`` for database failures.
     public func transaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
         switch backend {
-        case .sqlite(let engine, let gate, _, _):
+        case .sqlite(let engine, let gate, _):
             return try await gate.withGate {
                 try await Self.runTransaction(
                     SQLiteEngineDatabase(engine: engine, logger: logger), flavor: .sqlite, body)
@@ -280,7 +280,7 @@ public final class Database: Sendable {
     /// second connection, so it neither waits for a write in progress nor holds one up; elsewhere it is a
     /// ``transaction(_:)``. `body` must not write (SQLite refuses: `query_only`).
     public func readTransaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
-        guard case .sqlite(_, _, _, let reader?) = backend else { return try await transaction(body) }
+        guard case .sqlite(_, _, let reader?) = backend else { return try await transaction(body) }
         return try await reader.gate.withGate {
             let db = SQLiteEngineDatabase(engine: reader.engine, logger: logger)
             try await db.raw("BEGIN").run()
