@@ -398,42 +398,40 @@ struct BenchTracker: AsyncParsableCommand {
         defer { close(fd) }
         let block = [UInt8](repeating: 0x5A, count: 4096)
         let blocks = 256
-        for i in 0..<blocks { _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, off_t(i * 4096)) } }
-        fsync(fd)
+        func write(block index: Int) throws {
+            let written = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, off_t(index * 4096)) }
+            guard written == 4096 else { throw ValidationError("write to \(path) failed: errno \(errno)") }
+        }
+        // The file's blocks exist before the clock starts: each sync overwrites, as the WAL's do.
+        for i in 0..<blocks { try write(block: i) }
+        guard fsync(fd) == 0 else { throw ValidationError("fsync of \(path) failed: errno \(errno)") }
         var next = 0
         func bareSync() throws {
-            let written = block.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, off_t((next % blocks) * 4096)) }
+            try write(block: next % blocks)
             next += 1
-            guard written == 4096, fdatasync(fd) == 0 else { throw ValidationError("write to \(path) failed: errno \(errno)") }
+            guard fdatasync(fd) == 0 else { throw ValidationError("fdatasync of \(path) failed: errno \(errno)") }
         }
-        func measure(_ count: Int, _ body: () async throws -> Void) async throws -> [String: Any] {
+        /// Latencies of `count` calls, back to back (with the CPU per call) or each after a pause of `gap`.
+        func measure(_ count: Int, gap: Duration? = nil, _ body: () async throws -> Void) async throws -> [String: Any] {
             var latencies: [Double] = []
             latencies.reserveCapacity(count)
             let cpu0 = processCPU()
             for _ in 0..<count {
+                if let gap { try await Task.sleep(for: gap) }
                 let t = ContinuousClock.now
                 try await body()
                 latencies.append((ContinuousClock.now - t).seconds)
             }
+            guard gap == nil else { return Self.summary(latencies) }
             return Self.summary(latencies).merging(["cpu_per_op_us": Self.round((processCPU() - cpu0) / Double(count) * 1e6, 1)]) { a, _ in a }
-        }
-        func every20ms(_ count: Int, _ body: () async throws -> Void) async throws -> [String: Any] {
-            var latencies: [Double] = []
-            for _ in 0..<count {
-                try await Task.sleep(for: .milliseconds(20))
-                let t = ContinuousClock.now
-                try await body()
-                latencies.append((ContinuousClock.now - t).seconds)
-            }
-            return Self.summary(latencies)
         }
         for _ in 0..<min(200, commits) { try await commit() }  // the WAL reaches its size
         return [
             "store": "sqlite-wal-synchronous-\(sqliteSynchronous.rawValue)",
             "one_row_commit": try await measure(commits) { try await commit() },
-            "one_row_commit_every_20ms": try await every20ms(spaced) { try await commit() },
+            "one_row_commit_every_20ms": try await measure(spaced, gap: .milliseconds(20)) { try await commit() },
             "bare_4k_fdatasync": try await measure(commits) { try bareSync() },
-            "bare_4k_fdatasync_every_20ms": try await every20ms(spaced) { try bareSync() },
+            "bare_4k_fdatasync_every_20ms": try await measure(spaced, gap: .milliseconds(20)) { try bareSync() },
         ]
     }
 
