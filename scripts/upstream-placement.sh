@@ -4,6 +4,14 @@
 # fresh SQLite database, noauth2 (token "admin").
 #   upstream-placement.sh install          creates the venv ($ALLOT_UPSTREAM_VENV, default ~/.cache/allot-bench/venv)
 #   upstream-placement.sh start PORT DBDIR  starts it on 127.0.0.1:PORT; prints the uWSGI master's PID (stop: kill PID)
+#   upstream-placement.sh start-keystone PORT DBDIR KEYSTONE_FIXTURE_JSON
+#       the same with Keystone authentication instead of noauth2: DBDIR/placement.conf (read through
+#       OS_PLACEMENT_CONFIG_DIR=DBDIR) sets [api] auth_strategy = keystone and keystonemiddleware's
+#       [keystone_authtoken] against the Keystone of the fixture (scripts/keystone.sh start), validating tokens
+#       as its `placement` user (project service). No policy file: upstream 16.0.0's own defaults, i.e. the
+#       secure-RBAC rules with scope_types ['project'] (oslo.policy 6.0.1 in this venv has no enforce_scope
+#       option any more, scope is always checked, and [oslo_policy] enforce_new_defaults defaults to True;
+#       placement sets neither). Prints the uWSGI master's PID as the last line; exit status 3 = port taken.
 set -euo pipefail
 VENV=${ALLOT_UPSTREAM_VENV:-$HOME/.cache/allot-bench/venv}
 
@@ -43,5 +51,72 @@ case "${1:-}" in
     done
     echo "placement did not answer on port $PORT within 120 s" >&2; kill "$PID" 2>/dev/null || true; exit 1
     ;;
-  *) echo "usage: $0 install | start PORT DBDIR" >&2; exit 2 ;;
+  start-keystone)
+    [ $# -eq 4 ] || { echo "usage: $0 start-keystone PORT DBDIR KEYSTONE_FIXTURE_JSON" >&2; exit 2; }
+    PORT=$2 DBDIR=$3 FIXTURE=$4
+    [[ "$PORT" =~ ^[0-9]+$ ]] || { echo "upstream-placement.sh: PORT must be a number: $PORT" >&2; exit 2; }
+    [ -r "$FIXTURE" ] || { echo "upstream-placement.sh: cannot read the Keystone fixture $FIXTURE" >&2; exit 1; }
+    install
+    "$VENV/bin/python" -c 'import keystonemiddleware.auth_token' 2>/dev/null ||
+      { echo "upstream-placement.sh: keystonemiddleware is missing from $VENV" >&2; exit 1; }
+    if ! "$VENV/bin/python" -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try: s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError: sys.exit(1)' "$PORT"; then
+      echo "upstream-placement.sh: port $PORT on 127.0.0.1 is taken" >&2; exit 3
+    fi
+    mkdir -p "$DBDIR"; DBDIR=$(cd "$DBDIR" && pwd); rm -f "$DBDIR/placement.sqlite"
+    # A policy.yaml beside placement.conf (left by `start`) would be read: upstream defaults only here.
+    rm -f "$DBDIR/policy.yaml" "$DBDIR/policy.json"
+    "$VENV/bin/python" - "$FIXTURE" "$DBDIR" > "$DBDIR/placement.conf" <<'PY'
+import json, sys
+fx = json.load(open(sys.argv[1]))
+user = fx['users']['placement']
+print(f"""[DEFAULT]
+debug = false
+[api]
+auth_strategy = keystone
+[placement_database]
+connection = sqlite:///{sys.argv[2]}/placement.sqlite
+sync_on_startup = true
+[keystone_authtoken]
+www_authenticate_uri = {fx['url']}
+auth_url = {fx['url']}
+auth_type = password
+username = {user['name']}
+password = {user['password']}
+user_domain_name = {user['domain']}
+project_name = {user['project']}
+project_domain_name = {fx['domain']['name']}
+region_name = {fx['region']}
+interface = public
+service_type = placement
+""")
+PY
+    chmod 600 "$DBDIR/placement.conf"
+    # Nothing from the environment may override placement.conf.
+    for v in $(env | sed -n 's/^\(OS_[A-Z_]*__[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+    export OS_PLACEMENT_CONFIG_DIR=$DBDIR
+    cd "$DBDIR"
+    nohup "$VENV/bin/uwsgi" --master --die-on-term --need-app --http "127.0.0.1:$PORT" --http-keepalive \
+        --module placement.wsgi.api:application --processes 1 --threads 1 \
+        --pidfile "$DBDIR/uwsgi.pid" > "$DBDIR/placement-api.log" 2>&1 < /dev/null &
+    PID=$!
+    for _ in $(seq 1 240); do
+      # GET / needs no token under keystonemiddleware either (placement lets the root through).
+      if curl -sf "http://127.0.0.1:$PORT/" > /dev/null 2>&1; then
+        echo "placement (keystone auth): http://127.0.0.1:$PORT (config $DBDIR/placement.conf, log $DBDIR/placement-api.log)"
+        echo "$PID"; exit 0
+      fi
+      if ! kill -0 "$PID" 2>/dev/null; then
+        if grep -q 'Address already in use' "$DBDIR/placement-api.log"; then
+          echo "upstream-placement.sh: port $PORT on 127.0.0.1 is taken" >&2; exit 3
+        fi
+        echo "placement failed to start:" >&2; tail -20 "$DBDIR/placement-api.log" >&2; exit 1
+      fi
+      sleep 0.5
+    done
+    echo "placement did not answer on port $PORT within 120 s" >&2; kill "$PID" 2>/dev/null || true; exit 1
+    ;;
+  *) echo "usage: $0 install | start PORT DBDIR | start-keystone PORT DBDIR KEYSTONE_FIXTURE_JSON" >&2; exit 2 ;;
 esac
