@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         .target(name: "AllotCore", swiftSettings: upcoming),
@@ -44,11 +45,30 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(
+            name: "AllotPolicy",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "AllotKeystone",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "AllotPlacement",
             dependencies: [
                 "AllotCore",
                 "AllotStore",
                 "AllotTracker",
+                "AllotKeystone",
+                "AllotPolicy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -73,6 +93,8 @@ let package = Package(
             name: "allot",
             dependencies: [
                 "AllotCore",
+                "AllotKeystone",
+                "AllotPolicy",
                 "AllotStore",
                 "AllotPlacement",
                 "AllotTracker",
@@ -91,6 +113,8 @@ let package = Package(
         ),
         .testTarget(name: "AllotCoreTests", dependencies: ["AllotCore"], swiftSettings: upcoming),
         .testTarget(
+            name: "AllotPolicyTests", dependencies: ["AllotPolicy"], exclude: ["Fixtures"], swiftSettings: upcoming),
+        .testTarget(
             name: "AllotStoreTests",
             dependencies: [
                 "AllotCore",
@@ -104,6 +128,8 @@ let package = Package(
             name: "AllotPlacementTests",
             dependencies: [
                 "AllotCore",
+                "AllotKeystone",
+                "AllotPolicy",
                 "AllotStore",
                 "AllotPlacement",
                 "AllotTracker",

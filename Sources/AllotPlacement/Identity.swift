@@ -1,16 +1,77 @@
 import AllotCore
-/// Who made a request: from a token, or from `noauth`'s `user[:project]` convention.
+public import AllotKeystone
+import HTTPTypes
+
+/// Who made a request, as oslo.context's `RequestContext` holds it: the same fields whichever way the caller
+/// authenticated (a Keystone token, one of Allot's own tokens, or upstream noauth2's headers).
 public struct Identity: Sendable, Equatable {
     public var userID: String
     public var projectID: String?
-    public var roles: Set<String>
-    public var systemScope: Bool
+    /// The domain of a domain-scoped token.
+    public var domainID: String?
+    public var userDomainID: String?
+    public var projectDomainID: String?
+    /// Role names as the caller holds them (Keystone includes implied roles).
+    public var roles: [String]
+    /// `"all"` for a system-scoped caller.
+    public var systemScope: String?
+    /// Roles of a valid `X-Service-Token` sent with the request.
+    public var serviceRoles: [String]
+    public var isAdminProject: Bool
 
-    public init(userID: String, projectID: String?, roles: Set<String>, systemScope: Bool = false) {
+    public init(
+        userID: String, projectID: String?, roles: [String], domainID: String? = nil, userDomainID: String? = nil,
+        projectDomainID: String? = nil, systemScope: String? = nil, serviceRoles: [String] = [],
+        isAdminProject: Bool = true
+    ) {
         self.userID = userID
         self.projectID = projectID
+        self.domainID = domainID
+        self.userDomainID = userDomainID
+        self.projectDomainID = projectDomainID
         self.roles = roles
         self.systemScope = systemScope
+        self.serviceRoles = serviceRoles
+        self.isAdminProject = isAdminProject
+    }
+
+    /// The identity behind a validated Keystone token.
+    init(keystone caller: KeystoneCaller) {
+        let user = caller.user
+        self.init(
+            userID: user.userID, projectID: user.projectID, roles: user.roles, domainID: user.domainID,
+            userDomainID: user.userDomainID, projectDomainID: user.projectDomainID, systemScope: user.systemScope,
+            serviceRoles: caller.serviceRoles, isAdminProject: user.isAdminProject)
+    }
+
+    /// Upstream's `noauth2` (placement/auth.py `NoAuthMiddleware` and oslo.context's `from_environ`): the token
+    /// `user[:project]` names the caller; `X-Roles` sets the roles (without it, user `admin` is admin and others
+    /// have none); `OpenStack-System-Scope` makes the caller system-scoped and drops the token's project;
+    /// `X-Project-Id`, `X-Domain-Id`, `X-User-Domain-Id`, `X-Project-Domain-Id`, `X-Service-Roles` and
+    /// `X-Is-Admin-Project` are taken as sent, as oslo.context does behind noauth2.
+    init(noauthToken token: String, headers: HTTPFields) {
+        let parts = token.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let user = parts[0]
+        let tokenProject = parts.count > 1 && !parts[1].isEmpty ? parts[1] : user
+        let roles: [String]
+        if let header = headers[.roles] {
+            roles = Self.list(header)
+        } else {
+            roles = user == "admin" ? ["admin"] : []
+        }
+        let systemScope = headers[.systemScope].flatMap { $0.isEmpty ? nil : $0 }
+        let project = headers[.projectIDHeader] ?? (systemScope == nil ? tokenProject : headers[.tenantIDHeader])
+        self.init(
+            userID: user, projectID: project, roles: roles, domainID: headers[.domainIDHeader],
+            userDomainID: headers[.userDomainIDHeader], projectDomainID: headers[.projectDomainIDHeader],
+            systemScope: systemScope, serviceRoles: headers[.serviceRolesHeader].map(Self.list) ?? [],
+            isAdminProject: (headers[.isAdminProjectHeader] ?? "true").lowercased() == "true")
+    }
+
+    /// A comma-separated header as oslo.context reads it: items trimmed, empty ones dropped.
+    static func list(_ header: String) -> [String] {
+        header.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters() }
+            .filter { !$0.isEmpty }
     }
 }
 
@@ -35,23 +96,41 @@ public enum AuthMode: Sendable {
     case noauth
     /// Tokens looked up in a fixed table.
     case tokens([TokenRecord])
+    /// Keystone tokens, validated as keystonemiddleware's `auth_token` does.
+    case keystone(KeystoneValidator)
+}
 
-    /// The identity behind `X-Auth-Token`, or `nil` when it is missing or unknown.
-    func identify(token: String?, rolesHeader: String?, systemScope: String?) -> Identity? {
-        guard let token, !token.isEmpty else { return nil }
+/// Why a request could not be authenticated.
+enum AuthFailure: Error {
+    /// No token, or a token that is unknown, expired or revoked: `401`.
+    case unauthenticated
+    /// The identity service could not be asked: `503`.
+    case unavailable
+}
+
+extension AuthMode {
+    /// The caller behind a request's headers.
+    /// - Throws: ``AuthFailure``.
+    func identify(_ headers: HTTPFields) async throws(AuthFailure) -> Identity {
         switch self {
         case .noauth:
-            let parts = token.split(separator: ":", maxSplits: 1).map(String.init)
-            var roles: Set<String> = parts[0] == "admin" ? ["admin"] : []
-            if let rolesHeader {
-                roles = Set(rolesHeader.split(separator: ",").map { $0.trimmingCharacters() }.filter { !$0.isEmpty })
-            }
-            return Identity(
-                userID: parts[0], projectID: parts.count > 1 ? parts[1] : parts[0], roles: roles,
-                systemScope: systemScope?.lowercased() == "all")
+            guard let token = headers[.authToken] else { throw .unauthenticated }
+            return Identity(noauthToken: token, headers: headers)
         case .tokens(let records):
-            guard let record = records.first(where: { constantTimeEquals($0.token, token) }) else { return nil }
-            return Identity(userID: record.user, projectID: record.project, roles: Set(record.roles))
+            guard let token = headers[.authToken], !token.isEmpty,
+                let record = records.first(where: { constantTimeEquals($0.token, token) })
+            else { throw .unauthenticated }
+            return Identity(userID: record.user, projectID: record.project, roles: record.roles)
+        case .keystone(let validator):
+            do {
+                let caller = try await validator.authenticate(
+                    userToken: headers[.authToken] ?? headers[.storageToken], serviceToken: headers[.serviceToken])
+                return Identity(keystone: caller)
+            } catch .invalidToken {
+                throw .unauthenticated
+            } catch {
+                throw .unavailable
+            }
         }
     }
 }
@@ -69,4 +148,16 @@ func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
 
 extension Substring {
     func trimmingCharacters() -> String { String(self).trimmingSpaces() }
+}
+
+extension HTTPField.Name {
+    static let storageToken = HTTPField.Name("x-storage-token")!
+    static let serviceToken = HTTPField.Name("x-service-token")!
+    static let projectIDHeader = HTTPField.Name("x-project-id")!
+    static let tenantIDHeader = HTTPField.Name("x-tenant-id")!
+    static let domainIDHeader = HTTPField.Name("x-domain-id")!
+    static let userDomainIDHeader = HTTPField.Name("x-user-domain-id")!
+    static let projectDomainIDHeader = HTTPField.Name("x-project-domain-id")!
+    static let serviceRolesHeader = HTTPField.Name("x-service-roles")!
+    static let isAdminProjectHeader = HTTPField.Name("x-is-admin-project")!
 }

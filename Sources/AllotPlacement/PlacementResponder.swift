@@ -42,14 +42,22 @@ public struct PlacementResponder: HTTPResponder {
         var routeLabel = "unmatched"
         var version: Microversion?
         var response: Response
+        // Answers from upstream's middleware outside its microversion layer (authentication) carry no version.
+        var versioned = true
         do {
             if let preflight = corsPreflight(request) {
                 response = preflight
             } else {
+                // Upstream's order: authentication, then the microversion, then the route.
+                let identity = try await authenticate(request)
                 version = try parseVersion(request.headers)
-                let reply = try await dispatch(&request, version: version ?? .minimum, routeLabel: &routeLabel)
+                let reply = try await dispatch(
+                    &request, identity: identity, version: version ?? .minimum, routeLabel: &routeLabel)
                 response = render(reply)
             }
+        } catch let failure as AuthFailure {
+            versioned = false
+            response = renderAuthFailure(failure, accept: request.headers[.accept])
         } catch let error as PlacementError {
             response = renderError(error, requestID: requestID, version: version, accept: request.headers[.accept])
         } catch let error as ComputeError {
@@ -81,7 +89,7 @@ public struct PlacementResponder: HTTPResponder {
                 requestID: requestID, version: version, accept: nil)
         }
         response.headers[.openStackRequestID] = requestID
-        if let version {
+        if let version, versioned {
             response.headers[.openStackAPIVersion] = "placement \(version)"
             response.headers[.vary] = "openstack-api-version"
         }
@@ -103,9 +111,16 @@ public struct PlacementResponder: HTTPResponder {
 
     /// Finds the route, checks who is calling and the version, reads the body and runs the handler.
     private func dispatch(
-        _ request: inout Request, version: Microversion, routeLabel: inout String
+        _ request: inout Request, identity: Identity?, version: Microversion, routeLabel: inout String
     ) async throws -> Reply {
         let path = request.uri.path
+        if let length = request.headers[.contentLength], (request.headers[.contentType] ?? "").isEmpty {
+            // Upstream's handler checks this before it routes.
+            guard let bytes = Int(length) else {
+                throw PlacementError.badRequest("content-length header must be an integer")
+            }
+            if bytes > 0 { throw PlacementError.badRequest("content-type header required when content-length > 0") }
+        }
         if path == "/healthcheck" {
             routeLabel = "/healthcheck"
             return .json(.object(["status": .string("ok")]))
@@ -135,11 +150,29 @@ public struct PlacementResponder: HTTPResponder {
             throw PlacementError.notFound(
                 "This is an Allot agent: it serves the compute API (/compute/v1) only; Placement is a separate service.")
         }
-        let identity = try authenticate(request, endpoint: endpoint)
+        // As upstream: authentication (keystonemiddleware or noauth2) first, then the handler's own checks in
+        // the order its decorators run (version, Accept, Content-Type), then policy, and only then the body.
         if request.method == .get, endpoint != .root, endpoint != .showTrait, endpoint != .computeEvents, let accept = request.headers[.accept],
             ErrorFormat.quality(of: "application/json", in: accept) == 0
         {
             throw PlacementError(.notAcceptable, "Only application/json is provided")
+        }
+        guard version >= Self.minimumVersion(endpoint) else {
+            throw PlacementError.notFound("The resource could not be found.")
+        }
+        if Self.takesJSON(endpoint, version) {
+            let type = request.headers[.contentType]
+            let mediaType = type?.split(separator: ";").first.map { $0.trimmingCharacters().lowercased() }
+            if mediaType != "application/json" {
+                throw PlacementError(.unsupportedMediaType,
+                    "The media type \(type ?? "None") is not supported, use application/json")
+            }
+        }
+        if let identity {
+            try authorize(endpoint, identity: identity, query: request.uri.query)
+        } else if endpoint != .root {
+            // Fail closed: only the version document is public.
+            throw AuthFailure.unauthenticated
         }
         var body = Data()
         if request.method == .put || request.method == .post {
@@ -147,12 +180,6 @@ public struct PlacementResponder: HTTPResponder {
             body = Data(buffer: buffer)
             if !body.isEmpty, request.headers[.contentType] == nil {
                 throw PlacementError.badRequest("content-type header required when content-length > 0")
-            }
-        }
-        if let rule = endpoint.policyRule, let identity {
-            let project = endpoint == .usages ? Self.queryPairs(request.uri.query).last { $0.0 == "project_id" }?.1 : nil
-            if !configuration.policy.allows(rule, identity: identity, projectID: project) {
-                throw PlacementError(.forbidden, "Policy does not allow \(rule) to be performed.")
             }
         }
         let host = request.head.authority ?? "127.0.0.1"
@@ -163,15 +190,14 @@ public struct PlacementResponder: HTTPResponder {
         return try await handle(endpoint, call)
     }
 
-    private func authenticate(_ request: Request, endpoint: Endpoint) throws -> Identity? {
-        guard endpoint != .root else { return nil }
-        let identity = configuration.auth.identify(
-            token: request.headers[.authToken], rolesHeader: request.headers[.roles],
-            systemScope: request.headers[.systemScope])
-        guard let identity else {
-            throw PlacementError(.unauthorized, "The request you have made requires authentication.")
+    /// The caller, for every path but the public ones (the version document, `/healthcheck`, `/metrics`).
+    /// - Throws: ``AuthFailure`` when the request carries no acceptable token or the identity service is down.
+    private func authenticate(_ request: Request) async throws(AuthFailure) -> Identity? {
+        switch request.uri.path {
+        case "/", "", "/healthcheck": return nil
+        case "/metrics" where metricsText != nil: return nil
+        default: return try await configuration.auth.identify(request.headers)
         }
-        return identity
     }
 
     private func parseVersion(_ headers: HTTPFields) throws -> Microversion {

@@ -1,83 +1,116 @@
 import AllotCore
+public import AllotPolicy
 import Foundation
-/// Access rules by upstream Placement's policy names, with defaults and optional overrides.
-///
-/// A rule is a disjunction (`or`) of conjunctions (`and`) of checks: `role:NAME`, `project_id:%(project_id)s`,
-/// `@` (always) and `!` (never). Defaults: reads need `admin`, `service` or `reader`; writes need `admin` or
-/// `service`; `GET /usages` also lets a member or reader of the project in question read its own usage.
+/// Access rules: upstream Placement 16.0.0's secure-RBAC defaults for every `placement:` rule, Allot's own
+/// `allot:` rules for the compute API, an operator's overrides (oslo.policy YAML or JSON), evaluated as
+/// oslo.policy does, scope types included.
 public struct Policy: Sendable {
-    /// Overrides by rule name, e.g. `"placement:resource_providers:list": "role:admin"`.
-    public var overrides: [String: String]
-    /// Upstream's legacy behaviour (admin for everything), as the conformance tests expect.
-    public var legacyAdminOnly: Bool
+    public let enforcer: PolicyEnforcer
 
-    public init(overrides: [String: String] = [:], legacyAdminOnly: Bool = false) {
-        self.overrides = overrides
-        self.legacyAdminOnly = legacyAdminOnly
+    /// - Parameters:
+    ///   - overrides: rules from an operator's policy file, by name.
+    ///   - fileName: that file, for error messages.
+    ///   - legacy: upstream's deprecated defaults too (`enforce_new_defaults = False`): each base rule also admits
+    ///     `role:admin`, whatever the role's project. Scope types are checked either way, as oslo.policy 6 does.
+    /// - Throws: `PolicyError` naming the rule (and line) that does not parse or refers to an unknown rule.
+    public init(overrides: [PolicyOverride], fileName: String? = nil, legacy: Bool = false) throws(PolicyError) {
+        enforcer = try PolicyEnforcer(
+            defaults: Self.defaults, overrides: overrides, fileName: fileName, enforceScope: true,
+            enforceNewDefaults: !legacy)
     }
 
-    static let reader = "role:admin or role:service or role:reader"
-    static let writer = "role:admin or role:service"
-    static let projectReader = "role:admin or role:service or role:reader and project_id:%(project_id)s"
-        + " or role:member and project_id:%(project_id)s"
-
-    /// Whether `identity` may call `rule` for a request about `projectID`.
-    func allows(_ rule: String, identity: Identity, projectID: String?) -> Bool {
-        let text = overrides[rule] ?? (legacyAdminOnly ? "role:admin" : Self.defaults[rule] ?? "role:admin")
-        return text.components(separatedBy: " or ").contains { conjunction in
-            conjunction.components(separatedBy: " and ").allSatisfy { check in
-                let check = check.trimmingSpaces()
-                if check == "@" { return true }
-                if check == "!" { return false }
-                if check.hasPrefix("role:") { return identity.roles.contains(String(check.dropFirst(5))) }
-                if check == "project_id:%(project_id)s" {
-                    return projectID != nil && identity.projectID == projectID
-                }
-                return false
-            }
+    /// The defaults alone, or with upstream's deprecated ones (`legacy`).
+    public init(legacy: Bool = false) {
+        do {
+            try self.init(overrides: [], legacy: legacy)
+        } catch {
+            // The built-in rules are constants that PolicyTests parse; they cannot fail at run time.
+            preconditionFailure("built-in policy defaults do not parse: \(error)")
         }
     }
 
-    /// Upstream's rule names with Allot's defaults.
-    static let defaults: [String: String] = [
-        "allot:compute:read": reader,
-        "allot:compute:claim": writer,
-        "allot:compute:audit": writer,
-        "allot:compute:ledger": writer,
-        "placement:resource_providers:list": reader,
-        "placement:resource_providers:create": writer,
-        "placement:resource_providers:show": reader,
-        "placement:resource_providers:update": writer,
-        "placement:resource_providers:delete": writer,
-        "placement:resource_providers:inventories:list": reader,
-        "placement:resource_providers:inventories:create": writer,
-        "placement:resource_providers:inventories:show": reader,
-        "placement:resource_providers:inventories:update": writer,
-        "placement:resource_providers:inventories:delete": writer,
-        "placement:resource_providers:aggregates:list": reader,
-        "placement:resource_providers:aggregates:update": writer,
-        "placement:resource_providers:usages": reader,
-        "placement:resource_providers:allocations:list": reader,
-        "placement:resource_providers:traits:list": reader,
-        "placement:resource_providers:traits:update": writer,
-        "placement:resource_providers:traits:delete": writer,
-        "placement:resource_classes:list": reader,
-        "placement:resource_classes:create": writer,
-        "placement:resource_classes:show": reader,
-        "placement:resource_classes:update": writer,
-        "placement:resource_classes:delete": writer,
-        "placement:traits:list": reader,
-        "placement:traits:show": reader,
-        "placement:traits:update": writer,
-        "placement:traits:delete": writer,
-        "placement:allocations:list": reader,
-        "placement:allocations:manage": writer,
-        "placement:allocations:update": writer,
-        "placement:allocations:delete": writer,
-        "placement:usages": projectReader,
-        "placement:allocation_candidates:list": reader,
-        "placement:reshaper:reshape": writer,
+    /// Overrides given as `name: check string` (tests, the environment).
+    public init(overrides: [String: String], legacy: Bool = false) throws(PolicyError) {
+        try self.init(
+            overrides: overrides.sorted { $0.key < $1.key }.map { PolicyOverride(name: $0.key, checkString: $0.value) },
+            legacy: legacy)
+    }
+
+    /// Every rule Allot knows: upstream's base and `placement:` rules, then Allot's compute API rules.
+    public static let defaults: [RuleDefault] = PlacementPolicyDefaults.rules + allotRules
+
+    /// Allot's compute API (`/compute/v1`) and its agents' ledger protocol.
+    public static let allotRules: [RuleDefault] = [
+        RuleDefault(
+            name: "allot:compute:read", checkString: "rule:admin_or_service_api or role:reader",
+            description: "Read compute nodes, instances, migrations and the event stream.", scopeTypes: ["project"],
+            operations: [
+                .init(method: "GET", path: "/compute/v1/nodes"), .init(method: "GET", path: "/compute/v1/nodes/{uuid}"),
+                .init(method: "GET", path: "/compute/v1/instances"),
+                .init(method: "GET", path: "/compute/v1/instances/{uuid}"),
+                .init(method: "GET", path: "/compute/v1/migrations"),
+                .init(method: "GET", path: "/compute/v1/migrations/{uuid}"),
+                .init(method: "GET", path: "/compute/v1/events"),
+            ]),
+        RuleDefault(
+            name: "allot:compute:claim", checkString: "rule:admin_or_service_api",
+            description: "Claim, release and move instances (builds, deletes, state changes, moves).",
+            scopeTypes: ["project"],
+            operations: [
+                .init(method: "POST", path: "/compute/v1/instances"),
+                .init(method: "DELETE", path: "/compute/v1/instances/{uuid}"),
+                .init(method: "POST", path: "/compute/v1/instances/{uuid}/state"),
+                .init(method: "POST", path: "/compute/v1/instances/{uuid}/abort"),
+                .init(method: "POST", path: "/compute/v1/migrations"),
+                .init(method: "POST", path: "/compute/v1/migrations/{uuid}/{action}"),
+            ]),
+        RuleDefault(
+            name: "allot:compute:audit", checkString: "rule:admin_or_service_api",
+            description: "Run an audit of this host's nodes now.", scopeTypes: ["project"],
+            operations: [.init(method: "POST", path: "/compute/v1/audit")]),
+        RuleDefault(
+            name: "allot:compute:ledger", checkString: "rule:admin_or_service_api",
+            description: "The compute ledger protocol of Allot's agents.", scopeTypes: ["project"],
+            operations: [
+                .init(method: "GET", path: "/compute/v1/ledger"), .init(method: "POST", path: "/compute/v1/ledger/{call}"),
+            ]),
     ]
+}
+
+extension Identity {
+    /// What oslo.policy sees of this caller (`RequestContext.to_policy_values()`).
+    var credentials: Credentials {
+        Credentials(
+            userID: userID, projectID: projectID, domainID: domainID, userDomainID: userDomainID,
+            projectDomainID: projectDomainID, roles: roles, systemScope: systemScope, serviceRoles: serviceRoles,
+            isAdminProject: isAdminProject)
+    }
+}
+
+extension PlacementResponder {
+    /// Decides whether `identity` may call `endpoint`, before the body is read.
+    /// - Throws: `403` naming the rule when the policy says no.
+    func authorize(_ endpoint: Endpoint, identity: Identity, query: String?) throws {
+        guard let rule = endpoint.policyRule else { return }
+        let credentials = identity.credentials
+        var target = credentials.defaultTarget
+        if endpoint == .usages {
+            // As upstream's handler: the target is the project asked about (webob's `GET.get`: the last value).
+            target = [:]
+            if let project = Self.queryPairs(query).last(where: { $0.0 == "project_id" })?.1 {
+                target["project_id"] = project
+            }
+        }
+        switch configuration.policy.enforcer.authorize(rule, target: target, credentials: credentials) {
+        case .allowed:
+            return
+        case .denied:
+            throw PlacementError(.forbidden, "Policy does not allow \(rule) to be performed.")
+        case .invalidScope:
+            // Upstream turns oslo.policy's InvalidScope into PolicyNotAuthorized(action): the rule's name alone.
+            throw PlacementError(.forbidden, rule)
+        }
+    }
 }
 
 extension Endpoint {

@@ -50,8 +50,11 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "The agent's local SQLite ledger, used with a local ledger (env ALLOT_DATABASE).")
     var database: String = env("ALLOT_DATABASE") ?? "./allot-agent.sqlite"
 
-    @Option(help: "Authentication of the compute API: 'token' (default) or 'noauth' (development only; env ALLOT_AUTH).")
+    @Option(help: "Authentication of the compute API: 'token' (default), 'keystone' (see --keystone-url) or 'noauth' (development only; env ALLOT_AUTH).")
     var auth: Serve.AuthChoice = env("ALLOT_AUTH").flatMap(Serve.AuthChoice.init(rawValue:)) ?? .token
+
+    @OptionGroup(title: "Keystone (--auth keystone)")
+    var keystone: KeystoneOptions
 
     @Option(help: "JSON token file of the compute API (default: beside the database; env ALLOT_TOKENS_FILE).")
     var tokensFile: String = env("ALLOT_TOKENS_FILE") ?? ""
@@ -121,7 +124,9 @@ struct Agent: AsyncParsableCommand {
             events: EventBus(logger: Logger(label: "allot.tracker")), logger: logger)
         await startAgent(agent, logger: logger)
         let configuration = PlacementConfiguration(
-            auth: try Serve.authMode(auth, tokensFile: tokensFile.isEmpty ? nil : tokensFile, database: database, logger: logger),
+            auth: try Serve.authMode(
+                auth, tokensFile: tokensFile.isEmpty ? nil : tokensFile, database: database, keystone: keystone,
+                logger: logger),
             servesPlacement: false)
         let app = buildApplication(
             store: SQLPlacementStore(database: db, logger: logger, now: now), configuration: configuration, host: host,

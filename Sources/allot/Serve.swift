@@ -1,4 +1,5 @@
 import AllotCore
+import AllotKeystone
 import AllotPlacement
 import AllotStore
 import AllotTracker
@@ -29,17 +30,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "SQLite file path, ':memory:', or a postgres:// URL (env ALLOT_DATABASE).")
     var database: String = env("ALLOT_DATABASE") ?? "./allot.sqlite"
 
-    @Option(help: "Authentication: 'token' (default) or 'noauth' (development only; env ALLOT_AUTH).")
+    @Option(help: "Authentication: 'token' (Allot's own tokens, default), 'keystone' (an OpenStack cloud's Keystone, see --keystone-url) or 'noauth' (development only; env ALLOT_AUTH).")
     var auth: AuthChoice = env("ALLOT_AUTH").flatMap(AuthChoice.init(rawValue:)) ?? .token
+
+    @OptionGroup(title: "Keystone (--auth keystone)")
+    var keystone: KeystoneOptions
 
     @Option(help: "JSON token file (default: beside the database; env ALLOT_TOKENS_FILE). ALLOT_TOKENS may hold the JSON itself.")
     var tokensFile: String = env("ALLOT_TOKENS_FILE") ?? ""
 
-    @Option(help: "JSON policy file overriding rules by name, e.g. {\"placement:usages\": \"role:admin\"} (env ALLOT_POLICY_FILE).")
-    var policyFile: String = env("ALLOT_POLICY_FILE") ?? ""
-
-    @Flag(help: "Upstream's legacy policy: every API call needs the admin role.")
-    var legacyPolicy = false
+    @OptionGroup(title: "Policy")
+    var policyOptions: PolicyOptions
 
     @Option(help: "An origin allowed by CORS (repeatable; none: CORS off).")
     var corsAllowedOrigin: [String] = []
@@ -74,7 +75,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "Embedded agent")
     var tracker: TrackerOptions
 
-    enum AuthChoice: String, ExpressibleByArgument { case token, noauth }
+    enum AuthChoice: String, ExpressibleByArgument { case token, keystone, noauth }
     enum SynchronousChoice: String, ExpressibleByArgument, CaseIterable {
         case full, normal
         var mode: SQLiteSynchronous { self == .full ? .full : .normal }
@@ -97,6 +98,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--max-allocation-candidates must be at least 1")
         }
         if !noAgent { try tracker.validateTracker() }
+        if auth == .keystone { _ = try keystone.configuration() }
+        _ = try policyOptions.policy()
     }
 
     func run() async throws {
@@ -106,8 +109,10 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "allot")
         let location = DatabaseLocation(parsing: database)
         let configuration = try PlacementConfiguration(
-            auth: Self.authMode(auth, tokensFile: tokensFile.isEmpty ? nil : tokensFile, database: database, logger: logger),
-            policy: policy(),
+            auth: Self.authMode(
+                auth, tokensFile: tokensFile.isEmpty ? nil : tokensFile, database: database, keystone: keystone,
+                logger: logger),
+            policy: policyOptions.policy(),
             corsAllowedOrigins: corsAllowedOrigin,
             corsAllowHeaders: corsAllowHeader, maxBodyBytes: maxBodyBytes,
             maxAllocationCandidates: maxAllocationCandidates, candidateStrategy: allocationCandidatesStrategy.strategy,
@@ -147,10 +152,22 @@ struct Serve: AsyncParsableCommand {
 
     /// The authentication of an API server: tokens from `tokensFile` (or `ALLOT_TOKENS`), a new admin token
     /// beside the database when there is no file yet, or none at all.
-    static func authMode(_ auth: AuthChoice, tokensFile: String?, database: String, logger: Logger) throws -> AuthMode {
-        if auth == .noauth {
+    static func authMode(
+        _ auth: AuthChoice, tokensFile: String?, database: String, keystone: KeystoneOptions, logger: Logger
+    ) throws -> AuthMode {
+        switch auth {
+        case .noauth:
             logger.warning("Authentication is off (noauth): any caller may claim any identity; the token admin is admin")
             return .noauth
+        case .keystone:
+            let validator = try keystone.validator(logger: logger)
+            logger.info("Tokens are validated by Keystone", metadata: [
+                "allot.keystone.url": .string(validator.configuration.identityURL),
+                "allot.keystone.user": .string(validator.configuration.username),
+            ])
+            return .keystone(validator)
+        case .token:
+            break
         }
         if let inline = env("ALLOT_TOKENS") {
             return .tokens(try TokenFile.parse(Data(inline.utf8), origin: "ALLOT_TOKENS"))
@@ -164,18 +181,6 @@ struct Serve: AsyncParsableCommand {
         return .tokens([record])
     }
 
-    private func policy() throws -> Policy {
-        var overrides: [String: String] = [:]
-        if !policyFile.isEmpty {
-            guard let data = FileManager.default.contents(atPath: policyFile),
-                let decoded = try? JSONDecoder().decode([String: String].self, from: data)
-            else {
-                throw ValidationError("policy file \(policyFile) is not a JSON object of rule names to rules")
-            }
-            overrides = decoded
-        }
-        return Policy(overrides: overrides, legacyAdminOnly: legacyPolicy)
-    }
 }
 
 /// Sends logs to standard error as JSON lines or text, from `level` up.
