@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Starts `allot serve` for ../shared/conformance/run.py (its server contract):
 #   bash scripts/conformance-server.sh PORT DBDIR
-# noauth, a fresh SQLite database in DBDIR, CORS as cors.yaml expects when the fixture asks for it.
+# noauth, a fresh SQLite database in DBDIR, CORS as cors.yaml expects when the fixture asks for it, and the policy
+# each upstream fixture configures (placement/tests/functional/fixtures/gabbits.py):
+#   SecureRBACPolicyFixture   upstream's defaults (enforce_new_defaults = True): no policy option
+#   OpenPolicyFixture         every rule but admin_api set to "@", with the deprecated defaults: --legacy-policy and
+#                             a policy file made from `allot policy`
+#   any other fixture         enforce_new_defaults = False: --legacy-policy
 # Prints the server's PID as the last line once GET / answers. Uses the newer of .build/release/allot and
 # .build/debug/allot; ALLOT_BIN overrides.
 set -euo pipefail
@@ -20,10 +25,17 @@ if [ -z "$bin" ]; then
     bin=.build/debug/allot
 fi
 mkdir -p "$dbdir"
-args=(serve --no-agent --auth noauth --legacy-policy --host 127.0.0.1 --port "$port" --database "$dbdir/allot.sqlite"
+args=(serve --no-agent --auth noauth --host 127.0.0.1 --port "$port" --database "$dbdir/allot.sqlite"
       --log-format text --log-level warning)
 case ",${PLACEMENT_CONFORMANCE_FIXTURE:-}," in
     *,CORSFixture,*) args+=(--cors-allowed-origin http://valid.example.com --cors-allow-header openstack-api-version) ;;
+esac
+case ",${PLACEMENT_CONFORMANCE_FIXTURE:-}," in
+    *,SecureRBACPolicyFixture,*) ;;
+    *,OpenPolicyFixture,*)
+        "$bin" policy | sed -e '/^"admin_api":/d' -e 's/^\("[^"]*"\): .*/\1: "@"/' > "$dbdir/open-policy.yaml"
+        args+=(--legacy-policy --policy-file "$dbdir/open-policy.yaml") ;;
+    *) args+=(--legacy-policy) ;;
 esac
 "$bin" "${args[@]}" > "$dbdir/server.log" 2>&1 &
 pid=$!
