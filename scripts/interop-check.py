@@ -72,7 +72,7 @@ def last_error(stderr):
 
 def main():
     global verbose
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--keystone-fixture', default=os.environ.get('ALLOT_KEYSTONE_FIXTURE'), required=False)
     ap.add_argument('--url', default=os.environ.get('PLACEMENT_URL'), help='Placement URL registered in the catalog')
     ap.add_argument('-v', '--verbose', action='store_true')

@@ -14,12 +14,16 @@
 #   keystone.sh token FIXTURE NAME   prints a fresh token of persona NAME (a key of users in fixture.json)
 #   keystone.sh expired-token FIXTURE [NAME]   prints a token of NAME (default admin) that has expired (~4 s)
 #   keystone.sh revoked-token FIXTURE [NAME]   prints a token of NAME (default admin) revoked by admin
+#   keystone.sh expiring-token FIXTURE [NAME [SECONDS]]   prints a valid token of NAME that expires in SECONDS
+#                                    (default 5), then its expires_at on a second line
 #
 # Exit status: 0 ok, 1 error, 2 usage, 3 PORT is taken (the caller may retry another port).
 #
 # What start does: keystone.conf in DIR ([database] sqlite:///DIR/keystone.sqlite, [token] provider fernet,
 # [fernet_tokens]/[fernet_receipts]/[credential] key repositories in DIR, [identity] password_hash_rounds 4 so
-# that a password login costs milliseconds), then keystone-manage db_sync (with fernet_setup, receipt_setup, credential_setup beside it),
+# that a password login costs milliseconds), then keystone-manage db_sync (the first time; later starts copy
+# the migrated empty schema kept in the venv) and bootstrap, with fernet_setup, receipt_setup and credential_setup
+# beside them,
 # bootstrap (user admin, project admin, region RegionOne, roles reader < member < manager < admin and service,
 # the identity endpoint), then uWSGI --http with the public WSGI app keystone.wsgi.api:application
 # (OS_KEYSTONE_CONFIG_DIR=DIR). Once GET /v3 answers, scripts/keystone_fixture.py creates the personas
@@ -124,24 +128,38 @@ EOF
   local km=("$VENV/bin/keystone-manage" --config-file "$dir/keystone.conf")
   local owner=(--keystone-user "$(id -un)" --keystone-group "$(id -gn)")
   local admin_password; admin_password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
-  # The key repositories do not touch the database: they are set up while db_sync runs.
-  { "${km[@]}" fernet_setup "${owner[@]}" && "${km[@]}" receipt_setup "${owner[@]}" &&
-    "${km[@]}" credential_setup "${owner[@]}"; } >"$dir/keystone-manage-keys.log" 2>&1 &
-  local keys_pid=$! keys_rc=0
-  if ! "${km[@]}" db_sync >"$dir/keystone-manage.log" 2>&1; then
-    wait "$keys_pid" || true
-    tail -20 "$dir/keystone-manage.log" >&2; die "keystone-manage db_sync failed (log: $dir/keystone-manage.log)"
+  # The key repositories do not touch the database: the three are set up side by side while the database is
+  # made and bootstrapped (each keystone-manage spends seconds importing keystone).
+  local what key_pids=()
+  for what in fernet_setup receipt_setup credential_setup; do
+    "${km[@]}" "$what" "${owner[@]}" >"$dir/keystone-manage-$what.log" 2>&1 &
+    key_pids+=($!)
+  done
+  # db_sync of an empty database gives the same schema every time: the first start keeps a copy in the venv,
+  # later starts copy it.
+  local template="$VENV/keystone-$KEYSTONE_VERSION-empty-schema.sqlite" db_ok=1
+  if [ -s "$template" ]; then
+    cp "$template" "$dir/keystone.sqlite" && echo "copied the migrated empty schema from $template" >"$dir/keystone-manage.log" || db_ok=0
+  elif "${km[@]}" db_sync >"$dir/keystone-manage.log" 2>&1; then
+    { cp "$dir/keystone.sqlite" "$template.$$" && mv "$template.$$" "$template"; } || rm -f "$template.$$"
+  else
+    db_ok=0
   fi
-  wait "$keys_pid" || keys_rc=$?
-  if [ "$keys_rc" != 0 ]; then
-    tail -20 "$dir/keystone-manage-keys.log" >&2
-    die "keystone-manage fernet_setup/receipt_setup/credential_setup failed (log: $dir/keystone-manage-keys.log)"
-  fi
-  "${km[@]}" bootstrap --bootstrap-password "$admin_password" --bootstrap-username admin \
+  if [ "$db_ok" = 1 ]; then
+    "${km[@]}" bootstrap --bootstrap-password "$admin_password" --bootstrap-username admin \
       --bootstrap-project-name admin --bootstrap-role-name admin --bootstrap-service-name keystone \
       --bootstrap-region-id RegionOne --bootstrap-admin-url "$url" --bootstrap-public-url "$url" \
-      --bootstrap-internal-url "$url" >>"$dir/keystone-manage.log" 2>&1 ||
-    { tail -20 "$dir/keystone-manage.log" >&2; die "keystone-manage bootstrap failed (log: $dir/keystone-manage.log)"; }
+      --bootstrap-internal-url "$url" >>"$dir/keystone-manage.log" 2>&1 || db_ok=0
+  fi
+  local i keys_ok=1
+  for i in 0 1 2; do wait "${key_pids[$i]}" || keys_ok=0; done
+  if [ "$db_ok" != 1 ]; then
+    tail -20 "$dir/keystone-manage.log" >&2; die "keystone-manage db_sync/bootstrap failed (log: $dir/keystone-manage.log)"
+  fi
+  if [ "$keys_ok" != 1 ]; then
+    tail -n 5 "$dir"/keystone-manage-*_setup.log >&2
+    die "keystone-manage fernet_setup/receipt_setup/credential_setup failed (logs: $dir/keystone-manage-*_setup.log)"
+  fi
 
   (
     cd "$dir"
@@ -206,6 +224,9 @@ case "${1:-}" in
     fixture_cmd token "$2" "$3" ;;
   expired-token|revoked-token)
     [ $# -ge 2 ] && [ $# -le 3 ] || { echo "usage: $0 $1 FIXTURE [NAME]" >&2; exit 2; }
+    fixture_cmd "$@" ;;
+  expiring-token)
+    [ $# -ge 2 ] && [ $# -le 4 ] || { echo "usage: $0 $1 FIXTURE [NAME [SECONDS]]" >&2; exit 2; }
     fixture_cmd "$@" ;;
   -h|--help|help) usage ;;
   *) usage >&2; exit 2 ;;

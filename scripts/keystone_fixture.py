@@ -7,6 +7,8 @@ scripts/policy-matrix.py and scripts/nova-report-client-check.py.
   keystone_fixture.py create URL DIR ADMIN_PASSWORD [EXPIRATION]   users, projects, roles -> DIR/fixture.json
   keystone_fixture.py token FIXTURE PERSONA                        a fresh token of PERSONA (users[...] key)
   keystone_fixture.py expired-token FIXTURE [PERSONA] [SECONDS]    a token that has expired (default admin)
+  keystone_fixture.py expiring-token FIXTURE [PERSONA] [SECONDS]   a valid token that expires in SECONDS (default
+                                                                   5); prints the token, then its expires_at
   keystone_fixture.py revoked-token FIXTURE [PERSONA]              a token revoked with DELETE /v3/auth/tokens
   keystone_fixture.py personas FIXTURE                             the persona names, one a line
 
@@ -117,11 +119,14 @@ def _iso(dt):
     return dt.strftime('%Y-%m-%dT%H:%M:%S.%fZ')
 
 
-def expired_token(fx, persona='admin', seconds=2):
-    """A token of `persona` whose expires_at has passed (see the module docstring)."""
+def expiring_token(fx, persona='admin', seconds=2):
+    """(token, expiry as a UTC datetime): a token of `persona` that expires `seconds` from now.
+
+    Made with an application credential of the persona that expires then: keystone caps the token's
+    expires_at at the credential's (see the module docstring)."""
     user = fx['users'][persona]
     if user['scope'] != 'project':
-        raise KeystoneError('expired_token needs a project-scoped persona, not %r' % persona)
+        raise KeystoneError('an expiring token needs a project-scoped persona, not %r' % persona)
     tok = token(fx, persona)
     until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
     status, _, data = request(
@@ -138,13 +143,24 @@ def expired_token(fx, persona='admin', seconds=2):
     if expires > until + datetime.timedelta(seconds=1):
         raise KeystoneError('keystone did not cap the token expiry at the application credential expiry '
                             '(token expires %s, credential %s)' % (tbody['expires_at'], _iso(until)))
-    # Wait until expires_at (whole seconds, rounded up) is in the past, then a little more.
+    return expiring, expires
+
+
+def wait_until_expired(fx, tok, expires):
+    """Waits until `expires` (whole seconds, rounded up) has passed, and checks Keystone's verdict."""
     while datetime.datetime.now(datetime.timezone.utc) < expires + datetime.timedelta(seconds=1.5):
         time.sleep(0.2)
-    status, _, _ = request('GET', fx['url'] + '/auth/tokens', token=tok, headers={'X-Subject-Token': expiring})
+    status, _, _ = request('GET', fx['url'] + '/auth/tokens', token=token(fx, 'admin'),
+                           headers={'X-Subject-Token': tok})
     if status != 404:
         raise KeystoneError('the expired token still validates (GET /v3/auth/tokens -> %s)' % status)
-    return expiring
+
+
+def expired_token(fx, persona='admin', seconds=2):
+    """A token of `persona` whose expires_at has passed (see the module docstring)."""
+    tok, expires = expiring_token(fx, persona, seconds)
+    wait_until_expired(fx, tok, expires)
+    return tok
 
 
 def revoked_token(fx, persona='admin'):
@@ -258,6 +274,11 @@ def main(argv):
         elif cmd == 'expired-token' and len(args) in (1, 2, 3):
             print(expired_token(load(args[0]), *(args[1:2] or ['admin']),
                                 *([float(args[2])] if len(args) == 3 else [])))
+        elif cmd == 'expiring-token' and len(args) in (1, 2, 3):
+            tok, expires = expiring_token(load(args[0]), *(args[1:2] or ['admin']),
+                                          float(args[2]) if len(args) == 3 else 5)
+            print(tok)
+            print(expires.strftime('%Y-%m-%dT%H:%M:%SZ'))
         elif cmd == 'revoked-token' and len(args) in (1, 2):
             print(revoked_token(load(args[0]), *(args[1:2] or ['admin'])))
         elif cmd == 'personas' and len(args) == 1:

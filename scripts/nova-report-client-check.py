@@ -73,7 +73,7 @@ def write_nova_conf(fx, path):
 
 def main():
     global verbose
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--keystone-fixture', default=os.environ.get('ALLOT_KEYSTONE_FIXTURE'))
     ap.add_argument('--url', default=os.environ.get('PLACEMENT_URL'),
                     help='expected Placement URL in the catalog (optional)')
