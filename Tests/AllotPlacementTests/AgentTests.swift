@@ -24,11 +24,18 @@ import Testing
     }
 
     /// Runs `scenario` (Placement's port, a scratch directory) against `allot serve --no-agent`.
+    ///
+    /// noauth's `admin` token has the admin role only, and upstream's policy lets only the service role reshape
+    /// (Nova's compute sends a service token): the policy file admits admin too, as scripts/upstream-placement.sh
+    /// does for upstream, so an agent with that token can reshape here.
     static func againstAllotPlacement(_ scenario: (Int, URL) async throws -> Void) async throws {
         let directory = try directory()
         defer { try? FileManager.default.removeItem(at: directory) }
+        let policy = directory.appendingPathComponent("policy.yaml")
+        try #""placement:reshaper:reshape": "role:admin or role:service""#.write(to: policy, atomically: true, encoding: .utf8)
         let placement = try await ServerProcess(
-            database: directory.appendingPathComponent("placement.sqlite").path, logDirectory: directory)
+            database: directory.appendingPathComponent("placement.sqlite").path, logDirectory: directory,
+            arguments: ["--no-agent", "--policy-file", policy.path])
         defer { placement.stop() }
         try await scenario(placement.port, directory)
     }

@@ -35,11 +35,17 @@ final class ServerProcess {
 
     /// Starts `allot <command…> --auth noauth --port P` (P random, or `port`) with text logs at warning level and
     /// waits until `GET /` answers; a random port another process took meanwhile is replaced by another (3 tries).
-    convenience init(command: [String], port: Int? = nil, logDirectory: URL) async throws {
+    /// `auth` replaces `--auth noauth` (e.g. `["--auth", "keystone", …]`); `environment` adds variables.
+    convenience init(
+        command: [String], port: Int? = nil, logDirectory: URL, auth: [String] = ["--auth", "noauth"],
+        environment: [String: String] = [:], logLevel: String = "warning"
+    ) async throws {
         var attempt = 1
         while true {
             do {
-                try await self.init(command: command, fixedPort: port ?? Self.freshPort(), logDirectory: logDirectory)
+                try await self.init(
+                    command: command, fixedPort: port ?? Self.freshPort(), logDirectory: logDirectory, auth: auth,
+                    environment: environment, logLevel: logLevel)
                 return
             } catch ServerProcessError.didNotStart(let log) where port == nil && attempt < 3 && log.contains("in use") {
                 attempt += 1
@@ -47,7 +53,10 @@ final class ServerProcess {
         }
     }
 
-    private init(command: [String], fixedPort: Int, logDirectory: URL) async throws {
+    private init(
+        command: [String], fixedPort: Int, logDirectory: URL, auth: [String], environment: [String: String],
+        logLevel: String
+    ) async throws {
         self.port = fixedPort
         logURL = logDirectory.appendingPathComponent("\(command[0])-\(self.port).log")
         if !FileManager.default.fileExists(atPath: logURL.path) {
@@ -55,8 +64,11 @@ final class ServerProcess {
         }
         process = Process()
         process.executableURL = Self.binary
-        process.arguments = command + ["--auth", "noauth", "--port", String(self.port), "--log-format", "text",
-                                       "--log-level", "warning"]
+        process.arguments = command + auth + ["--port", String(self.port), "--log-format", "text",
+                                              "--log-level", logLevel]
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let log = try FileHandle(forWritingTo: logURL)
         log.seekToEndOfFile()
         process.standardOutput = log
