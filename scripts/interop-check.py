@@ -67,7 +67,9 @@ def openstack(fx, persona, *args, version=None):
 def last_error(stderr):
     lines = [ln for ln in stderr.splitlines() if re.search(r'\(HTTP \d{3}\)|Error|error', ln)
              and not ln.startswith(('REQ:', 'RESP'))]
-    return (lines[-1] if lines else stderr.strip().splitlines()[-1:] or [''])[0][:300]
+    if not lines:
+        lines = stderr.strip().splitlines() or ['']
+    return lines[-1][:300]
 
 
 def main():

@@ -96,7 +96,7 @@ except OSError: sys.exit(1)' "$1"
 
 start() {
   local port=$1 dir=$2
-  [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -gt 0 ] && [ "$port" -lt 65536 ] || die "PORT must be a number: $port"
+  [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -gt 0 ] && [ "$port" -lt 65536 ] || { echo "keystone.sh: PORT must be a number below 65536: $port" >&2; exit 2; }
   install
   if ! port_free "$port"; then echo "keystone.sh: port $port on 127.0.0.1 is taken" >&2; exit 3; fi
   mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
