@@ -11,6 +11,8 @@
 #                                    and logs in DIR; writes DIR/fixture.json; prints the uWSGI master's PID as
 #                                    the last line of stdout (stop: kill PID, or keystone.sh stop DIR)
 #   keystone.sh stop DIR             stops the Keystone started with DIR
+#   keystone.sh resume PORT DIR      starts the stopped Keystone of DIR again (same database, keys and personas;
+#                                    PORT should be the one it had, as the catalog and fixture name it)
 #   keystone.sh token FIXTURE NAME   prints a fresh token of persona NAME (a key of users in fixture.json)
 #   keystone.sh expired-token FIXTURE [NAME]   prints a token of NAME (default admin) that has expired (~4 s)
 #   keystone.sh revoked-token FIXTURE [NAME]   prints a token of NAME (default admin) revoked by admin
@@ -105,7 +107,7 @@ start() {
   fi
   rm -rf "$dir/keystone.sqlite" "$dir/fernet-keys" "$dir/fernet-receipts" "$dir/credential-keys" \
     "$dir/fixture.json" "$dir/keystone.log" "$dir/uwsgi.log" "$dir/keystone.pid" "$dir"/keystone-manage*.log
-  local url="http://127.0.0.1:$port/v3"
+  local url="http://127.0.0.1:$port/v3" pid
   local expiration=${ALLOT_KEYSTONE_TOKEN_EXPIRATION:-3600}
   cat >"$dir/keystone.conf" <<EOF
 [DEFAULT]
@@ -161,6 +163,19 @@ EOF
     die "keystone-manage fernet_setup/receipt_setup/credential_setup failed (logs: $dir/keystone-manage-*_setup.log)"
   fi
 
+  serve "$port" "$dir" "$url"
+  if ! "$VENV/bin/python" "$HERE/keystone_fixture.py" create "$url" "$dir" "$admin_password" "$expiration" >&2; then
+    kill "$pid" 2>/dev/null || true
+    tail -20 "$dir/keystone.log" >&2 || true
+    die "creating the fixture failed (Keystone stopped; logs in $dir)"
+  fi
+  echo "keystone: $url (fixture $dir/fixture.json, logs $dir/keystone.log $dir/uwsgi.log)"
+  echo "$pid"
+}
+
+# Runs uWSGI with the Keystone of DIR on PORT and waits until URL answers (exit 3 when the port is taken).
+serve() {
+  local port=$1 dir=$2 url=$3
   (
     cd "$dir"
     export OS_KEYSTONE_CONFIG_DIR=$dir
@@ -170,7 +185,7 @@ EOF
       --http-keepalive --module keystone.wsgi.api:application --processes "${ALLOT_KEYSTONE_PROCESSES:-2}" \
       --threads 1 --pidfile "$dir/keystone.pid" >"$dir/uwsgi.log" 2>&1 </dev/null
   ) &
-  local pid=$!
+  pid=$!  # the caller's (start, resume) local
   local up=0
   for _ in $(seq 1 240); do
     if curl -sf "$url" >/dev/null 2>&1; then up=1; break; fi
@@ -186,12 +201,18 @@ EOF
     kill "$pid" 2>/dev/null || true
     tail -20 "$dir/uwsgi.log" >&2; die "Keystone did not answer on $url within 60 s"
   fi
-  if ! "$VENV/bin/python" "$HERE/keystone_fixture.py" create "$url" "$dir" "$admin_password" "$expiration" >&2; then
-    kill "$pid" 2>/dev/null || true
-    tail -20 "$dir/keystone.log" >&2 || true
-    die "creating the fixture failed (Keystone stopped; logs in $dir)"
+}
+
+# Starts the Keystone of DIR again (after stop), with its database, keys and fixture as they were.
+resume() {
+  local port=$1 dir=$2 pid
+  [ -f "$dir/keystone.conf" ] && [ -f "$dir/fixture.json" ] || die "$dir holds no Keystone made by start"
+  dir=$(cd "$dir" && pwd)
+  if [ -f "$dir/keystone.pid" ] && kill -0 "$(cat "$dir/keystone.pid")" 2>/dev/null; then
+    die "the Keystone of $dir still runs (PID $(cat "$dir/keystone.pid"))"
   fi
-  echo "keystone: $url (fixture $dir/fixture.json, logs $dir/keystone.log $dir/uwsgi.log)"
+  if ! port_free "$port"; then echo "keystone.sh: port $port on 127.0.0.1 is taken" >&2; exit 3; fi
+  serve "$port" "$dir" "http://127.0.0.1:$port/v3"
   echo "$pid"
 }
 
@@ -216,6 +237,9 @@ case "${1:-}" in
   start)
     [ $# -eq 3 ] || { echo "usage: $0 start PORT DIR" >&2; exit 2; }
     start "$2" "$3" ;;
+  resume)
+    [ $# -eq 3 ] || { echo "usage: $0 resume PORT DIR" >&2; exit 2; }
+    resume "$2" "$3" ;;
   stop)
     [ $# -eq 2 ] || { echo "usage: $0 stop DIR" >&2; exit 2; }
     stop "$2" ;;

@@ -10,6 +10,15 @@
 # Upstream Placement: the agent's test against upstream OpenStack Placement runs when its venv can be made
 # (`scripts/upstream-placement.sh install`, from PyPI; ALLOT_TEST_UPSTREAM=0 skips it).
 #
+# Keystone: the tests of `--auth keystone` against a real Keystone (PyPI keystone in a venv, scripts/keystone.sh)
+# and Nova's report client (PyPI nova in a venv) run when those venvs can be made (ALLOT_TEST_KEYSTONE=0 skips them).
+#
+# Conformance: upstream Placement's own gabbi tests (../shared/conformance/run.py: the main suite, and the policy
+# and RBAC files of the openstack-placement package) run when the runner is beside the repository and its venv
+# can be made (ALLOT_TEST_CONFORMANCE=0 skips them).
+#
+# In CI (CI set) a failed install fails the run; elsewhere those tests are skipped with a message.
+#
 # Extra arguments go to `swift test` (e.g. `--filter AllotStoreTests`).
 set -euo pipefail
 
@@ -92,6 +101,47 @@ if [[ "${ALLOT_TEST_UPSTREAM:-1}" != 0 ]]; then
     else
         log "upstream Placement could not be installed (no PyPI?); the agent's upstream test is skipped"
     fi
+fi
+
+# Keystone and Nova's report client, from PyPI into venvs of their own.
+if [[ "${ALLOT_TEST_KEYSTONE:-1}" != 0 && -n "${ALLOT_TEST_UPSTREAM_PLACEMENT:-}" ]]; then
+    if bash scripts/keystone.sh install >&2; then
+        export ALLOT_TEST_KEYSTONE=1
+        if bash scripts/keystone.sh install-nova >&2; then
+            export ALLOT_TEST_NOVA=1
+        elif [[ -n "${CI:-}" ]]; then
+            log "Nova's venv could not be made"
+            exit 1
+        else
+            log "Nova's venv could not be made; the report client's check is skipped"
+        fi
+    elif [[ -n "${CI:-}" ]]; then
+        log "Keystone could not be installed"
+        exit 1
+    else
+        log "Keystone could not be installed (no PyPI?); the Keystone tests are skipped"
+    fi
+fi
+
+# Upstream's functional tests through ../shared/conformance (gabbi in its own venv).
+runner="$(cd .. && pwd)/shared/conformance/run.py"
+if [[ "${ALLOT_TEST_CONFORMANCE:-1}" != 0 && -f "$runner" ]]; then
+    if bash "$(dirname "$runner")/setup.sh" >&2; then
+        export ALLOT_TEST_CONFORMANCE_RUNNER="$runner"
+        if [[ -n "${ALLOT_TEST_UPSTREAM_PLACEMENT:-}" ]]; then
+            venv=${ALLOT_UPSTREAM_VENV:-$HOME/.cache/allot-bench/venv}
+            ALLOT_TEST_UPSTREAM_GABBITS=$("$venv/bin/python" -c \
+                'import os, placement.tests.functional as f; print(os.path.join(os.path.dirname(f.__file__), "gabbits"))')
+            export ALLOT_TEST_UPSTREAM_GABBITS
+        fi
+    elif [[ -n "${CI:-}" ]]; then
+        log "the conformance runner's venv could not be made"
+        exit 1
+    else
+        log "the conformance runner's venv could not be made; upstream's gabbi tests are skipped"
+    fi
+elif [[ "${ALLOT_TEST_CONFORMANCE:-1}" != 0 ]]; then
+    log "no conformance runner at $runner; upstream's gabbi tests are skipped"
 fi
 
 swift test "$@" < /dev/null
