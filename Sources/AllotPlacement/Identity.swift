@@ -1,46 +1,19 @@
 import AllotCore
 public import AllotKeystone
+public import AllotPolicy
 import HTTPTypes
 
-/// Who made a request, as oslo.context's `RequestContext` holds it: the same fields whichever way the caller
-/// authenticated (a Keystone token, one of Allot's own tokens, or upstream noauth2's headers).
-public struct Identity: Sendable, Equatable {
-    public var userID: String
-    public var projectID: String?
-    /// The domain of a domain-scoped token.
-    public var domainID: String?
-    public var userDomainID: String?
-    public var projectDomainID: String?
-    /// Role names as the caller holds them (Keystone includes implied roles).
-    public var roles: [String]
-    /// `"all"` for a system-scoped caller.
-    public var systemScope: String?
-    /// Roles of a valid `X-Service-Token` sent with the request.
-    public var serviceRoles: [String]
-    public var isAdminProject: Bool
+/// Who made a request, as oslo.context's `RequestContext` holds it for oslo.policy: the same fields whichever way
+/// the caller authenticated (a Keystone token, one of Allot's own tokens, or upstream noauth2's headers).
+public typealias Identity = Credentials
 
-    public init(
-        userID: String, projectID: String?, roles: [String], domainID: String? = nil, userDomainID: String? = nil,
-        projectDomainID: String? = nil, systemScope: String? = nil, serviceRoles: [String] = [],
-        isAdminProject: Bool = true
-    ) {
-        self.userID = userID
-        self.projectID = projectID
-        self.domainID = domainID
-        self.userDomainID = userDomainID
-        self.projectDomainID = projectDomainID
-        self.roles = roles
-        self.systemScope = systemScope
-        self.serviceRoles = serviceRoles
-        self.isAdminProject = isAdminProject
-    }
-
+extension Identity {
     /// The identity behind a validated Keystone token.
     init(keystone caller: KeystoneCaller) {
         let user = caller.user
         self.init(
-            userID: user.userID, projectID: user.projectID, roles: user.roles, domainID: user.domainID,
-            userDomainID: user.userDomainID, projectDomainID: user.projectDomainID, systemScope: user.systemScope,
+            userID: user.userID, projectID: user.projectID, domainID: user.domainID, userDomainID: user.userDomainID,
+            projectDomainID: user.projectDomainID, roles: user.roles, systemScope: user.systemScope,
             serviceRoles: caller.serviceRoles, isAdminProject: user.isAdminProject)
     }
 
@@ -62,9 +35,9 @@ public struct Identity: Sendable, Equatable {
         let systemScope = headers[.systemScope].flatMap { $0.isEmpty ? nil : $0 }
         let project = headers[.projectIDHeader] ?? (systemScope == nil ? tokenProject : headers[.tenantIDHeader])
         self.init(
-            userID: user, projectID: project, roles: roles, domainID: headers[.domainIDHeader],
+            userID: user, projectID: project, domainID: headers[.domainIDHeader],
             userDomainID: headers[.userDomainIDHeader], projectDomainID: headers[.projectDomainIDHeader],
-            systemScope: systemScope, serviceRoles: headers[.serviceRolesHeader].map(Self.list) ?? [],
+            roles: roles, systemScope: systemScope, serviceRoles: headers[.serviceRolesHeader].map(Self.list) ?? [],
             isAdminProject: (headers[.isAdminProjectHeader] ?? "true").lowercased() == "true")
     }
 

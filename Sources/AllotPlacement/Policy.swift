@@ -77,22 +77,12 @@ public struct Policy: Sendable {
     ]
 }
 
-extension Identity {
-    /// What oslo.policy sees of this caller (`RequestContext.to_policy_values()`).
-    var credentials: Credentials {
-        Credentials(
-            userID: userID, projectID: projectID, domainID: domainID, userDomainID: userDomainID,
-            projectDomainID: projectDomainID, roles: roles, systemScope: systemScope, serviceRoles: serviceRoles,
-            isAdminProject: isAdminProject)
-    }
-}
-
 extension PlacementResponder {
     /// Decides whether `identity` may call `endpoint`, before the body is read.
     /// - Throws: `403` naming the rule when the policy says no.
     func authorize(_ endpoint: Endpoint, identity: Identity, query: String?) throws {
         guard let rule = endpoint.policyRule else { return }
-        let credentials = identity.credentials
+        let credentials = identity
         var target = credentials.defaultTarget
         if endpoint == .usages {
             // As upstream's handler: the target is the project asked about (webob's `GET.get`: the last value).

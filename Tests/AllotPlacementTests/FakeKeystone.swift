@@ -28,6 +28,12 @@ final class FakeKeystone: Sendable {
 
     let state = Mutex(State())
     static let servicePassword = "placement-secret"
+    /// The fake's clock (a test's own, so that expiry does not depend on how fast the machine runs the test).
+    let now: @Sendable () -> Date
+
+    init(now: @escaping @Sendable () -> Date = { Date() }) {
+        self.now = now
+    }
 
     /// Adds a token and returns it.
     @discardableResult
@@ -35,7 +41,7 @@ final class FakeKeystone: Sendable {
                expiresIn: TimeInterval = 3600, token: String = "tok-" + UUID().uuidString) -> String {
         state.withLock {
             $0.tokens[token] = Token(user: user, project: project, roles: roles, system: system,
-                                     expiresAt: Date().addingTimeInterval(expiresIn))
+                                     expiresAt: now().addingTimeInterval(expiresIn))
         }
         return token
     }
@@ -85,7 +91,7 @@ final class FakeKeystone: Sendable {
                 state.signIns += 1
                 let token = "svc-" + UUID().uuidString
                 let record = Token(user: name, project: "service", roles: ["service", "admin"],
-                                   expiresAt: Date().addingTimeInterval(3600))
+                                   expiresAt: self.now().addingTimeInterval(3600))
                 state.tokens[token] = record
                 return (token, self.document(record))
             }
@@ -103,11 +109,11 @@ final class FakeKeystone: Sendable {
             let result: (HTTPResponse.Status, [String: Any]?) = self.state.withLock { state in
                 if state.failing { return (.internalServerError, nil) }
                 state.validations += 1
-                guard let service = state.tokens[caller], !service.revoked, service.expiresAt > Date() else {
+                guard let service = state.tokens[caller], !service.revoked, service.expiresAt > self.now() else {
                     return (.unauthorized, nil)
                 }
                 guard let token = state.tokens[subject], !token.revoked,
-                    allowExpired || token.expiresAt > Date()
+                    allowExpired || token.expiresAt > self.now()
                 else { return (.notFound, nil) }
                 return (.ok, self.document(token))
             }

@@ -92,12 +92,12 @@ import Testing
     }
 
     @Test func expiredTokensAreRefusedWithoutAskingUnlessAServiceTokenVouches() async throws {
-        let keystone = FakeKeystone()
+        let clock = Clock()
+        let keystone = FakeKeystone(now: { clock.now })
         let user = keystone.issue(user: "alice", roles: ["member"], expiresIn: 10)
         let service = keystone.issue(user: "nova", project: "service", roles: ["service"], expiresIn: 3600)
         let notService = keystone.issue(user: "bob", roles: ["member"], expiresIn: 3600)
         try await keystone.serve { url in
-            let clock = Clock()
             let validator = Self.validator(url, clock: clock)
             _ = try await validator.authenticate(userToken: user, serviceToken: nil)
             clock.advance(11)
