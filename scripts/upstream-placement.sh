@@ -4,6 +4,7 @@
 # fresh SQLite database, noauth2 (token "admin").
 #   upstream-placement.sh install          creates the venv ($ALLOT_UPSTREAM_VENV, default ~/.cache/allot-bench/venv)
 #   upstream-placement.sh start PORT DBDIR  starts it on 127.0.0.1:PORT; prints the uWSGI master's PID (stop: kill PID)
+#     ALLOT_UPSTREAM_POLICY=default: no policy file, upstream's own defaults (only the service role reshapes)
 set -euo pipefail
 VENV=${ALLOT_UPSTREAM_VENV:-$HOME/.cache/allot-bench/venv}
 
@@ -27,8 +28,12 @@ case "${1:-}" in
     export OS_PLACEMENT_DATABASE__SYNC_ON_STARTUP=True OS_API__AUTH_STRATEGY=noauth2
     # noauth2's "admin" token has the admin role only, and upstream lets only the service role reshape (Nova's
     # compute uses a service token): allow admin too, so an agent with that token can reshape here.
-    printf '"placement:reshaper:reshape": "role:admin or role:service"\n' > "$DBDIR/policy.yaml"
-    export OS_OSLO_POLICY__POLICY_FILE="$DBDIR/policy.yaml"
+    if [ "${ALLOT_UPSTREAM_POLICY:-}" = default ]; then
+      rm -f "$DBDIR/policy.yaml"
+    else
+      printf '"placement:reshaper:reshape": "role:admin or role:service"\n' > "$DBDIR/policy.yaml"
+      export OS_OSLO_POLICY__POLICY_FILE="$DBDIR/policy.yaml"
+    fi
     unset OS_PLACEMENT_CONFIG_DIR
     cd "$DBDIR"
     # One process, one thread: with SQLite more give "database is locked" errors.
