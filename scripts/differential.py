@@ -43,8 +43,11 @@ TIMESTAMP_RE = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?")
 
 
 def free_uuids(text):
+    """An error text without what is free in it: server-made uuids, timestamps, and the schema and instance that
+    jsonschema prints after its message ("Failed validating ... in schema: {...}", Python reprs)."""
     if not isinstance(text, str):
         return text
+    text = text.split("Failed validating")[0].rstrip()
     text = TIMESTAMP_RE.sub("<time>", text)
     return UUID_RE.sub(lambda m: m.group(0) if m.group(0) in KNOWN_UUIDS else "<uuid>", text)
 
@@ -170,8 +173,34 @@ def normalise(answer, req):
     return body, texts
 
 
-class Divergence(Exception):
-    pass
+def first_differences(a, b, path="", limit=4):
+    """Where two normalised bodies differ (a few paths with both values, shortened)."""
+    out = []
+
+    def short(v):
+        text = json.dumps(v, sort_keys=True)
+        return text if len(text) <= 300 else text[:300] + "..."
+
+    def walk(x, y, p):
+        if len(out) >= limit:
+            return
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y), key=str):
+                if k not in x:
+                    out.append("%s/%s only in B: %s" % (p, k, short(y[k])))
+                elif k not in y:
+                    out.append("%s/%s only in A: %s" % (p, k, short(x[k])))
+                elif x[k] != y[k]:
+                    walk(x[k], y[k], "%s/%s" % (p, k))
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+            for i, (u, v) in enumerate(zip(x, y)):
+                if u != v:
+                    walk(u, v, "%s[%d]" % (p, i))
+        else:
+            out.append("%s: A=%s B=%s" % (p or "/", short(x), short(y)))
+
+    walk(a, b, path)
+    return out
 
 
 class Runner:
@@ -292,7 +321,12 @@ class Runner:
         prepared.url = base + path   # no requoting: empty segments and odd characters go as written
         if data is None:
             prepared.headers.pop("Content-Length", None)
-        response = session.send(prepared, timeout=60, allow_redirects=False)
+        try:
+            response = session.send(prepared, timeout=60, allow_redirects=False)
+        except requests.exceptions.ConnectionError:
+            # uWSGI may drop an idle keep-alive connection just as it is reused: once more on a new connection.
+            session.close()
+            response = session.send(prepared, timeout=60, allow_redirects=False)
         return Answer(response, {ub: ua for ua, ub in alias.items()})
 
     def compare(self, req, ra, rb):
@@ -316,7 +350,7 @@ class Runner:
         body_a, texts_a = normalise(ra, req)
         body_b, texts_b = normalise(rb, req)
         if body_a != body_b and not why:
-            why.append("body differs")
+            why.append("body differs: " + "; ".join(first_differences(body_a, body_b)))
         if why:
             self.failures.append((self.step, "; ".join(why), req, ra, rb))
             self.report(self.failures[-1], "DIVERGENCE")

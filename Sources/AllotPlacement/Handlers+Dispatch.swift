@@ -36,14 +36,21 @@ extension PlacementResponder {
 
     func handle(_ endpoint: Endpoint, _ call: Call) async throws -> Reply {
         guard call.version >= Self.minimumVersion(endpoint) else {
-            throw PlacementError.notFound("The resource could not be found.")
+            // webob's bare HTTPNotFound from upstream's version_handler: no detail.
+            throw PlacementError.notFound("")
         }
         if Self.takesJSON(endpoint, call.version) {
+            // As webob's `content_type` (the header up to `;`, compared case-sensitively by upstream).
             let type = call.headers[.contentType]
-            let mediaType = type?.split(separator: ";").first.map { $0.trimmingCharacters().lowercased() }
+            let mediaType = type?.split(separator: ";", omittingEmptySubsequences: false).first
+                .map { $0.trimmingCharacters() }
             if mediaType != "application/json" {
-                throw PlacementError(.unsupportedMediaType,
-                    "The media type \(type ?? "None") is not supported, use application/json")
+                let shown = mediaType.flatMap { $0.isEmpty ? nil : $0 } ?? "None"
+                var error = PlacementError(.unsupportedMediaType,
+                    "The media type \(shown) is not supported, use application/json")
+                error.explanation = "The request media type \(type.flatMap { $0.isEmpty ? nil : $0 } ?? "None") is "
+                    + "not supported by this server. "
+                throw error
             }
         }
         switch endpoint {
@@ -100,6 +107,16 @@ extension PlacementResponder {
         case .computeEvents: return try await computeEvents(call)
         case .computeLedgerInfo: return try computeLedgerInfo()
         case .computeLedger: return try await computeLedger(call)
+        }
+    }
+
+    /// Runs `body`, answering a missing provider with the handler's own 404 (`"<prefix><detail>"`), as the
+    /// upstream handlers that catch the lookup's `NotFound` do (their 404 keeps `Vary`).
+    func catchingProviderLookup<T>(_ prefix: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PlacementError where error.kind == .notFound && error.escapesHandler {
+            throw PlacementError.notFound(prefix + error.detail)
         }
     }
 

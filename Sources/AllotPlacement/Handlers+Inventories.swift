@@ -57,7 +57,10 @@ extension PlacementResponder {
     }
 
     func listInventories(_ call: Call) async throws -> Reply {
-        let result = try await store.inventories(providerUUID: call.parameters[0])
+        let uuid = call.parameters[0]
+        let result = try await catchingProviderLookup("No resource provider with uuid \(uuid) found : ") {
+            try await store.inventories(providerUUID: uuid)
+        }
         return Reply.json(inventoriesJSON(result)).cacheHeaders(call, lastModified: result.lastModified,
                                                                 omitLastModified: result.inventories.isEmpty)
     }
@@ -65,7 +68,7 @@ extension PlacementResponder {
     /// The provider, or upstream's 404.
     func requireProvider(_ uuid: String) async throws -> ResourceProvider {
         guard let provider = try await store.provider(uuid: uuid) else {
-            throw PlacementError.notFound("No resource provider with uuid \(uuid) found")
+            throw PlacementError.lookupFailed("No resource provider with uuid \(uuid) found")
         }
         return provider
     }
@@ -135,7 +138,9 @@ extension PlacementResponder {
 
     func showInventory(_ call: Call) async throws -> Reply {
         let (uuid, name) = (call.parameters[0], call.parameters[1])
-        let result = try await store.inventories(providerUUID: uuid)
+        let result = try await catchingProviderLookup("No resource provider with uuid \(uuid) found : ") {
+            try await store.inventories(providerUUID: uuid)
+        }
         guard let inventory = result.inventories[name] else {
             throw PlacementError.notFound("No inventory of class \(name) for \(uuid)")
         }
@@ -153,7 +158,7 @@ extension PlacementResponder {
         let body = try call.json(schema)
         let inventory = try inventory(from: body, resourceClass: name, providerUUID: uuid, call: call)
         guard try await store.resourceClass(named: name) != nil else {
-            throw PlacementError.notFound("No such resource class \(name).")
+            throw PlacementError.lookupFailed("No such resource class \(name).")
         }
         let result = try await store.updateInventory(
             providerUUID: uuid, generation: body["resource_provider_generation"]!.intValue!, resourceClass: name,

@@ -12,7 +12,8 @@ extension PlacementResponder {
         var fields: KeyValuePairs<String, JSONValue> = [:]
         let message = error.detail.replacingOccurrences(of: "\n", with: " ")
         let detail = error.kind == .methodNotAllowed
-            ? message : "\(error.kind.explanation)\n\n \(message)  "
+            ? message
+            : error.explanation.map { "\($0)\n\n \(message)" } ?? "\(error.kind.explanation)\n\n \(message)  "
         var headers: HTTPFields = [:]
         if let allow = error.allow { headers[.allow] = allow }
         switch ErrorFormat.negotiate(accept) {
@@ -28,6 +29,18 @@ extension PlacementResponder {
             return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         case .json:
             break
+        }
+        if error.kind == .unauthorized {
+            // Upstream's noauth2 middleware answers with webob's own JSON error, outside Placement's formatter.
+            headers[.contentType] = "application/json"
+            let body = JSONValue.object([
+                "message": .string("This server could not verify that you are authorized to access the document you "
+                    + "requested. Either you supplied the wrong credentials (e.g., bad password), or your browser "
+                    + "does not understand how to supply the credentials required.<br /><br />\n\n\n"),
+                "code": "401 Unauthorized", "title": "Unauthorized",
+            ], order: ["message", "code", "title"])
+            headers[.wwwAuthenticate] = "Keystone uri='http://localhost'"
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body.serialized())))
         }
         if let version, version.isAtLeast(1, 23) {
             fields = [

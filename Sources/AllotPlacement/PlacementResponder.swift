@@ -42,6 +42,9 @@ public struct PlacementResponder: HTTPResponder {
         var routeLabel = "unmatched"
         var version: Microversion?
         var response: Response
+        // Upstream's microversion middleware adds `Vary` only to answers of its handlers, and its authentication
+        // runs before that middleware (a 401 has no version headers at all).
+        var escaped = false, unauthenticated = false
         do {
             if let preflight = corsPreflight(request) {
                 response = preflight
@@ -51,6 +54,8 @@ public struct PlacementResponder: HTTPResponder {
                 response = render(reply)
             }
         } catch let error as PlacementError {
+            escaped = error.escapesHandler
+            unauthenticated = error.kind == .unauthorized
             response = renderError(error, requestID: requestID, version: version, accept: request.headers[.accept])
         } catch let error as ComputeError {
             response = renderError(error.placementError, requestID: requestID, version: .maximum, accept: nil)
@@ -81,9 +86,9 @@ public struct PlacementResponder: HTTPResponder {
                 requestID: requestID, version: version, accept: nil)
         }
         response.headers[.openStackRequestID] = requestID
-        if let version {
+        if let version, !unauthenticated {
             response.headers[.openStackAPIVersion] = "placement \(version)"
-            response.headers[.vary] = "openstack-api-version"
+            if !escaped { response.headers[.vary] = "openstack-api-version" }
         }
         addCORSHeaders(request, to: &response)
         let elapsed = ContinuousClock.now - started
@@ -121,7 +126,7 @@ public struct PlacementResponder: HTTPResponder {
         guard let (route, parameters) = Route.all.lazy.compactMap({ route in
             route.match(trimmed).map { (route, $0) }
         }).first else {
-            throw PlacementError.notFound("The resource could not be found.")
+            throw PlacementError.lookupFailed("The resource could not be found.")
         }
         routeLabel = "/" + route.segments.map { if case .literal(let text) = $0 { text } else { "{id}" } }
             .joined(separator: "/")
@@ -146,13 +151,13 @@ public struct PlacementResponder: HTTPResponder {
             let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
             body = Data(buffer: buffer)
             if !body.isEmpty, request.headers[.contentType] == nil {
-                throw PlacementError.badRequest("content-type header required when content-length > 0")
+                throw PlacementError.badRequest("content-type header required when content-length > 0").escaping
             }
         }
         if let rule = endpoint.policyRule, let identity {
             let project = endpoint == .usages ? Self.queryPairs(request.uri.query).last { $0.0 == "project_id" }?.1 : nil
             if !configuration.policy.allows(rule, identity: identity, projectID: project) {
-                throw PlacementError(.forbidden, "Policy does not allow \(rule) to be performed.")
+                throw PlacementError(.forbidden, "Policy does not allow \(rule) to be performed.").escaping
             }
         }
         let host = request.head.authority ?? "127.0.0.1"

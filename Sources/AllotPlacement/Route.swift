@@ -23,7 +23,10 @@ struct Route: Sendable {
         for (segment, component) in zip(segments, components) {
             switch segment {
             case .literal(let text): guard text == component else { return nil }
-            case .parameter: parameters.append(String(component).removingPercentEncodingSafe)
+            case .parameter:
+                // As upstream's routes (`[^/]+`): an empty segment matches no parameter, so `…/inventories/` is a 404.
+                guard !component.isEmpty else { return nil }
+                parameters.append(String(component).removingPercentEncodingSafe)
             }
         }
         return parameters

@@ -13,7 +13,10 @@ indirect enum Schema: Sendable {
     case boolean
     case null
     /// Any of several types (`"type": ["string", "null"]`); rules of the matching alternative apply.
+    /// A list of types (`"type": ["integer", "null"]`).
     case anyOf([Schema])
+    /// jsonschema's `anyOf`: valid when one of the schemas validates.
+    case anyOfSchemas([Schema])
     /// Anything.
     case any
 
@@ -43,7 +46,8 @@ indirect enum Schema: Sendable {
         case .array: return "array"
         case .boolean: return "boolean"
         case .null: return "null"
-        case .anyOf(let alternatives): return alternatives.map(\.typeName).joined(separator: ", ")
+        case .anyOf(let alternatives), .anyOfSchemas(let alternatives):
+            return alternatives.map(\.typeName).joined(separator: ", ")
         case .any: return "any"
         }
     }
@@ -54,9 +58,12 @@ indirect enum Schema: Sendable {
             (.array, .array), (.boolean, .bool), (.null, .null), (.any, _):
             return true
         case (.integer, .double(let number)):
-            return number == number.rounded() && abs(number) < 9.2e18
+            // As upstream's jsonschema (draft 6 and later): any float with an integral value is an integer.
+            return number.isFinite && number == number.rounded()
         case (.anyOf(let alternatives), _):
             return alternatives.contains { $0.matchesType(value) }
+        case (.anyOfSchemas, _):
+            return true
         default:
             return false
         }
@@ -90,7 +97,7 @@ indirect enum Schema: Sendable {
         guard matchesType(value) else {
             let expected: String
             if case .anyOf(let alternatives) = self {
-                expected = "[" + alternatives.map { "'\($0.typeName)'" }.joined(separator: ", ") + "]"
+                expected = alternatives.map { "'\($0.typeName)'" }.joined(separator: ", ")
             } else {
                 expected = "'\(typeName)'"
             }
@@ -100,6 +107,12 @@ indirect enum Schema: Sendable {
         case (.anyOf(let alternatives), _):
             let match = alternatives.first { $0.matchesType(value) }!
             return match.firstFailure(value, schemaPath: schemaPath, instancePath: instancePath)
+        case (.anyOfSchemas(let alternatives), _):
+            if alternatives.contains(where: { $0.firstFailure(value, schemaPath: "", instancePath: "") == nil }) {
+                return nil
+            }
+            return fail("\(value.pythonRepr) is not valid under any of the given schemas", "anyOf", schemaPath,
+                        instancePath, value)
         case (.string(let rules), .string(let text)):
             if let enumValues = rules.enumValues, !enumValues.contains(text) {
                 let list = "[" + enumValues.map { JSONValue.pythonQuoted($0) }.joined(separator: ", ") + "]"

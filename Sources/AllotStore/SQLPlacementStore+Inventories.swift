@@ -95,9 +95,7 @@ extension SQLPlacementStore {
         return try await database.transaction { tx in
             let provider = try await tx.requireProvider(uuid: providerUUID, lock: true)
             if let generation, generation != provider.generation {
-                throw PlacementError.concurrentUpdate(
-                    "resource provider generation conflict: the resource provider was updated by another request; "
-                        + "please retry")
+                throw PlacementError.concurrentUpdate("resource provider generation conflict")
             }
             let (current, _) = try await Self.loadInventories(providerID: provider.id, tx: tx)
             let next = try change(current)

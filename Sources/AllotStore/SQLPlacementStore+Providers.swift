@@ -7,16 +7,10 @@ extension SQLPlacementStore {
     public func createProvider(uuid: String, name: String, parentUUID: String?) async throws -> ResourceProvider {
         let now = now()
         return try await database.transaction { tx in
-            if try await tx.row("SELECT id FROM resource_providers WHERE uuid = \(bind: uuid)") != nil {
-                throw PlacementError.conflict(
-                    "Conflicting resource provider uuid: \(uuid) already exists.", code: .duplicateName)
-            }
-            if try await tx.row("SELECT id FROM resource_providers WHERE name = \(bind: name)") != nil {
-                throw PlacementError.conflict(
-                    "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
-            }
+            // Upstream's order: the name, the parent, then the insert meets duplicates.
             var parent: ProviderRow?
             let failure = "Unable to create resource provider \"\(name)\", \(uuid): Object action create failed because: "
+            if name.isEmpty { throw PlacementError.badRequest(failure + "name is required") }
             if let parentUUID {
                 if parentUUID == uuid {
                     throw PlacementError.badRequest(failure + "parent provider UUID cannot be same as UUID. "
@@ -26,6 +20,14 @@ extension SQLPlacementStore {
                 guard parent != nil else {
                     throw PlacementError.badRequest(failure + "parent provider UUID does not exist.")
                 }
+            }
+            if try await tx.row("SELECT id FROM resource_providers WHERE uuid = \(bind: uuid)") != nil {
+                throw PlacementError.conflict(
+                    "Conflicting resource provider uuid: \(uuid) already exists.", code: .duplicateName)
+            }
+            if try await tx.row("SELECT id FROM resource_providers WHERE name = \(bind: name)") != nil {
+                throw PlacementError.conflict(
+                    "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
             }
             let id: Int
             do {
@@ -41,7 +43,9 @@ extension SQLPlacementStore {
                                               code: .duplicateName)
             }
             if parent == nil {
-                try await tx.run("UPDATE resource_providers SET root_provider_id = \(bind: id) WHERE id = \(bind: id)")
+                // Upstream sets the root in a second UPDATE, which stamps updated_at (a child's stays NULL).
+                try await tx.run(
+                    "UPDATE resource_providers SET root_provider_id = \(bind: id), updated_at = \(bind: now) WHERE id = \(bind: id)")
             }
             try await tx.recordChange(.shape)
             return try await tx.requireProvider(uuid: uuid).model
@@ -136,6 +140,17 @@ extension SQLPlacementStore {
     public func updateProvider(
         uuid: String, name: String, parentUUID: String?, setParent: Bool, allowReparent: Bool
     ) async throws -> ResourceProvider {
+        try await updateProviderReportingStamp(
+            uuid: uuid, name: name, parentUUID: parentUUID, setParent: setParent, allowReparent: allowReparent
+        ).provider
+    }
+
+    /// `updateProvider`, also returning the provider's `updated_at` from before the update (`nil` when its row
+    /// was never updated: upstream then sends no `Last-Modified`). As upstream, the row is stamped only when its
+    /// name or parent changes (and rows of a moved subtree when their root changes).
+    public func updateProviderReportingStamp(
+        uuid: String, name: String, parentUUID: String?, setParent: Bool, allowReparent: Bool
+    ) async throws -> (provider: ResourceProvider, previousUpdate: Double?) {
         let now = now()
         return try await database.transaction { tx in
             let current = try await tx.requireProvider(uuid: uuid, lock: true)
@@ -167,8 +182,10 @@ extension SQLPlacementStore {
                 parentChanged = true
             }
             do {
-                try await tx.run(
-                    "UPDATE resource_providers SET name = \(bind: name), updated_at = \(bind: now) WHERE id = \(bind: current.id)")
+                if name != current.name || parentChanged {
+                    try await tx.run(
+                        "UPDATE resource_providers SET name = \(bind: name), updated_at = \(bind: now) WHERE id = \(bind: current.id)")
+                }
             } catch where isUniqueViolation(error) {
                 throw PlacementError.conflict(
                     "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
@@ -180,9 +197,12 @@ extension SQLPlacementStore {
                     "UPDATE resource_providers SET parent_provider_id = \(bind: newParent?.id) WHERE id = \(bind: current.id)")
                 let subtree = try await Self.subtreeIDs(current.id, tx: tx)
                 try await tx.run(
-                    "UPDATE resource_providers SET root_provider_id = \(bind: newRoot) WHERE id IN (\(binds: subtree))")
+                    """
+                    UPDATE resource_providers SET root_provider_id = \(bind: newRoot), updated_at = \(bind: now)
+                    WHERE id IN (\(binds: subtree)) AND root_provider_id <> \(bind: newRoot)
+                    """)
             }
-            return try await tx.requireProvider(uuid: uuid).model
+            return (try await tx.requireProvider(uuid: uuid).model, current.updatedAt)
         }
     }
 
