@@ -100,11 +100,23 @@ extension PlacementResponder {
             case "resources":
                 groups[index].resources = try QueryParsing.resources(value).sorted { $0.key < $1.key }
                     .map { ($0.key, $0.value) }
+            // As upstream, each key is parsed when the query reaches it (all its values at once): the first bad
+            // parameter in query order is the one refused.
             case "required":
                 groups[index].hasRequiredKey = true
+                let parsed = try QueryParsing.required(call.queryValues(key), version: call.version)
+                groups[index].required = parsed.groups
+                groups[index].forbidden = parsed.forbidden
             case "member_of":
                 groups[index].hasMemberOfKey = true
                 memberOfCounts[suffix, default: 0] += 1
+                let memberOf = call.queryValues(key)
+                if memberOf.count > 1, !call.atLeast(1, 24) {
+                    throw PlacementError.badRequest("Multiple member_of\(suffix) parameters are not supported")
+                }
+                let parsed = try QueryParsing.memberOf(memberOf, version: call.version)
+                groups[index].memberOf = parsed.groups
+                groups[index].forbiddenAggregates = parsed.forbidden
             default:
                 let trimmed = value.trimmingSpaces()
                 guard let uuid = UUIDText.normalized(trimmed) else {
@@ -112,24 +124,6 @@ extension PlacementResponder {
                         + "to be a format of uuid. Got: \(value)")
                 }
                 groups[index].inTree = uuid
-            }
-        }
-        for index in groups.indices {
-            let suffix = groups[index].suffix
-            let required = call.queryValues("required" + suffix)
-            if !required.isEmpty {
-                let parsed = try QueryParsing.required(required, version: call.version)
-                groups[index].required = parsed.groups
-                groups[index].forbidden = parsed.forbidden
-            }
-            let memberOf = call.queryValues("member_of" + suffix)
-            if !memberOf.isEmpty {
-                if memberOf.count > 1, !call.atLeast(1, 24) {
-                    throw PlacementError.badRequest("Multiple member_of\(suffix) parameters are not supported")
-                }
-                let parsed = try QueryParsing.memberOf(memberOf, version: call.version)
-                groups[index].memberOf = parsed.groups
-                groups[index].forbiddenAggregates = parsed.forbidden
             }
         }
         try checkGroupSet(groups, call, sameSubtree: sameSubtree)

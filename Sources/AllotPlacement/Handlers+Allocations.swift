@@ -63,7 +63,9 @@ extension PlacementResponder {
                 minLength: 1, maxLength: Limits.maxClassNameLength, pattern: ("^[A-Z0-9_]+$", ResourceClass.isWellFormedName)))))
             required.append("consumer_type")
         }
-        return .object(.init(properties: properties, required: required, additionalProperties: false))
+        var rules = Schema.ObjectRules(properties: properties, required: required, additionalProperties: false)
+        rules.additionalBeforeRequired = call.atLeast(1, 12)
+        return .object(rules)
     }
 
     /// An amount the schema accepted (an integer, or an integral float such as `1.0` or `1e29`, as upstream's

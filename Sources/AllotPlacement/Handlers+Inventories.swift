@@ -13,7 +13,8 @@ extension PlacementResponder {
             ("min_unit", .integer(minimum: 1, maximum: maxInt)),
             ("max_unit", .integer(minimum: 1, maximum: maxInt)),
             ("step_size", .integer(minimum: 1, maximum: maxInt)),
-            ("allocation_ratio", .number(minimum: 0, maximum: Limits.maxAllocationRatio)),
+            // No minimum upstream: a negative ratio is refused for the capacity it leaves.
+            ("allocation_ratio", .number(minimum: nil, maximum: Limits.maxAllocationRatio)),
         ]
     }
 
@@ -75,7 +76,7 @@ extension PlacementResponder {
 
     func replaceInventories(_ call: Call) async throws -> Reply {
         let uuid = call.parameters[0]
-        _ = try await requireProvider(uuid)
+        let provider = try await requireProvider(uuid)
         let schema = Schema.object(.init(
             properties: [
                 ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
@@ -87,6 +88,10 @@ extension PlacementResponder {
                     )]))),
             ], required: ["resource_provider_generation", "inventories"], additionalProperties: false))
         let body = try call.json(schema)
+        // Upstream checks the generation before it looks at the inventories.
+        if body["resource_provider_generation"]?.intValue != provider.generation {
+            throw PlacementError.concurrentUpdate("resource provider generation conflict")
+        }
         var inventories: [String: Inventory] = [:]
         for (name, value) in body["inventories"]!.objectValue! {
             inventories[name] = try inventory(from: value, resourceClass: name, providerUUID: uuid, call: call)
@@ -150,12 +155,15 @@ extension PlacementResponder {
 
     func updateInventory(_ call: Call) async throws -> Reply {
         let (uuid, name) = (call.parameters[0], call.parameters[1])
-        _ = try await requireProvider(uuid)
+        let provider = try await requireProvider(uuid)
         let schema = Schema.object(.init(
             properties: [("resource_provider_generation", .integer(minimum: nil, maximum: nil))]
                 + Self.inventoryProperties(totalMinimum: 1),
             required: ["total", "resource_provider_generation"], additionalProperties: false))
         let body = try call.json(schema)
+        if body["resource_provider_generation"]?.intValue != provider.generation {
+            throw PlacementError.concurrentUpdate("resource provider generation conflict")
+        }
         let inventory = try inventory(from: body, resourceClass: name, providerUUID: uuid, call: call)
         guard try await store.resourceClass(named: name) != nil else {
             throw PlacementError.lookupFailed("No such resource class \(name).")

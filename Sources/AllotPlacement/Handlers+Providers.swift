@@ -121,7 +121,7 @@ extension PlacementResponder {
         var unknown: [String] = []
         for (name, _) in call.query where !allowed.contains(name) && !unknown.contains(name) { unknown.append(name) }
         guard unknown.isEmpty else {
-            let names = unknown.map { "'\($0)'" }.joined(separator: ", ")
+            let names = unknown.sorted().map { "'\($0)'" }.joined(separator: ", ")  // jsonschema sorts them
             throw PlacementError.badRequest(
                 "Invalid query string parameters: Additional properties are not allowed (\(names) "
                     + "\(unknown.count == 1 ? "was" : "were") unexpected)")

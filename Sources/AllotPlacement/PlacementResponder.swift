@@ -126,7 +126,7 @@ public struct PlacementResponder: HTTPResponder {
         guard let (route, parameters) = Route.all.lazy.compactMap({ route in
             route.match(trimmed).map { (route, $0) }
         }).first else {
-            throw PlacementError.lookupFailed("The resource could not be found.")
+            throw PlacementError.lookupFailed("")  // webob's bare HTTPNotFound: no detail
         }
         routeLabel = "/" + route.segments.map { if case .literal(let text) = $0 { text } else { "{id}" } }
             .joined(separator: "/")
@@ -185,13 +185,27 @@ public struct PlacementResponder: HTTPResponder {
         case .absent:
             return .minimum
         case .malformed(let text):
-            throw PlacementError.badRequest("Invalid microversion: invalid version string: \(text)")
+            throw PlacementError.badRequest(
+                "Invalid microversion: invalid version string: \(text); \(Self.pythonVersionError(text))")
         case .version(let version):
             guard version >= .minimum, version <= .maximum else {
                 throw PlacementError(.notAcceptable, "Invalid microversion: Unacceptable version header: \(version)")
             }
             return version
         }
+    }
+
+    /// Why Python's `Version(*(int(v) for v in text.split('.', 1)))` refuses `text` (microversion_parse's wording).
+    static func pythonVersionError(_ text: String) -> String {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        for part in parts {
+            var digits = Substring(part.trimmingCharacters(in: .whitespaces))
+            if digits.first == "+" || digits.first == "-" { digits = digits.dropFirst() }
+            let valid = !digits.isEmpty && digits.first != "_" && digits.last != "_" && !digits.contains("__")
+                && digits.allSatisfy { $0.isASCII && ($0.isNumber || $0 == "_") }
+            if !valid { return "invalid literal for int() with base 10: \(JSONValue.pythonQuoted(part))" }
+        }
+        return "Version.__new__() missing 1 required positional argument: 'minor'"
     }
 
     /// Splits a query string into decoded pairs, keeping order and repeats.

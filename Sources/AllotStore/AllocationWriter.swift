@@ -243,7 +243,9 @@ struct AllocationWriter {
         for uuid in providers.keys {
             inventories[uuid] = try await SQLPlacementStore.loadInventories(providerID: providers[uuid]!.id, tx: tx).0
         }
-        let classNames = Set(entries.map(\.className)).sorted { classIDs[$0]! < classIDs[$1]! }
+        // Named as upstream joins its set of class ids (CPython's iteration order of a set of small ints).
+        let namesByID = Dictionary(classIDs.map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        let classNames = pythonSetOrder(entries.map { classIDs[$0.className]! }).map { namesByID[$0]! }
         var seenProviders: [String] = []
         for entry in entries where !seenProviders.contains(entry.providerUUID) { seenProviders.append(entry.providerUUID) }
         let without = seenProviders.filter { uuid in !classNames.contains { inventories[uuid]?[$0] != nil } }
@@ -279,6 +281,43 @@ struct AllocationWriter {
             }
         }
     }
+}
+
+/// The iteration order of `set(values)` in CPython 3 for non-negative ints (hash(n) == n): open addressing in a
+/// table of 8 slots, growing fourfold when 3/5 full, with CPython's probe sequence.
+func pythonSetOrder(_ values: [Int]) -> [Int] {
+    let linearProbes = 9, perturbShift = 5
+    func insert(_ value: Int, into table: inout [Int?]) {
+        let mask = table.count - 1
+        var perturb = UInt(value)
+        var i = value & mask
+        while true {
+            var probes = i + linearProbes <= mask ? linearProbes : 0
+            var j = i
+            while true {
+                if table[j] == nil { table[j] = value; return }
+                if probes == 0 { break }
+                probes -= 1
+                j += 1
+            }
+            perturb >>= UInt(perturbShift)
+            i = (i &* 5 &+ 1 &+ Int(truncatingIfNeeded: perturb)) & mask
+        }
+    }
+    var table = [Int?](repeating: nil, count: 8)
+    var used = 0
+    for value in values where !table.contains(value) {
+        insert(value, into: &table)
+        used += 1
+        if used * 5 >= (table.count - 1) * 3 {
+            var size = 8
+            while size <= used * 4 { size <<= 1 }
+            var grown = [Int?](repeating: nil, count: size)
+            for case let old? in table { insert(old, into: &grown) }
+            table = grown
+        }
+    }
+    return table.compactMap { $0 }
 }
 
 extension Transaction {
