@@ -79,35 +79,56 @@ extension SQLPlacementStore {
             guard let root = try await tx.provider(uuid: tree) else { return nil }
             query.appendInterpolation(" AND rp.root_provider_id = \(bind: root.rootID)" as SQLQueryString)
         }
+        // Upstream's order (get_all_by_filters): required traits are resolved, and no provider having them ends
+        // the search with an empty list; then forbidden traits are resolved; no provider in the aggregates ends it;
+        // only then are the resource classes resolved.
         let aggregateSQL = """
             SELECT rpa.resource_provider_id FROM resource_provider_aggregates rpa
             JOIN placement_aggregates pa ON pa.id = rpa.aggregate_id WHERE pa.uuid IN
             """
-        for group in filter.memberOf where !group.isEmpty {
+        func refuseUnknownTraits(_ names: [String]) async throws -> [String: Int] {
+            let traits = try await tx.traitIDs(names)
+            if let missing = traits.missing.first {
+                throw PlacementError.badRequest("Invalid trait(s) in \"required\" parameter: No such trait(s): \(missing).")
+            }
+            return traits.ids
+        }
+        func matchesNothing(_ condition: SQLQueryString) async throws -> Bool {
+            var probe = SQLQueryString("SELECT rp.id FROM resource_providers rp WHERE 1 = 1")
+            probe.appendInterpolation(condition)
+            probe.appendInterpolation(unsafeRaw: " LIMIT 1")
+            return try await tx.row(probe) == nil
+        }
+        if !filter.requiredTraits.flatMap({ $0 }).isEmpty {
+            let ids = try await refuseUnknownTraits(filter.requiredTraits.flatMap { $0 })
+            var condition = SQLQueryString("")
+            for group in filter.requiredTraits where !group.isEmpty {
+                condition.appendInterpolation(
+                    " AND rp.id IN (SELECT resource_provider_id FROM resource_provider_traits WHERE trait_id IN (\(binds: group.compactMap { ids[$0] })))"
+                        as SQLQueryString)
+            }
+            if try await matchesNothing(condition) { return nil }
+            query.appendInterpolation(condition)
+        }
+        if !filter.forbiddenTraits.isEmpty {
+            let traits = try await refuseUnknownTraits(filter.forbiddenTraits)
+            let ids = filter.forbiddenTraits.compactMap { traits[$0] }
             query.appendInterpolation(
-                " AND rp.id IN (\(unsafeRaw: aggregateSQL) (\(binds: group)))" as SQLQueryString)
+                " AND rp.id NOT IN (SELECT resource_provider_id FROM resource_provider_traits WHERE trait_id IN (\(binds: ids)))"
+                    as SQLQueryString)
+        }
+        if filter.memberOf.contains(where: { !$0.isEmpty }) {
+            var condition = SQLQueryString("")
+            for group in filter.memberOf where !group.isEmpty {
+                condition.appendInterpolation(
+                    " AND rp.id IN (\(unsafeRaw: aggregateSQL) (\(binds: group)))" as SQLQueryString)
+            }
+            if try await matchesNothing(condition) { return nil }
+            query.appendInterpolation(condition)
         }
         if !filter.forbiddenAggregates.isEmpty {
             query.appendInterpolation(
                 " AND rp.id NOT IN (\(unsafeRaw: aggregateSQL) (\(binds: filter.forbiddenAggregates)))" as SQLQueryString)
-        }
-        let allTraits = filter.requiredTraits.flatMap { $0 } + filter.forbiddenTraits
-        let traits = try await tx.traitIDs(allTraits)
-        if !traits.missing.isEmpty {
-            throw PlacementError.badRequest(
-                "Invalid trait(s) in \"required\" parameter: No such trait(s): \(traits.missing.joined(separator: ", ")).")
-        }
-        for group in filter.requiredTraits where !group.isEmpty {
-            let ids = group.compactMap { traits.ids[$0] }
-            query.appendInterpolation(
-                " AND rp.id IN (SELECT resource_provider_id FROM resource_provider_traits WHERE trait_id IN (\(binds: ids)))"
-                    as SQLQueryString)
-        }
-        if !filter.forbiddenTraits.isEmpty {
-            let ids = filter.forbiddenTraits.compactMap { traits.ids[$0] }
-            query.appendInterpolation(
-                " AND rp.id NOT IN (SELECT resource_provider_id FROM resource_provider_traits WHERE trait_id IN (\(binds: ids)))"
-                    as SQLQueryString)
         }
         if !filter.resources.isEmpty {
             let classes = try await tx.resourceClassIDs(filter.resources.keys)
@@ -158,7 +179,7 @@ extension SQLPlacementStore {
                 try await tx.row("SELECT id FROM resource_providers WHERE name = \(bind: name)") != nil
             {
                 throw PlacementError.conflict(
-                    "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
+                    "Conflicting resource provider \(name) already exists.", code: .duplicateName)
             }
             let failure = "Unable to save resource provider \(uuid): Object action update failed because: "
             var newParent: ProviderRow? = nil
@@ -188,7 +209,7 @@ extension SQLPlacementStore {
                 }
             } catch where isUniqueViolation(error) {
                 throw PlacementError.conflict(
-                    "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
+                    "Conflicting resource provider \(name) already exists.", code: .duplicateName)
             }
             try await tx.recordChange(parentChanged ? .shape : .names)
             if parentChanged {
