@@ -210,6 +210,10 @@ extension PlacementResponder {
     func usages(_ call: Call) async throws -> Reply {
         var allowed: Set<String> = ["project_id", "user_id"]
         if call.atLeast(1, 38) { allowed.insert("consumer_type") }
+        // jsonschema's order in upstream's schema: `required` before `additionalProperties`.
+        if call.queryValue("project_id") == nil {
+            throw PlacementError.badRequest("Invalid query string parameters: 'project_id' is a required property")
+        }
         try rejectUnknownQuery(call, allowed: allowed)
         let idSchema = Schema.string(.init(minLength: 1, maxLength: Limits.maxIdentifierLength))
         let queryObject = JSONValue.object(

@@ -93,7 +93,7 @@ extension PlacementResponder {
             throw PlacementError.concurrentUpdate("resource provider generation conflict")
         }
         var inventories: [String: Inventory] = [:]
-        for (name, value) in body["inventories"]!.objectValue! {
+        for (name, value) in body["inventories"]!.orderedMembers! {  // checked in request order, as upstream
             inventories[name] = try inventory(from: value, resourceClass: name, providerUUID: uuid, call: call)
         }
         let result = try await store.replaceInventories(

@@ -175,12 +175,6 @@ extension SQLPlacementStore {
         let now = now()
         return try await database.transaction { tx in
             let current = try await tx.requireProvider(uuid: uuid, lock: true)
-            if name != current.name,
-                try await tx.row("SELECT id FROM resource_providers WHERE name = \(bind: name)") != nil
-            {
-                throw PlacementError.conflict(
-                    "Conflicting resource provider \(name) already exists.", code: .duplicateName)
-            }
             let failure = "Unable to save resource provider \(uuid): Object action update failed because: "
             var newParent: ProviderRow? = nil
             var parentChanged = false
@@ -201,6 +195,13 @@ extension SQLPlacementStore {
                     throw PlacementError.badRequest(failure + "un-parenting a provider is not currently allowed.")
                 }
                 parentChanged = true
+            }
+            // As upstream, the tree checks come first; a taken name shows when the row is written.
+            if name != current.name,
+                try await tx.row("SELECT id FROM resource_providers WHERE name = \(bind: name)") != nil
+            {
+                throw PlacementError.conflict(
+                    "Conflicting resource provider \(name) already exists.", code: .duplicateName)
             }
             do {
                 if name != current.name || parentChanged {
