@@ -51,6 +51,9 @@ def free_uuids(text):
     # Upstream picks the unknown trait it names from a Python set of strings, whose order changes with every
     # process (hash randomisation): the name is not comparable.
     text = re.sub(r"(No such trait\(s\): |No such trait )[A-Za-z0-9_, ]+", r"\1<traits>", text)
+    # Likewise the same_subtree suffixes not found (from a set of strings).
+    text = re.sub(r"(should be specified in `same_subtree`: \[)([^\]]*)(\])",
+                  lambda m: m.group(1) + ", ".join(sorted(m.group(2).split(", "))) + m.group(3), text)
     # Likewise the resourceless suffixes refused (a set of strings).
     text = re.sub(r"(bad group\(s\) - \[)([^\]]*)(\])",
                   lambda m: m.group(1) + ", ".join(sorted(m.group(2).split(", "))) + m.group(3), text)
@@ -158,6 +161,9 @@ class Answer:
 
 
 def canonical(value, key=None):
+    if isinstance(value, dict) and key == "mappings":
+        # Upstream fills each suffix's providers from a set.
+        return {k: sorted(v, key=str) if isinstance(v, list) else v for k, v in value.items()}
     if isinstance(value, dict):
         return {k: canonical(v, k) for k, v in value.items()}
     if isinstance(value, list):
