@@ -281,10 +281,14 @@ extension PlacementResponder {
                 return try refuse(PlacementError.badRequest(
                     "Invalid resource class in resources parameter: No such resource class \(unknown)."))
             }
-            if !group.memberOf.isEmpty,
-                !group.memberOf.flatMap({ $0 }).contains(where: { snapshot.aggregateMembers[$0] != nil })
-            {
-                return empty
+            // Upstream's provider_ids_matching_aggregates: the providers in (any aggregate of) every member_of.
+            if !group.memberOf.isEmpty {
+                var matching: Set<Int>?
+                for anyOf in group.memberOf {
+                    let members = Set(anyOf.flatMap { snapshot.aggregateMembers[$0] ?? [] })
+                    matching = matching.map { $0.intersection(members) } ?? members
+                }
+                if matching?.isEmpty ?? false { return empty }
             }
             if let unknown = (group.required.flatMap { $0 } + group.forbidden).first(where: { !names.traits.contains($0) }) {
                 return try refuse(PlacementError.badRequest("No such trait(s): \(unknown)."))
