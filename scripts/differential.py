@@ -932,6 +932,10 @@ class Runner:
         if self.chance(0.05):
             body = self.pick([{"inventories": inventories}, {}, {"allocations": {}, "inventories": {}}])
         roles = "admin,service" if self.chance(0.9) else self.pick(["admin", "service", "reader"])
+        if roles != "admin,service":
+            # Probes the policy only: a body that changes nothing even where the caller is let through, so that a
+            # policy divergence does not make the servers' states drift apart.
+            body = {"inventories": {}, "allocations": {}}
         self.send(Req("POST", "/reshaper", version, body, roles=roles))
         for rp in rps:
             self.generations.pop(rp, None)
@@ -1017,7 +1021,9 @@ class Runner:
             ("/resource_providers", "GET", None), ("/resource_providers/" + rp, "GET", None),
             ("/usages?project_id=p1", "GET", None), ("/usages?project_id=proj1", "GET", None),
             ("/traits", "GET", None), ("/allocations/" + self.consumer(), "GET", None),
-            ("/resource_providers", "POST", {"name": "role-rp"}), ("/allocation_candidates?resources=VCPU:1", "GET",
+            # (a body refused anyway: a policy divergence must not change the state of one server only)
+            ("/resource_providers", "POST", {"name": "role-rp", "uuid": "not-a-uuid"}),
+            ("/allocation_candidates?resources=VCPU:1", "GET",
                                                                     None)])
         self.send(Req(method, path, self.version(), body, token=token, roles=roles))
 
