@@ -141,7 +141,9 @@ public struct PlacementResponder: HTTPResponder {
                 "This is an Allot agent: it serves the compute API (/compute/v1) only; Placement is a separate service.")
         }
         let identity = try authenticate(request, endpoint: endpoint)
-        if request.method == .get, endpoint != .root, endpoint != .showTrait, endpoint != .computeEvents, let accept = request.headers[.accept],
+        // Upstream's version_handler runs before check_accept: a version too old for the endpoint is a 404 first.
+        if request.method == .get, endpoint != .root, endpoint != .showTrait, endpoint != .computeEvents,
+            version >= Self.minimumVersion(endpoint), let accept = request.headers[.accept],
             ErrorFormat.quality(of: "application/json", in: accept) == 0
         {
             throw PlacementError(.notAcceptable, "Only application/json is provided")
