@@ -73,7 +73,8 @@ extension PlacementResponder {
         let body = try call.json(.object(.init(properties: properties, required: ["name"], additionalProperties: false)))
         let name = body["name"]!.stringValue!
         let uuid = body["uuid"]?.stringValue.flatMap(UUIDText.normalized) ?? UUID().uuidString.lowercased()
-        let parent = body["parent_provider_uuid"]?.stringValue.flatMap(UUIDText.normalized)
+        // Upstream normalises the provider's own uuid but looks the parent up as written.
+        let parent = body["parent_provider_uuid"]?.stringValue
         let provider = try await store.createProvider(uuid: uuid, name: name, parentUUID: parent)
         let location = call.baseURL + "/resource_providers/\(provider.uuid)"
         if call.atLeast(1, 20) {
@@ -104,7 +105,7 @@ extension PlacementResponder {
         let parentValue = body["parent_provider_uuid"]
         let (provider, previousUpdate) = try await store.updateProviderReportingStamp(
             uuid: uuid, name: body["name"]!.stringValue!,
-            parentUUID: parentValue?.stringValue.flatMap(UUIDText.normalized), setParent: parentValue != nil,
+            parentUUID: parentValue?.stringValue, setParent: parentValue != nil,  // as written, as upstream
             allowReparent: call.atLeast(1, 37))
         // Upstream sends the updated_at it read before saving: none for a provider never updated.
         return Reply.json(providerJSON(provider, call))
