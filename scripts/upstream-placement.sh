@@ -12,6 +12,7 @@
 #       secure-RBAC rules with scope_types ['project'] (oslo.policy 6.0.1 in this venv has no enforce_scope
 #       option any more, scope is always checked, and [oslo_policy] enforce_new_defaults defaults to True;
 #       placement sets neither). Prints the uWSGI master's PID as the last line; exit status 3 = port taken.
+#     ALLOT_UPSTREAM_POLICY=default: no policy file, upstream's own defaults (only the service role reshapes)
 set -euo pipefail
 VENV=${ALLOT_UPSTREAM_VENV:-$HOME/.cache/allot-bench/venv}
 
@@ -35,8 +36,12 @@ case "${1:-}" in
     export OS_PLACEMENT_DATABASE__SYNC_ON_STARTUP=True OS_API__AUTH_STRATEGY=noauth2
     # noauth2's "admin" token has the admin role only, and upstream lets only the service role reshape (Nova's
     # compute uses a service token): allow admin too, so an agent with that token can reshape here.
-    printf '"placement:reshaper:reshape": "role:admin or role:service"\n' > "$DBDIR/policy.yaml"
-    export OS_OSLO_POLICY__POLICY_FILE="$DBDIR/policy.yaml"
+    if [ "${ALLOT_UPSTREAM_POLICY:-}" = default ]; then
+      rm -f "$DBDIR/policy.yaml"
+    else
+      printf '"placement:reshaper:reshape": "role:admin or role:service"\n' > "$DBDIR/policy.yaml"
+      export OS_OSLO_POLICY__POLICY_FILE="$DBDIR/policy.yaml"
+    fi
     unset OS_PLACEMENT_CONFIG_DIR
     cd "$DBDIR"
     # One process, one thread: with SQLite more give "database is locked" errors.

@@ -30,7 +30,9 @@ public struct Inventory: Hashable, Sendable, Codable {
     /// `allowReservedEqualTotal`, microversion 1.26 and later).
     /// - Returns: the first problem found, or `nil`.
     public func validationProblem(allowReservedEqualTotal: Bool) -> InventoryProblem? {
-        if reserved > total || (allowReservedEqualTotal ? capacity < 0 : capacity <= 0) {
+        // Only the capacity counts, truncated toward zero as Python's int(): with a ratio below 1, a reserved
+        // amount just above the total still leaves capacity 0 (upstream accepts that from 1.26 on).
+        if allowReservedEqualTotal ? capacity < 0 : capacity <= 0 {
             return .reservedExceedsTotal
         }
         if minUnit > maxUnit { return .minUnitAboveMaxUnit }

@@ -22,6 +22,11 @@ public struct PlacementError: Error, Equatable, Sendable, CustomStringConvertibl
     public var detail: String
     /// The methods a `405` lists in its `Allow` header.
     public var allow: String?
+    /// Upstream raises this refusal outside its handlers' error handling (routing, the content-type check, a
+    /// lookup's `NotFound` that the handler does not catch): its answer then lacks `Vary: openstack-api-version`.
+    public var escapesHandler = false
+    /// Replaces the status's standard explanation before the detail (webob's 415 names the media type).
+    public var explanation: String?
 
     public init(_ kind: Kind, _ detail: String, code: ErrorCode = .undefined, allow: String? = nil) {
         self.kind = kind
@@ -37,6 +42,18 @@ public struct PlacementError: Error, Equatable, Sendable, CustomStringConvertibl
     }
     public static func notFound(_ detail: String, code: ErrorCode = .undefined) -> Self {
         Self(.notFound, detail, code: code)
+    }
+    /// A lookup's 404 that upstream lets escape its handler (see `escapesHandler`).
+    public static func lookupFailed(_ detail: String) -> Self {
+        var error = Self(.notFound, detail)
+        error.escapesHandler = true
+        return error
+    }
+    /// This error, marked as escaping upstream's handler.
+    public var escaping: Self {
+        var error = self
+        error.escapesHandler = true
+        return error
     }
     public static func conflict(_ detail: String, code: ErrorCode = .undefined) -> Self {
         Self(.conflict, detail, code: code)

@@ -127,6 +127,33 @@ struct CandidateRenderer {
         out.append(UInt8(ascii: "}"))
     }
 
+    /// Upstream's `int((total - reserved) * allocation_ratio)`: beyond 64 bits, the float's exact integer value.
+    static func writeCapacity(_ inventory: Inventory, to out: inout [UInt8]) {
+        let raw = Double(inventory.total - inventory.reserved) * inventory.allocationRatio
+        guard raw.isFinite, abs(raw) >= 9.2e18 else {
+            JSONValue.writeInt(inventory.capacity, to: &out)
+            return
+        }
+        if raw < 0 { out.append(UInt8(ascii: "-")) }
+        // |raw| = significand * 2^exponent, with an integral significand: double a decimal number.
+        var digits: [UInt8] = []  // least significant first
+        var significand = abs(raw).significandBitPattern | (1 << 52)
+        while significand > 0 {
+            digits.append(UInt8(significand % 10))
+            significand /= 10
+        }
+        for _ in 0..<(Int(abs(raw).exponent) - 52) {
+            var carry: UInt8 = 0
+            for position in digits.indices {
+                let doubled = digits[position] * 2 + carry
+                digits[position] = doubled % 10
+                carry = doubled / 10
+            }
+            if carry > 0 { digits.append(carry) }
+        }
+        out.append(contentsOf: digits.reversed().map { $0 + UInt8(ascii: "0") })
+    }
+
     private func writeSummary(_ index: Int, to out: inout [UInt8]) {
         let provider = snapshot.providers[index]
         JSONValue.writeString(provider.uuid, to: &out)
@@ -138,7 +165,7 @@ struct CandidateRenderer {
             first = false
             JSONValue.writeString(name, to: &out)
             out.appendLiteral(": {\"capacity\": ")
-            JSONValue.writeInt(provider.inventories[name]!.capacity, to: &out)
+            Self.writeCapacity(provider.inventories[name]!, to: &out)
             out.appendLiteral(", \"used\": ")
             JSONValue.writeInt(provider.used[name] ?? 0, to: &out)
             out.append(UInt8(ascii: "}"))

@@ -100,11 +100,23 @@ extension PlacementResponder {
             case "resources":
                 groups[index].resources = try QueryParsing.resources(value).sorted { $0.key < $1.key }
                     .map { ($0.key, $0.value) }
+            // As upstream, each key is parsed when the query reaches it (all its values at once): the first bad
+            // parameter in query order is the one refused.
             case "required":
                 groups[index].hasRequiredKey = true
+                let parsed = try QueryParsing.required(call.queryValues(key), version: call.version)
+                groups[index].required = parsed.groups
+                groups[index].forbidden = parsed.forbidden
             case "member_of":
                 groups[index].hasMemberOfKey = true
                 memberOfCounts[suffix, default: 0] += 1
+                let memberOf = call.queryValues(key)
+                if memberOf.count > 1, !call.atLeast(1, 24) {
+                    throw PlacementError.badRequest("Multiple member_of\(suffix) parameters are not supported")
+                }
+                let parsed = try QueryParsing.memberOf(memberOf, version: call.version)
+                groups[index].memberOf = parsed.groups
+                groups[index].forbiddenAggregates = parsed.forbidden
             default:
                 let trimmed = value.trimmingSpaces()
                 guard let uuid = UUIDText.normalized(trimmed) else {
@@ -112,24 +124,6 @@ extension PlacementResponder {
                         + "to be a format of uuid. Got: \(value)")
                 }
                 groups[index].inTree = uuid
-            }
-        }
-        for index in groups.indices {
-            let suffix = groups[index].suffix
-            let required = call.queryValues("required" + suffix)
-            if !required.isEmpty {
-                let parsed = try QueryParsing.required(required, version: call.version)
-                groups[index].required = parsed.groups
-                groups[index].forbidden = parsed.forbidden
-            }
-            let memberOf = call.queryValues("member_of" + suffix)
-            if !memberOf.isEmpty {
-                if memberOf.count > 1, !call.atLeast(1, 24) {
-                    throw PlacementError.badRequest("Multiple member_of\(suffix) parameters are not supported")
-                }
-                let parsed = try QueryParsing.memberOf(memberOf, version: call.version)
-                groups[index].memberOf = parsed.groups
-                groups[index].forbiddenAggregates = parsed.forbidden
             }
         }
         try checkGroupSet(groups, call, sameSubtree: sameSubtree)
@@ -248,24 +242,56 @@ extension PlacementResponder {
         let names = (classes: state.classes, traits: state.traits)
         let empty = Reply.json(.object(["allocation_requests": .array([]), "provider_summaries": .object([:])]))
             .cacheHeaders(call, lastModified: nil)
-        // Step 7: names are resolved as upstream's search meets them; an empty step ends the search.
+        // Step 7: names are resolved as upstream's search meets them, and an empty step ends the search with an
+        // empty answer: root_required's traits, then the roots having them; then group by group in query order its
+        // classes, member_of (no provider: empty), traits, in_tree (unknown: empty), and the group's own candidates
+        // (none: empty, and later groups are never looked at). A name missing later than an empty step is no error.
         let rootNames = rootRequired.groups.flatMap { $0 } + rootRequired.forbidden
         if let unknown = rootNames.first(where: { !names.traits.contains($0) }) {
             throw PlacementError.badRequest("No such trait(s): \(unknown).")
         }
+        if !rootNames.isEmpty {
+            let required = Set(rootRequired.groups.flatMap { $0 }), forbidden = Set(rootRequired.forbidden)
+            let anchored = snapshot.providers.contains { provider in
+                provider.parent == nil && required.isSubset(of: provider.traits)
+                    && provider.traits.isDisjoint(with: forbidden)
+            }
+            if !anchored { return empty }
+        }
         var groups: [RequestGroup] = []
+        func query(_ groups: [RequestGroup], sameSubtree: [[String]], limit: Int?) -> CandidateQuery {
+            CandidateQuery(
+                groups: groups, isolate: isolate, rootRequired: Set(rootRequired.groups.flatMap { $0 }),
+                rootForbidden: Set(rootRequired.forbidden), sameSubtree: sameSubtree, nestedAware: call.atLeast(1, 29),
+                limit: limit, maxCandidates: configuration.maxAllocationCandidates,
+                strategy: configuration.candidateStrategy,
+                randomSeed: configuration.randomizeCandidates ? UInt64.random(in: .min ... .max) : nil)
+        }
+        /// The refusal of a missing name, unless a group before it finds nothing on its own (then: empty).
+        func refuse(_ error: PlacementError) throws -> Reply {
+            for group in groups where !group.resources.isEmpty {
+                if CandidateSolver.solve(query([group], sameSubtree: [], limit: 1), in: snapshot).candidates.isEmpty {
+                    return empty
+                }
+            }
+            throw error
+        }
         for group in parsed {
             if let unknown = group.resources.map(\.0).first(where: { !names.classes.contains($0) }) {
-                throw PlacementError.badRequest(
-                    "Invalid resource class in resources parameter: No such resource class \(unknown).")
+                return try refuse(PlacementError.badRequest(
+                    "Invalid resource class in resources parameter: No such resource class \(unknown)."))
             }
-            if !group.memberOf.isEmpty,
-                !group.memberOf.flatMap({ $0 }).contains(where: { snapshot.aggregateMembers[$0] != nil })
-            {
-                return empty
+            // Upstream's provider_ids_matching_aggregates: the providers in (any aggregate of) every member_of.
+            if !group.memberOf.isEmpty {
+                var matching: Set<Int>?
+                for anyOf in group.memberOf {
+                    let members = Set(anyOf.flatMap { snapshot.aggregateMembers[$0] ?? [] })
+                    matching = matching.map { $0.intersection(members) } ?? members
+                }
+                if matching?.isEmpty ?? false { return empty }
             }
             if let unknown = (group.required.flatMap { $0 } + group.forbidden).first(where: { !names.traits.contains($0) }) {
-                throw PlacementError.badRequest("No such trait(s): \(unknown).")
+                return try refuse(PlacementError.badRequest("No such trait(s): \(unknown)."))
             }
             var inTree: Int?
             if let uuid = group.inTree {
@@ -277,12 +303,7 @@ extension PlacementResponder {
                 forbiddenTraits: Set(group.forbidden), memberOf: group.memberOf,
                 forbiddenAggregates: Set(group.forbiddenAggregates), inTree: group.resources.isEmpty ? nil : inTree))
         }
-        let query = CandidateQuery(
-            groups: groups, isolate: isolate, rootRequired: Set(rootRequired.groups.flatMap { $0 }),
-            rootForbidden: Set(rootRequired.forbidden), sameSubtree: sameSubtree, nestedAware: call.atLeast(1, 29),
-            limit: limit, maxCandidates: configuration.maxAllocationCandidates,
-            strategy: configuration.candidateStrategy,
-            randomSeed: configuration.randomizeCandidates ? UInt64.random(in: .min ... .max) : nil)
+        let query = query(groups, sameSubtree: sameSubtree, limit: limit)
         let result = CandidateSolver.solve(query, in: snapshot)
         let body = CandidateRenderer(snapshot: snapshot, version: call.version, query: query, summaries: summaries)
             .render(result)

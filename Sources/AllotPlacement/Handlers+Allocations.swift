@@ -4,8 +4,9 @@ import AllotStore
 import HTTPTypes
 
 extension PlacementResponder {
+    /// Upstream's key pattern, literally: 36 hex digits or dashes (the keys are then used as written).
     static let uuidPattern: (String, @Sendable (String) -> Bool) = (
-        "^[0-9a-fA-F-]{36}$", { UUIDText.normalized($0) != nil }
+        "^[0-9a-fA-F-]{36}$", { key in key.utf8.count == 36 && key.unicodeScalars.allSatisfy { $0.properties.isASCIIHexDigit || $0 == "-" } }
     )
 
     /// `[a-zA-Z0-9_-]{1,64}` unanchored, as upstream's mapping keys are matched.
@@ -18,7 +19,7 @@ extension PlacementResponder {
 
     static let resourcesSchema = Schema.object(.init(
         patternProperties: [("^[A-Z0-9_]+$", ResourceClass.isWellFormedName,
-                             .integer(minimum: 1, maximum: Limits.maxInt))],
+                             .integer(minimum: 1, maximum: nil))],  // no maximum upstream: a 409 refuses more
         additionalProperties: false, minProperties: 1))
 
     /// The body schema of one consumer's allocations at this version (`PUT /allocations/{c}` or a `POST` entry).
@@ -62,7 +63,17 @@ extension PlacementResponder {
                 minLength: 1, maxLength: Limits.maxClassNameLength, pattern: ("^[A-Z0-9_]+$", ResourceClass.isWellFormedName)))))
             required.append("consumer_type")
         }
-        return .object(.init(properties: properties, required: required, additionalProperties: false))
+        var rules = Schema.ObjectRules(properties: properties, required: required, additionalProperties: false)
+        rules.additionalBeforeRequired = call.atLeast(1, 12)
+        return .object(rules)
+    }
+
+    /// An amount the schema accepted (an integer, or an integral float such as `1.0` or `1e29`, as upstream's
+    /// jsonschema does): amounts above any inventory's `max_unit` become 2147483648, which the unit rules refuse
+    /// with upstream's 409.
+    static func allocationAmount(_ value: JSONValue) -> Int {
+        guard let number = value.doubleValue, number <= Double(Limits.maxInt) else { return Limits.maxInt + 1 }
+        return value.intValue ?? Int(number)
     }
 
     /// Turns one validated consumer body into a store request.
@@ -70,18 +81,20 @@ extension PlacementResponder {
         var items: [AllocationItem] = []
         if let list = body["allocations"]?.arrayValue {
             for entry in list {
-                let provider = UUIDText.normalized(entry["resource_provider"]!["uuid"]!.stringValue!)!
+                // Upstream looks the provider up by the text as written: another spelling of an existing uuid
+                // (no dashes, upper case) names no provider.
+                let provider = entry["resource_provider"]!["uuid"]!.stringValue!
                 for (name, amount) in entry["resources"]!.orderedMembers! {
                     items.append(AllocationItem(providerUUID: provider, resourceClass: .init(unchecked: name),
-                                                used: amount.intValue ?? 0))
+                                                used: Self.allocationAmount(amount)))
                 }
             }
         } else if let dict = body["allocations"]?.orderedMembers {
             for (providerText, entry) in dict {
-                let provider = UUIDText.normalized(providerText)!
+                let provider = providerText
                 for (name, amount) in entry["resources"]!.orderedMembers! {
                     items.append(AllocationItem(providerUUID: provider, resourceClass: .init(unchecked: name),
-                                                used: amount.intValue ?? 0))
+                                                used: Self.allocationAmount(amount)))
                 }
             }
         }
@@ -108,7 +121,9 @@ extension PlacementResponder {
         }
         var values: [String: JSONValue] = ["allocations": .object(allocations, order: result.providerOrder)]
         var order = ["allocations"]
-        if call.atLeast(1, 12), let consumer = result.consumer {
+        // Upstream shows the consumer only through its allocations: one without any (left by a write that
+        // created it) looks like no consumer.
+        if call.atLeast(1, 12), let consumer = result.consumer, !result.byProvider.isEmpty {
             values["project_id"] = .string(consumer.owner.projectID)
             values["user_id"] = .string(consumer.owner.userID)
             order += ["project_id", "user_id"]
@@ -142,7 +157,8 @@ extension PlacementResponder {
             additionalProperties: false, minProperties: 1)))
         var requests: [ConsumerAllocationRequest] = []
         for (consumer, entry) in body.orderedMembers! {
-            requests.append(try allocationRequest(consumer: UUIDText.normalized(consumer)!, body: entry, call: call))
+            // Upstream keeps POST's consumer keys as written (only PUT's path is normalised).
+            requests.append(try allocationRequest(consumer: consumer, body: entry, call: call))
         }
         try await store.replaceAllocations(requests, unknownClassPrefix: "Unable to allocate inventory ")
         return .noContent
@@ -194,6 +210,10 @@ extension PlacementResponder {
     func usages(_ call: Call) async throws -> Reply {
         var allowed: Set<String> = ["project_id", "user_id"]
         if call.atLeast(1, 38) { allowed.insert("consumer_type") }
+        // jsonschema's order in upstream's schema: `required` before `additionalProperties`.
+        if call.queryValue("project_id") == nil {
+            throw PlacementError.badRequest("Invalid query string parameters: 'project_id' is a required property")
+        }
         try rejectUnknownQuery(call, allowed: allowed)
         let idSchema = Schema.string(.init(minLength: 1, maxLength: Limits.maxIdentifierLength))
         let queryObject = JSONValue.object(
@@ -214,7 +234,10 @@ extension PlacementResponder {
         let totals = try await store.usageTotals(
             projectID: project, userID: call.queryValue("user_id"), consumerType: call.queryValue("consumer_type"))
         let body: JSONValue
-        if call.atLeast(1, 38), call.queryValue("consumer_type") == "all" {
+        if call.atLeast(1, 38), call.queryValue("consumer_type") == "all", totals.total.isEmpty {
+            // Upstream groups its rows (one per class) under "all": no allocations, no group.
+            body = .object(["usages": .object([:])])
+        } else if call.atLeast(1, 38), call.queryValue("consumer_type") == "all" {
             var values = totals.total.mapValues(JSONValue.int)
             values["consumer_count"] = .int(totals.byType.values.map(\.consumers).reduce(0, +))
             body = .object(["usages": .object(["all": .sortedObject(values)])])

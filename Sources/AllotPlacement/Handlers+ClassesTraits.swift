@@ -29,7 +29,7 @@ extension PlacementResponder {
     func showResourceClass(_ call: Call) async throws -> Reply {
         let name = call.parameters[0]
         guard let record = try await store.resourceClass(named: name) else {
-            throw PlacementError.notFound("No such resource class \(name).")
+            throw PlacementError.lookupFailed("No such resource class \(name).")
         }
         return Reply.json(resourceClassJSON(record.name)).cacheHeaders(call, lastModified: record.lastModified)
     }
@@ -111,7 +111,10 @@ extension PlacementResponder {
     }
 
     func providerTraits(_ call: Call) async throws -> Reply {
-        let (provider, traits) = try await store.providerTraits(providerUUID: call.parameters[0])
+        let uuid = call.parameters[0]
+        let (provider, traits) = try await catchingProviderLookup("No resource provider with uuid \(uuid) found: ") {
+            try await store.providerTraits(providerUUID: uuid)
+        }
         return Reply.json(.object([
             "traits": .array(traits.map(JSONValue.string)), "resource_provider_generation": .int(provider.generation),
         ])).cacheHeaders(call, lastModified: provider.updatedAt)

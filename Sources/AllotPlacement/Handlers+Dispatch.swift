@@ -34,18 +34,31 @@ extension PlacementResponder {
         }
     }
 
-    func handle(_ endpoint: Endpoint, _ call: Call) async throws -> Reply {
-        guard call.version >= Self.minimumVersion(endpoint) else {
-            throw PlacementError.notFound("The resource could not be found.")
+    /// The checks of upstream's handler decorators that need no body, in their order: `version_handler` (a version
+    /// older than the endpoint: webob's bare 404) and `require_content` (`415` unless the body is JSON).
+    static func checkVersionAndContentType(_ endpoint: Endpoint, version: Microversion, headers: HTTPFields) throws {
+        guard version >= minimumVersion(endpoint) else {
+            // webob's bare HTTPNotFound from upstream's version_handler: no detail.
+            throw PlacementError.notFound("")
         }
-        if Self.takesJSON(endpoint, call.version) {
-            let type = call.headers[.contentType]
-            let mediaType = type?.split(separator: ";").first.map { $0.trimmingCharacters().lowercased() }
+        if takesJSON(endpoint, version) {
+            // As webob's `content_type` (the header up to `;`, compared case-sensitively by upstream).
+            let type = headers[.contentType]
+            let mediaType = type?.split(separator: ";", omittingEmptySubsequences: false).first
+                .map { $0.trimmingCharacters() }
             if mediaType != "application/json" {
-                throw PlacementError(.unsupportedMediaType,
-                    "The media type \(type ?? "None") is not supported, use application/json")
+                let shown = mediaType.flatMap { $0.isEmpty ? nil : $0 } ?? "None"
+                var error = PlacementError(.unsupportedMediaType,
+                    "The media type \(shown) is not supported, use application/json")
+                error.explanation = "The request media type \(type.flatMap { $0.isEmpty ? nil : $0 } ?? "None") is "
+                    + "not supported by this server. "
+                throw error
             }
         }
+    }
+
+    func handle(_ endpoint: Endpoint, _ call: Call) async throws -> Reply {
+        try Self.checkVersionAndContentType(endpoint, version: call.version, headers: call.headers)
         switch endpoint {
         case .root: return root().cacheHeaders(call, lastModified: nil)
         case .listProviders: return try await listProviders(call)
@@ -100,6 +113,16 @@ extension PlacementResponder {
         case .computeEvents: return try await computeEvents(call)
         case .computeLedgerInfo: return try computeLedgerInfo()
         case .computeLedger: return try await computeLedger(call)
+        }
+    }
+
+    /// Runs `body`, answering a missing provider with the handler's own 404 (`"<prefix><detail>"`), as the
+    /// upstream handlers that catch the lookup's `NotFound` do (their 404 keeps `Vary`).
+    func catchingProviderLookup<T>(_ prefix: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PlacementError where error.kind == .notFound && error.escapesHandler {
+            throw PlacementError.notFound(prefix + error.detail)
         }
     }
 

@@ -13,7 +13,8 @@ extension PlacementResponder {
             ("min_unit", .integer(minimum: 1, maximum: maxInt)),
             ("max_unit", .integer(minimum: 1, maximum: maxInt)),
             ("step_size", .integer(minimum: 1, maximum: maxInt)),
-            ("allocation_ratio", .number(minimum: 0, maximum: Limits.maxAllocationRatio)),
+            // No minimum upstream: a negative ratio is refused for the capacity it leaves.
+            ("allocation_ratio", .number(minimum: nil, maximum: Limits.maxAllocationRatio)),
         ]
     }
 
@@ -57,7 +58,10 @@ extension PlacementResponder {
     }
 
     func listInventories(_ call: Call) async throws -> Reply {
-        let result = try await store.inventories(providerUUID: call.parameters[0])
+        let uuid = call.parameters[0]
+        let result = try await catchingProviderLookup("No resource provider with uuid \(uuid) found : ") {
+            try await store.inventories(providerUUID: uuid)
+        }
         return Reply.json(inventoriesJSON(result)).cacheHeaders(call, lastModified: result.lastModified,
                                                                 omitLastModified: result.inventories.isEmpty)
     }
@@ -65,14 +69,14 @@ extension PlacementResponder {
     /// The provider, or upstream's 404.
     func requireProvider(_ uuid: String) async throws -> ResourceProvider {
         guard let provider = try await store.provider(uuid: uuid) else {
-            throw PlacementError.notFound("No resource provider with uuid \(uuid) found")
+            throw PlacementError.lookupFailed("No resource provider with uuid \(uuid) found")
         }
         return provider
     }
 
     func replaceInventories(_ call: Call) async throws -> Reply {
         let uuid = call.parameters[0]
-        _ = try await requireProvider(uuid)
+        let provider = try await requireProvider(uuid)
         let schema = Schema.object(.init(
             properties: [
                 ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
@@ -84,8 +88,12 @@ extension PlacementResponder {
                     )]))),
             ], required: ["resource_provider_generation", "inventories"], additionalProperties: false))
         let body = try call.json(schema)
+        // Upstream checks the generation before it looks at the inventories.
+        if body["resource_provider_generation"]?.intValue != provider.generation {
+            throw PlacementError.concurrentUpdate("resource provider generation conflict")
+        }
         var inventories: [String: Inventory] = [:]
-        for (name, value) in body["inventories"]!.objectValue! {
+        for (name, value) in body["inventories"]!.orderedMembers! {  // checked in request order, as upstream
             inventories[name] = try inventory(from: value, resourceClass: name, providerUUID: uuid, call: call)
         }
         let result = try await store.replaceInventories(
@@ -135,7 +143,9 @@ extension PlacementResponder {
 
     func showInventory(_ call: Call) async throws -> Reply {
         let (uuid, name) = (call.parameters[0], call.parameters[1])
-        let result = try await store.inventories(providerUUID: uuid)
+        let result = try await catchingProviderLookup("No resource provider with uuid \(uuid) found : ") {
+            try await store.inventories(providerUUID: uuid)
+        }
         guard let inventory = result.inventories[name] else {
             throw PlacementError.notFound("No inventory of class \(name) for \(uuid)")
         }
@@ -145,15 +155,18 @@ extension PlacementResponder {
 
     func updateInventory(_ call: Call) async throws -> Reply {
         let (uuid, name) = (call.parameters[0], call.parameters[1])
-        _ = try await requireProvider(uuid)
+        let provider = try await requireProvider(uuid)
         let schema = Schema.object(.init(
             properties: [("resource_provider_generation", .integer(minimum: nil, maximum: nil))]
                 + Self.inventoryProperties(totalMinimum: 1),
             required: ["total", "resource_provider_generation"], additionalProperties: false))
         let body = try call.json(schema)
+        if body["resource_provider_generation"]?.intValue != provider.generation {
+            throw PlacementError.concurrentUpdate("resource provider generation conflict")
+        }
         let inventory = try inventory(from: body, resourceClass: name, providerUUID: uuid, call: call)
         guard try await store.resourceClass(named: name) != nil else {
-            throw PlacementError.notFound("No such resource class \(name).")
+            throw PlacementError.lookupFailed("No such resource class \(name).")
         }
         let result = try await store.updateInventory(
             providerUUID: uuid, generation: body["resource_provider_generation"]!.intValue!, resourceClass: name,

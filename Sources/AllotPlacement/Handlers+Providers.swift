@@ -68,12 +68,13 @@ extension PlacementResponder {
             ("name", .string(.init(maxLength: Limits.maxNameLength))), ("uuid", .string(.init(format: "uuid"))),
         ]
         if call.atLeast(1, 14) {
-            properties.append(("parent_provider_uuid", .anyOf([.string(.init(format: "uuid")), .null])))
+            properties.append(("parent_provider_uuid", .anyOfSchemas([.string(.init(format: "uuid")), .null])))
         }
         let body = try call.json(.object(.init(properties: properties, required: ["name"], additionalProperties: false)))
         let name = body["name"]!.stringValue!
         let uuid = body["uuid"]?.stringValue.flatMap(UUIDText.normalized) ?? UUID().uuidString.lowercased()
-        let parent = body["parent_provider_uuid"]?.stringValue.flatMap(UUIDText.normalized)
+        // Upstream normalises the provider's own uuid but looks the parent up as written.
+        let parent = body["parent_provider_uuid"]?.stringValue
         let provider = try await store.createProvider(uuid: uuid, name: name, parentUUID: parent)
         let location = call.baseURL + "/resource_providers/\(provider.uuid)"
         if call.atLeast(1, 20) {
@@ -86,27 +87,29 @@ extension PlacementResponder {
     func showProvider(_ call: Call) async throws -> Reply {
         let uuid = call.parameters[0]
         guard let provider = try await store.provider(uuid: uuid) else {
-            throw PlacementError.notFound("No resource provider with uuid \(uuid) found")
+            throw PlacementError.lookupFailed("No resource provider with uuid \(uuid) found")
         }
         return Reply.json(providerJSON(provider, call)).cacheHeaders(call, lastModified: provider.updatedAt)
     }
 
     func updateProvider(_ call: Call) async throws -> Reply {
         guard try await store.provider(uuid: call.parameters[0]) != nil else {
-            throw PlacementError.notFound("No resource provider with uuid \(call.parameters[0]) found")
+            throw PlacementError.lookupFailed("No resource provider with uuid \(call.parameters[0]) found")
         }
         var properties: [(String, Schema)] = [("name", .string(.init(maxLength: Limits.maxNameLength)))]
         if call.atLeast(1, 14) {
-            properties.append(("parent_provider_uuid", .anyOf([.string(.init(format: "uuid")), .null])))
+            properties.append(("parent_provider_uuid", .anyOfSchemas([.string(.init(format: "uuid")), .null])))
         }
         let body = try call.json(.object(.init(properties: properties, required: ["name"], additionalProperties: false)))
         let uuid = call.parameters[0]
         let parentValue = body["parent_provider_uuid"]
-        let provider = try await store.updateProvider(
+        let (provider, previousUpdate) = try await store.updateProviderReportingStamp(
             uuid: uuid, name: body["name"]!.stringValue!,
-            parentUUID: parentValue?.stringValue.flatMap(UUIDText.normalized), setParent: parentValue != nil,
+            parentUUID: parentValue?.stringValue, setParent: parentValue != nil,  // as written, as upstream
             allowReparent: call.atLeast(1, 37))
-        return Reply.json(providerJSON(provider, call)).cacheHeaders(call, lastModified: provider.updatedAt)
+        // Upstream sends the updated_at it read before saving: none for a provider never updated.
+        return Reply.json(providerJSON(provider, call))
+            .cacheHeaders(call, lastModified: previousUpdate, omitLastModified: previousUpdate == nil)
     }
 
     func deleteProvider(_ call: Call) async throws -> Reply {
@@ -119,7 +122,7 @@ extension PlacementResponder {
         var unknown: [String] = []
         for (name, _) in call.query where !allowed.contains(name) && !unknown.contains(name) { unknown.append(name) }
         guard unknown.isEmpty else {
-            let names = unknown.map { "'\($0)'" }.joined(separator: ", ")
+            let names = unknown.sorted().map { "'\($0)'" }.joined(separator: ", ")  // jsonschema sorts them
             throw PlacementError.badRequest(
                 "Invalid query string parameters: Additional properties are not allowed (\(names) "
                     + "\(unknown.count == 1 ? "was" : "were") unexpected)")

@@ -34,13 +34,12 @@ extension PlacementResponder {
                     allocationRatio: record["allocation_ratio"]?.doubleValue ?? 1.0)
             }
             inventories.append(ReshapeInventory(
-                providerUUID: UUIDText.normalized(uuid) ?? uuid,
+                providerUUID: uuid,  // as written, as upstream looks it up
                 generation: entry["resource_provider_generation"]!.intValue!, inventories: records))
         }
         var requests: [ConsumerAllocationRequest] = []
         for (consumer, entry) in body["allocations"]!.orderedMembers! {
-            requests.append(try allocationRequest(consumer: UUIDText.normalized(consumer) ?? consumer, body: entry,
-                                                  call: call))
+            requests.append(try allocationRequest(consumer: consumer, body: entry, call: call))
         }
         try await store.reshape(inventories: inventories, allocations: requests)
         return .noContent

@@ -26,8 +26,11 @@ enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    /// The integer value, also of a float with an integral value in range (`2.0`, which the schemas accept as an
+    /// integer).
     public var intValue: Int? {
         if case .int(let value) = self { return value }
+        if case .double(let value) = self, value == value.rounded(), abs(value) < 9.2e18 { return Int(value) }
         return nil
     }
 

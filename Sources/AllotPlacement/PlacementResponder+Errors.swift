@@ -11,11 +11,37 @@ extension PlacementResponder {
         let status = error.kind.status
         var fields: KeyValuePairs<String, JSONValue> = [:]
         let message = error.detail.replacingOccurrences(of: "\n", with: " ")
+        var error = error
+        if error.kind == .notAcceptable, error.explanation == nil {
+            // webob's 406 names the Accept header (application/json when the client accepts anything).
+            let shown = accept.flatMap { $0.trimmingSpaces().isEmpty || $0.trimmingSpaces() == "*/*" ? nil : $0 }
+            error.explanation = "The resource could not be generated that was acceptable to your browser (content of "
+                + "type \(shown ?? "application/json"). "
+        }
         let detail = error.kind == .methodNotAllowed
-            ? message : "\(error.kind.explanation)\n\n \(message)  "
+            ? error.detail
+            : error.explanation.map { "\($0)\n\n \(message)" } ?? "\(error.kind.explanation)\n\n \(message)  "
         var headers: HTTPFields = [:]
         if let allow = error.allow { headers[.allow] = allow }
+        // webob's HTTPNotAcceptable has its own body template, which names the Accept header.
+        let notAcceptableBody = { (escape: (String) -> String) in
+            "The resource could not be generated that was acceptable to your browser\n(content of type "
+                + escape(accept ?? "") + ". <br /><br />\n" + escape(error.detail)
+        }
         switch ErrorFormat.negotiate(accept) {
+        case .html where error.kind == .notAcceptable:
+            headers[.contentType] = "text/html; charset=UTF-8"
+            let title = "\(status.code) \(status.reasonPhrase)"
+            let html = "<html>\n <head>\n  <title>\(title)</title>\n </head>\n <body>\n  <h1>\(title)</h1>\n  "
+                + notAcceptableBody(ErrorFormat.escapeHTML) + "\n </body>\n</html>"
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+        case .plain where error.kind == .notAcceptable:
+            headers[.contentType] = "text/plain; charset=UTF-8"
+            // webob's strip_tags: newlines become spaces, <br /> a newline, other tags go.
+            let stripped = notAcceptableBody { $0 }.replacingOccurrences(of: "\n", with: " ")
+                .replacingOccurrences(of: "\r", with: "").replacingOccurrences(of: "<br />", with: "\n")
+            let text = "\(status.code) \(status.reasonPhrase)\n\n\(stripped)"
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         case .html:
             headers[.contentType] = "text/html; charset=UTF-8"
             let title = "\(status.code) \(status.reasonPhrase)"
@@ -28,6 +54,18 @@ extension PlacementResponder {
             return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         case .json:
             break
+        }
+        if error.kind == .unauthorized {
+            // Upstream's noauth2 middleware answers with webob's own JSON error, outside Placement's formatter.
+            headers[.contentType] = "application/json"
+            let body = JSONValue.object([
+                "message": .string("This server could not verify that you are authorized to access the document you "
+                    + "requested. Either you supplied the wrong credentials (e.g., bad password), or your browser "
+                    + "does not understand how to supply the credentials required.<br /><br />\n\n\n"),
+                "code": "401 Unauthorized", "title": "Unauthorized",
+            ], order: ["message", "code", "title"])
+            headers[.wwwAuthenticate] = "Keystone uri='http://localhost'"
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body.serialized())))
         }
         if let version, version.isAtLeast(1, 23) {
             fields = [

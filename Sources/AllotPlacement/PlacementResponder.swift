@@ -42,8 +42,9 @@ public struct PlacementResponder: HTTPResponder {
         var routeLabel = "unmatched"
         var version: Microversion?
         var response: Response
-        // Answers from upstream's middleware outside its microversion layer (authentication) carry no version.
-        var versioned = true
+        // Answers from upstream's middleware outside its microversion layer (authentication) carry no version;
+        // the microversion middleware adds `Vary` only to answers of its handlers.
+        var versioned = true, escaped = false
         do {
             if let preflight = corsPreflight(request) {
                 response = preflight
@@ -59,6 +60,7 @@ public struct PlacementResponder: HTTPResponder {
             versioned = false
             response = renderAuthFailure(failure, accept: request.headers[.accept])
         } catch let error as PlacementError {
+            escaped = error.escapesHandler
             response = renderError(error, requestID: requestID, version: version, accept: request.headers[.accept])
         } catch let error as ComputeError {
             response = renderError(error.placementError, requestID: requestID, version: .maximum, accept: nil)
@@ -91,7 +93,7 @@ public struct PlacementResponder: HTTPResponder {
         response.headers[.openStackRequestID] = requestID
         if let version, versioned {
             response.headers[.openStackAPIVersion] = "placement \(version)"
-            response.headers[.vary] = "openstack-api-version"
+            if !escaped { response.headers[.vary] = "openstack-api-version" }
         }
         addCORSHeaders(request, to: &response)
         let elapsed = ContinuousClock.now - started
@@ -117,9 +119,11 @@ public struct PlacementResponder: HTTPResponder {
         if let length = request.headers[.contentLength], (request.headers[.contentType] ?? "").isEmpty {
             // Upstream's handler checks this before it routes.
             guard let bytes = Int(length) else {
-                throw PlacementError.badRequest("content-length header must be an integer")
+                throw PlacementError.badRequest("content-length header must be an integer").escaping
             }
-            if bytes > 0 { throw PlacementError.badRequest("content-type header required when content-length > 0") }
+            if bytes > 0 {
+                throw PlacementError.badRequest("content-type header required when content-length > 0").escaping
+            }
         }
         if path == "/healthcheck" {
             routeLabel = "/healthcheck"
@@ -136,7 +140,7 @@ public struct PlacementResponder: HTTPResponder {
         guard let (route, parameters) = Route.all.lazy.compactMap({ route in
             route.match(trimmed).map { (route, $0) }
         }).first else {
-            throw PlacementError.notFound("The resource could not be found.")
+            throw PlacementError.lookupFailed("")  // webob's bare HTTPNotFound: no detail
         }
         routeLabel = "/" + route.segments.map { if case .literal(let text) = $0 { text } else { "{id}" } }
             .joined(separator: "/")
@@ -152,21 +156,13 @@ public struct PlacementResponder: HTTPResponder {
         }
         // As upstream: authentication (keystonemiddleware or noauth2) first, then the handler's own checks in
         // the order its decorators run (version, Accept, Content-Type), then policy, and only then the body.
-        if request.method == .get, endpoint != .root, endpoint != .showTrait, endpoint != .computeEvents, let accept = request.headers[.accept],
+        // (check_accept applies to GETs, require_content to writes: their relative order never matters.)
+        try Self.checkVersionAndContentType(endpoint, version: version, headers: request.headers)
+        if request.method == .get, endpoint != .root, endpoint != .showTrait, endpoint != .computeEvents,
+            let accept = request.headers[.accept],
             ErrorFormat.quality(of: "application/json", in: accept) == 0
         {
             throw PlacementError(.notAcceptable, "Only application/json is provided")
-        }
-        guard version >= Self.minimumVersion(endpoint) else {
-            throw PlacementError.notFound("The resource could not be found.")
-        }
-        if Self.takesJSON(endpoint, version) {
-            let type = request.headers[.contentType]
-            let mediaType = type?.split(separator: ";").first.map { $0.trimmingCharacters().lowercased() }
-            if mediaType != "application/json" {
-                throw PlacementError(.unsupportedMediaType,
-                    "The media type \(type ?? "None") is not supported, use application/json")
-            }
         }
         if let identity {
             try authorize(endpoint, identity: identity, query: request.uri.query)
@@ -179,7 +175,7 @@ public struct PlacementResponder: HTTPResponder {
             let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
             body = Data(buffer: buffer)
             if !body.isEmpty, request.headers[.contentType] == nil {
-                throw PlacementError.badRequest("content-type header required when content-length > 0")
+                throw PlacementError.badRequest("content-type header required when content-length > 0").escaping
             }
         }
         let host = request.head.authority ?? "127.0.0.1"
@@ -206,13 +202,27 @@ public struct PlacementResponder: HTTPResponder {
         case .absent:
             return .minimum
         case .malformed(let text):
-            throw PlacementError.badRequest("Invalid microversion: invalid version string: \(text)")
+            throw PlacementError.badRequest(
+                "Invalid microversion: invalid version string: \(text); \(Self.pythonVersionError(text))")
         case .version(let version):
             guard version >= .minimum, version <= .maximum else {
                 throw PlacementError(.notAcceptable, "Invalid microversion: Unacceptable version header: \(version)")
             }
             return version
         }
+    }
+
+    /// Why Python's `Version(*(int(v) for v in text.split('.', 1)))` refuses `text` (microversion_parse's wording).
+    static func pythonVersionError(_ text: String) -> String {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        for part in parts {
+            var digits = Substring(part.trimmingCharacters(in: .whitespaces))
+            if digits.first == "+" || digits.first == "-" { digits = digits.dropFirst() }
+            let valid = !digits.isEmpty && digits.first != "_" && digits.last != "_" && !digits.contains("__")
+                && digits.allSatisfy { $0.isASCII && ($0.isNumber || $0 == "_") }
+            if !valid { return "invalid literal for int() with base 10: \(JSONValue.pythonQuoted(part))" }
+        }
+        return "Version.__new__() missing 1 required positional argument: 'minor'"
     }
 
     /// Splits a query string into decoded pairs, keeping order and repeats.

@@ -95,10 +95,10 @@ extension PlacementResponder {
         case .allowed:
             return
         case .denied:
-            throw PlacementError(.forbidden, "Policy does not allow \(rule) to be performed.")
+            throw PlacementError(.forbidden, "Policy does not allow \(rule) to be performed.").escaping
         case .invalidScope:
             // Upstream turns oslo.policy's InvalidScope into PolicyNotAuthorized(action): the rule's name alone.
-            throw PlacementError(.forbidden, rule)
+            throw PlacementError(.forbidden, rule).escaping
         }
     }
 }

@@ -23,7 +23,10 @@ struct Route: Sendable {
         for (segment, component) in zip(segments, components) {
             switch segment {
             case .literal(let text): guard text == component else { return nil }
-            case .parameter: parameters.append(String(component).removingPercentEncodingSafe)
+            case .parameter:
+                // As upstream's routes (`[^/]+`): an empty segment matches no parameter, so `…/inventories/` is a 404.
+                guard !component.isEmpty else { return nil }
+                parameters.append(String(component).removingPercentEncodingSafe.latin1Reading)
             }
         }
         return parameters
@@ -104,6 +107,15 @@ extension Route {
 }
 
 extension String {
+    /// The UTF-8 bytes read as Latin-1, as a WSGI server hands upstream its path (PEP 3333): non-ASCII names in a
+    /// path come out garbled in upstream's messages ("CUSTOM_Ä" is named "CUSTOM_Ã\u{84}").
+    var latin1Reading: String {
+        guard !utf8.allSatisfy({ $0 < 0x80 }) else { return self }
+        var result = ""
+        result.unicodeScalars.append(contentsOf: utf8.map { Unicode.Scalar($0) })
+        return result
+    }
+
     /// Percent-decoded text; the original when it is not valid percent-encoding.
     var removingPercentEncodingSafe: String {
         guard contains("%") else { return self }

@@ -13,7 +13,10 @@ indirect enum Schema: Sendable {
     case boolean
     case null
     /// Any of several types (`"type": ["string", "null"]`); rules of the matching alternative apply.
+    /// A list of types (`"type": ["integer", "null"]`).
     case anyOf([Schema])
+    /// jsonschema's `anyOf`: valid when one of the schemas validates.
+    case anyOfSchemas([Schema])
     /// Anything.
     case any
 
@@ -23,6 +26,8 @@ indirect enum Schema: Sendable {
         var required: [String] = []
         var additionalProperties: Bool = true
         var minProperties: Int?
+        /// Upstream's schema lists `additionalProperties` before `required` (its unknown member is reported first).
+        var additionalBeforeRequired = false
     }
 
     struct StringRules: Sendable {
@@ -43,7 +48,8 @@ indirect enum Schema: Sendable {
         case .array: return "array"
         case .boolean: return "boolean"
         case .null: return "null"
-        case .anyOf(let alternatives): return alternatives.map(\.typeName).joined(separator: ", ")
+        case .anyOf(let alternatives), .anyOfSchemas(let alternatives):
+            return alternatives.map(\.typeName).joined(separator: ", ")
         case .any: return "any"
         }
     }
@@ -54,9 +60,12 @@ indirect enum Schema: Sendable {
             (.array, .array), (.boolean, .bool), (.null, .null), (.any, _):
             return true
         case (.integer, .double(let number)):
-            return number == number.rounded() && abs(number) < 9.2e18
+            // As upstream's jsonschema (draft 6 and later): any float with an integral value is an integer.
+            return number.isFinite && number == number.rounded()
         case (.anyOf(let alternatives), _):
             return alternatives.contains { $0.matchesType(value) }
+        case (.anyOfSchemas, _):
+            return true
         default:
             return false
         }
@@ -78,6 +87,58 @@ indirect enum Schema: Sendable {
         var schemaPath: String
         var instancePath: String
         var instance: String
+        /// How deep in the document the failing instance is.
+        var depth: Int { pathKey.count }
+        /// The instance path as Python compares it: keys by code point, indexes as numbers.
+        var pathKey: [PathComponent] {
+            var components: [PathComponent] = []
+            var rest = Substring(instancePath)
+            while rest.hasPrefix("[") {
+                if rest.hasPrefix("['") {
+                    let body = rest.dropFirst(2)
+                    var end = body.startIndex
+                    while end < body.endIndex, !body[end...].hasPrefix("']") { end = body.index(after: end) }
+                    components.append(.key(body[..<end].unicodeScalars.map(\.value)))
+                    rest = body[end...].dropFirst(2)
+                } else if let end = rest.firstIndex(of: "]") {
+                    components.append(.index(Int(rest[rest.index(after: rest.startIndex)..<end]) ?? 0))
+                    rest = rest[rest.index(after: end)...]
+                } else {
+                    break
+                }
+            }
+            return components
+        }
+    }
+
+    enum PathComponent: Comparable {
+        case index(Int)
+        case key([UInt32])
+
+        static func < (lhs: Self, rhs: Self) -> Bool {
+            switch (lhs, rhs) {
+            case (.index(let a), .index(let b)): return a < b
+            case (.key(let a), .key(let b)): return a.lexicographicallyPrecedes(b)
+            case (.index, .key): return true
+            case (.key, .index): return false
+            }
+        }
+    }
+
+    /// The failure jsonschema's `best_match` would pick among sibling failures (`relevance`): the least deep, then
+    /// the one with the greatest instance path, then the first of those.
+    static func shallowest(_ failures: [Failure?]) -> Failure? {
+        var best: Failure?
+        for case let failure? in failures {
+            guard let current = best else { best = failure; continue }
+            if failure.depth < current.depth
+                || failure.depth == current.depth && failure.pathKey.lexicographicallyPrecedes(current.pathKey) == false
+                    && failure.pathKey != current.pathKey
+            {
+                best = failure
+            }
+        }
+        return best
     }
 
     private func fail(_ message: String, _ keyword: String, _ schemaPath: String, _ instancePath: String,
@@ -90,7 +151,7 @@ indirect enum Schema: Sendable {
         guard matchesType(value) else {
             let expected: String
             if case .anyOf(let alternatives) = self {
-                expected = "[" + alternatives.map { "'\($0.typeName)'" }.joined(separator: ", ") + "]"
+                expected = alternatives.map { "'\($0.typeName)'" }.joined(separator: ", ")
             } else {
                 expected = "'\(typeName)'"
             }
@@ -100,6 +161,15 @@ indirect enum Schema: Sendable {
         case (.anyOf(let alternatives), _):
             let match = alternatives.first { $0.matchesType(value) }!
             return match.firstFailure(value, schemaPath: schemaPath, instancePath: instancePath)
+        case (.anyOfSchemas(let alternatives), _):
+            let failures = alternatives.map { $0.firstFailure(value, schemaPath: schemaPath, instancePath: instancePath) }
+            if failures.contains(where: { $0 == nil }) { return nil }
+            // best_match descends into the anyOf: when exactly the alternatives whose type the value has fail
+            // for another reason, the first of those is reported; otherwise the anyOf itself.
+            let typed = alternatives.indices.filter { alternatives[$0].matchesType(value) }
+            if typed.count == 1 { return failures[typed[0]] }
+            return fail("\(value.pythonRepr) is not valid under any of the given schemas", "anyOf", schemaPath,
+                        instancePath, value)
         case (.string(let rules), .string(let text)):
             if let enumValues = rules.enumValues, !enumValues.contains(text) {
                 let list = "[" + enumValues.map { JSONValue.pythonQuoted($0) }.joined(separator: ", ") + "]"
@@ -154,13 +224,9 @@ indirect enum Schema: Sendable {
                 }
             }
             if let items {
-                for (index, item) in values.enumerated() {
-                    if let failure = items.firstFailure(
-                        item, schemaPath: schemaPath + "['items']", instancePath: instancePath + "[\(index)]")
-                    {
-                        return failure
-                    }
-                }
+                return Self.shallowest(values.enumerated().map { index, item in
+                    items.firstFailure(item, schemaPath: schemaPath + "['items']", instancePath: instancePath + "[\(index)]")
+                })
             }
             return nil
         case (.object(let rules), .object(let values, let order)):
@@ -178,31 +244,34 @@ indirect enum Schema: Sendable {
             let message = minProperties == 1 ? "should be non-empty" : "does not have enough properties"
             return fail("\(value.pythonRepr) \(message)", "minProperties", schemaPath, instancePath, value)
         }
-        for name in rules.required where values[name] == nil {
-            return fail("'\(name)' is a required property", "required", schemaPath, instancePath, value)
+        let missing = rules.required.first { values[$0] == nil }.map {
+            fail("'\($0)' is a required property", "required", schemaPath, instancePath, value)
         }
-        var extras: [String] = []
-        for key in order {
+        if !rules.additionalBeforeRequired, let missing { return missing }
+        // In jsonschema's order: `properties` in the schema's order, then each pattern over the members in the
+        // document's order; members matching neither are extras.
+        var childFailures: [Failure?] = []
+        for (key, schema) in rules.properties {
             guard let item = values[key] else { continue }
-            if let (_, schema) = rules.properties.first(where: { $0.0 == key }) {
-                if let failure = schema.firstFailure(
-                    item, schemaPath: schemaPath + "['properties']['\(key)']", instancePath: instancePath + "['\(key)']")
-                {
-                    return failure
-                }
-                continue
-            }
-            var matched = false
-            for (pattern, test, schema) in rules.patternProperties where test(key) {
-                matched = true
-                if let failure = schema.firstFailure(
+            childFailures.append(schema.firstFailure(
+                item, schemaPath: schemaPath + "['properties']['\(key)']", instancePath: instancePath + "['\(key)']"))
+        }
+        for (pattern, test, schema) in rules.patternProperties {
+            for key in order where test(key) && !rules.properties.contains(where: { $0.0 == key }) {
+                guard let item = values[key] else { continue }
+                childFailures.append(schema.firstFailure(
                     item, schemaPath: schemaPath + "['patternProperties']['\(pattern)']",
-                    instancePath: instancePath + "['\(key)']")
-                {
-                    return failure
-                }
+                    instancePath: instancePath + "['\(key)']"))
             }
-            if !matched { extras.append(key) }
+        }
+        let extras = order.filter { key in
+            values[key] != nil && !rules.properties.contains(where: { $0.0 == key })
+                && !rules.patternProperties.contains(where: { $0.1(key) })
+        }
+        // jsonschema's best_match reports the least deep error: this object's own before any of its members'.
+        if rules.additionalProperties || extras.isEmpty {
+            if let missing { return missing }
+            if let child = Self.shallowest(childFailures) { return child }
         }
         if !rules.additionalProperties, !extras.isEmpty, !rules.patternProperties.isEmpty {
             let names = extras.sorted().map { JSONValue.pythonQuoted($0) }.joined(separator: ", ")

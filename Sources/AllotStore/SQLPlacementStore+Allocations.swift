@@ -77,10 +77,13 @@ extension SQLPlacementStore {
         }
     }
 
-    /// Replaces the allocations of every consumer in `requests`, all or nothing.
+    /// Replaces the allocations of every consumer in `requests`, as upstream does it.
     ///
-    /// The consumers' old allocations are removed first, then every new amount is checked against the
-    /// inventories' unit rules and free capacity, then written; consumers left with nothing are deleted.
+    /// First the consumers are made to exist (generations checked, missing ones created at generation 0, committed
+    /// on their own), then the providers are looked up (an unknown one is a 400 that leaves the consumers created);
+    /// then, in one transaction, the consumers' owners are updated, their old allocations removed, every new amount
+    /// checked against the inventories' unit rules and free capacity and written; consumers whose records were
+    /// wiped are deleted. When that fails, the consumers created by this write are deleted again.
     /// - Throws: 400 (unknown provider or class), 409 (capacity, missing inventory, consumer generation).
     /// - Parameter unknownClassPrefix: how the refusal of an unknown class begins (upstream words `PUT` and `POST`
     ///   differently).
@@ -88,8 +91,43 @@ extension SQLPlacementStore {
         _ requests: [ConsumerAllocationRequest], unknownClassPrefix: String = "Unable to allocate inventory: "
     ) async throws {
         let now = now()
+        let ensured = try await ensureConsumers(requests, now: now)
+        do {
+            try await database.transaction { tx in
+                try await AllocationWriter(tx: tx, now: now, unknownClassPrefix: unknownClassPrefix)
+                    .replace(requests, consumers: ensured)
+            }
+        } catch {
+            try await deleteCreatedConsumers(ensured)
+            throw error
+        }
+    }
+
+    /// The first phases of an allocation write, committed on their own: `before` (checks that must refuse before
+    /// any consumer is made), the consumers, then the providers' existence.
+    func ensureConsumers(
+        _ requests: [ConsumerAllocationRequest], now: Double,
+        before: (@Sendable (Transaction) async throws -> Void)? = nil
+    ) async throws -> [String: EnsuredConsumer] {
+        let (ensured, refusal) = try await database.transaction { tx in
+            try await before?(tx)
+            let ensured = try await AllocationWriter.ensureConsumers(requests, tx: tx, now: now)
+            return (ensured, try await AllocationWriter.unknownProvider(requests, tx: tx))
+        }
+        if let refusal { throw refusal }
+        return ensured
+    }
+
+    /// Deletes the consumers a failed write created (when they still hold nothing).
+    func deleteCreatedConsumers(_ ensured: [String: EnsuredConsumer]) async throws {
+        let created = ensured.filter(\.value.created).keys.sorted()
+        guard !created.isEmpty else { return }
         try await database.transaction { tx in
-            try await AllocationWriter(tx: tx, now: now, unknownClassPrefix: unknownClassPrefix).replace(requests)
+            try await tx.run(
+                """
+                DELETE FROM consumers WHERE uuid IN (\(binds: created))
+                  AND NOT EXISTS (SELECT 1 FROM allocations a WHERE a.consumer_id = consumers.uuid)
+                """)
         }
     }
 

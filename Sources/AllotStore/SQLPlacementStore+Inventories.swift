@@ -61,11 +61,13 @@ extension SQLPlacementStore {
     /// Removes one class's inventory.
     /// - Throws: 404 when there is none, 409 when it is allocated.
     public func deleteInventory(providerUUID: String, resourceClass: String) async throws {
+        // Upstream resolves the class first: an unknown one is named as such.
+        let known = try await database.transaction { tx in try await tx.resourceClassID(resourceClass) != nil }
         _ = try await changeInventories(providerUUID: providerUUID, generation: nil, inUse: .single(resourceClass)) {
             current in
             guard current[resourceClass] != nil else {
-                let reason = ResourceClass.validated(resourceClass) == nil
-                    ? "No such resource class \(resourceClass)." : "No inventory of class \(resourceClass) found for delete"
+                let reason = known
+                    ? "No inventory of class \(resourceClass) found for delete" : "No such resource class \(resourceClass)."
                 throw PlacementError.notFound("No inventory of class \(resourceClass) found for delete: \(reason)")
             }
             var next = current
@@ -95,9 +97,7 @@ extension SQLPlacementStore {
         return try await database.transaction { tx in
             let provider = try await tx.requireProvider(uuid: providerUUID, lock: true)
             if let generation, generation != provider.generation {
-                throw PlacementError.concurrentUpdate(
-                    "resource provider generation conflict: the resource provider was updated by another request; "
-                        + "please retry")
+                throw PlacementError.concurrentUpdate("resource provider generation conflict")
             }
             let (current, _) = try await Self.loadInventories(providerID: provider.id, tx: tx)
             let next = try change(current)

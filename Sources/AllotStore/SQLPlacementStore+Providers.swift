@@ -7,16 +7,10 @@ extension SQLPlacementStore {
     public func createProvider(uuid: String, name: String, parentUUID: String?) async throws -> ResourceProvider {
         let now = now()
         return try await database.transaction { tx in
-            if try await tx.row("SELECT id FROM resource_providers WHERE uuid = \(bind: uuid)") != nil {
-                throw PlacementError.conflict(
-                    "Conflicting resource provider uuid: \(uuid) already exists.", code: .duplicateName)
-            }
-            if try await tx.row("SELECT id FROM resource_providers WHERE name = \(bind: name)") != nil {
-                throw PlacementError.conflict(
-                    "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
-            }
+            // Upstream's order: the name, the parent, then the insert meets duplicates.
             var parent: ProviderRow?
             let failure = "Unable to create resource provider \"\(name)\", \(uuid): Object action create failed because: "
+            if name.isEmpty { throw PlacementError.badRequest(failure + "name is required") }
             if let parentUUID {
                 if parentUUID == uuid {
                     throw PlacementError.badRequest(failure + "parent provider UUID cannot be same as UUID. "
@@ -26,6 +20,14 @@ extension SQLPlacementStore {
                 guard parent != nil else {
                     throw PlacementError.badRequest(failure + "parent provider UUID does not exist.")
                 }
+            }
+            if try await tx.row("SELECT id FROM resource_providers WHERE uuid = \(bind: uuid)") != nil {
+                throw PlacementError.conflict(
+                    "Conflicting resource provider uuid: \(uuid) already exists.", code: .duplicateName)
+            }
+            if try await tx.row("SELECT id FROM resource_providers WHERE name = \(bind: name)") != nil {
+                throw PlacementError.conflict(
+                    "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
             }
             let id: Int
             do {
@@ -41,7 +43,9 @@ extension SQLPlacementStore {
                                               code: .duplicateName)
             }
             if parent == nil {
-                try await tx.run("UPDATE resource_providers SET root_provider_id = \(bind: id) WHERE id = \(bind: id)")
+                // Upstream sets the root in a second UPDATE, which stamps updated_at (a child's stays NULL).
+                try await tx.run(
+                    "UPDATE resource_providers SET root_provider_id = \(bind: id), updated_at = \(bind: now) WHERE id = \(bind: id)")
             }
             try await tx.recordChange(.shape)
             return try await tx.requireProvider(uuid: uuid).model
@@ -75,35 +79,56 @@ extension SQLPlacementStore {
             guard let root = try await tx.provider(uuid: tree) else { return nil }
             query.appendInterpolation(" AND rp.root_provider_id = \(bind: root.rootID)" as SQLQueryString)
         }
+        // Upstream's order (get_all_by_filters): required traits are resolved, and no provider having them ends
+        // the search with an empty list; then forbidden traits are resolved; no provider in the aggregates ends it;
+        // only then are the resource classes resolved.
         let aggregateSQL = """
             SELECT rpa.resource_provider_id FROM resource_provider_aggregates rpa
             JOIN placement_aggregates pa ON pa.id = rpa.aggregate_id WHERE pa.uuid IN
             """
-        for group in filter.memberOf where !group.isEmpty {
+        func refuseUnknownTraits(_ names: [String]) async throws -> [String: Int] {
+            let traits = try await tx.traitIDs(names)
+            if let missing = traits.missing.first {
+                throw PlacementError.badRequest("Invalid trait(s) in \"required\" parameter: No such trait(s): \(missing).")
+            }
+            return traits.ids
+        }
+        func matchesNothing(_ condition: SQLQueryString) async throws -> Bool {
+            var probe = SQLQueryString("SELECT rp.id FROM resource_providers rp WHERE 1 = 1")
+            probe.appendInterpolation(condition)
+            probe.appendInterpolation(unsafeRaw: " LIMIT 1")
+            return try await tx.row(probe) == nil
+        }
+        if !filter.requiredTraits.flatMap({ $0 }).isEmpty {
+            let ids = try await refuseUnknownTraits(filter.requiredTraits.flatMap { $0 })
+            var condition = SQLQueryString("")
+            for group in filter.requiredTraits where !group.isEmpty {
+                condition.appendInterpolation(
+                    " AND rp.id IN (SELECT resource_provider_id FROM resource_provider_traits WHERE trait_id IN (\(binds: group.compactMap { ids[$0] })))"
+                        as SQLQueryString)
+            }
+            if try await matchesNothing(condition) { return nil }
+            query.appendInterpolation(condition)
+        }
+        if !filter.forbiddenTraits.isEmpty {
+            let traits = try await refuseUnknownTraits(filter.forbiddenTraits)
+            let ids = filter.forbiddenTraits.compactMap { traits[$0] }
             query.appendInterpolation(
-                " AND rp.id IN (\(unsafeRaw: aggregateSQL) (\(binds: group)))" as SQLQueryString)
+                " AND rp.id NOT IN (SELECT resource_provider_id FROM resource_provider_traits WHERE trait_id IN (\(binds: ids)))"
+                    as SQLQueryString)
+        }
+        if filter.memberOf.contains(where: { !$0.isEmpty }) {
+            var condition = SQLQueryString("")
+            for group in filter.memberOf where !group.isEmpty {
+                condition.appendInterpolation(
+                    " AND rp.id IN (\(unsafeRaw: aggregateSQL) (\(binds: group)))" as SQLQueryString)
+            }
+            if try await matchesNothing(condition) { return nil }
+            query.appendInterpolation(condition)
         }
         if !filter.forbiddenAggregates.isEmpty {
             query.appendInterpolation(
                 " AND rp.id NOT IN (\(unsafeRaw: aggregateSQL) (\(binds: filter.forbiddenAggregates)))" as SQLQueryString)
-        }
-        let allTraits = filter.requiredTraits.flatMap { $0 } + filter.forbiddenTraits
-        let traits = try await tx.traitIDs(allTraits)
-        if !traits.missing.isEmpty {
-            throw PlacementError.badRequest(
-                "Invalid trait(s) in \"required\" parameter: No such trait(s): \(traits.missing.joined(separator: ", ")).")
-        }
-        for group in filter.requiredTraits where !group.isEmpty {
-            let ids = group.compactMap { traits.ids[$0] }
-            query.appendInterpolation(
-                " AND rp.id IN (SELECT resource_provider_id FROM resource_provider_traits WHERE trait_id IN (\(binds: ids)))"
-                    as SQLQueryString)
-        }
-        if !filter.forbiddenTraits.isEmpty {
-            let ids = filter.forbiddenTraits.compactMap { traits.ids[$0] }
-            query.appendInterpolation(
-                " AND rp.id NOT IN (SELECT resource_provider_id FROM resource_provider_traits WHERE trait_id IN (\(binds: ids)))"
-                    as SQLQueryString)
         }
         if !filter.resources.isEmpty {
             let classes = try await tx.resourceClassIDs(filter.resources.keys)
@@ -136,15 +161,20 @@ extension SQLPlacementStore {
     public func updateProvider(
         uuid: String, name: String, parentUUID: String?, setParent: Bool, allowReparent: Bool
     ) async throws -> ResourceProvider {
+        try await updateProviderReportingStamp(
+            uuid: uuid, name: name, parentUUID: parentUUID, setParent: setParent, allowReparent: allowReparent
+        ).provider
+    }
+
+    /// `updateProvider`, also returning the provider's `updated_at` from before the update (`nil` when its row
+    /// was never updated: upstream then sends no `Last-Modified`). As upstream, the row is stamped only when its
+    /// name or parent changes (and rows of a moved subtree when their root changes).
+    public func updateProviderReportingStamp(
+        uuid: String, name: String, parentUUID: String?, setParent: Bool, allowReparent: Bool
+    ) async throws -> (provider: ResourceProvider, previousUpdate: Double?) {
         let now = now()
         return try await database.transaction { tx in
             let current = try await tx.requireProvider(uuid: uuid, lock: true)
-            if name != current.name,
-                try await tx.row("SELECT id FROM resource_providers WHERE name = \(bind: name)") != nil
-            {
-                throw PlacementError.conflict(
-                    "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
-            }
             let failure = "Unable to save resource provider \(uuid): Object action update failed because: "
             var newParent: ProviderRow? = nil
             var parentChanged = false
@@ -166,12 +196,21 @@ extension SQLPlacementStore {
                 }
                 parentChanged = true
             }
+            // As upstream, the tree checks come first; a taken name shows when the row is written.
+            if name != current.name,
+                try await tx.row("SELECT id FROM resource_providers WHERE name = \(bind: name)") != nil
+            {
+                throw PlacementError.conflict(
+                    "Conflicting resource provider \(name) already exists.", code: .duplicateName)
+            }
             do {
-                try await tx.run(
-                    "UPDATE resource_providers SET name = \(bind: name), updated_at = \(bind: now) WHERE id = \(bind: current.id)")
+                if name != current.name || parentChanged {
+                    try await tx.run(
+                        "UPDATE resource_providers SET name = \(bind: name), updated_at = \(bind: now) WHERE id = \(bind: current.id)")
+                }
             } catch where isUniqueViolation(error) {
                 throw PlacementError.conflict(
-                    "Conflicting resource provider name: \(name) already exists.", code: .duplicateName)
+                    "Conflicting resource provider \(name) already exists.", code: .duplicateName)
             }
             try await tx.recordChange(parentChanged ? .shape : .names)
             if parentChanged {
@@ -180,9 +219,12 @@ extension SQLPlacementStore {
                     "UPDATE resource_providers SET parent_provider_id = \(bind: newParent?.id) WHERE id = \(bind: current.id)")
                 let subtree = try await Self.subtreeIDs(current.id, tx: tx)
                 try await tx.run(
-                    "UPDATE resource_providers SET root_provider_id = \(bind: newRoot) WHERE id IN (\(binds: subtree))")
+                    """
+                    UPDATE resource_providers SET root_provider_id = \(bind: newRoot), updated_at = \(bind: now)
+                    WHERE id IN (\(binds: subtree)) AND root_provider_id <> \(bind: newRoot)
+                    """)
             }
-            return try await tx.requireProvider(uuid: uuid).model
+            return (try await tx.requireProvider(uuid: uuid).model, current.updatedAt)
         }
     }
 

@@ -26,8 +26,8 @@ extension SQLPlacementStore {
         return try await database.transaction { tx in
             if try await tx.resourceClassID(name) != nil {
                 if failIfExists {
-                    throw PlacementError.conflict("Conflicting resource class already exists: \(name)",
-                                                  code: .duplicateName)
+                    // Upstream gives no error code here (unlike duplicate provider names).
+                    throw PlacementError.conflict("Conflicting resource class already exists: \(name)")
                 }
                 return false
             }
@@ -42,13 +42,13 @@ extension SQLPlacementStore {
         let now = now()
         try await database.transaction { tx in
             guard let id = try await tx.resourceClassID(old) else {
-                throw PlacementError.notFound("No such resource class \(old).")
+                throw PlacementError.lookupFailed("No such resource class \(old).")
             }
             if ResourceClass.standardSet.contains(old) {
                 throw PlacementError.badRequest("Cannot update standard resource class \(old)")
             }
             if try await tx.resourceClassID(new) != nil {
-                throw PlacementError.conflict("Resource class already exists: \(new)", code: .duplicateName)
+                throw PlacementError.conflict("Resource class already exists: \(new)")
             }
             try await tx.run(
                 "UPDATE resource_classes SET name = \(bind: new), updated_at = \(bind: now) WHERE id = \(bind: id)")
@@ -61,7 +61,7 @@ extension SQLPlacementStore {
     public func deleteResourceClass(named name: String) async throws {
         try await database.transaction { tx in
             guard let id = try await tx.resourceClassID(name) else {
-                throw PlacementError.notFound("No such resource class \(name).")
+                throw PlacementError.lookupFailed("No such resource class \(name).")
             }
             if ResourceClass.standardSet.contains(name) {
                 throw PlacementError.badRequest(
@@ -88,7 +88,7 @@ extension SQLPlacementStore {
                 "INSERT INTO resource_classes (id, name, created_at, updated_at) VALUES (\(bind: id), \(bind: name), \(bind: now), NULL)")
             try await tx.recordChange(.names)
         } catch where isUniqueViolation(error) {
-            throw PlacementError.conflict("Conflicting resource class already exists: \(name)", code: .duplicateName)
+            throw PlacementError.conflict("Conflicting resource class already exists: \(name)")
         }
     }
 }

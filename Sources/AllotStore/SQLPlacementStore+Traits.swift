@@ -102,7 +102,8 @@ extension SQLPlacementStore {
             let provider = try await tx.lockedProvider(uuid: providerUUID, expecting: generation)
             let found = try await tx.traitIDs(traits)
             if !found.missing.isEmpty {
-                throw PlacementError.badRequest("No such trait(s): \(found.missing.joined(separator: ", "))")
+                // Upstream's handler words this one itself.
+                throw PlacementError.badRequest("No such trait \(found.missing.joined(separator: ", "))")
             }
             let before = try await Self.traitNames(providerID: provider.id, tx: tx)
             if Set(before) != Set(traits) {

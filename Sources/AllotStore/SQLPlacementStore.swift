@@ -73,7 +73,7 @@ extension Transaction {
     /// The provider with this uuid, or a 404 with upstream's wording.
     func requireProvider(uuid: String, lock: Bool = false) async throws -> ProviderRow {
         guard let provider = try await provider(uuid: uuid, lock: lock) else {
-            throw PlacementError.notFound("No resource provider with uuid \(uuid) found")
+            throw PlacementError.lookupFailed("No resource provider with uuid \(uuid) found")
         }
         return provider
     }

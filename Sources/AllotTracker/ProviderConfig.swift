@@ -125,7 +125,7 @@ public struct ProviderConfig: Sendable, Equatable {
                         total: total, reserved: fields["reserved"] as? Int ?? 0, minUnit: fields["min_unit"] as? Int ?? 1,
                         maxUnit: fields["max_unit"] as? Int ?? total, stepSize: fields["step_size"] as? Int ?? 1,
                         allocationRatio: (fields["allocation_ratio"] as? Double) ?? Double(fields["allocation_ratio"] as? Int ?? 1))
-                    if inventory.validationProblem(allowReservedEqualTotal: true) != nil || total < 1 || inventory.minUnit < 1
+                    if inventory.validationProblem(allowReservedEqualTotal: true) != nil || inventory.reserved > total || total < 1 || inventory.minUnit < 1
                         || inventory.stepSize < 1 || !(inventory.allocationRatio > 0)
                     {
                         throw fail("\(at): the inventory of \(name) makes no sense")

@@ -52,6 +52,13 @@ struct InventoryTests {
         #expect(inventory.validationProblem(allowReservedEqualTotal: allowEqual) == .reservedExceedsTotal)
     }
 
+    @Test("reserved just above total with a ratio below 1 leaves capacity int(-0.5) == 0, as upstream: accepted from 1.26")
+    func reservedAboveTotalTruncatesToZero() {
+        let inventory = Inventory(total: 1, reserved: 2, allocationRatio: 0.5)
+        #expect(inventory.validationProblem(allowReservedEqualTotal: false) == .reservedExceedsTotal)
+        #expect(inventory.validationProblem(allowReservedEqualTotal: true) == nil)
+    }
+
     @Test("reserved equal to total is refused before 1.26 and accepted from 1.26")
     func reservedEqualTotal() {
         let inventory = Inventory(total: 4, reserved: 4)

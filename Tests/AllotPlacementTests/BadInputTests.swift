@@ -44,7 +44,8 @@ import Testing
              body: "{\"resource_provider_generation\": 0, \"inventories\": {\"VCPU\": {\"total\": 4, \"reserved\": -1}}}",
              status: .badRequest, detail: "-1 is less than the minimum of 0"),
         Case(name: "reserved above total", method: .put, path: "/resource_providers/{rp}/inventories",
-             body: "{\"resource_provider_generation\": 0, \"inventories\": {\"VCPU\": {\"total\": 4, \"reserved\": 5}}}",
+             // (the seeded provider's generation: upstream checks the generation before the inventories)
+             body: "{\"resource_provider_generation\": 1, \"inventories\": {\"VCPU\": {\"total\": 4, \"reserved\": 5}}}",
              status: .badRequest, detail: "The reserved value is greater than total"),
         Case(name: "generation as a string", method: .put, path: "/resource_providers/{rp}/inventories",
              body: "{\"resource_provider_generation\": \"0\", \"inventories\": {}}",

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+/// `scripts/differential.py` against upstream Placement (A) and `allot serve` (B): a seeded random sequence of
+/// valid and invalid calls must get the same answers from both (upstream's 500s answered 4xx by Allot excepted).
+/// Enabled when `ALLOT_TEST_UPSTREAM_PLACEMENT` names `scripts/upstream-placement.sh` (as for the agent tests).
+/// `ALLOT_DIFF_SEED` picks the seed (`random`: a random one, printed), `ALLOT_DIFF_STEPS` the number of calls.
+@Suite(.serialized) struct DifferentialTests {
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+    static var upstreamScript: String? { environment["ALLOT_TEST_UPSTREAM_PLACEMENT"] }
+    static let defaultSeed = "20261203"
+
+    @Test(.enabled(if: upstreamScript != nil, "upstream Placement is not installed (scripts/test.sh installs it)"))
+    func allotAnswersAsUpstream() async throws {
+        let directory = try AgentTests.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (upstreamPort, pid) = try Self.startUpstream(directory)
+        defer { kill(pid, SIGTERM) }
+        let allot = try await ServerProcess(
+            database: directory.appendingPathComponent("allot.sqlite").path, logDirectory: directory)
+        defer { allot.stop() }
+
+        let seedSetting = Self.environment["ALLOT_DIFF_SEED"] ?? Self.defaultSeed
+        let seedArguments = seedSetting == "random" ? ["--random-seed"] : ["--seed", seedSetting]
+        let steps = Self.environment["ALLOT_DIFF_STEPS"] ?? "600"
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let venv = Self.environment["ALLOT_UPSTREAM_VENV"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/allot-bench/venv").path
+        let outputURL = directory.appendingPathComponent("differential.txt")
+        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        let output = try FileHandle(forWritingTo: outputURL)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: venv + "/bin/python")
+        process.arguments = [root.appendingPathComponent("scripts/differential.py").path,
+                             "--a", "http://127.0.0.1:\(upstreamPort)", "--b", "http://127.0.0.1:\(allot.port)",
+                             "--steps", steps] + seedArguments
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        process.waitUntilExit()
+        try output.close()
+        let text = String(decoding: (try? Data(contentsOf: outputURL)) ?? Data(), as: UTF8.self)
+        // The seed line comes first: print it so a random seed can be replayed.
+        print(text.split(separator: "\n", maxSplits: 1).first ?? "")
+        #expect(process.terminationStatus == 0, "differential.py found divergences:\n\(text)")
+    }
+
+    /// Upstream Placement with its own default policy (only the service role reshapes).
+    static func startUpstream(_ directory: URL) throws -> (port: Int, pid: Int32) {
+        for attempt in 1...5 {
+            let port = Int.random(in: 10000...19999)
+            let pidFile = directory.appendingPathComponent("upstream.pid").path
+            // Through system(3), not Process: see AgentTests.startUpstream.
+            let status = system("ALLOT_UPSTREAM_POLICY=default bash '\(upstreamScript ?? "")' start \(port) "
+                + "'\(directory.path)/upstream-\(attempt)' > '\(pidFile)'")
+            let pid = Int32(String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: pidFile))) ?? Data(), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines))
+            if status == 0, let pid { return (port, pid) }
+        }
+        throw ServerProcessError.didNotStart("upstream Placement did not start on five ports")
+    }
+}
