@@ -184,25 +184,10 @@ public final class KeystoneValidator: Sendable {
 
     /// `POST /v3/auth/tokens` with the service user's password, scoped to its project.
     private func signIn() async throws(KeystoneError) -> ServiceToken {
-        let body: [String: Any] = [
-            "auth": [
-                "identity": [
-                    "methods": ["password"],
-                    "password": [
-                        "user": [
-                            "name": configuration.username, "password": configuration.password,
-                            "domain": ["name": configuration.userDomainName],
-                        ] as [String: Any]
-                    ],
-                ] as [String: Any],
-                "scope": [
-                    "project": [
-                        "name": configuration.projectName, "domain": ["name": configuration.projectDomainName],
-                    ] as [String: Any]
-                ],
-            ] as [String: Any]
-        ]
-        guard let data = try? JSONSerialization.data(withJSONObject: body) else {
+        let body = PasswordSignIn(
+            user: configuration.username, password: configuration.password, userDomain: configuration.userDomainName,
+            project: configuration.projectName, projectDomain: configuration.projectDomainName)
+        guard let data = try? JSONEncoder().encode(body) else {
             throw .misconfigured("the sign-in request could not be encoded")
         }
         var request = HTTPClientRequest(url: configuration.identityURL + "/auth/tokens")
@@ -250,5 +235,37 @@ public final class KeystoneValidator: Sendable {
             ])
             throw .unavailable("\(what) could not reach Keystone")
         }
+    }
+}
+
+/// The body of a password sign-in scoped to a project (`POST /v3/auth/tokens`).
+private struct PasswordSignIn: Encodable {
+    struct Name: Encodable { var name: String }
+    struct User: Encodable {
+        var name: String
+        var password: String
+        var domain: Name
+    }
+    struct Password: Encodable { var user: User }
+    struct Identity: Encodable {
+        var methods = ["password"]
+        var password: Password
+    }
+    struct Project: Encodable {
+        var name: String
+        var domain: Name
+    }
+    struct Scope: Encodable { var project: Project }
+    struct Auth: Encodable {
+        var identity: Identity
+        var scope: Scope
+    }
+
+    var auth: Auth
+
+    init(user: String, password: String, userDomain: String, project: String, projectDomain: String) {
+        auth = Auth(
+            identity: Identity(password: Password(user: User(name: user, password: password, domain: Name(name: userDomain)))),
+            scope: Scope(project: Project(name: project, domain: Name(name: projectDomain))))
     }
 }
