@@ -997,7 +997,8 @@ class Runner:
                                                                           "uuid": self.provider(0.5)}))
         elif choice == 13:
             self.send(Req("PUT", "/resource_providers/%s/inventories" % rp, self.version(),
-                          {"inventories": {"vcpu": {"total": 1}}, "resource_provider_generation": 0}))
+                          {"inventories": {"vcpu": self.pick([{"total": 1}, {"reserved": 0}])},
+                           "resource_provider_generation": 0}))
         elif choice == 14:
             self.send(Req("GET", "/allocation_candidates?" + self.pick([
                 "resources=VCPU:1&resources1=CUSTOM_NOPE:1", "resources1=CUSTOM_NOPE:1&resources=VCPU:1",

@@ -42,7 +42,7 @@ import Testing
         try output.close()
         let text = String(decoding: (try? Data(contentsOf: outputURL)) ?? Data(), as: UTF8.self)
         // The seed line comes first: print it so a random seed can be replayed.
-        print(text.split(separator: "\n", maxSplits: 1).first ?? "")
+        print("differential.py: \(text.prefix { $0 != "\n" })")
         #expect(process.terminationStatus == 0, "differential.py found divergences:\n\(text)")
     }
 
