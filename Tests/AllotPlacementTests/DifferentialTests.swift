@@ -28,22 +28,16 @@ import Testing
         let venv = Self.environment["ALLOT_UPSTREAM_VENV"]
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/allot-bench/venv").path
         let outputURL = directory.appendingPathComponent("differential.txt")
-        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        let output = try FileHandle(forWritingTo: outputURL)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: venv + "/bin/python")
-        process.arguments = [root.appendingPathComponent("scripts/differential.py").path,
-                             "--a", "http://127.0.0.1:\(upstreamPort)", "--b", "http://127.0.0.1:\(allot.port)",
-                             "--steps", steps] + seedArguments
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        process.waitUntilExit()
-        try output.close()
+        // Policy decisions count too (--strict-policy): Allot's defaults are upstream's.
+        let arguments = [root.appendingPathComponent("scripts/differential.py").path,
+                         "--a", "http://127.0.0.1:\(upstreamPort)", "--b", "http://127.0.0.1:\(allot.port)",
+                         "--steps", steps, "--strict-policy"] + seedArguments
+        let status = await ShellScript.run(
+            ([venv + "/bin/python"] + arguments).map { "'\($0)'" }.joined(separator: " "), log: outputURL)
         let text = String(decoding: (try? Data(contentsOf: outputURL)) ?? Data(), as: UTF8.self)
         // The seed line comes first: print it so a random seed can be replayed.
         print("differential.py: \(text.prefix { $0 != "\n" })")
-        #expect(process.terminationStatus == 0, "differential.py found divergences:\n\(text)")
+        #expect(status == 0, "differential.py found divergences:\n\(text)")
     }
 
     /// Upstream Placement with its own default policy (only the service role reshapes).
