@@ -8,11 +8,12 @@ import Testing
 /// keystonemiddleware's `auth_token` semantics, against a fake Keystone: validation, caching, expiry, revocation,
 /// service tokens, the service's own token and an unreachable Keystone.
 @Suite struct KeystoneValidatorTests {
-    /// A clock the test moves.
+    /// A clock that stands still until the test moves it (real time would let a token expire on a slow machine).
     final class Clock: Sendable {
+        let start = Date()
         let offset = Mutex(0.0)
         func advance(_ seconds: Double) { offset.withLock { $0 += seconds } }
-        var now: Date { Date().addingTimeInterval(offset.withLock { $0 }) }
+        var now: Date { start.addingTimeInterval(offset.withLock { $0 }) }
     }
 
     static func validator(_ url: String, clock: Clock, cacheSeconds: Int = 300) -> KeystoneValidator {
