@@ -57,8 +57,8 @@ extension PlacementResponder {
         }
     }
 
+    /// Runs the endpoint's handler; `dispatch` has made the checks above (before policy) already.
     func handle(_ endpoint: Endpoint, _ call: Call) async throws -> Reply {
-        try Self.checkVersionAndContentType(endpoint, version: call.version, headers: call.headers)
         switch endpoint {
         case .root: return root().cacheHeaders(call, lastModified: nil)
         case .listProviders: return try await listProviders(call)

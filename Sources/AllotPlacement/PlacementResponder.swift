@@ -164,8 +164,9 @@ public struct PlacementResponder: HTTPResponder {
         {
             throw PlacementError(.notAcceptable, "Only application/json is provided")
         }
+        let query = Self.queryPairs(request.uri.query)
         if let identity {
-            try authorize(endpoint, identity: identity, query: request.uri.query)
+            try authorize(endpoint, identity: identity, query: query)
         } else if endpoint != .root {
             // Fail closed: only the version document is public.
             throw AuthFailure.unauthenticated
@@ -180,7 +181,7 @@ public struct PlacementResponder: HTTPResponder {
         }
         let host = request.head.authority ?? "127.0.0.1"
         let call = Call(
-            version: version, parameters: parameters, query: Self.queryPairs(request.uri.query),
+            version: version, parameters: parameters, query: query,
             headers: request.headers, body: body, identity: identity, method: request.method,
             baseURL: "http://\(host)")
         return try await handle(endpoint, call)

@@ -31,9 +31,8 @@ public struct Policy: Sendable {
 
     /// Overrides given as `name: check string` (tests, the environment).
     public init(overrides: [String: String], legacy: Bool = false) throws(PolicyError) {
-        try self.init(
-            overrides: overrides.sorted { $0.key < $1.key }.map { PolicyOverride(name: $0.key, checkString: $0.value) },
-            legacy: legacy)
+        enforcer = try PolicyEnforcer(
+            defaults: Self.defaults, overrides: overrides, enforceScope: true, enforceNewDefaults: !legacy)
     }
 
     /// Every rule Allot knows: upstream's base and `placement:` rules, then Allot's compute API rules.
@@ -80,14 +79,14 @@ public struct Policy: Sendable {
 extension PlacementResponder {
     /// Decides whether `identity` may call `endpoint`, before the body is read.
     /// - Throws: `403` naming the rule when the policy says no.
-    func authorize(_ endpoint: Endpoint, identity: Identity, query: String?) throws {
+    func authorize(_ endpoint: Endpoint, identity: Identity, query: [(String, String)]) throws {
         guard let rule = endpoint.policyRule else { return }
         let credentials = identity
         var target = credentials.defaultTarget
         if endpoint == .usages {
             // As upstream's handler: the target is the project asked about (webob's `GET.get`: the last value).
             target = [:]
-            if let project = Self.queryPairs(query).last(where: { $0.0 == "project_id" })?.1 {
+            if let project = query.last(where: { $0.0 == "project_id" })?.1 {
                 target["project_id"] = project
             }
         }

@@ -42,7 +42,7 @@ struct KeystoneOptions: ParsableArguments {
     }
 
     /// A validator over the process's shared HTTP client.
-    func validator(logger: Logger) throws -> KeystoneValidator {
+    func validator() throws -> KeystoneValidator {
         KeystoneValidator(
             configuration: try configuration(), http: PlacementClient.agentHTTP,
             logger: Logger(label: "allot.keystone"))

@@ -160,7 +160,7 @@ struct Serve: AsyncParsableCommand {
             logger.warning("Authentication is off (noauth): any caller may claim any identity; the token admin is admin")
             return .noauth
         case .keystone:
-            let validator = try keystone.validator(logger: logger)
+            let validator = try keystone.validator()
             logger.info("Tokens are validated by Keystone", metadata: [
                 "allot.keystone.url": .string(validator.configuration.identityURL),
                 "allot.keystone.user": .string(validator.configuration.username),
