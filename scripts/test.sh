@@ -83,7 +83,7 @@ start_private_cluster() {
         done
     done
     log "private PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
-    export ALLOT_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+    export ALLOT_TEST_POSTGRES_URL="postgres://postgres:allot-test-db-password@127.0.0.1:$port/postgres?sslmode=disable"
 }
 
 if [[ -z "${ALLOT_TEST_POSTGRES_URL:-}" ]]; then

@@ -66,12 +66,16 @@ public struct PlacementResponder: HTTPResponder {
             response = renderError(error.placementError, requestID: requestID, version: .maximum, accept: nil)
         } catch let error as PlacementClientError {
             // An agent's Placement or ledger server did not answer, or answered in a way that is not a refusal.
+            // The client learns that the service behind failed and the request id; its address and error text
+            // go to the log only.
             logger.error("Upstream service failure", metadata: [LogKey.error: .string(error.description)])
             response = renderError(
                 PlacementError(.serviceUnavailable, error.status == 0
-                    ? "The Placement or ledger service did not answer (\(error.detail)); a claim may or may not "
-                        + "have been committed: repeat it (claims are idempotent by uuid) or read it back."
-                    : "The Placement or ledger service failed: \(error.description)"),
+                    ? "The Placement or ledger service did not answer; a claim may or may not have been committed: "
+                        + "repeat it (claims are idempotent by uuid) or read it back. The server's log has the "
+                        + "detail under request \(requestID)."
+                    : "The Placement or ledger service failed; the server's log has the detail under request "
+                        + "\(requestID)."),
                 requestID: requestID, version: version, accept: nil)
         } catch is NIOTooManyBytesError {
             response = renderError(

@@ -1,3 +1,4 @@
+import AllotCore
 public import Logging
 import NIOCore
 import NIOPosix
@@ -174,6 +175,10 @@ public final class Database: Sendable {
                 }
             } catch {
                 await database.close()
+                // The first statement is where SQLite finds out the file is not a database (or is unreadable).
+                if let failure = error as? SQLiteEngineError {
+                    throw StoreError.connection("cannot open SQLite database \(location): \(failure.message)")
+                }
                 throw error
             }
         case .postgres(let url):
@@ -243,8 +248,12 @@ public final class Database: Sendable {
         case .sqlite(let engine, let gate, _):
             return try await gate.withGate { try await body(SQLiteEngineDatabase(engine: engine, logger: logger)) }
         case .postgres(let client, _):
-            return try await client.withConnection { connection in
-                try await body(connection.sql(queryLogLevel: nil))
+            do {
+                return try await client.withConnection { connection in
+                    try await body(connection.sql(queryLogLevel: nil))
+                }
+            } catch let error as PSQLError where Self.isNulCharacter(error) {
+                throw PlacementError.nulCharacter
             }
         }
     }
@@ -271,6 +280,8 @@ public final class Database: Sendable {
                     }
                 } catch let error as PSQLError where attempt < 5 && Self.isRetryable(error) {
                     continue
+                } catch let error as PSQLError where Self.isNulCharacter(error) {
+                    throw PlacementError.nulCharacter
                 }
             }
         }
@@ -312,6 +323,11 @@ public final class Database: Sendable {
         }
     }
 
+    /// PostgreSQL's refusal of text holding U+0000 (`invalid byte sequence for encoding "UTF8": 0x00`).
+    private static func isNulCharacter(_ error: PSQLError) -> Bool {
+        error.serverInfo?[.sqlState] == "22021"
+    }
+
     private static func isRetryable(_ error: PSQLError) -> Bool {
         guard let state = error.serverInfo?[.sqlState] else { return false }
         return state == "40001" || state == "40P01"
@@ -347,12 +363,15 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case connection(String)
     case migration(String)
     case corrupt(String)
+    /// A bind value that is not a single SQL value (a struct, an array): a programming error, refused.
+    case unsupportedBind(String)
 
     public var description: String {
         switch self {
         case .connection(let message): return "database connection failed: \(message)"
         case .migration(let message): return "schema migration failed: \(message)"
         case .corrupt(let message): return "unexpected database content: \(message)"
+        case .unsupportedBind(let type): return "a value of type \(type) is not a single SQL value"
         }
     }
 }

@@ -1,3 +1,4 @@
+import AllotCore
 import CSQLite3
 import Logging
 import NIOCore
@@ -56,7 +57,7 @@ final class SQLiteEngine: @unchecked Sendable {
             case .null: sqlite3_bind_null(statement, position)
             case .integer(let number): sqlite3_bind_int64(statement, position, number)
             case .float(let number): sqlite3_bind_double(statement, position, number)
-            case .text(let text): sqlite3_bind_text(statement, position, text, -1, Self.transient)
+            case .text(let text): try Self.bindText(text, statement, position)
             case .blob(let bytes):
                 bytes.withUnsafeBytes { sqlite3_bind_blob(statement, position, $0.baseAddress, Int32($0.count), Self.transient) }
             }
@@ -92,6 +93,21 @@ final class SQLiteEngine: @unchecked Sendable {
                 }
             }
             try onRow(SQLiteRowValues(columns: columns ?? [], values: values))
+        }
+    }
+
+    /// Binds `text` with its length in bytes (never up to a NUL, which would cut it short).
+    /// - Throws: a `400` ``PlacementError`` for text holding a NUL character: PostgreSQL cannot store one, so
+    ///   neither backend does (a database must stay movable between them), and nothing is stored altered.
+    private static func bindText(_ text: String, _ statement: OpaquePointer, _ position: Int32) throws -> Int32 {
+        var text = text
+        return try text.withUTF8 { bytes throws -> Int32 in
+            if bytes.contains(0) { throw PlacementError.nulCharacter }
+            return bytes.withMemoryRebound(to: CChar.self) { chars in
+                // An empty string may have no storage: bind SQLite's empty text, not NULL.
+                guard let start = chars.baseAddress else { return sqlite3_bind_text(statement, position, "", 0, Self.transient) }
+                return sqlite3_bind_text64(statement, position, start, UInt64(chars.count), Self.transient, UInt8(SQLITE_UTF8))
+            }
         }
     }
 
@@ -151,6 +167,7 @@ enum SQLiteValue: Sendable, Equatable {
         default:
             let encoder = SingleValueCapture()
             try bind.encode(to: encoder)
+            guard !encoder.compound else { throw StoreError.unsupportedBind(String(describing: type(of: bind))) }
             self = encoder.value
         }
     }
@@ -257,16 +274,23 @@ private struct SQLiteValueDecoder: Decoder, SingleValueDecodingContainer {
     }
 }
 
-/// Captures the one value an `Encodable` bind encodes.
+/// Captures the one value an `Encodable` bind encodes. A value that encodes as a keyed or unkeyed container
+/// (a struct, an array) is not a single SQL value: ``SQLiteValue/init(bind:)`` throws for it.
 private final class SingleValueCapture: Encoder, SingleValueEncodingContainer {
     var value: SQLiteValue = .null
+    /// Set when the value asked for a container: it is not a single value.
+    var compound = false
     var codingPath: [any CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        fatalError("SQL binds are single values")
+        compound = true
+        return KeyedEncodingContainer(RefusingContainer<Key>())
     }
-    func unkeyedContainer() -> any UnkeyedEncodingContainer { fatalError("SQL binds are single values") }
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        compound = true
+        return RefusingContainer<SQLiteColumnKey>()
+    }
     func singleValueContainer() -> any SingleValueEncodingContainer { self }
 
     func encodeNil() { value = .null }
@@ -285,6 +309,37 @@ private final class SingleValueCapture: Encoder, SingleValueEncodingContainer {
     func encode(_ v: UInt32) { value = .integer(Int64(v)) }
     func encode(_ v: UInt64) { value = .integer(Int64(bitPattern: v)) }
     func encode<T: Encodable>(_ v: T) throws { try v.encode(to: self) }
+}
+
+extension PlacementError {
+    /// Text holding U+0000, which neither backend stores (PostgreSQL cannot; SQLite once cut such text short).
+    static var nulCharacter: PlacementError {
+        .badRequest("Text containing a NUL character (\\u0000) cannot be stored or searched for.")
+    }
+}
+
+/// The container a compound bind value gets: it refuses every member (the bind as a whole is then refused).
+private struct RefusingContainer<Key: CodingKey>: KeyedEncodingContainerProtocol, UnkeyedEncodingContainer {
+    var codingPath: [any CodingKey] { [] }
+    var count: Int { 0 }
+
+    private func refuse() -> EncodingError {
+        EncodingError.invalidValue((), .init(codingPath: [], debugDescription: "SQL binds are single values"))
+    }
+    mutating func encodeNil(forKey key: Key) throws { throw refuse() }
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { throw refuse() }
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type, forKey key: Key
+    ) -> KeyedEncodingContainer<NestedKey> { KeyedEncodingContainer(RefusingContainer<NestedKey>()) }
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer { self }
+    mutating func superEncoder() -> any Encoder { SingleValueCapture() }
+    mutating func superEncoder(forKey key: Key) -> any Encoder { SingleValueCapture() }
+    mutating func encodeNil() throws { throw refuse() }
+    mutating func encode<T: Encodable>(_ value: T) throws { throw refuse() }
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        KeyedEncodingContainer(RefusingContainer<NestedKey>())
+    }
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer { self }
 }
 
 /// SQLKit's view of the engine: serializes queries in SQLite's dialect and runs them inline.

@@ -69,6 +69,9 @@ struct Agent: AsyncParsableCommand {
     var sqliteSynchronous: Serve.SynchronousChoice =
         env("ALLOT_SQLITE_SYNCHRONOUS").flatMap(Serve.SynchronousChoice.init(rawValue:)) ?? .full
 
+    @Flag(help: "Allow --auth noauth on an address other than loopback (env ALLOT_I_KNOW_NOAUTH_IS_INSECURE=1).")
+    var iKnowNoauthIsInsecure = env("ALLOT_I_KNOW_NOAUTH_IS_INSECURE") == "1"
+
     @OptionGroup(title: "Tracker")
     var tracker: TrackerOptions
 
@@ -79,6 +82,7 @@ struct Agent: AsyncParsableCommand {
             throw ValidationError("--placement-url must be an http(s) URL (e.g. http://controller:8778)")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
+        try Serve.checkNoauthAddress(auth, host: host, insecure: iKnowNoauthIsInsecure)
         guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535") }
         guard !database.hasPrefix("postgres") else {
             throw ValidationError("the agent keeps its ledger in a local SQLite file; give --database a path")

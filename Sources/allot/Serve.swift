@@ -33,6 +33,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Authentication: 'token' (Allot's own tokens, default), 'keystone' (an OpenStack cloud's Keystone, see --keystone-url) or 'noauth' (development only; env ALLOT_AUTH).")
     var auth: AuthChoice = env("ALLOT_AUTH").flatMap(AuthChoice.init(rawValue:)) ?? .token
 
+    @Flag(help: "Allow --auth noauth on an address other than loopback (anyone who can reach it may then act as anyone; env ALLOT_I_KNOW_NOAUTH_IS_INSECURE=1).")
+    var iKnowNoauthIsInsecure = env("ALLOT_I_KNOW_NOAUTH_IS_INSECURE") == "1"
+
     @OptionGroup(title: "Keystone (--auth keystone)")
     var keystone: KeystoneOptions
 
@@ -97,6 +100,7 @@ struct Serve: AsyncParsableCommand {
         if let maxAllocationCandidates, maxAllocationCandidates < 1 {
             throw ValidationError("--max-allocation-candidates must be at least 1")
         }
+        try Self.checkNoauthAddress(auth, host: host, insecure: iKnowNoauthIsInsecure)
         if !noAgent { try tracker.validateTracker() }
         if auth == .keystone { _ = try keystone.configuration() }
         _ = try policyOptions.policy()
@@ -148,6 +152,23 @@ struct Serve: AsyncParsableCommand {
         }
         await db.close()
         logger.info("Stopped")
+    }
+
+    /// Refuses `--auth noauth` on an address other than loopback unless the operator said they know: noauth
+    /// believes every caller's claimed identity, so anyone who can reach the port would be an admin.
+    static func checkNoauthAddress(_ auth: AuthChoice, host: String, insecure: Bool) throws {
+        guard auth == .noauth, !insecure, !isLoopback(host) else { return }
+        throw ValidationError(
+            "--auth noauth believes whatever identity a caller claims; it listens only on a loopback address "
+                + "(127.0.0.1, ::1, localhost), not on '\(host)', unless --i-know-noauth-is-insecure is given")
+    }
+
+    /// Whether `host` (a listening address) is reachable from this machine only.
+    static func isLoopback(_ host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if bare.lowercased() == "localhost" || bare == "::1" { return true }
+        let octets = bare.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
 
     /// The authentication of an API server: tokens from `tokensFile` (or `ALLOT_TOKENS`), a new admin token

@@ -80,6 +80,10 @@ import Testing
         Case(name: "a second limit that is not a number", method: .get,
              path: "/allocation_candidates?resources=VCPU:1&limit=x&limit=1", status: .badRequest,
              detail: "'limit' must be a positive integer, got 'x'"),
+        Case(name: "a NUL character in a name", method: .post, path: "/resource_providers",
+             body: "{\"name\": \"seed\\u0000b\"}", status: .badRequest, detail: "NUL character"),
+        Case(name: "a NUL character in a query", method: .get, path: "/resource_providers?name=seed%00b",
+             status: .badRequest, detail: "NUL character"),
         Case(name: "a limit of zero", method: .get, path: "/allocation_candidates?resources=VCPU:1&limit=0",
              status: .badRequest, detail: "does not match"),
     ]

@@ -3,12 +3,15 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Synchronization
+import Testing
 
 /// A real `allot serve` process, started from the built binary, for tests that kill or replicate it.
 final class ServerProcess {
     let port: Int
     let process: Process
     let logURL: URL
+    /// The secrets this server was given (see ``SecretScan``).
+    private(set) var secrets: Set<String> = []
 
     /// Ports for servers of this test process: each used once, from a random start below the kernel's ephemeral
     /// range (so no outgoing connection holds one, and no two servers of this process collide).
@@ -73,6 +76,9 @@ final class ServerProcess {
         log.seekToEndOfFile()
         process.standardOutput = log
         process.standardError = log
+        secrets = SecretScan.secrets(
+            arguments: process.arguments ?? [],
+            environment: environment.merging(ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("ALLOT_") }) { a, _ in a })
         try process.run()
         for _ in 0..<300 {
             // Only this process counts: another server may hold the port (then this one has exited).
@@ -104,8 +110,12 @@ final class ServerProcess {
         var headers: HTTPFields = [HTTPField.Name("x-auth-token")!: "admin",
                                    HTTPField.Name("openstack-api-version")!: "placement 1.39"]
         if body != nil { headers[.contentType] = "application/json" }
-        return try await client.execute(
+        let response = try await client.execute(
             TestClient.Request(path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }))
+        if response.status.code >= 400, let answer = response.body {
+            SecretScan.check(String(buffer: answer), secrets: [], what: "the \(response.status.code) body of \(method) \(path)")
+        }
+        return response
     }
 
     /// SIGKILL: no shutdown path runs.
@@ -119,6 +129,62 @@ final class ServerProcess {
             process.terminate()
             process.waitUntilExit()
         }
+        SecretScan.check(log: logURL, secrets: secrets)
+    }
+}
+
+/// Every server run of the suite is checked for leaked secrets: when it stops, its whole log; and every error
+/// body a test reads through ``ServerProcess/request(port:_:method:body:)``. A secret is any value the server
+/// was given after an option naming a token, password or key, any password in a URL it was given, any
+/// environment value whose name says TOKEN, PASSWORD or SECRET, and anything a test registers.
+enum SecretScan {
+    private static let registered = Mutex<Set<String>>([])
+
+    /// Adds secrets (a token a test sends, a password it sets) to every later check.
+    static func register(_ values: String...) {
+        registered.withLock { $0.formUnion(values.filter(isSecretShaped)) }
+    }
+
+    /// Short values ("admin", noauth's user:project pairs) are names, not secrets: they appear in answers.
+    static func isSecretShaped(_ value: String) -> Bool { value.count >= 12 }
+
+    /// The secrets in a server's command line and environment.
+    static func secrets(arguments: [String], environment: [String: String]) -> Set<String> {
+        var found = Set<String>()
+        let secretOption = /^--.*(token|password|key|secret)/
+        for (index, argument) in arguments.enumerated() {
+            if index > 0, arguments[index - 1].contains(secretOption), !argument.hasPrefix("--"),
+                !arguments[index - 1].hasPrefix("--tls-key")  // a key's path is not the key
+            {
+                found.insert(argument)
+            }
+            if let password = urlPassword(argument) { found.insert(password) }
+        }
+        for (name, value) in environment {
+            if name.contains(/TOKEN|PASSWORD|SECRET/) { found.insert(value) }
+            if let password = urlPassword(value) { found.insert(password) }
+        }
+        return found.filter(isSecretShaped)
+    }
+
+    /// The password of a `scheme://user:password@host` URL.
+    static func urlPassword(_ text: String) -> String? {
+        guard let url = URLComponents(string: text), url.host != nil, let password = url.password, !password.isEmpty
+        else { return nil }
+        return password.removingPercentEncoding ?? password
+    }
+
+    static func all(_ own: Set<String>) -> Set<String> { own.union(registered.withLock { $0 }) }
+
+    /// Records an issue for each secret `text` holds (named by its first characters only).
+    static func check(_ text: String, secrets: Set<String>, what: String) {
+        for secret in all(secrets) where text.contains(secret) {
+            Issue.record("\(what) holds a secret (\(secret.prefix(4))…)")
+        }
+    }
+
+    static func check(log: URL, secrets: Set<String>) {
+        check(ShellScript.text(log), secrets: secrets, what: "the server log \(log.lastPathComponent)")
     }
 }
 

@@ -131,13 +131,32 @@ extension StoreTests {
     @Test("a file that is not a database is refused with an error, and the connection is closed")
     func notADatabase() async throws {
         try await TestBackend.sqliteFile.withFreshLocation { location in
-            guard case .sqliteFile(let path) = location else { return }
-            try String(repeating: "not a database\n", count: 512).write(toFile: path, atomically: true, encoding: .utf8)
-            await #expect(throws: (any Error).self) {
+            guard case .sqliteFile(let path) = location else {
+                Issue.record("the SQLite file backend gave \(location), not a file")
+                return
+            }
+            let garbage = String(repeating: "not a database\n", count: 512)
+            try garbage.write(toFile: path, atomically: true, encoding: .utf8)
+            let error = await #expect(throws: StoreError.self) {
                 let database = try await Database.open(location, logger: TestBackend.logger)
                 await database.close()
             }
+            #expect("\(error.map { "\($0)" } ?? "")".contains(path), "the error names the file")
+            // Nothing of the failed open stays open on the file, and the file is left as it was.
+            #expect(openDescriptors(of: path).isEmpty, "descriptors left open: \(openDescriptors(of: path))")
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == garbage)
         }
+    }
+}
+
+/// This process's open file descriptors that refer to `path` (or its `-wal`/`-shm` companions), from /proc.
+private func openDescriptors(of path: String) -> [String] {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return fds.compactMap { fd in
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)") else {
+            return nil
+        }
+        return target.hasPrefix(path) ? target : nil
     }
 }
 

@@ -1,6 +1,7 @@
 import AllotCore
 import AllotStore
 import Foundation
+import SQLKit
 import Testing
 
 /// The storage suite: every test runs on each backend in ``TestBackend/all`` through the store's public API.
@@ -44,6 +45,48 @@ struct StoreTests {
             #expect(created.createdAt == TestBackend.now)
             #expect(try await store.provider(uuid: uuid) == created)
             #expect(try await store.provider(uuid: newUUID()) == nil)
+        }
+    }
+
+    @Test("text holding a NUL character is refused whole, never cut short at the NUL", arguments: TestBackend.all)
+    func nulCharacterIsRefused(backend: TestBackend) async throws {
+        try await backend.withStore { store in
+            // SQLite once bound text up to its first NUL: "a\u{0}b" was stored as "a", and "a\u{0}c" was then
+            // refused as a duplicate of it.
+            await expectPlacementError(.badRequest) {
+                try await store.createProvider(uuid: newUUID(), name: "a\u{0}b", parentUUID: nil)
+            }
+            await expectPlacementError(.badRequest) {
+                try await store.createProvider(uuid: newUUID(), name: "a\u{0}c", parentUUID: nil)
+            }
+            #expect(try await store.providers(matching: ProviderFilter()).isEmpty)
+            // Text around the NUL is stored exactly (multi-byte characters included), and a name is not a prefix.
+            let created = try await store.createProvider(uuid: newUUID(), name: "a\u{2603}b", parentUUID: nil)
+            #expect(created.name == "a\u{2603}b")
+            #expect(try await store.provider(uuid: created.uuid)?.name == "a\u{2603}b")
+            _ = try await store.createProvider(uuid: newUUID(), name: "a", parentUUID: nil)
+        }
+    }
+
+    @Test(
+        "a bind value that is not a single value is an error, not a crash",
+        arguments: TestBackend.all.filter { if case .postgres = $0 { false } else { true } })
+    func nonScalarBindThrows(backend: TestBackend) async throws {
+        struct Pair: Encodable, Sendable { var a = 1, b = 2 }
+        try await backend.withStore { store in
+            await #expect(throws: (any Error).self) {
+                try await store.database.withConnection { db in
+                    try await db.raw("SELECT \(bind: Pair()) AS value").run()
+                }
+            }
+            await #expect(throws: (any Error).self) {
+                try await store.database.withConnection { db in
+                    try await db.raw("SELECT \(bind: [Pair()]) AS value").run()
+                }
+            }
+            // The connection still works afterwards.
+            let providers = try await store.providers(matching: ProviderFilter())
+            #expect(providers.isEmpty)
         }
     }
 
