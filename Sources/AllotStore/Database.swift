@@ -55,18 +55,22 @@ public final class Database: Sendable {
         /// copies the few frames committed meanwhile while holding the writer's gate (no commit can slip in), and
         /// the next commit rewinds the WAL.
         func startCheckpoints(writerGate: AsyncGate, logger: Logger) {
-            let task = Task.detached {
-                while !Task.isCancelled {
-                    do { try await Task.sleep(for: Self.checkpointInterval) } catch { return }
-                    // A failed checkpoint loses nothing (the WAL keeps every commit); it is logged and tried again.
-                    do {
-                        try await self.checkpointRound(writerGate: writerGate)
-                    } catch {
-                        logger.warning("WAL checkpoint failed; retrying", metadata: ["allot.error": .string("\(error)")])
-                    }
+            let task = Task.detached { await self.runCheckpoints(writerGate: writerGate, logger: logger) }
+            checkpoints.withLock { $0 = task }
+        }
+
+        /// The checkpoint loop itself, until the task running it is cancelled.
+        func runCheckpoints(writerGate: AsyncGate, logger: Logger) async {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: Self.checkpointInterval) } catch { return }
+                // A failed checkpoint loses nothing (the WAL keeps every commit); it is logged and tried again
+                // (a full disk fails every round until space is freed).
+                do {
+                    try await checkpointRound(writerGate: writerGate)
+                } catch {
+                    logger.warning("WAL checkpoint failed; retrying", metadata: ["allot.error": .string("\(error)")])
                 }
             }
-            checkpoints.withLock { $0 = task }
         }
 
         /// One round: a passive checkpoint beside the writers (copies what no reader still needs, never waits),
@@ -206,6 +210,15 @@ public final class Database: Sendable {
         return database
     }
 
+    /// Runs the database's background work in the calling task until it is cancelled: on an SQLite file opened
+    /// with `backgroundCheckpoints: false`, the WAL checkpoints; on other databases it returns at once (the
+    /// PostgreSQL pool runs from ``open(_:logger:migrate:synchronous:backgroundCheckpoints:)`` to ``close()``).
+    /// `allot serve` runs it as a service of its group (``DatabaseService``).
+    public func runBackgroundWork() async {
+        guard case .sqlite(_, let gate, let reader?) = backend else { return }
+        await reader.runCheckpoints(writerGate: gate, logger: logger)
+    }
+
     /// Closes the connection or pool. Calls after this fail.
     public func close() async {
         switch backend {
@@ -238,14 +251,20 @@ public final class Database: Sendable {
     }
 
     /// Runs `body` on one connection outside any explicit transaction (reads).
+    /// - Throws: whatever `body` throws; ``StoreError/unavailable(_:)`` or ``StoreError/storageFull(_:)`` when
+    ///   the database cannot be reached or written (see ``transaction(_:)``).
     public func withConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        switch backend {
-        case .sqlite(let engine, let gate, _):
-            return try await gate.withGate { try await body(SQLiteEngineDatabase(engine: engine, logger: logger)) }
-        case .postgres(let client, _):
-            return try await client.withConnection { connection in
-                try await body(connection.sql(queryLogLevel: nil))
+        do {
+            switch backend {
+            case .sqlite(let engine, let gate, _):
+                return try await gate.withGate { try await body(SQLiteEngineDatabase(engine: engine, logger: logger)) }
+            case .postgres(let client, _):
+                return try await Self.leasing(client) { connection in
+                    try await body(connection.sql(queryLogLevel: nil))
+                }
             }
+        } catch {
+            throw Self.translated(error)
         }
     }
 
@@ -253,26 +272,33 @@ public final class Database: Sendable {
     ///
     /// On PostgreSQL a serialization failure or deadlock retries the whole body (up to 5 times), so `body`
     /// must not have effects outside the database.
-    /// - Throws: whatever `body` throws; ``StoreError`` for database failures.
+    /// - Throws: whatever `body` throws; for faults of the database itself (nothing was committed, except that a
+    ///   connection lost during `COMMIT` leaves it unknown): ``StoreError/unavailable(_:)`` when it cannot be
+    ///   reached or used now (PostgreSQL down or no connection within ``connectionWait``, an SQLite I/O error),
+    ///   ``StoreError/storageFull(_:)`` when its disk is full.
     public func transaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
-        switch backend {
-        case .sqlite(let engine, let gate, _):
-            return try await gate.withGate {
-                try await Self.runTransaction(
-                    SQLiteEngineDatabase(engine: engine, logger: logger), flavor: .sqlite, body)
-            }
-        case .postgres(let client, _):
-            var attempt = 0
-            while true {
-                attempt += 1
-                do {
-                    return try await client.withConnection { connection in
-                        try await Self.runTransaction(connection.sql(queryLogLevel: nil), flavor: .postgres, body)
+        do {
+            switch backend {
+            case .sqlite(let engine, let gate, _):
+                return try await gate.withGate {
+                    try await Self.runTransaction(
+                        SQLiteEngineDatabase(engine: engine, logger: logger), flavor: .sqlite, body)
+                }
+            case .postgres(let client, _):
+                var attempt = 0
+                while true {
+                    attempt += 1
+                    do {
+                        return try await Self.leasing(client) { connection in
+                            try await Self.runTransaction(connection.sql(queryLogLevel: nil), flavor: .postgres, body)
+                        }
+                    } catch let error as PSQLError where attempt < 5 && Self.isRetryable(error) {
+                        continue
                     }
-                } catch let error as PSQLError where attempt < 5 && Self.isRetryable(error) {
-                    continue
                 }
             }
+        } catch {
+            throw Self.translated(error)
         }
     }
 
@@ -281,18 +307,132 @@ public final class Database: Sendable {
     /// ``transaction(_:)``. `body` must not write (SQLite refuses: `query_only`).
     public func readTransaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
         guard case .sqlite(_, _, let reader?) = backend else { return try await transaction(body) }
-        return try await reader.gate.withGate {
-            let db = SQLiteEngineDatabase(engine: reader.engine, logger: logger)
-            try await db.raw("BEGIN").run()
-            do {
-                let result = try await body(Transaction(db: db, flavor: .sqlite))
-                try await db.raw("COMMIT").run()
-                return result
-            } catch {
-                do { try await db.raw("ROLLBACK").run() } catch { /* nothing to keep: it only read */ }
-                throw error
+        do {
+            return try await reader.gate.withGate {
+                let db = SQLiteEngineDatabase(engine: reader.engine, logger: logger)
+                try await db.raw("BEGIN").run()
+                do {
+                    let result = try await body(Transaction(db: db, flavor: .sqlite))
+                    try await db.raw("COMMIT").run()
+                    return result
+                } catch {
+                    do { try await db.raw("ROLLBACK").run() } catch { /* nothing to keep: it only read */ }
+                    throw error
+                }
+            }
+        } catch {
+            throw Self.translated(error)
+        }
+    }
+
+    /// How long a request waits for a PostgreSQL connection from the pool. While PostgreSQL is down the pool
+    /// keeps trying to connect (and recovers by itself once it is back) but would hold each request for up to a
+    /// minute before failing it; past this wait the request fails at once with ``StoreError/unavailable(_:)``.
+    public static let connectionWait = Duration.seconds(5)
+
+    /// Whether a pooled connection was handed to the body, or the wait for one given up (whichever comes first).
+    private final class Lease: Sendable {
+        private enum State { case waiting, leased, abandoned }
+        private let state = Mutex(State.waiting)
+
+        /// Takes the connection for the body; `false` when the wait was already given up.
+        func take() -> Bool {
+            state.withLock { state in
+                guard state == .waiting else { return false }
+                state = .leased
+                return true
             }
         }
+
+        /// Gives up waiting; `false` when the body already holds a connection (it then runs to its end).
+        func abandon() -> Bool {
+            state.withLock { state in
+                guard state == .waiting else { return false }
+                state = .abandoned
+                return true
+            }
+        }
+
+        var wasLeased: Bool { state.withLock { $0 == .leased } }
+    }
+
+    private enum LeaseOutcome<T: Sendable>: Sendable {
+        case value(T)
+        case timerDone
+    }
+
+    /// Runs `body` on a pooled connection, or fails with ``StoreError/unavailable(_:)`` when none comes within
+    /// ``connectionWait`` or the pool cannot connect. A body that got its connection is never cancelled by this
+    /// wait: only the wait for a connection is bounded, never a statement or a `COMMIT`.
+    private static func leasing<T: Sendable>(
+        _ client: PostgresClient, _ body: @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await withoutActuallyEscaping(body) { body in
+            let lease = Lease()
+            // The task group ends both children before it returns, so `body` does not outlive this call.
+            return try await withThrowingTaskGroup(of: LeaseOutcome<T>.self) { group in
+                group.addTask {
+                    do {
+                        return .value(try await client.withConnection { connection in
+                            guard lease.take() else { throw CancellationError() }
+                            return try await body(connection)
+                        })
+                    } catch {
+                        if lease.wasLeased { throw error }
+                        _ = lease.abandon()
+                        throw StoreError.unavailable("no PostgreSQL connection (\(Self.summary(error)))")
+                    }
+                }
+                group.addTask {
+                    // Cancelled (so it ends at once) when the body returns first.
+                    try? await Task.sleep(for: connectionWait)
+                    if lease.abandon() {
+                        throw StoreError.unavailable("no PostgreSQL connection within \(connectionWait)")
+                    }
+                    return .timerDone
+                }
+                while let outcome = try await group.next() {
+                    if case .value(let value) = outcome {
+                        group.cancelAll()
+                        return value
+                    }
+                }
+                throw StoreError.unavailable("no PostgreSQL connection")  // not reached: the first child answers
+            }
+        }
+    }
+
+    /// A fault of the database itself as a ``StoreError``; any other error unchanged.
+    static func translated(_ error: any Error) -> any Error {
+        if let error = error as? SQLiteEngineError, let failure = error.storeFailure { return failure }
+        if let error = error as? PSQLError, let failure = storeFailure(error) { return failure }
+        return error
+    }
+
+    /// A PostgreSQL error that says the server cannot be reached or used now (the connection failed or was closed,
+    /// the server is shutting down or starting, out of resources), or that its disk is full.
+    private static func storeFailure(_ error: PSQLError) -> StoreError? {
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed:
+            return .unavailable("PostgreSQL connection failed (\(error.code))")
+        case .server:
+            guard let state = error.serverInfo?[.sqlState] else { return nil }
+            if state == "53100" { return .storageFull("PostgreSQL: disk full (SQLSTATE 53100)") }
+            // 08: connection exception; 53: insufficient resources; 57P01–57P03: shutting down or starting;
+            // 58030: I/O error.
+            if state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57P") || state == "58030" {
+                return .unavailable("PostgreSQL unavailable (SQLSTATE \(state))")
+            }
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    /// An error's kind, for logs: never its message (which may hold SQL arguments or a connection string).
+    private static func summary(_ error: any Error) -> String {
+        if let error = error as? PSQLError { return "\(error.code)" }
+        return String(describing: type(of: error))
     }
 
     /// SQLite's `COMMIT` (which, with `synchronous=FULL`, waits for the disk: about 0.1 ms here) runs on the calling
@@ -347,12 +487,19 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case connection(String)
     case migration(String)
     case corrupt(String)
+    /// The database cannot be reached or used now (PostgreSQL down, no pooled connection in time, an I/O error):
+    /// the request may succeed later, unchanged.
+    case unavailable(String)
+    /// The database's disk is full: writes fail until space is freed; reads still work.
+    case storageFull(String)
 
     public var description: String {
         switch self {
         case .connection(let message): return "database connection failed: \(message)"
         case .migration(let message): return "schema migration failed: \(message)"
         case .corrupt(let message): return "unexpected database content: \(message)"
+        case .unavailable(let message): return "database unavailable: \(message)"
+        case .storageFull(let message): return "database storage full: \(message)"
         }
     }
 }

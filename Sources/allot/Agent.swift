@@ -136,7 +136,9 @@ struct Agent: AsyncParsableCommand {
                 logger.info("Serving the compute API", metadata: ["allot.port": .stringConvertible(port)])
             })
         let group = ServiceGroup(configuration: .init(
-            services: [app, AuditService(tracker: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            // Stopped in reverse order: the event streams end first, so an open one cannot hold up the server's stop.
+            services: [app, AuditService(tracker: agent), EventStreamsService(events: agent.events)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
