@@ -24,8 +24,9 @@ final class PrivatePostgres {
 
     var url: String { "postgres://postgres@127.0.0.1:\(port)/postgres?sslmode=disable" }
 
-    /// Creates and starts a cluster in `directory` (created if needed), logging to `log`.
-    init(directory: URL, log: URL) async throws {
+    /// Creates and starts a cluster in `directory` (created if needed; its WAL in `walDirectory` when given),
+    /// logging to `log`.
+    init(directory: URL, log: URL, walDirectory: URL? = nil) async throws {
         guard let bin = Self.binDirectory else { throw FaultTestError.setup("PostgreSQL is not installed") }
         self.bin = bin
         self.directory = directory
@@ -34,7 +35,13 @@ final class PrivatePostgres {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         if getuid() == 0 { try await Self.shell("chown postgres:postgres '\(directory.path)'", log: log) }
         try await Self.shell("chmod 700 '\(directory.path)'", log: log)
-        try await asPostgres("'\(bin)/initdb' -D '\(directory.path)' -U postgres -A trust")
+        var walOption = ""
+        if let walDirectory {
+            try FileManager.default.createDirectory(at: walDirectory, withIntermediateDirectories: true)
+            if getuid() == 0 { try await Self.shell("chown postgres:postgres '\(walDirectory.path)'", log: log) }
+            walOption = " -X '\(walDirectory.path)'"
+        }
+        try await asPostgres("'\(bin)/initdb' -D '\(directory.path)' -U postgres -A trust" + walOption)
         try await start()
     }
 

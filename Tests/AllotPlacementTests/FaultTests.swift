@@ -33,11 +33,17 @@ import Testing
         return (consumer, try await server.request("/allocations/\(consumer)", method: .put, body: body))
     }
 
-    /// A database failure's answer: 503, `Retry-After`, and a body that names no internals.
-    private func expectUnavailable(_ response: TestClient.Response, sourceLocation: SourceLocation = #_sourceLocation) {
+    /// A database failure's answer: 503, `Retry-After` (`retryAfter` seconds when given), and a body that names no
+    /// internals.
+    private func expectUnavailable(
+        _ response: TestClient.Response, retryAfter: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(response.status == .serviceUnavailable, sourceLocation: sourceLocation)
         #expect(response.headers[.retryAfter].flatMap(Int.init).map { $0 > 0 } == true,
                 "Retry-After: \(response.headers[.retryAfter] ?? "none")", sourceLocation: sourceLocation)
+        if let retryAfter {
+            #expect(response.headers[.retryAfter] == retryAfter, sourceLocation: sourceLocation)
+        }
         let detail = (response.body?.errorDetail ?? "").lowercased()
         #expect(detail.contains("database"), "detail: \(detail)", sourceLocation: sourceLocation)
         for secret in ["psql", "postgres", "sqlite", "127.0.0.1", "/tmp", "errno", "sqlstate"] {
@@ -162,7 +168,7 @@ import Testing
             if answer.status == .noContent {
                 acknowledged.append(consumer)
             } else {
-                expectUnavailable(answer)
+                expectUnavailable(answer, retryAfter: "30")  // a full disk, not a server down
                 refused = true
             }
         }
@@ -189,6 +195,76 @@ import Testing
         server.stop()
         server = try await ServerProcess(database: database, logDirectory: dir)
         try await expectInBooks(server, provider: rp, acknowledged: acknowledged, exact: true)
+    }
+
+    /// PostgreSQL's tables on a small tmpfs (its WAL elsewhere: PostgreSQL stops when it cannot write its WAL, and
+    /// that is the stopped-server case above): a full disk refuses writes with SQLSTATE 53100.
+    @Test(.enabled(if: postgresInstalled && isRoot, "needs PostgreSQL, and root to mount a small tmpfs"))
+    func postgresOnAFullDisk() async throws {
+        let dir = try temporaryDirectory()
+        let log = dir.appendingPathComponent("commands.log")
+        let mount = dir.appendingPathComponent("small")
+        try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
+        try await PrivatePostgres.shell("mount -t tmpfs -o size=64m tmpfs '\(mount.path)'", log: log)
+        try await PrivatePostgres.shell("chown postgres:postgres '\(mount.path)'", log: log)
+        defer {
+            _ = system("umount '\(mount.path)'")
+            try? FileManager.default.removeItem(at: dir)
+        }
+        let postgres = try await PrivatePostgres(
+            directory: mount.appendingPathComponent("data"), log: log, walDirectory: dir.appendingPathComponent("wal"))
+        let server: ServerProcess
+        do {
+            server = try await ServerProcess(database: postgres.url, logDirectory: dir)
+        } catch {
+            await postgres.destroy()
+            throw error
+        }
+        defer { server.stop() }
+        do {
+            let rp = try await makeProvider(server)
+            var acknowledged: [String] = []
+            for _ in 0..<5 {
+                let (consumer, answer) = try await claim(server, provider: rp)
+                #expect(answer.status == .noContent)
+                if answer.status == .noContent { acknowledged.append(consumer) }
+            }
+            let filler = mount.appendingPathComponent("filler").path
+            _ = await ShellScript.run("dd if=/dev/zero of='\(filler)' bs=4k", log: log)
+            // Claims until a table needs a block it cannot have.
+            var refused = false
+            for _ in 0..<5000 where !refused {
+                let (consumer, answer) = try await claim(server, provider: rp)
+                if answer.status == .noContent {
+                    acknowledged.append(consumer)
+                } else {
+                    expectUnavailable(answer, retryAfter: "30")  // a full disk, not a server down
+                    refused = true
+                }
+            }
+            #expect(refused)
+            #expect(try await server.request("/resource_providers/\(rp)/usages", method: .get).status == .ok)
+            try FileManager.default.removeItem(atPath: filler)
+            var resumed = false
+            for _ in 0..<100 where !resumed {
+                let (consumer, answer) = try await claim(server, provider: rp)
+                if answer.status == .noContent {
+                    acknowledged.append(consumer)
+                    resumed = true
+                } else {
+                    expectUnavailable(answer)
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            #expect(resumed)
+            try await expectInBooks(server, provider: rp, acknowledged: acknowledged, exact: true)
+        } catch {
+            server.stop()
+            await postgres.destroy()
+            throw error
+        }
+        server.stop()
+        await postgres.destroy()
     }
 
     @Test func slowClientsCannotTieUpTheServer() async throws {

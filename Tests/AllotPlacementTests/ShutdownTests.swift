@@ -51,7 +51,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(500))
         server.process.terminate()  // SIGTERM
         let status = await server.waitForExit(safety: .seconds(60))
-        #expect(status != nil, "the process did not exit")
+        #expect(status == 1, "the process did not exit, or not with status 1")
         let log = ShellScript.text(server.logURL)
         #expect(log.contains("Shutdown timed out"), "log: \(log)")
         await upload.close()
