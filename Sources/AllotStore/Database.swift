@@ -128,7 +128,8 @@ public final class Database: Sendable {
     ///   write survives a power loss; `normal` (WAL) survives a crash of the process (`kill -9`) but the last
     ///   commits may roll back after a power loss or an OS crash, for about a tenth of the CPU per commit.
     /// - Parameter backgroundCheckpoints: SQLite file only: checkpoint the WAL every ``Reader/checkpointInterval``
-    ///   (default); tests that drive the rounds themselves (``checkpointWAL()``) turn it off.
+    ///   on a task of the database's own (default); off, the caller runs them (``runBackgroundWork()``, as
+    ///   ``DatabaseService`` does in a service group) or drives the rounds itself (tests: ``checkpointWAL()``).
     public static func open(
         _ location: DatabaseLocation, logger: Logger, migrate: Bool = true, synchronous: SQLiteSynchronous = .full,
         backgroundCheckpoints: Bool = true
