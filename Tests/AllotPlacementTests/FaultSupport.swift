@@ -9,7 +9,7 @@ import Synchronization
 /// test can stop and start it without hurting other tests. As root it belongs to `postgres` (runuser).
 final class PrivatePostgres {
     let directory: URL
-    let port: Int
+    private(set) var port: Int
     let bin: String
     let log: URL
 
@@ -31,7 +31,8 @@ final class PrivatePostgres {
         self.bin = bin
         self.directory = directory
         self.log = log
-        port = ServerProcess.freshPort() + 20000  // 40000–44000: away from the servers' ports
+        // Below the kernel's ephemeral range and away from the servers' ports (20000–24000).
+        port = Int.random(in: 25000..<32000)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         if getuid() == 0 { try await Self.shell("chown postgres:postgres '\(directory.path)'", log: log) }
         try await Self.shell("chmod 700 '\(directory.path)'", log: log)
@@ -42,7 +43,15 @@ final class PrivatePostgres {
             walOption = " -X '\(walDirectory.path)'"
         }
         try await asPostgres("'\(bin)/initdb' -D '\(directory.path)' -U postgres -A trust" + walOption)
-        try await start()
+        // A port another process took meanwhile is replaced by another (3 tries).
+        for attempt in 1...3 {
+            do {
+                try await start()
+                return
+            } catch where attempt < 3 {
+                port = Int.random(in: 25000..<32000)
+            }
+        }
     }
 
     func start() async throws {
