@@ -8,9 +8,9 @@ import NIOCore
 ///   - host: the address to listen on (default `127.0.0.1`).
 ///   - port: the port (default 8778, Placement's; 0 picks a free one).
 ///   - metricsText: renders `/metrics`; `nil` disables that endpoint.
-///   - requestTimeout: how long a connection may go without receiving any part of a request (its headers
-///     complete, a piece of its body) while one is expected, or stay idle between requests; the server then
-///     closes it. `nil` (default): no limit. A response being produced (an event stream) is never cut.
+///   - requestTimeout: how long a request may take to arrive (its headers, then its whole body), and how long a
+///     connection may stay idle between requests; the server then closes it. `nil` (default): no limit. A
+///     response being produced (an event stream) is never cut.
 public func buildApplication(
     store: SQLPlacementStore, configuration: PlacementConfiguration, host: String = "127.0.0.1", port: Int = 8778,
     logger: Logger, metricsText: (@Sendable () async -> String)? = nil, compute: ComputeService? = nil,
@@ -21,7 +21,9 @@ public func buildApplication(
     }
     return Application(
         responder: PlacementResponder(store: store, configuration: configuration, metricsText: metricsText, compute: compute),
-        server: .http1(configuration: .init(idleTimeout: idleTimeout)),
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: idleTimeout.map { [RequestReadTimeoutHandler(timeout: $0)] } ?? [],
+            idleTimeout: idleTimeout)),
         configuration: .init(address: .hostname(host, port: port), serverName: "allot"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
         logger: logger)

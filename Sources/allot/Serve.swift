@@ -52,7 +52,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest request body in bytes.")
     var maxBodyBytes: Int = 1 << 20
 
-    @Option(help: "Seconds a connection may go without receiving any part of a request it has begun (the rest of its headers, a piece of its body), or stay idle between requests, before the server closes it; responses being produced are not cut (env ALLOT_REQUEST_TIMEOUT).")
+    @Option(help: "Seconds a request may take to arrive (its headers, then its whole body), and a connection may stay idle between requests, before the server closes it; producing the response is not limited (env ALLOT_REQUEST_TIMEOUT).")
     var requestTimeout: Int = env("ALLOT_REQUEST_TIMEOUT").flatMap(Int.init) ?? 30
 
     @Option(help: "Seconds a graceful stop (SIGTERM, SIGINT) may take; after them the server logs 'Shutdown timed out', cuts the remaining requests and exits with status 1 (env ALLOT_SHUTDOWN_TIMEOUT).")

@@ -267,6 +267,29 @@ import Testing
         await postgres.destroy()
     }
 
+    @Test func aBodySentAByteAtATimeIsCutOff() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try await ServerProcess(
+            database: dir.appendingPathComponent("allot.sqlite").path, logDirectory: dir,
+            arguments: ["--no-agent", "--request-timeout", "1"])
+        defer { server.stop() }
+        let upload = try await RawConnection(port: server.port)
+        await upload.send("PUT /resource_classes/CUSTOM_SLOW HTTP/1.1\r\nHost: x\r\nx-auth-token: admin\r\n"
+            + "openstack-api-version: placement 1.39\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        // Every piece comes well within the timeout, but the body as a whole never does.
+        let trickle = Task {
+            while !Task.isCancelled {
+                await upload.send(" ")
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        defer { trickle.cancel() }
+        #expect(await upload.waitForClose(safety: .seconds(20)))
+        #expect(try await server.request("/resource_classes/CUSTOM_SLOW", method: .get).status == .notFound)
+        await upload.close()
+    }
+
     @Test func slowClientsCannotTieUpTheServer() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
