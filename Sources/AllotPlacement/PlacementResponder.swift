@@ -82,11 +82,13 @@ public struct PlacementResponder: HTTPResponder {
                 PlacementError(.payloadTooLarge, "Request body larger than \(configuration.maxBodyBytes) bytes."),
                 requestID: requestID, version: version, accept: nil)
         } catch let error as StoreError {
+            // The details (which database, which error) go to the log; the caller learns only what to do.
             logger.error("Database failure", metadata: [LogKey.error: .string(error.description)])
             Counter(label: "allot_db_errors_total").increment()
+            let (detail, retryAfter) = Self.storeFailureAnswer(error)
             response = renderError(
-                PlacementError(.serviceUnavailable, "The database could not complete the request."),
-                requestID: requestID, version: version, accept: nil)
+                PlacementError(.serviceUnavailable, detail), requestID: requestID, version: version, accept: nil)
+            if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
         } catch {
             logger.error("Unexpected failure", metadata: [LogKey.error: .string(String(describing: type(of: error)))])
             Counter(label: "allot_db_errors_total").increment()
@@ -113,6 +115,20 @@ public struct PlacementResponder: HTTPResponder {
                 LogKey.httpStatus: .stringConvertible(response.status.code),
             ])
         return response
+    }
+
+    /// The `503`'s detail for a database failure, and its `Retry-After` in seconds when waiting may help.
+    static func storeFailureAnswer(_ error: StoreError) -> (detail: String, retryAfter: Int?) {
+        switch error {
+        case .unavailable:
+            return ("The database is unavailable; retry later. A write under way when it failed may or may not have "
+                + "been committed: read it back (or repeat it when it is idempotent).", 2)
+        case .storageFull:
+            return ("The database's storage is full: nothing was written. Reads still work; retry once space is "
+                + "freed.", 30)
+        case .connection, .migration, .corrupt:
+            return ("The database could not complete the request.", nil)
+        }
     }
 
     /// Finds the route, checks who is calling and the version, reads the body and runs the handler.

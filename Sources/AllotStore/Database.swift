@@ -56,18 +56,22 @@ public final class Database: Sendable {
         /// copies the few frames committed meanwhile while holding the writer's gate (no commit can slip in), and
         /// the next commit rewinds the WAL.
         func startCheckpoints(writerGate: AsyncGate, logger: Logger) {
-            let task = Task.detached {
-                while !Task.isCancelled {
-                    do { try await Task.sleep(for: Self.checkpointInterval) } catch { return }
-                    // A failed checkpoint loses nothing (the WAL keeps every commit); it is logged and tried again.
-                    do {
-                        try await self.checkpointRound(writerGate: writerGate)
-                    } catch {
-                        logger.warning("WAL checkpoint failed; retrying", metadata: ["allot.error": .string("\(error)")])
-                    }
+            let task = Task.detached { await self.runCheckpoints(writerGate: writerGate, logger: logger) }
+            checkpoints.withLock { $0 = task }
+        }
+
+        /// The checkpoint loop itself, until the task running it is cancelled.
+        func runCheckpoints(writerGate: AsyncGate, logger: Logger) async {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: Self.checkpointInterval) } catch { return }
+                // A failed checkpoint loses nothing (the WAL keeps every commit); it is logged and tried again
+                // (a full disk fails every round until space is freed).
+                do {
+                    try await checkpointRound(writerGate: writerGate)
+                } catch {
+                    logger.warning("WAL checkpoint failed; retrying", metadata: ["allot.error": .string("\(error)")])
                 }
             }
-            checkpoints.withLock { $0 = task }
         }
 
         /// One round: a passive checkpoint beside the writers (copies what no reader still needs, never waits),
@@ -125,7 +129,8 @@ public final class Database: Sendable {
     ///   write survives a power loss; `normal` (WAL) survives a crash of the process (`kill -9`) but the last
     ///   commits may roll back after a power loss or an OS crash, for about a tenth of the CPU per commit.
     /// - Parameter backgroundCheckpoints: SQLite file only: checkpoint the WAL every ``Reader/checkpointInterval``
-    ///   (default); tests that drive the rounds themselves (``checkpointWAL()``) turn it off.
+    ///   on a task of the database's own (default); off, the caller runs them (``runBackgroundWork()``, as
+    ///   ``DatabaseService`` does in a service group) or drives the rounds itself (tests: ``checkpointWAL()``).
     public static func open(
         _ location: DatabaseLocation, logger: Logger, migrate: Bool = true, synchronous: SQLiteSynchronous = .full,
         backgroundCheckpoints: Bool = true
@@ -211,6 +216,15 @@ public final class Database: Sendable {
         return database
     }
 
+    /// Runs the database's background work in the calling task until it is cancelled: on an SQLite file opened
+    /// with `backgroundCheckpoints: false`, the WAL checkpoints; on other databases it returns at once (the
+    /// PostgreSQL pool runs from ``open(_:logger:migrate:synchronous:backgroundCheckpoints:)`` to ``close()``).
+    /// `allot serve` runs it as a service of its group (``DatabaseService``).
+    public func runBackgroundWork() async {
+        guard case .sqlite(_, let gate, let reader?) = backend else { return }
+        await reader.runCheckpoints(writerGate: gate, logger: logger)
+    }
+
     /// Closes the connection or pool. Calls after this fail.
     public func close() async {
         switch backend {
@@ -243,18 +257,20 @@ public final class Database: Sendable {
     }
 
     /// Runs `body` on one connection outside any explicit transaction (reads).
+    /// - Throws: whatever `body` throws; ``StoreError/unavailable(_:)`` or ``StoreError/storageFull(_:)`` when
+    ///   the database cannot be reached or written (see ``transaction(_:)``).
     public func withConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        switch backend {
-        case .sqlite(let engine, let gate, _):
-            return try await gate.withGate { try await body(SQLiteEngineDatabase(engine: engine, logger: logger)) }
-        case .postgres(let client, _):
-            do {
-                return try await client.withConnection { connection in
+        do {
+            switch backend {
+            case .sqlite(let engine, let gate, _):
+                return try await gate.withGate { try await body(SQLiteEngineDatabase(engine: engine, logger: logger)) }
+            case .postgres(let client, _):
+                return try await Self.leasing(client) { connection in
                     try await body(connection.sql(queryLogLevel: nil))
                 }
-            } catch let error as PSQLError where Self.isNulCharacter(error) {
-                throw PlacementError.nulCharacter
             }
+        } catch {
+            throw Self.translated(error)
         }
     }
 
@@ -262,28 +278,33 @@ public final class Database: Sendable {
     ///
     /// On PostgreSQL a serialization failure or deadlock retries the whole body (up to 5 times), so `body`
     /// must not have effects outside the database.
-    /// - Throws: whatever `body` throws; ``StoreError`` for database failures.
+    /// - Throws: whatever `body` throws; for faults of the database itself (nothing was committed, except that a
+    ///   connection lost during `COMMIT` leaves it unknown): ``StoreError/unavailable(_:)`` when it cannot be
+    ///   reached or used now (PostgreSQL down or no connection within ``connectionWait``, an SQLite I/O error),
+    ///   ``StoreError/storageFull(_:)`` when its disk is full.
     public func transaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
-        switch backend {
-        case .sqlite(let engine, let gate, _):
-            return try await gate.withGate {
-                try await Self.runTransaction(
-                    SQLiteEngineDatabase(engine: engine, logger: logger), flavor: .sqlite, body)
-            }
-        case .postgres(let client, _):
-            var attempt = 0
-            while true {
-                attempt += 1
-                do {
-                    return try await client.withConnection { connection in
-                        try await Self.runTransaction(connection.sql(queryLogLevel: nil), flavor: .postgres, body)
+        do {
+            switch backend {
+            case .sqlite(let engine, let gate, _):
+                return try await gate.withGate {
+                    try await Self.runTransaction(
+                        SQLiteEngineDatabase(engine: engine, logger: logger), flavor: .sqlite, body)
+                }
+            case .postgres(let client, _):
+                var attempt = 0
+                while true {
+                    attempt += 1
+                    do {
+                        return try await Self.leasing(client) { connection in
+                            try await Self.runTransaction(connection.sql(queryLogLevel: nil), flavor: .postgres, body)
+                        }
+                    } catch let error as PSQLError where attempt < 5 && Self.isRetryable(error) {
+                        continue
                     }
-                } catch let error as PSQLError where attempt < 5 && Self.isRetryable(error) {
-                    continue
-                } catch let error as PSQLError where Self.isNulCharacter(error) {
-                    throw PlacementError.nulCharacter
                 }
             }
+        } catch {
+            throw Self.translated(error)
         }
     }
 
@@ -292,17 +313,21 @@ public final class Database: Sendable {
     /// ``transaction(_:)``. `body` must not write (SQLite refuses: `query_only`).
     public func readTransaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
         guard case .sqlite(_, _, let reader?) = backend else { return try await transaction(body) }
-        return try await reader.gate.withGate {
-            let db = SQLiteEngineDatabase(engine: reader.engine, logger: logger)
-            try await db.raw("BEGIN").run()
-            do {
-                let result = try await body(Transaction(db: db, flavor: .sqlite))
-                try await db.raw("COMMIT").run()
-                return result
-            } catch {
-                do { try await db.raw("ROLLBACK").run() } catch { /* nothing to keep: it only read */ }
-                throw error
+        do {
+            return try await reader.gate.withGate {
+                let db = SQLiteEngineDatabase(engine: reader.engine, logger: logger)
+                try await db.raw("BEGIN").run()
+                do {
+                    let result = try await body(Transaction(db: db, flavor: .sqlite))
+                    try await db.raw("COMMIT").run()
+                    return result
+                } catch {
+                    do { try await db.raw("ROLLBACK").run() } catch { /* nothing to keep: it only read */ }
+                    throw error
+                }
             }
+        } catch {
+            throw Self.translated(error)
         }
     }
 
@@ -324,7 +349,7 @@ public final class Database: Sendable {
     }
 
     /// PostgreSQL's refusal of text holding U+0000 (`invalid byte sequence for encoding "UTF8": 0x00`).
-    private static func isNulCharacter(_ error: PSQLError) -> Bool {
+    static func isNulCharacter(_ error: PSQLError) -> Bool {
         error.serverInfo?[.sqlState] == "22021"
     }
 
@@ -365,6 +390,11 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case corrupt(String)
     /// A bind value that is not a single SQL value (a struct, an array): a programming error, refused.
     case unsupportedBind(String)
+    /// The database cannot be reached or used now (PostgreSQL down, no pooled connection in time, an I/O error):
+    /// the request may succeed later, unchanged.
+    case unavailable(String)
+    /// The database's disk is full: writes fail until space is freed; reads still work.
+    case storageFull(String)
 
     public var description: String {
         switch self {
@@ -372,6 +402,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .migration(let message): return "schema migration failed: \(message)"
         case .corrupt(let message): return "unexpected database content: \(message)"
         case .unsupportedBind(let type): return "a value of type \(type) is not a single SQL value"
+        case .unavailable(let message): return "database unavailable: \(message)"
+        case .storageFull(let message): return "database storage full: \(message)"
         }
     }
 }

@@ -144,6 +144,18 @@ public struct SQLiteEngineError: Error, CustomStringConvertible, Sendable {
     var isUniqueViolation: Bool {
         extendedCode == 2067 || extendedCode == 1555 || (code == SQLITE_CONSTRAINT && extendedCode == SQLITE_CONSTRAINT)
     }
+
+    /// The fault of the storage under the database this error reports, if it is one: a full disk
+    /// (``StoreError/storageFull(_:)``), or a file system or lock that cannot be used now and may be later
+    /// (``StoreError/unavailable(_:)``). `nil` for errors of the statement itself (constraints, SQL, corruption).
+    var storeFailure: StoreError? {
+        switch code {
+        case SQLITE_FULL: .storageFull("SQLite \(extendedCode): \(message)")
+        case SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_PROTOCOL:
+            .unavailable("SQLite \(extendedCode): \(message)")
+        default: nil
+        }
+    }
 }
 
 /// A value as SQLite stores it.

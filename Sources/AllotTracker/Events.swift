@@ -68,6 +68,8 @@ public final class EventBus: Sendable {
         var recent: [TrackerEvent] = []
         var subscribers: [Int: AsyncStream<TrackerEvent>.Continuation] = [:]
         var nextSubscriber = 0
+        /// Set by ``finishStreams()``: no stream is open any more, and new ones end at once.
+        var finished = false
     }
 
     private let state = Mutex(State())
@@ -112,17 +114,35 @@ public final class EventBus: Sendable {
         state.withLock { $0.recent.filter { $0.sequence > after } }
     }
 
-    /// A stream of every event from now on; it ends when the consumer stops iterating.
+    /// A stream of every event from now on; it ends when the consumer stops iterating, or at once and for good
+    /// after ``finishStreams()``.
     public func subscribe() -> AsyncStream<TrackerEvent> {
         let (stream, continuation) = AsyncStream<TrackerEvent>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
-        let id = state.withLock { state in
+        let id = state.withLock { state -> Int? in
+            guard !state.finished else { return nil }
             state.nextSubscriber += 1
             state.subscribers[state.nextSubscriber] = continuation
             return state.nextSubscriber
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
         }
         continuation.onTermination = { [weak self] _ in
             _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
         }
         return stream
+    }
+
+    /// Ends every subscriber's stream (after the events already sent to it) and every later one at once: the
+    /// process is shutting down, and an open stream (`GET /compute/v1/events`) must not keep it running.
+    /// Events published afterwards are still logged and kept for ``recent(after:)``.
+    public func finishStreams() {
+        let targets = state.withLock { state in
+            state.finished = true
+            defer { state.subscribers.removeAll() }
+            return Array(state.subscribers.values)
+        }
+        for target in targets { target.finish() }
     }
 }

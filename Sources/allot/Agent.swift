@@ -112,7 +112,9 @@ struct Agent: AsyncParsableCommand {
         }
         // With the server's ledger nothing is kept here: the (unused) local store lives in memory.
         let location = DatabaseLocation(parsing: remote ? ":memory:" : database)
-        let db = try await Database.open(location, logger: logger, synchronous: sqliteSynchronous.mode)
+        // The WAL checkpoints run as a service of the group (DatabaseService), not on a task of their own.
+        let db = try await Database.open(
+            location, logger: logger, synchronous: sqliteSynchronous.mode, backgroundCheckpoints: false)
         let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
         let ledger: any LedgerBackend
         if remote {
@@ -140,7 +142,12 @@ struct Agent: AsyncParsableCommand {
                 logger.info("Serving the compute API", metadata: ["allot.port": .stringConvertible(port)])
             })
         let group = ServiceGroup(configuration: .init(
-            services: [app, AuditService(tracker: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            // Stopped in reverse order: the event streams end first, so an open one cannot hold up the server's stop;
+            // the database closes last.
+            services: [
+                DatabaseService(database: db), app, AuditService(tracker: agent), EventStreamsService(events: agent.events),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

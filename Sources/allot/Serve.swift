@@ -18,7 +18,8 @@ struct Serve: AsyncParsableCommand {
         abstract: "Run the Placement-compatible API, the compute API and the resource tracker for this host.",
         discussion: """
             Every option can also be set in the environment as ALLOT_<OPTION> (e.g. ALLOT_DATABASE, ALLOT_PORT);
-            the command line wins. SIGTERM or SIGINT stop the service gracefully.
+            the command line wins. SIGTERM or SIGINT stop the service gracefully: open event streams end, requests
+            under way finish (for at most --shutdown-timeout), then the database closes.
             """)
 
     @Option(help: "Address to listen on (env ALLOT_HOST).")
@@ -53,6 +54,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Largest request body in bytes.")
     var maxBodyBytes: Int = 1 << 20
+
+    @Option(help: "Seconds a request may take to arrive (its headers, then its whole body), and a connection may stay idle between requests, before the server closes it; producing the response is not limited (env ALLOT_REQUEST_TIMEOUT).")
+    var requestTimeout: Int = env("ALLOT_REQUEST_TIMEOUT").flatMap(Int.init) ?? 30
+
+    @Option(help: "Seconds a graceful stop (SIGTERM, SIGINT) may take; after them the server logs 'Shutdown timed out', cuts the remaining requests and exits with status 1 (env ALLOT_SHUTDOWN_TIMEOUT).")
+    var shutdownTimeout: Int = env("ALLOT_SHUTDOWN_TIMEOUT").flatMap(Int.init) ?? 15
 
     @Option(help: "Stop generating allocation candidates after this many (default: no cap).")
     var maxAllocationCandidates: Int?
@@ -97,6 +104,8 @@ struct Serve: AsyncParsableCommand {
         }
         guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        guard requestTimeout > 0 else { throw ValidationError("--request-timeout must be a positive number of seconds") }
+        guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout must be a positive number of seconds") }
         if let maxAllocationCandidates, maxAllocationCandidates < 1 {
             throw ValidationError("--max-allocation-candidates must be at least 1")
         }
@@ -122,10 +131,15 @@ struct Serve: AsyncParsableCommand {
             maxAllocationCandidates: maxAllocationCandidates, candidateStrategy: allocationCandidatesStrategy.strategy,
             randomizeCandidates: randomizeAllocationCandidates)
         logger.info("Opening database", metadata: ["allot.database": .string(location.description)])
-        let db = try await Database.open(location, logger: logger, synchronous: sqliteSynchronous.mode)
+        // The WAL checkpoints run as a service of the group (DatabaseService), not on a task of their own.
+        let db = try await Database.open(
+            location, logger: logger, synchronous: sqliteSynchronous.mode, backgroundCheckpoints: false)
         let store = SQLPlacementStore(database: db, logger: logger, now: { Date().timeIntervalSince1970 })
         let ledger = SQLComputeLedger(database: db, logger: logger, now: { Date().timeIntervalSince1970 })
-        var services: [any Service] = []
+        // The group stops its services in reverse order: event streams end first, then the audits, then the HTTP
+        // server finishes its requests, and the database closes last.
+        var services: [any Service] = [DatabaseService(database: db)]
+        var agentServices: [any Service] = []
         var agent: Tracker?
         if !noAgent {
             let events = EventBus(logger: Logger(label: "allot.tracker"))
@@ -134,23 +148,29 @@ struct Serve: AsyncParsableCommand {
                 logger: logger)
             await startAgent(embedded, logger: logger)
             agent = embedded
-            services.append(AuditService(tracker: embedded))
+            agentServices = [AuditService(tracker: embedded), EventStreamsService(events: events)]
         }
-        let app = buildApplication(
+        services.append(buildApplication(
             store: store, configuration: configuration, host: host, port: port, logger: logger,
             metricsText: { registry.emitToString() }, compute: ComputeService(ledger: ledger, tracker: agent),
+            requestTimeout: .seconds(requestTimeout),
             onServerRunning: { port in
                 logger.info("Serving the Placement API", metadata: ["allot.port": .stringConvertible(port)])
-            })
-        let group = ServiceGroup(
-            configuration: .init(services: [app] + services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            }))
+        services += agentServices
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+        // A service that ignores cancellation after --shutdown-timeout ends the process (a crash) 5 s later.
+        groupConfiguration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfiguration)
+        let stopped: Bool
         do {
-            try await group.run()
+            stopped = try await Self.run(group, shutdownTimeout: .seconds(shutdownTimeout), logger: logger)
         } catch {
             await db.close()
             throw error
         }
         await db.close()
+        guard stopped else { throw ExitCode(1) }
         logger.info("Stopped")
     }
 
@@ -169,6 +189,34 @@ struct Serve: AsyncParsableCommand {
         if bare.lowercased() == "localhost" || bare == "::1" { return true }
         let octets = bare.split(separator: ".", omittingEmptySubsequences: false)
         return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Runs `group` until it ends; SIGTERM or SIGINT shuts it down gracefully, and `shutdownTimeout` later
+    /// cancels what is left of it.
+    /// - Returns: `false` when the graceful shutdown timed out (the remaining work was cancelled).
+    static func run(_ group: ServiceGroup, shutdownTimeout: Duration, logger: Logger) async throws -> Bool {
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        return try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return true
+            }
+            tasks.addTask {
+                var iterator = signals.makeAsyncIterator()
+                guard let signal = await iterator.next() else { return true }
+                logger.info("Stopping", metadata: ["allot.signal": .string("\(signal)")])
+                await group.triggerGracefulShutdown()
+                try await Task.sleep(for: shutdownTimeout)
+                logger.error("Shutdown timed out; cancelling the remaining work", metadata: [
+                    "allot.shutdown_timeout": .stringConvertible(shutdownTimeout),
+                ])
+                return false
+            }
+            // The group ending first is a normal stop; the timer ending first cancels the group.
+            let first = try await tasks.next() ?? true
+            tasks.cancelAll()
+            return first
+        }
     }
 
     /// The authentication of an API server: tokens from `tokensFile` (or `ALLOT_TOKENS`), a new admin token
@@ -241,6 +289,18 @@ struct AuditService: Service {
             // No periodic audits: the service only has to live as long as the group.
             try? await gracefulShutdown()
         }
+    }
+}
+
+/// Ends the tracker's event streams when the service group shuts down (before the HTTP server waits for its open
+/// requests: an open `GET /compute/v1/events` would otherwise hold it forever).
+struct EventStreamsService: Service {
+    let events: EventBus
+
+    func run() async throws {
+        // Returns on graceful shutdown, or throws when the group is cancelled: either way the streams end.
+        try? await gracefulShutdown()
+        events.finishStreams()
     }
 }
 
