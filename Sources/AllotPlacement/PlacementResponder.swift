@@ -126,7 +126,7 @@ public struct PlacementResponder: HTTPResponder {
         case .storageFull:
             return ("The database's storage is full: nothing was written. Reads still work; retry once space is "
                 + "freed.", 30)
-        case .connection, .migration, .corrupt:
+        case .connection, .migration, .corrupt, .unsupportedBind:
             return ("The database could not complete the request.", nil)
         }
     }
