@@ -54,12 +54,14 @@ public struct TokenRecord: Sendable, Codable, Equatable {
     public var user: String
     public var project: String?
     public var roles: [String]
+    public var hosts: [String]?
 
-    public init(token: String, user: String, project: String?, roles: [String]) {
+    public init(token: String, user: String, project: String?, roles: [String], hosts: [String]? = nil) {
         self.token = token
         self.user = user
         self.project = project
         self.roles = roles
+        self.hosts = hosts
     }
 }
 

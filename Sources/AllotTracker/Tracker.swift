@@ -37,6 +37,8 @@ public struct AuditReport: Sendable, Equatable {
     /// Vanished devices still held by an instance or migration (`address@node` → consumer): kept in the ledger
     /// until the consumer lets go, and reported at every pass until then.
     public var devicesHeldButGone: [String: String] = [:]
+    /// Nodes whose audit failed (node → reason); the other nodes were audited all the same.
+    public var failed: [String: String] = [:]
 
     public init() {}
 }
