@@ -1,5 +1,6 @@
 import AllotCore
 import AllotPlacement
+import AllotStore
 import AllotTracker
 import Foundation
 import HTTPTypes

@@ -1,6 +1,7 @@
 import AllotStore
 import Foundation
 import HTTPTypes
+import HummingbirdTesting
 import Logging
 import SQLKit
 import Testing
