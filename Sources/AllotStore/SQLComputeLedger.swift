@@ -85,6 +85,13 @@ final class LearnedIDs: Sendable {
     var ids: [(Kind, String, Int)] { state.withLock { $0 } }
 }
 
+/// Whether a node keeps its NUMA cells in Placement, as of one generation of its provider.
+struct CellKnowledge: Sendable, Equatable {
+    var providerID: Int
+    var generation: Int
+    var cells: Bool
+}
+
 /// What saving a node did.
 public struct NodeSave: Sendable, Equatable, Codable {
     /// The compute node row was written (it was new or had changed).
@@ -112,8 +119,9 @@ public final class SQLComputeLedger: Sendable {
     let cache = Mutex(IDCache())
     /// Providers as the last commits left them, valid while their generation stays the same.
     let views = Mutex<[String: ProviderView]>([:])
-    /// Nodes known to keep (or not) their NUMA cells in Placement; forgotten when this process saves the node.
-    let cellNodes = Mutex<[String: Bool]>([:])
+    /// Nodes known to keep (or not) their NUMA cells in Placement, valid while their provider's generation stays
+    /// the same (another replica may switch a node to cells).
+    let cellNodes = Mutex<[String: CellKnowledge]>([:])
 
     public init(database: Database, logger: Logger, now: @escaping @Sendable () -> Double) {
         self.database = database
