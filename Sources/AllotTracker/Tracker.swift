@@ -1,5 +1,5 @@
 public import AllotCore
-public import AllotStore
+import AllotStore
 import Foundation
 public import Logging
 import Metrics
