@@ -517,10 +517,7 @@ struct ComputeBody {
     /// Project, user and OS type names: 1 to 255 of letters, digits, `-`, `_`, `.`.
     func optionalIdentifier(_ name: String) throws -> String? {
         guard let text = try optionalString(name) else { return nil }
-        guard !text.isEmpty, text.utf8.count <= 255,
-            text.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)
-                || $0 == "-" || $0 == "_" || $0 == ".") })
-        else { throw PlacementError.badRequest("'\(name)' must have 1 to 255 letters, digits, '-', '_' or '.'.") }
+        guard ComputeInput.isIdentifier(text) else { throw PlacementError.badRequest(ComputeInput.identifierMessage(name)) }
         return text
     }
 

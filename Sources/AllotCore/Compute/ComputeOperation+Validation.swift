@@ -17,11 +17,19 @@ public enum ComputeInput {
 
     /// Project, user and OS type names: 1 to 255 of letters, digits, `-`, `_`, `.` (the compute API's rule).
     public static func identifierProblem(_ field: String, _ text: String) -> ComputeError? {
-        guard !text.isEmpty, text.utf8.count <= 255,
-            text.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)
+        isIdentifier(text) ? nil : .invalidRequest(identifierMessage(field))
+    }
+
+    /// Whether `text` has 1 to 255 of ASCII letters, digits, `-`, `_`, `.`.
+    public static func isIdentifier(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 255
+            && text.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)
                 || $0 == "-" || $0 == "_" || $0 == ".") })
-        else { return .invalidRequest("'\(field)' must have 1 to 255 letters, digits, '-', '_' or '.'.") }
-        return nil
+    }
+
+    /// What the compute API and the ledger protocol say of a name that breaks ``isIdentifier(_:)``.
+    public static func identifierMessage(_ field: String) -> String {
+        "'\(field)' must have 1 to 255 letters, digits, '-', '_' or '.'."
     }
 
     /// Host names, hostnames and driver names: 1 to 255 bytes, no control characters.
