@@ -16,6 +16,24 @@ public struct ComputeService: Sendable {
         self.tracker = tracker
     }
 
+    /// These nodes as they stand in the ledger now, with whether the embedded agent manages each (`live`): its
+    /// view brought up to the ledger's generation, or the saved record with the usage and stats of the ledger's
+    /// records (the saved ones are as of the node's last audit, and commits through any replica move them).
+    func current(_ stored: [ComputeNode]) async throws -> [(node: ComputeNode, live: Bool)] {
+        let live = try await tracker?.current(nodes: stored.map(\.uuid)) ?? [:]
+        let others = stored.map(\.uuid).filter { live[$0] == nil }
+        let views = others.isEmpty ? [:] : try await ledger.nodeLedgers(uuids: others)
+        return stored.map { record in
+            if let current = live[record.uuid] { return (current.node, true) }
+            var node = record
+            if let view = views[record.uuid] {
+                node.usage = view.ledger.usage
+                node.stats = view.ledger.stats
+            }
+            return (node, false)
+        }
+    }
+
     /// Runs an operation through the embedded agent (live views, events) or straight on the ledger.
     func perform(_ operation: ComputeOperation) async throws -> ComputeChange {
         if let tracker { return try await tracker.perform(operation) }
@@ -60,8 +78,8 @@ extension PlacementResponder {
         case "true", "1": topology = true
         case let other?: throw PlacementError.badRequest("'topology' must be true or false, not '\(other)'.")
         }
-        for node in try await compute.ledger.nodes(host: call.queryValue("host")) {
-            nodes.append(try await nodeJSON(node, compute: compute, topology: topology))
+        for (node, live) in try await compute.current(try await compute.ledger.nodes(host: call.queryValue("host"))) {
+            nodes.append(try await nodeJSON(node, live: live, compute: compute, topology: topology))
         }
         return .json(.object(["nodes": .array(nodes)]))
     }
@@ -69,20 +87,15 @@ extension PlacementResponder {
     func computeNode(_ call: Call) async throws -> Reply {
         let compute = try requireCompute()
         let uuid = try uuidParameter(call, 0)
-        guard let (node, _) = try await compute.ledger.node(uuid: uuid) else { throw ComputeError.nodeNotFound(uuid) }
-        return .json(try await nodeJSON(node, compute: compute))
+        guard let (stored, _) = try await compute.ledger.node(uuid: uuid) else { throw ComputeError.nodeNotFound(uuid) }
+        let (node, live) = try await compute.current([stored])[0]
+        return .json(try await nodeJSON(node, live: live, compute: compute))
     }
 
-    /// A node with live usage and stats when the embedded agent manages it, else as last saved; with its NUMA
-    /// cells and PCI devices when `topology` (`null` when its driver reports none), and what each consumer holds
-    /// of them (`host_claims`: pinned CPUs, pages, devices).
-    func nodeJSON(_ stored: ComputeNode, compute: ComputeService, topology: Bool = true) async throws -> JSONValue {
-        var node = stored
-        var live = false
-        if let current = await compute.tracker?.live(node: stored.uuid) {
-            node = current.node
-            live = true
-        }
+    /// A node (from ``ComputeService/current(_:)``: live when the embedded agent manages it, else as saved with
+    /// the ledger's usage and stats); with its NUMA cells and PCI devices when `topology` (`null` when its driver
+    /// reports none), and what each consumer holds of them (`host_claims`: pinned CPUs, pages, devices).
+    func nodeJSON(_ node: ComputeNode, live: Bool, compute: ComputeService, topology: Bool = true) async throws -> JSONValue {
         var free: [String: JSONValue] = [:]
         for (name, inventory) in node.inventories {
             free[name] = .int(max(0, inventory.capacity - (node.usage[name] ?? 0)))
@@ -279,10 +292,72 @@ extension PlacementResponder {
         guard let which = LedgerCall(rawValue: call.parameters[0]) else {
             throw PlacementError.notFound("No ledger call '\(call.parameters[0])'.")
         }
+        // What an agent sends is checked as the compute API checks it (a refusal, nothing changes), and a token
+        // bound to hosts writes only for their nodes (403).
+        if let request = try? JSONDecoder().decode(LedgerRequest.self, from: call.body) {
+            if let problem = request.operation?.inputProblem ?? request.computeNode?.inputProblem {
+                var answer = LedgerAnswer()
+                answer.refusal = problem
+                return Reply(status: .ok, body: nil, headers: [(.contentType, "application/json")],
+                             raw: Array(try JSONEncoder().encode(answer)))
+            }
+            if let hosts = configuration.auth.boundHosts(call.headers) {
+                try await authorizeHosts(which, request, hosts: Set(hosts), ledger: compute.ledger)
+            }
+        }
         let data = try await LedgerProtocol.serve(which, body: call.body, backend: compute.ledger) { result in
             await compute.tracker?.absorb(result)
         }
         return Reply(status: .ok, body: nil, headers: [(.contentType, "application/json")], raw: Array(data))
+    }
+
+    /// Refuses a write of a token bound to `hosts` that concerns no node of theirs: saving a node of another host
+    /// (or taking over one saved under another host), removing one, or committing an operation none of whose
+    /// nodes (the build's node; a move's destination and the instance's node; an operation's instance and
+    /// migration nodes) is on those hosts. Reads and records the ledger does not know pass (the ledger answers).
+    /// - Throws: `403` `allot.host_not_allowed`.
+    func authorizeHosts(_ which: LedgerCall, _ request: LedgerRequest, hosts: Set<String>, ledger: any LedgerBackend)
+        async throws
+    {
+        func refuse(_ node: String, _ host: String) -> PlacementError {
+            PlacementError(
+                .forbidden, "This token acts only for hosts \(hosts.sorted().joined(separator: ", ")); node \(node) is on host \(host).",
+                code: ErrorCode("allot.host_not_allowed"))
+        }
+        switch which {
+        case .saveNode:
+            guard let node = request.computeNode else { return }
+            guard hosts.contains(node.host) else { throw refuse(node.uuid, node.host) }
+            if let existing = try await ledger.node(uuid: node.uuid)?.node, !hosts.contains(existing.host) {
+                throw refuse(existing.uuid, existing.host)
+            }
+        case .removeNode:
+            guard let uuid = request.uuid, let existing = try await ledger.node(uuid: uuid)?.node else { return }
+            guard hosts.contains(existing.host) else { throw refuse(existing.uuid, existing.host) }
+        case .commit:
+            guard let operation = request.operation else { return }
+            var nodes: [String] = []
+            switch operation {
+            case .build(let instance): nodes.append(instance.node)
+            case .move(let migration): nodes.append(migration.destNode)
+            default: break
+            }
+            if let uuid = operation.instanceUUID, let instance = try await ledger.instance(uuid: uuid) {
+                nodes.append(instance.node)
+            }
+            if let uuid = operation.migrationUUID, let migration = try await ledger.migration(uuid: uuid) {
+                nodes += [migration.sourceNode, migration.destNode]
+            }
+            var owners: [(String, String)] = []
+            for node in Set(nodes).sorted() where !node.isEmpty {
+                guard let record = try await ledger.node(uuid: node)?.node else { continue }
+                if hosts.contains(record.host) { return }
+                owners.append((record.uuid, record.host))
+            }
+            if let (node, host) = owners.first { throw refuse(node, host) }
+        default:
+            return
+        }
     }
 
     // MARK: Audit and events
@@ -442,10 +517,7 @@ struct ComputeBody {
     /// Project, user and OS type names: 1 to 255 of letters, digits, `-`, `_`, `.`.
     func optionalIdentifier(_ name: String) throws -> String? {
         guard let text = try optionalString(name) else { return nil }
-        guard !text.isEmpty, text.utf8.count <= 255,
-            text.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)
-                || $0 == "-" || $0 == "_" || $0 == ".") })
-        else { throw PlacementError.badRequest("'\(name)' must have 1 to 255 letters, digits, '-', '_' or '.'.") }
+        guard ComputeInput.isIdentifier(text) else { throw PlacementError.badRequest(ComputeInput.identifierMessage(name)) }
         return text
     }
 

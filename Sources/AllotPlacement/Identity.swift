@@ -48,18 +48,34 @@ extension Identity {
     }
 }
 
-/// One configured API token. The secret itself is never logged or shown.
+/// One configured API token, known by its SHA-256 digest: the token itself is never stored, logged or shown.
 public struct TokenRecord: Sendable, Codable, Equatable {
-    public var token: String
+    /// The token's SHA-256, lower-case hex (``digest(of:)``).
+    public var digest: String
+    /// What the operator called it (`allot token create --name`).
+    public var name: String?
     public var user: String
     public var project: String?
     public var roles: [String]
+    /// The hosts whose nodes this token may save, remove and claim on through the ledger protocol; `nil`: any.
+    public var hosts: [String]?
 
-    public init(token: String, user: String, project: String?, roles: [String]) {
-        self.token = token
+    /// A record for `token` (only its digest is kept).
+    public init(
+        token: String, user: String, project: String?, roles: [String], hosts: [String]? = nil, name: String? = nil
+    ) {
+        self.init(digest: Self.digest(of: token), user: user, project: project, roles: roles, hosts: hosts, name: name)
+    }
+
+    public init(
+        digest: String, user: String, project: String?, roles: [String], hosts: [String]? = nil, name: String? = nil
+    ) {
+        self.digest = digest
+        self.name = name
         self.user = user
         self.project = project
         self.roles = roles
+        self.hosts = hosts
     }
 }
 
@@ -90,9 +106,7 @@ extension AuthMode {
             guard let token = headers[.authToken] else { throw .unauthenticated }
             return Identity(noauthToken: token, headers: headers)
         case .tokens(let records):
-            guard let token = headers[.authToken], !token.isEmpty,
-                let record = records.first(where: { constantTimeEquals($0.token, token) })
-            else { throw .unauthenticated }
+            guard let record = Self.record(headers, in: records) else { throw .unauthenticated }
             return Identity(userID: record.user, projectID: record.project, roles: record.roles)
         case .keystone(let validator):
             do {
@@ -105,6 +119,24 @@ extension AuthMode {
                 throw .unavailable
             }
         }
+    }
+}
+
+extension AuthMode {
+    /// The record of the request's token: looked up by digest, each record compared in constant time.
+    static func record(_ headers: HTTPFields, in records: [TokenRecord]) -> TokenRecord? {
+        guard let token = headers[.authToken], !token.isEmpty else { return nil }
+        let digest = TokenRecord.digest(of: token)
+        var found: TokenRecord?
+        for record in records where constantTimeEquals(record.digest, digest) { found = record }
+        return found
+    }
+
+    /// The hosts the request's token is bound to (``TokenRecord/hosts``); `nil` when it is bound to none, or
+    /// authentication is not by Allot's tokens.
+    func boundHosts(_ headers: HTTPFields) -> [String]? {
+        guard case .tokens(let records) = self else { return nil }
+        return Self.record(headers, in: records)?.hosts
     }
 }
 

@@ -1,9 +1,31 @@
+import Crypto
 public import Foundation
 
-/// The file of API tokens: JSON `{"tokens": [{"token", "user", "project", "roles"}]}`, readable by its owner only.
+/// The file of API tokens: JSON `{"tokens": [{"digest", "user", "project", "roles", "hosts", "name"}]}`, mode 0600,
+/// where `digest` is the token's SHA-256 in lower-case hex: the tokens themselves are never stored. The admin
+/// token made at first start is also written, in clear, to a separate first-start file (see ``firstStartPath(for:)``)
+/// for `allot token` to print until the operator deletes it.
 public enum TokenFile {
+    /// One record as the file or `ALLOT_TOKENS` holds it: a `digest`, or (older files, `ALLOT_TOKENS`) a `token`.
+    struct StoredRecord: Codable {
+        var token: String?
+        var digest: String?
+        var name: String?
+        var user: String
+        var project: String?
+        var roles: [String]
+        var hosts: [String]?
+    }
+
     struct Contents: Codable {
-        var tokens: [TokenRecord]
+        var tokens: [StoredRecord]
+    }
+
+    /// What ``load(path:)`` read.
+    public struct Loaded: Sendable {
+        public var records: [TokenRecord]
+        /// How many records held their token in clear (an older file); the file was rewritten with digests.
+        public var rewrittenPlaintext: Int
     }
 
     /// Where `allot serve` keeps its tokens for a database: beside an SQLite file, or in the working directory.
@@ -15,51 +37,155 @@ public enum TokenFile {
         return url.deletingLastPathComponent().appendingPathComponent(url.lastPathComponent + ".tokens.json").path
     }
 
-    /// Reads tokens from a file.
-    /// - Throws: `TokenFileError` when the file is unreadable or malformed (the message never shows a token).
-    public static func load(path: String) throws -> [TokenRecord] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TokenFileError(message: "cannot read token file \(path)")
+    /// The plaintext file holding the admin token made at first start, beside the tokens file.
+    public static func firstStartPath(for tokensFile: String) -> String { tokensFile + ".first-start" }
+
+    /// Reads tokens from a file; a file from an older version (tokens in clear) is rewritten with digests,
+    /// atomically (temporary file, fsync, rename), before the records are returned. Runs off the cooperative pool.
+    /// - Throws: `TokenFileError` when the file is unreadable, malformed or cannot be rewritten (the message never
+    ///   shows a token).
+    public static func load(path: String) async throws -> Loaded {
+        try await offPool {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw TokenFileError(message: "cannot read token file \(path)")
+            }
+            let (records, plaintext) = try parseCounting(data, origin: path)
+            if plaintext > 0 { try write(records, to: path) }
+            return Loaded(records: records, rewrittenPlaintext: plaintext)
         }
-        return try parse(data, origin: path)
     }
 
-    /// Parses the JSON form, from a file or the `ALLOT_TOKENS` environment variable.
+    /// Parses the JSON form, from a file or the `ALLOT_TOKENS` environment variable (where `token` in clear is
+    /// accepted; it is digested at once).
     public static func parse(_ data: Data, origin: String) throws -> [TokenRecord] {
+        try parseCounting(data, origin: origin).records
+    }
+
+    static func parseCounting(_ data: Data, origin: String) throws -> (records: [TokenRecord], plaintext: Int) {
+        let stored: [StoredRecord]
         do {
-            let tokens = try JSONDecoder().decode(Contents.self, from: data).tokens
-            if tokens.contains(where: { $0.token.count < 16 }) {
-                throw TokenFileError(message: "tokens in \(origin) must be at least 16 characters")
-            }
-            return tokens
-        } catch let error as TokenFileError {
-            throw error
+            stored = try JSONDecoder().decode(Contents.self, from: data).tokens
         } catch {
             throw TokenFileError(message: "token list in \(origin) is not valid JSON of the form "
-                + "{\"tokens\": [{\"token\", \"user\", \"project\", \"roles\"}]}")
+                + "{\"tokens\": [{\"digest\" or \"token\", \"user\", \"project\", \"roles\", \"hosts\"}]}")
+        }
+        var plaintext = 0
+        let records = try stored.enumerated().map { index, record in
+            let digest: String
+            switch (record.token, record.digest) {
+            case (let token?, nil):
+                guard token.count >= 16 else {
+                    throw TokenFileError(message: "tokens in \(origin) must be at least 16 characters")
+                }
+                digest = TokenRecord.digest(of: token)
+                plaintext += 1
+            case (nil, let stored?):
+                guard isDigest(stored) else {
+                    throw TokenFileError(message: "token \(index + 1) in \(origin): digest must be 64 lower-case hex digits")
+                }
+                digest = stored
+            default:
+                throw TokenFileError(message: "token \(index + 1) in \(origin) must have exactly one of digest and token")
+            }
+            if let hosts = record.hosts, hosts.isEmpty || hosts.contains(where: \.isEmpty) {
+                throw TokenFileError(message: "token \(index + 1) in \(origin): hosts must be a non-empty list of names")
+            }
+            return TokenRecord(digest: digest, user: record.user, project: record.project, roles: record.roles,
+                               hosts: record.hosts, name: record.name)
+        }
+        return (records, plaintext)
+    }
+
+    static func isDigest(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// Creates the tokens file holding one new admin token (as its digest) and the first-start file holding the
+    /// token in clear, both mode 0600.
+    /// - Returns: the new token.
+    public static func createAdmin(path: String) async throws -> String {
+        try await offPool {
+            let token = newToken()
+            try write([TokenRecord(token: token, user: "admin", project: "admin", roles: ["admin"], name: "admin")], to: path)
+            try writeAtomically(Data((token + "\n").utf8), to: firstStartPath(for: path))
+            return token
         }
     }
 
-    /// Creates a file holding one new admin token, mode 0600.
-    /// - Returns: the new token record.
-    public static func createAdmin(path: String) throws -> TokenRecord {
-        var bytes = [UInt8](repeating: 0, count: 32)
+    /// Adds a record for a new token to the tokens file (created when missing; an older plaintext file is
+    /// rewritten with digests), atomically.
+    /// - Returns: the new token: it is shown this once and stored only as its digest.
+    public static func create(
+        path: String, user: String, project: String?, roles: [String], hosts: [String]?, name: String?
+    ) async throws -> String {
+        try await offPool {
+            var records: [TokenRecord] = []
+            if let data = FileManager.default.contents(atPath: path) {
+                records = try parseCounting(data, origin: path).records
+            }
+            let token = newToken()
+            records.append(TokenRecord(token: token, user: user, project: project, roles: roles, hosts: hosts, name: name))
+            try write(records, to: path)
+            return token
+        }
+    }
+
+    /// The admin token of the first-start file, or `nil` when the file no longer exists.
+    public static func firstStartToken(tokensFile: String) async throws -> String? {
+        try await offPool {
+            let path = firstStartPath(for: tokensFile)
+            guard FileManager.default.fileExists(atPath: path) else { return nil }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw TokenFileError(message: "cannot read \(path)")
+            }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    /// 32 random bytes in hex.
+    static func newToken() -> String {
         var generator = SystemRandomNumberGenerator()
-        for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
-        let token = bytes.map { String(format: "%02x", $0) }.joined()
-        let record = TokenRecord(token: token, user: "admin", project: "admin", roles: ["admin"])
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+
+    static func write(_ records: [TokenRecord], to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(Contents(tokens: [record]))
-        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-            throw TokenFileError(message: "cannot create token file \(path)")
+        let stored = records.map {
+            StoredRecord(token: nil, digest: $0.digest, name: $0.name, user: $0.user, project: $0.project,
+                         roles: $0.roles, hosts: $0.hosts)
         }
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try handle.write(contentsOf: data)
-        try handle.synchronize()
-        try handle.close()
-        return record
+        try writeAtomically(try encoder.encode(Contents(tokens: stored)), to: path)
+    }
+
+    /// Writes `data` to a temporary file (mode 0600) beside `path`, syncs it, renames it over `path` and syncs
+    /// the directory: readers see the old file or the new one, never a part.
+    static func writeAtomically(_ data: Data, to path: String) throws {
+        let temporary = path + ".tmp-\(UUID().uuidString)"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600])
+        else { throw TokenFileError(message: "cannot create \(temporary)") }
+        do {
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: temporary)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+            try handle.write(contentsOf: data)
+            try handle.synchronize()
+            try handle.close()
+            guard rename(temporary, path) == 0 else { throw TokenFileError(message: "cannot replace \(path)") }
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+        let directory = open(URL(fileURLWithPath: path).deletingLastPathComponent().path, O_RDONLY)
+        guard directory >= 0 else { throw TokenFileError(message: "cannot open the directory of \(path)") }
+        defer { close(directory) }
+        guard fsync(directory) == 0 else { throw TokenFileError(message: "cannot sync the directory of \(path)") }
+    }
+
+    /// Runs file work (reads, fsync) on a thread of its own, never on the cooperative pool.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
     }
 }
 
@@ -67,4 +193,11 @@ public enum TokenFile {
 public struct TokenFileError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+}
+
+extension TokenRecord {
+    /// A token's SHA-256 digest, lower-case hex: what the tokens file stores and requests are looked up by.
+    public static func digest(of token: String) -> String {
+        SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
 }

@@ -7,15 +7,25 @@ import Synchronization
 /// node's other consumers hold (`host_claims`), and kept with the records.
 extension SQLComputeLedger {
     /// Whether a node keeps its NUMA cells in Placement (every instance there gets a cell), remembered per node
-    /// until this process saves it again. A stale answer cannot corrupt anything: a claim that misses its cell
-    /// finds no VCPU or MEMORY_MB on the node's root and is refused.
+    /// with the generation of its provider: switching cells on or off moves the node's classes between the
+    /// root and its cells, which moves that generation, whichever replica saved the node. So only the small
+    /// provider row is read while the generation stays the same; the node row (with its topology) when it moved.
     func reportsCells(node: String, tx: Transaction) async throws -> Bool {
-        if let known = cellNodes.withLock({ $0[node] }) { return known }
+        guard let provider = try await tx.row("SELECT id, generation FROM resource_providers WHERE uuid = \(bind: node)")
+        else { return false }
+        let key = CellKnowledge(providerID: try provider.decode(column: "id", as: Int.self),
+                                generation: try provider.decode(column: "generation", as: Int.self), cells: false)
+        if let known = cellNodes.withLock({ $0[node] }), known.providerID == key.providerID,
+            known.generation == key.generation
+        {
+            return known.cells
+        }
         guard let row = try await tx.row("SELECT * FROM compute_nodes WHERE uuid = \(bind: node)") else { return false }
         let stored = try Self.node(from: row)
-        let answer = stored.hostConfig?.reportsCells(stored.topology) ?? false
+        var answer = key
+        answer.cells = stored.hostConfig?.reportsCells(stored.topology) ?? false
         cellNodes.withLock { $0[node] = answer }
-        return answer
+        return answer.cells
     }
 
     /// What every consumer holds of a node's topology now.

@@ -4,48 +4,6 @@ import Foundation
 import SQLKit
 import Synchronization
 
-/// What a committed operation did, with the new ledger generations of the nodes it touched.
-public struct CommitResult: Sendable, Equatable, Codable {
-    public var change: ComputeChange
-    public var generations: [String: Int]
-    /// Providers as they stand after the commit, for those it read or kept track of.
-    public var providers: [String: ProviderView]
-
-    public init(change: ComputeChange, generations: [String: Int], providers: [String: ProviderView] = [:]) {
-        self.change = change
-        self.generations = generations
-        self.providers = providers
-    }
-}
-
-/// What a claim needs to know of a node's provider, valid while its generation stays the same: Placement usage
-/// (every consumer's), inventories, traits and whether the node is disabled.
-public struct ProviderView: Sendable, Equatable, Codable {
-    /// The provider's row id: never reused, so a provider deleted and created again with the same uuid (and a
-    /// generation counting from 0 again) never matches an old view.
-    public var providerID: Int
-    public var generation: Int
-    public var usage: [String: Int]
-    public var inventories: [String: Inventory]
-    public var traits: Set<String>
-    public var disabled: Bool
-    /// A compute node's provider (not one of its PCI child providers).
-    public var isNode: Bool
-
-    public init(
-        providerID: Int, generation: Int, usage: [String: Int], inventories: [String: Inventory], traits: Set<String>,
-        disabled: Bool, isNode: Bool = true
-    ) {
-        self.isNode = isNode
-        self.providerID = providerID
-        self.generation = generation
-        self.usage = usage
-        self.inventories = inventories
-        self.traits = traits
-        self.disabled = disabled
-    }
-}
-
 /// Ids cached for the life of the process.
 struct IDCache: Sendable {
     var classes: [String: Int] = [:]
@@ -85,18 +43,11 @@ final class LearnedIDs: Sendable {
     var ids: [(Kind, String, Int)] { state.withLock { $0 } }
 }
 
-/// What saving a node did.
-public struct NodeSave: Sendable, Equatable, Codable {
-    /// The compute node row was written (it was new or had changed).
-    public var savedNode: Bool
-    /// The provider was created (`true`) or adopted.
-    public var createdProvider: Bool
-    public var changedInventories: Bool
-    public var changedTraits: Bool
-    /// PCI child providers were created, changed or deleted.
-    public var changedPCIProviders = false
-    /// Consumers whose allocations moved onto (or off) PCI child providers (a reshape).
-    public var reshapedConsumers: [String] = []
+/// Whether a node keeps its NUMA cells in Placement, as of one generation of its provider.
+struct CellKnowledge: Sendable, Equatable {
+    var providerID: Int
+    var generation: Int
+    var cells: Bool
 }
 
 /// The compute ledger (nodes, instances, migrations) in the same database as Placement.
@@ -112,8 +63,9 @@ public final class SQLComputeLedger: Sendable {
     let cache = Mutex(IDCache())
     /// Providers as the last commits left them, valid while their generation stays the same.
     let views = Mutex<[String: ProviderView]>([:])
-    /// Nodes known to keep (or not) their NUMA cells in Placement; forgotten when this process saves the node.
-    let cellNodes = Mutex<[String: Bool]>([:])
+    /// Nodes known to keep (or not) their NUMA cells in Placement, valid while their provider's generation stays
+    /// the same (another replica may switch a node to cells).
+    let cellNodes = Mutex<[String: CellKnowledge]>([:])
 
     public init(database: Database, logger: Logger, now: @escaping @Sendable () -> Double) {
         self.database = database
@@ -510,19 +462,8 @@ public final class SQLComputeLedger: Sendable {
             disabled: try row.map { try $0.decode(column: "disabled", as: Int.self) != 0 } ?? false, isNode: row != nil)
     }
 
-    /// What reconciling a consumer found.
-    public enum Reconciled: String, Sendable, Equatable, Codable {
-        /// Placement already holds what the ledger says (a difference seen earlier was a claim in flight).
-        case consistent
-        /// Placement's allocations were rewritten from the ledger.
-        case repaired
-        /// The consumer should hold nothing (deleted instance, finished move): its allocations were deleted.
-        case cleared
-        /// The ledger does not know this consumer; nothing was changed.
-        case unknown
-        /// An external Placement refused the ledger's allocations (e.g. another consumer took the room); reported.
-        case refused
-    }
+    /// What reconciling a consumer found (``AllotCore/Reconciled``).
+    public typealias Reconciled = AllotCore.Reconciled
 
     /// Compares what Placement holds for a consumer with what the ledger says it should hold, in one transaction,
     /// and makes Placement agree (capacity is not checked: the ledger already holds these resources).

@@ -13,7 +13,7 @@ public protocol LedgerBackend: Sendable {
     @discardableResult func saveNode(_ node: ComputeNode) async throws -> NodeSave
     func removeNode(uuid: String) async throws
     func commit(_ operation: ComputeOperation) async throws -> CommitResult
-    func reconcile(consumer: String) async throws -> (outcome: SQLComputeLedger.Reconciled, generations: [String: Int])
+    func reconcile(consumer: String) async throws -> (outcome: Reconciled, generations: [String: Int])
     func placementConsumers(nodes: [String]) async throws -> [String: [String: [String: Int]]]
     func changedProviders(since: Int?) async throws -> (sequence: Int, providers: Set<String>?)
     func placementTraits(node: String) async throws -> Set<String>?

@@ -1,7 +1,8 @@
 public import AllotCore
-public import AllotStore
+import AllotStore
 import Foundation
 public import Logging
+import Metrics
 import Synchronization
 
 /// What one audit pass found and did.
@@ -37,6 +38,8 @@ public struct AuditReport: Sendable, Equatable {
     /// Vanished devices still held by an instance or migration (`address@node` → consumer): kept in the ledger
     /// until the consumer lets go, and reported at every pass until then.
     public var devicesHeldButGone: [String: String] = [:]
+    /// Nodes whose audit failed (node → reason); the other nodes were audited all the same.
+    public var failed: [String: String] = [:]
 
     public init() {}
 }
@@ -104,6 +107,28 @@ public final class Tracker: Sendable {
         node.usage = snapshot.ledger.usage
         node.stats = snapshot.ledger.stats
         return (node, snapshot.ledger, snapshot.generation)
+    }
+
+    /// The live records of these nodes (those managed here), each view first brought up to the ledger's
+    /// generation: commits made through another replica or process on the same database are read in.
+    /// - Throws: database errors; the views stay as they were then.
+    public func current(nodes uuids: [String]) async throws -> [String: (node: ComputeNode, ledger: NodeLedger, generation: Int)] {
+        let trackers = state.withLock { state in uuids.compactMap { state.nodes[$0] } }
+        guard !trackers.isEmpty else { return [:] }
+        let generations = try await ledger.generations(nodes: trackers.map(\.uuid))
+        var stale: [NodeTracker] = []
+        for tracker in trackers {
+            if let generation = generations[tracker.uuid], generation > (await tracker.generation) { stale.append(tracker) }
+        }
+        if !stale.isEmpty {
+            let views = try await ledger.nodeLedgers(uuids: stale.map(\.uuid))
+            for tracker in stale {
+                if let view = views[tracker.uuid] { await tracker.reload(view.ledger, generation: view.generation) }
+            }
+        }
+        var result: [String: (node: ComputeNode, ledger: NodeLedger, generation: Int)] = [:]
+        for tracker in trackers { result[tracker.uuid] = await live(node: tracker.uuid) }
+        return result
     }
 
     // MARK: Claims
@@ -253,10 +278,25 @@ public final class Tracker: Sendable {
         let consumers = try await ledger.placementConsumers(
             nodes: changes.providers.map { set in wanted.map(\.uuid).filter(set.contains) } ?? wanted.map(\.uuid))
 
+        // One node that cannot be audited (its hostname names another provider, a database refusal) is
+        // reported and skipped; the others are audited all the same.
+        var failedPlacementCheck = false
         for item in wanted {
-            try await auditNode(item, current: current[item.uuid], fresh: fresh[item.uuid],
-                                checkPlacement: changes.providers?.contains(item.uuid) ?? true,
-                                placement: consumers[item.uuid] ?? [:], report: &report)
+            do {
+                try await auditNode(item, current: current[item.uuid], fresh: fresh[item.uuid],
+                                    checkPlacement: changes.providers?.contains(item.uuid) ?? true,
+                                    placement: consumers[item.uuid] ?? [:], report: &report)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                failedPlacementCheck = true
+                if current[item.uuid] == nil {
+                    // Not registered: no live view until a pass registers it (its uuid stays the same).
+                    state.withLock { _ = $0.nodes.removeValue(forKey: item.uuid) }
+                    report.added.removeAll { $0 == item.uuid }
+                }
+                recordFailure(of: item.uuid, hostname: item.driverNode.hostname, error: error, report: &report)
+            }
         }
 
         // Nodes the driver no longer reports.
@@ -281,15 +321,29 @@ public final class Tracker: Sendable {
             events.publish("compute.metrics.update", node: wanted.first?.uuid,
                            metrics.mapValues { .double($0) }.merging(["host": .string(configuration.host)]) { a, _ in a })
         }
-        // Only now is everything up to `changes.sequence` checked.
-        state.withLock { $0.lastSequence = changes.sequence }
+        // Only now is everything up to `changes.sequence` checked (unless a node failed: it is checked again).
+        if !failedPlacementCheck { state.withLock { $0.lastSequence = changes.sequence } }
         events.publish("audit.pass", [
             "nodes": .int(report.nodes), "added": .int(report.added.count), "removed": .int(report.removed.count),
             "saved": .int(report.saved.count), "invalid": .int(report.invalid.count),
             "orphans": .int(report.orphans.values.map(\.count).reduce(0, +)),
             "repaired": .int(report.repaired.count), "deleted_allocations": .int(report.deletedAllocations.count),
+            "failed": .int(report.failed.count),
         ])
         return report
+    }
+
+    /// Reports a node whose audit failed: in the report, the log, the `allot_audit_node_failures_total` counter
+    /// and an `audit.node_failed` event.
+    private func recordFailure(of uuid: String, hostname: String, error: any Error, report: inout AuditReport) {
+        let reason = (error as? ComputeError)?.description ?? String(describing: error)
+        report.failed[uuid] = reason
+        logger.error("Auditing a node failed; the other nodes are audited", metadata: [
+            "allot.node.uuid": .string(uuid), "allot.node.hostname": .string(hostname), "allot.error": .string(reason),
+        ])
+        Counter(label: "allot_audit_node_failures_total", dimensions: [("host", configuration.host)]).increment()
+        events.publish("audit.node_failed", node: uuid, ["hostname": .string(hostname), "reason": .string(reason)],
+                       problem: true)
     }
 
     private func auditNode(

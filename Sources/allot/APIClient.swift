@@ -20,12 +20,14 @@ struct ClientOptions: ParsableArguments {
     @Flag(help: "Print the API's JSON instead of a table.")
     var json = false
 
-    /// The token to send: given, else the admin token of the local token file, else `admin` (noauth).
+    /// The token to send: given, else the first-start admin token beside the database (while its file exists),
+    /// else `admin` (noauth).
     func resolvedToken() -> String {
         if !token.isEmpty { return token }
-        let path = TokenFile.defaultPath(forDatabase: database)
-        if let records = try? TokenFile.load(path: path), let admin = records.first(where: { $0.user == "admin" }) {
-            return admin.token
+        let path = TokenFile.firstStartPath(for: TokenFile.defaultPath(forDatabase: database))
+        if let data = FileManager.default.contents(atPath: path) {
+            let admin = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !admin.isEmpty { return admin }
         }
         return "admin"
     }

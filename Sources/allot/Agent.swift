@@ -130,7 +130,7 @@ struct Agent: AsyncParsableCommand {
             events: EventBus(logger: Logger(label: "allot.tracker")), logger: logger)
         await startAgent(agent, logger: logger)
         let configuration = PlacementConfiguration(
-            auth: try Serve.authMode(
+            auth: try await Serve.authMode(
                 auth, tokensFile: tokensFile.isEmpty ? nil : tokensFile, database: database, keystone: keystone,
                 logger: logger),
             servesPlacement: false)

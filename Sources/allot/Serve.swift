@@ -121,10 +121,11 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "allot")
         let location = DatabaseLocation(parsing: database)
+        let authMode = try await Self.authMode(
+            auth, tokensFile: tokensFile.isEmpty ? nil : tokensFile, database: database, keystone: keystone,
+            logger: logger)
         let configuration = try PlacementConfiguration(
-            auth: Self.authMode(
-                auth, tokensFile: tokensFile.isEmpty ? nil : tokensFile, database: database, keystone: keystone,
-                logger: logger),
+            auth: authMode,
             policy: policyOptions.policy(),
             corsAllowedOrigins: corsAllowedOrigin,
             corsAllowHeaders: corsAllowHeader, maxBodyBytes: maxBodyBytes,
@@ -223,7 +224,7 @@ struct Serve: AsyncParsableCommand {
     /// beside the database when there is no file yet, or none at all.
     static func authMode(
         _ auth: AuthChoice, tokensFile: String?, database: String, keystone: KeystoneOptions, logger: Logger
-    ) throws -> AuthMode {
+    ) async throws -> AuthMode {
         switch auth {
         case .noauth:
             logger.warning("Authentication is off (noauth): any caller may claim any identity; the token admin is admin")
@@ -243,11 +244,20 @@ struct Serve: AsyncParsableCommand {
         }
         let path = tokensFile ?? TokenFile.defaultPath(forDatabase: database)
         if FileManager.default.fileExists(atPath: path) {
-            return .tokens(try TokenFile.load(path: path))
+            let loaded = try await TokenFile.load(path: path)
+            if loaded.rewrittenPlaintext > 0 {
+                logger.warning("The tokens file held tokens in clear; it was rewritten with their SHA-256 digests", metadata: [
+                    "allot.tokens_file": .string(path), "allot.tokens.rewritten": .stringConvertible(loaded.rewrittenPlaintext),
+                ])
+            }
+            return .tokens(loaded.records)
         }
-        let record = try TokenFile.createAdmin(path: path)
-        logger.notice("Created an admin token; `allot token` prints it", metadata: ["allot.tokens_file": .string(path)])
-        return .tokens([record])
+        _ = try await TokenFile.createAdmin(path: path)
+        let records = try await TokenFile.load(path: path).records
+        logger.notice("Created an admin token; `allot token` prints it until its first-start file is deleted", metadata: [
+            "allot.tokens_file": .string(path), "allot.first_start_file": .string(TokenFile.firstStartPath(for: path)),
+        ])
+        return .tokens(records)
     }
 
 }

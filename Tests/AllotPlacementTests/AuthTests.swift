@@ -168,17 +168,22 @@ import Testing
         }
     }
 
-    @Test func tokenFileIsCreatedOwnerOnlyAndReadBack() throws {
+    @Test func tokenFileIsCreatedOwnerOnlyAndReadBack() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("allot-token-\(newUUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = TokenFile.defaultPath(forDatabase: dir.appendingPathComponent("allot.sqlite").path)
         #expect(path.hasSuffix("allot.sqlite.tokens.json"))
-        let record = try TokenFile.createAdmin(path: path)
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
-        #expect(try TokenFile.load(path: path) == [record])
-        #expect(record.roles == ["admin"])
-        #expect(record.token.count == 64)
+        let token = try await TokenFile.createAdmin(path: path)
+        for file in [path, TokenFile.firstStartPath(for: path)] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        }
+        let loaded = try await TokenFile.load(path: path)
+        #expect(loaded.records == [TokenRecord(token: token, user: "admin", project: "admin", roles: ["admin"], name: "admin")])
+        #expect(loaded.rewrittenPlaintext == 0)
+        #expect(token.count == 64)
+        #expect(try await TokenFile.firstStartToken(tokensFile: path) == token)
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains(token) == false)
     }
 }
