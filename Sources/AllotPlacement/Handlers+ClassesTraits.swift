@@ -3,12 +3,6 @@ import AllotStore
 import HTTPTypes
 
 extension PlacementResponder {
-    static let customPattern: (String, @Sendable (String) -> Bool) = ("^CUSTOM_[A-Z0-9_]+$", { ResourceClass.isCustomName($0) })
-
-    static let resourceClassNameSchema = Schema.object(.init(
-        properties: [("name", .string(.init(maxLength: Limits.maxClassNameLength, pattern: customPattern)))],
-        required: ["name"], additionalProperties: false))
-
     func resourceClassJSON(_ name: String) -> JSONValue {
         .object(["name": .string(name), "links": .array([.object(["rel": "self", "href": .string("/resource_classes/\(name)")])])])
     }
@@ -20,7 +14,7 @@ extension PlacementResponder {
     }
 
     func createResourceClass(_ call: Call) async throws -> Reply {
-        let body = try call.json(Self.resourceClassNameSchema)
+        let body = try call.json(RequestSchemas.resourceClassName)
         let name = body["name"]!.stringValue!
         _ = try await store.createResourceClass(named: name, failIfExists: true)
         return Reply(status: .created, body: nil, headers: [(.location, call.baseURL + "/resource_classes/\(name)")])
@@ -40,12 +34,12 @@ extension PlacementResponder {
             if name.contains("\"") || name.contains("\\") {
                 throw PlacementError.badRequest("Malformed JSON: the resource class name is not valid JSON text")
             }
-            try Self.resourceClassNameSchema.validate(.object(["name": .string(name)]))
+            try RequestSchemas.resourceClassName.validate(.object(["name": .string(name)]))
             let created = try await store.createResourceClass(named: name, failIfExists: false)
             return Reply(status: created ? .created : .noContent, body: nil,
                          headers: [(.location, call.baseURL + "/resource_classes/\(name)")])
         }
-        let body = try call.json(Self.resourceClassNameSchema)
+        let body = try call.json(RequestSchemas.resourceClassName)
         let newName = body["name"]!.stringValue!
         try await store.renameResourceClass(from: name, to: newName)
         return Reply.json(resourceClassJSON(newName))
@@ -57,7 +51,7 @@ extension PlacementResponder {
     }
 
     func listTraits(_ call: Call) async throws -> Reply {
-        try rejectUnknownQuery(call, allowed: ["name", "associated"])
+        try rejectUnknownQuery(call, allowed: Set(RequestSchemas.query(.listTraits, call.version).map(\.name)))
         var filter = TraitFilter()
         if let name = call.queryValue("name") {
             if name.hasPrefix("startswith:") {
@@ -121,11 +115,7 @@ extension PlacementResponder {
     }
 
     func setProviderTraits(_ call: Call) async throws -> Reply {
-        let body = try call.json(.object(.init(
-            properties: [
-                ("traits", .array(items: .string(.init(minLength: 1, maxLength: Limits.maxClassNameLength)), minItems: nil, uniqueItems: false)),
-                ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
-            ], required: ["traits", "resource_provider_generation"], additionalProperties: false)))
+        let body = try call.json(RequestSchemas.setProviderTraits)
         let names = body["traits"]!.arrayValue!.compactMap(\.stringValue)
         let (provider, traits) = try await store.setProviderTraits(
             providerUUID: call.parameters[0], generation: body["resource_provider_generation"]!.intValue!,
@@ -147,18 +137,15 @@ extension PlacementResponder {
 
     func setProviderAggregates(_ call: Call) async throws -> Reply {
         _ = try await store.providerAggregates(providerUUID: call.parameters[0])
-        let list = Schema.array(items: .string(.init(format: "uuid")), minItems: nil, uniqueItems: true)
         let body: JSONValue
         let generation: Int?
         let uuids: [JSONValue]
         if call.atLeast(1, 19) {
-            body = try call.json(.object(.init(
-                properties: [("aggregates", list), ("resource_provider_generation", .integer(minimum: nil, maximum: nil))],
-                required: ["aggregates", "resource_provider_generation"], additionalProperties: false)))
+            body = try call.json(RequestSchemas.setProviderAggregates(call.version))
             generation = body["resource_provider_generation"]!.intValue!
             uuids = body["aggregates"]!.arrayValue!
         } else {
-            body = try call.json(list)
+            body = try call.json(RequestSchemas.setProviderAggregates(call.version))
             generation = nil
             uuids = body.arrayValue!
         }

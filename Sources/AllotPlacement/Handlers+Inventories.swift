@@ -3,25 +3,6 @@ import AllotStore
 import HTTPTypes
 
 extension PlacementResponder {
-    static let maxInt = Limits.maxInt
-
-    /// The properties of one inventory in a request body.
-    static func inventoryProperties(totalMinimum: Int) -> [(String, Schema)] {
-        [
-            ("total", .integer(minimum: totalMinimum, maximum: maxInt)),
-            ("reserved", .integer(minimum: 0, maximum: maxInt)),
-            ("min_unit", .integer(minimum: 1, maximum: maxInt)),
-            ("max_unit", .integer(minimum: 1, maximum: maxInt)),
-            ("step_size", .integer(minimum: 1, maximum: maxInt)),
-            // No minimum upstream: a negative ratio is refused for the capacity it leaves.
-            ("allocation_ratio", .number(minimum: nil, maximum: Limits.maxAllocationRatio)),
-        ]
-    }
-
-    static let resourceClassPattern: (String, @Sendable (String) -> Bool) = (
-        "^[A-Z0-9_]+$", { ResourceClass.isWellFormedName($0) }
-    )
-
     func inventoryJSON(_ inventory: Inventory) -> JSONValue {
         .object([
             "total": .int(inventory.total), "reserved": .int(inventory.reserved), "min_unit": .int(inventory.minUnit),
@@ -77,17 +58,7 @@ extension PlacementResponder {
     func replaceInventories(_ call: Call) async throws -> Reply {
         let uuid = call.parameters[0]
         let provider = try await requireProvider(uuid)
-        let schema = Schema.object(.init(
-            properties: [
-                ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
-                ("inventories", .object(.init(
-                    patternProperties: [(
-                        "^[A-Z0-9_]+$", ResourceClass.isWellFormedName,
-                        .object(.init(properties: Self.inventoryProperties(totalMinimum: 1), required: ["total"],
-                                      additionalProperties: false))
-                    )]))),
-            ], required: ["resource_provider_generation", "inventories"], additionalProperties: false))
-        let body = try call.json(schema)
+        let body = try call.json(RequestSchemas.replaceInventories)
         // Upstream checks the generation before it looks at the inventories.
         if body["resource_provider_generation"]?.intValue != provider.generation {
             throw PlacementError.concurrentUpdate("resource provider generation conflict")
@@ -113,13 +84,7 @@ extension PlacementResponder {
     func createInventory(_ call: Call) async throws -> Reply {
         let uuid = call.parameters[0]
         _ = try await requireProvider(uuid)
-        let schema = Schema.object(.init(
-            properties: [
-                ("resource_class", .string(.init(pattern: Self.resourceClassPattern))),
-                ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
-            ] + Self.inventoryProperties(totalMinimum: 1),
-            required: ["total", "resource_class"], additionalProperties: false))
-        let body = try call.json(schema)
+        let body = try call.json(RequestSchemas.createInventory)
         let name = body["resource_class"]!.stringValue!
         let inventory = try inventory(from: body, resourceClass: name, providerUUID: uuid, call: call)
         guard try await store.resourceClass(named: name) != nil else {
@@ -156,11 +121,7 @@ extension PlacementResponder {
     func updateInventory(_ call: Call) async throws -> Reply {
         let (uuid, name) = (call.parameters[0], call.parameters[1])
         let provider = try await requireProvider(uuid)
-        let schema = Schema.object(.init(
-            properties: [("resource_provider_generation", .integer(minimum: nil, maximum: nil))]
-                + Self.inventoryProperties(totalMinimum: 1),
-            required: ["total", "resource_provider_generation"], additionalProperties: false))
-        let body = try call.json(schema)
+        let body = try call.json(RequestSchemas.updateInventory)
         if body["resource_provider_generation"]?.intValue != provider.generation {
             throw PlacementError.concurrentUpdate("resource provider generation conflict")
         }

@@ -3,26 +3,7 @@ import AllotStore
 
 extension PlacementResponder {
     func reshaper(_ call: Call) async throws -> Reply {
-        let inventory = Schema.object(.init(
-            properties: [
-                ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
-                ("inventories", .object(.init(patternProperties: [(
-                    "^[A-Z0-9_]+$", ResourceClass.isWellFormedName,
-                    .object(.init(
-                        properties: Self.inventoryProperties(totalMinimum: 1)
-                            + [("resource_provider_generation", .integer(minimum: nil, maximum: nil))],
-                        required: ["total"], additionalProperties: false))
-                )]))),
-            ], required: ["resource_provider_generation", "inventories"], additionalProperties: false))
-        let body = try call.json(.object(.init(
-            properties: [
-                ("inventories", .object(.init(
-                    patternProperties: [(Self.uuidPattern.0, Self.uuidPattern.1, inventory)],
-                    additionalProperties: false, minProperties: 1))),
-                ("allocations", .object(.init(
-                    patternProperties: [(Self.uuidPattern.0, Self.uuidPattern.1, consumerSchema(call, forPost: true))],
-                    additionalProperties: false))),
-            ], required: ["inventories", "allocations"], additionalProperties: false)))
+        let body = try call.json(RequestSchemas.reshaper(call.version))
         var inventories: [ReshapeInventory] = []
         for (uuid, entry) in body["inventories"]!.orderedMembers! {
             var records: [String: Inventory] = [:]
