@@ -17,7 +17,9 @@ extension Endpoint {
         switch self {
         case .root: return .init(summary: "The version document (public).", success: [(200, "Versions")])
         case .listProviders: return .init(summary: "List resource providers.", success: [(200, "Providers")])
-        case .createProvider: return .init(summary: "Create a resource provider.", success: [(200, "Provider")])
+        case .createProvider:
+            return .init(summary: "Create a resource provider (before 1.20: 201 without a body).",
+                         success: [(200, "Provider"), (201, nil)])
         case .showProvider: return .init(summary: "Show a resource provider.", success: [(200, "Provider")])
         case .updateProvider: return .init(summary: "Rename or re-parent a resource provider.", success: [(200, "Provider")])
         case .deleteProvider: return .init(summary: "Delete a resource provider.", success: [(204, nil)])
@@ -34,8 +36,8 @@ extension Endpoint {
         case .createResourceClass: return .init(summary: "Create a custom resource class.", success: [(201, nil)])
         case .showResourceClass: return .init(summary: "Show a resource class.", success: [(200, "ResourceClass")])
         case .updateResourceClass:
-            return .init(summary: "Create a custom resource class if it does not exist (1.7).",
-                         success: [(201, nil), (204, nil)])
+            return .init(summary: "Create a custom resource class if it does not exist (before 1.7: rename it).",
+                         success: [(200, "ResourceClass"), (201, nil), (204, nil)])
         case .deleteResourceClass: return .init(summary: "Delete a custom resource class.", success: [(204, nil)])
         case .listTraits: return .init(summary: "List traits.", success: [(200, "Traits")])
         case .showTrait: return .init(summary: "Whether a trait exists.", success: [(204, nil)])
@@ -111,13 +113,16 @@ enum OpenAPIResponses {
                 response.append(("content", .ordered([(documentation.mediaType, .ordered([("schema", string)]))])))
             }
             let links = OpenAPIResponses.links(endpoint)
-            if status == documentation.success.last?.0, links.orderedMembers?.isEmpty == false { response.append(("links", links)) }
+            if status == documentation.success.first?.0, links.orderedMembers?.isEmpty == false {
+                response.append(("links", links))
+            }
             members.append((String(status), .ordered(response)))
         }
         for status in errorStatuses(endpoint, method: method) {
             members.append((String(status), .ordered([
                 ("description", .string(reason(status))),
-                ("content", .ordered([("application/json", .ordered([("schema", ref("Errors"))]))])),
+                ("content", .ordered([("application/json", .ordered([
+                    ("schema", ref(status == 401 ? "Unauthorized" : "Errors"))]))])),
             ])))
         }
         return .ordered(members)

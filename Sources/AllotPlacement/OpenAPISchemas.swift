@@ -8,7 +8,8 @@ extension OpenAPIResponses {
         ])
         let provider = object(
             [("uuid", string), ("name", string), ("generation", integer), ("links", linkList),
-             ("parent_provider_uuid", nullableString), ("root_provider_uuid", string)])
+             ("parent_provider_uuid", nullableString), ("root_provider_uuid", string)],
+            required: ["uuid", "name", "generation", "links"])  // the tree members from 1.14
         let resourceClass = object([("name", string), ("links", linkList)])
         let amounts = map(integer)
         let flavor = object([
@@ -19,6 +20,8 @@ extension OpenAPIResponses {
             ("Errors", object([("errors", array(object(
                 [("status", integer), ("title", string), ("detail", string), ("code", string),
                  ("request_id", string)], required: ["status", "title", "detail"])))])),
+            // keystonemiddleware's (webob's) own body, as upstream.
+            ("Unauthorized", object([("message", string), ("code", string), ("title", string)])),
             ("Versions", object([("versions", array(object([
                 ("id", string), ("max_version", string), ("min_version", string), ("status", string), ("links", linkList),
             ])))])),
@@ -32,7 +35,8 @@ extension OpenAPIResponses {
             ("ResourceClasses", object([("resource_classes", array(resourceClass))])),
             ("Traits", object([("traits", array(string))])),
             ("ProviderTraits", object([("traits", array(string)), ("resource_provider_generation", integer)])),
-            ("Aggregates", object([("aggregates", array(string)), ("resource_provider_generation", integer)])),
+            ("Aggregates", object([("aggregates", array(string)), ("resource_provider_generation", integer)],
+                                  required: ["aggregates"])),  // the generation from 1.19
             ("ConsumerAllocations", object(
                 [("allocations", map(object([("generation", integer), ("resources", amounts)]))),
                  ("project_id", string), ("user_id", string), ("consumer_generation", integer),
@@ -42,10 +46,11 @@ extension OpenAPIResponses {
                                             required: ["resources"]))),
                  ("resource_provider_generation", integer)])),
             ("ProviderUsages", object([("usages", amounts), ("resource_provider_generation", integer)])),
-            ("Usages", object([("usages", map(amounts))])),
+            // Amounts by class; from 1.38 grouped by consumer type.
+            ("Usages", object([("usages", map(anything))])),
             ("AllocationCandidates", object([
                 ("allocation_requests", array(object(
-                    [("allocations", map(object([("resources", amounts)]))), ("mappings", map(array(string)))],
+                    [("allocations", anything), ("mappings", map(array(string)))],  // a list before 1.12
                     required: ["allocations"]))),
                 ("provider_summaries", map(object(
                     [("resources", map(object([("capacity", integer), ("used", integer)]))), ("traits", array(string)),

@@ -1,4 +1,7 @@
 import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
 import Testing
 
 /// `scripts/schemathesis.sh`: schemathesis, driven by `GET /openapi.json`, against a fresh `allot serve`.
@@ -26,5 +29,42 @@ import Testing
             #expect(numbers[1] == 0, "server errors: \(summary)\n\(text.suffix(8000))")
         }
         #expect(status == 0, "schemathesis.sh failed:\n\(text.suffix(8000))")
+    }
+}
+
+/// What schemathesis found, each pinned on the real binary (a crash there is a failed request, not a dead test run).
+@Suite(.serialized) struct SchemathesisFindingsTests {
+    /// A generation the schema accepts as an integer (an integral float, as upstream's jsonschema) but beyond 64
+    /// bits crashed the server on a force-unwrap; it equals no generation: upstream's 409.
+    @Test func generationsBeyond64BitsAreConflicts() async throws {
+        let directory = try AgentTests.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await ServerProcess(
+            database: directory.appendingPathComponent("allot.sqlite").path, logDirectory: directory)
+        defer { server.stop() }
+        let rp = newUUID()
+        #expect(try await server.request("/resource_providers", method: .post,
+                                         body: "{\"name\": \"huge\", \"uuid\": \"\(rp)\"}").status == .ok)
+        let calls: [(String, HTTPRequest.Method, String)] = [
+            ("/resource_providers/\(rp)/aggregates", .put,
+             "{\"resource_provider_generation\": -12544251533465135087616, \"aggregates\": []}"),
+            ("/resource_providers/\(rp)/traits", .put, "{\"resource_provider_generation\": 1e22, \"traits\": []}"),
+            ("/resource_providers/\(rp)/inventories", .put,
+             "{\"resource_provider_generation\": 1e22, \"inventories\": {}}"),
+            ("/resource_providers/\(rp)/inventories/VCPU", .put,
+             "{\"resource_provider_generation\": 1e22, \"total\": 1}"),
+            ("/reshaper", .post,
+             "{\"inventories\": {\"\(rp)\": {\"resource_provider_generation\": 1e22, \"inventories\": {}}}, "
+                + "\"allocations\": {}}"),
+            ("/allocations/\(newUUID())", .put,
+             "{\"allocations\": {}, \"project_id\": \"p\", \"user_id\": \"u\", \"consumer_generation\": 1e22, "
+                + "\"consumer_type\": \"INSTANCE\"}"),
+        ]
+        for (path, method, body) in calls {
+            let answer = try await server.request(path, method: method, body: body)
+            #expect(answer.status == .conflict, "\(method) \(path)")
+            #expect(answer.body?.errorCode == "placement.concurrent_update", "\(method) \(path)")
+        }
+        #expect(try await server.request("/resource_providers/\(rp)", method: .get).status == .ok)
     }
 }
