@@ -12,40 +12,6 @@ extension PlacementResponder {
         return value.intValue ?? Int(number)
     }
 
-    /// Turns one validated consumer body into a store request.
-    func allocationRequest(consumer: String, body: JSONValue, call: Call) throws -> ConsumerAllocationRequest {
-        var items: [AllocationItem] = []
-        if let list = body["allocations"]?.arrayValue {
-            for entry in list {
-                // Upstream looks the provider up by the text as written: another spelling of an existing uuid
-                // (no dashes, upper case) names no provider.
-                let provider = entry["resource_provider"]!["uuid"]!.stringValue!
-                for (name, amount) in entry["resources"]!.orderedMembers! {
-                    items.append(AllocationItem(providerUUID: provider, resourceClass: .init(unchecked: name),
-                                                used: Self.allocationAmount(amount)))
-                }
-            }
-        } else if let dict = body["allocations"]?.orderedMembers {
-            for (providerText, entry) in dict {
-                let provider = providerText
-                for (name, amount) in entry["resources"]!.orderedMembers! {
-                    items.append(AllocationItem(providerUUID: provider, resourceClass: .init(unchecked: name),
-                                                used: Self.allocationAmount(amount)))
-                }
-            }
-        }
-        var owner: ConsumerOwner?
-        if let project = body["project_id"]?.stringValue, let user = body["user_id"]?.stringValue {
-            owner = ConsumerOwner(projectID: project, userID: user, consumerType: body["consumer_type"]?.stringValue)
-        }
-        var expected = ExpectedGeneration.unchecked
-        if call.atLeast(1, 28) {
-            expected = body["consumer_generation"]?.intValue.map(ExpectedGeneration.exactly) ?? .new
-        }
-        return ConsumerAllocationRequest(consumerUUID: consumer, items: items, owner: owner,
-                                         expectedGeneration: expected)
-    }
-
     func consumerAllocations(_ call: Call) async throws -> Reply {
         let result = try await store.allocations(consumerUUID: call.parameters[0])
         var allocations: [String: JSONValue] = [:]
@@ -80,20 +46,17 @@ extension PlacementResponder {
         guard let uuid = UUIDText.normalized(consumer) else {
             throw PlacementError.badRequest("Malformed consumer_uuid: \(consumer)")
         }
-        let body = try call.json(RequestSchemas.consumer(call.version, forPost: false))
+        let body = try call.body(SetAllocationsBody.self)
         try await store.replaceAllocations(
-            [try allocationRequest(consumer: uuid, body: body, call: call)],
+            [body.consumer.request(consumer: uuid)],
             unknownClassPrefix: "Unable to allocate inventory for consumer \(uuid): ")
         return .noContent
     }
 
     func postAllocations(_ call: Call) async throws -> Reply {
-        let body = try call.json(RequestSchemas.postAllocations(call.version))
-        var requests: [ConsumerAllocationRequest] = []
-        for (consumer, entry) in body.orderedMembers! {
-            // Upstream keeps POST's consumer keys as written (only PUT's path is normalised).
-            requests.append(try allocationRequest(consumer: consumer, body: entry, call: call))
-        }
+        let body = try call.body(PostAllocationsBody.self)
+        // Upstream keeps POST's consumer keys as written (only PUT's path is normalised).
+        let requests = body.consumers.map { consumer, entry in entry.request(consumer: consumer) }
         try await store.replaceAllocations(requests, unknownClassPrefix: "Unable to allocate inventory ")
         return .noContent
     }

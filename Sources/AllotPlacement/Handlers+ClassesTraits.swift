@@ -14,8 +14,7 @@ extension PlacementResponder {
     }
 
     func createResourceClass(_ call: Call) async throws -> Reply {
-        let body = try call.json(RequestSchemas.resourceClassName)
-        let name = body["name"]!.stringValue!
+        let name = try call.body(ResourceClassBody.self).name
         _ = try await store.createResourceClass(named: name, failIfExists: true)
         return Reply(status: .created, body: nil, headers: [(.location, call.baseURL + "/resource_classes/\(name)")])
     }
@@ -39,8 +38,7 @@ extension PlacementResponder {
             return Reply(status: created ? .created : .noContent, body: nil,
                          headers: [(.location, call.baseURL + "/resource_classes/\(name)")])
         }
-        let body = try call.json(RequestSchemas.resourceClassName)
-        let newName = body["name"]!.stringValue!
+        let newName = try call.body(ResourceClassBody.self).name
         try await store.renameResourceClass(from: name, to: newName)
         return Reply.json(resourceClassJSON(newName))
     }
@@ -115,11 +113,9 @@ extension PlacementResponder {
     }
 
     func setProviderTraits(_ call: Call) async throws -> Reply {
-        let body = try call.json(RequestSchemas.setProviderTraits)
-        let names = body["traits"]!.arrayValue!.compactMap(\.stringValue)
+        let body = try call.body(ProviderTraitsBody.self)
         let (provider, traits) = try await store.setProviderTraits(
-            providerUUID: call.parameters[0], generation: body["resource_provider_generation"]!.intValue!,
-            traits: names)
+            providerUUID: call.parameters[0], generation: body.generation, traits: body.traits)
         return Reply.json(.object([
             "traits": .array(traits.map(JSONValue.string)), "resource_provider_generation": .int(provider.generation),
         ])).cacheHeaders(call, lastModified: provider.updatedAt)
@@ -137,21 +133,9 @@ extension PlacementResponder {
 
     func setProviderAggregates(_ call: Call) async throws -> Reply {
         _ = try await store.providerAggregates(providerUUID: call.parameters[0])
-        let body: JSONValue
-        let generation: Int?
-        let uuids: [JSONValue]
-        if call.atLeast(1, 19) {
-            body = try call.json(RequestSchemas.setProviderAggregates(call.version))
-            generation = body["resource_provider_generation"]!.intValue!
-            uuids = body["aggregates"]!.arrayValue!
-        } else {
-            body = try call.json(RequestSchemas.setProviderAggregates(call.version))
-            generation = nil
-            uuids = body.arrayValue!
-        }
-        let aggregates = uuids.compactMap(\.stringValue)
+        let body = try call.body(ProviderAggregatesBody.self)
         let (provider, result) = try await store.setProviderAggregates(
-            providerUUID: call.parameters[0], generation: generation, aggregates: aggregates)
+            providerUUID: call.parameters[0], generation: body.generation, aggregates: body.aggregates)
         return aggregatesReply(provider, result, call)
     }
 

@@ -59,12 +59,10 @@ extension PlacementResponder {
     }
 
     func createProvider(_ call: Call) async throws -> Reply {
-        let body = try call.json(RequestSchemas.createProvider(call.version))
-        let name = body["name"]!.stringValue!
-        let uuid = body["uuid"]?.stringValue.flatMap(UUIDText.normalized) ?? UUID().uuidString.lowercased()
+        let body = try call.body(CreateProviderBody.self)
+        let uuid = body.uuid.flatMap(UUIDText.normalized) ?? UUID().uuidString.lowercased()
         // Upstream normalises the provider's own uuid but looks the parent up as written.
-        let parent = body["parent_provider_uuid"]?.stringValue
-        let provider = try await store.createProvider(uuid: uuid, name: name, parentUUID: parent)
+        let provider = try await store.createProvider(uuid: uuid, name: body.name, parentUUID: body.parentUUID)
         let location = call.baseURL + "/resource_providers/\(provider.uuid)"
         if call.atLeast(1, 20) {
             return Reply(status: .ok, body: providerJSON(provider, call), headers: [(.location, location)])
@@ -85,12 +83,11 @@ extension PlacementResponder {
         guard try await store.provider(uuid: call.parameters[0]) != nil else {
             throw PlacementError.lookupFailed("No resource provider with uuid \(call.parameters[0]) found")
         }
-        let body = try call.json(RequestSchemas.updateProvider(call.version))
+        let body = try call.body(UpdateProviderBody.self)
         let uuid = call.parameters[0]
-        let parentValue = body["parent_provider_uuid"]
         let (provider, previousUpdate) = try await store.updateProviderReportingStamp(
-            uuid: uuid, name: body["name"]!.stringValue!,
-            parentUUID: parentValue?.stringValue, setParent: parentValue != nil,  // as written, as upstream
+            uuid: uuid, name: body.name,
+            parentUUID: body.parentUUID, setParent: body.setsParent,  // as written, as upstream
             allowReparent: call.atLeast(1, 37))
         // Upstream sends the updated_at it read before saving: none for a provider never updated.
         return Reply.json(providerJSON(provider, call))

@@ -2,25 +2,25 @@ import AllotCore
 
 /// The JSON schemas the Placement handlers validate request bodies with, by endpoint and microversion.
 ///
-/// The handlers call these functions, and ``OpenAPIDocument`` publishes the same values, so the published
-/// document cannot drift from what the server accepts.
+/// The handlers validate with these through their ``RequestBody`` types, and ``OpenAPIDocument`` publishes the
+/// same values (``body(_:_:)``), so the published document cannot drift from what the server accepts.
 enum RequestSchemas {
     /// The body schema of `endpoint` at `version`; `nil` when the endpoint reads no body there, or (the compute
     /// API, the ledger protocol) validates its body by hand rather than with a ``Schema``.
     static func body(_ endpoint: Endpoint, _ version: Microversion) -> Schema? {
         switch endpoint {
-        case .createProvider: return createProvider(version)
-        case .updateProvider: return updateProvider(version)
-        case .replaceInventories: return replaceInventories
-        case .createInventory: return createInventory
-        case .updateInventory: return updateInventory
-        case .createResourceClass: return resourceClassName
-        case .updateResourceClass: return version.isAtLeast(1, 7) ? nil : resourceClassName
-        case .setProviderTraits: return setProviderTraits
-        case .setProviderAggregates: return setProviderAggregates(version)
-        case .setConsumerAllocations: return consumer(version, forPost: false)
-        case .postAllocations: return postAllocations(version)
-        case .reshaper: return reshaper(version)
+        case .createProvider: return CreateProviderBody.schema(version)
+        case .updateProvider: return UpdateProviderBody.schema(version)
+        case .replaceInventories: return ReplaceInventoriesBody.schema(version)
+        case .createInventory: return CreateInventoryBody.schema(version)
+        case .updateInventory: return UpdateInventoryBody.schema(version)
+        case .createResourceClass: return ResourceClassBody.schema(version)
+        case .updateResourceClass: return version.isAtLeast(1, 7) ? nil : ResourceClassBody.schema(version)
+        case .setProviderTraits: return ProviderTraitsBody.schema(version)
+        case .setProviderAggregates: return ProviderAggregatesBody.schema(version)
+        case .setConsumerAllocations: return SetAllocationsBody.schema(version)
+        case .postAllocations: return PostAllocationsBody.schema(version)
+        case .reshaper: return ReshaperBody.schema(version)
         case .root, .listProviders, .showProvider, .deleteProvider, .listInventories, .deleteInventories,
             .showInventory, .deleteInventory, .listResourceClasses, .showResourceClass, .deleteResourceClass,
             .listTraits, .showTrait, .createTrait, .deleteTrait, .providerTraits, .deleteProviderTraits,
