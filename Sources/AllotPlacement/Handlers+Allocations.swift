@@ -107,7 +107,7 @@ extension PlacementResponder {
     func usages(_ call: Call) async throws -> Reply {
         let parameters = RequestSchemas.query(.usages, call.version)
         // jsonschema's order in upstream's schema: `required` before `additionalProperties`.
-        if call.queryValue("project_id") == nil {
+        guard let project = call.queryValue("project_id") else {
             throw PlacementError.badRequest("Invalid query string parameters: 'project_id' is a required property")
         }
         try rejectUnknownQuery(call, allowed: Set(parameters.map(\.name)))
@@ -121,7 +121,6 @@ extension PlacementResponder {
             throw PlacementError.badRequest("Invalid query string parameters: "
                 + error.detail.replacingOccurrences(of: "JSON does not validate: ", with: ""))
         }
-        let project = call.queryValue("project_id")!
         let totals = try await store.usageTotals(
             projectID: project, userID: call.queryValue("user_id"), consumerType: call.queryValue("consumer_type"))
         let body: JSONValue

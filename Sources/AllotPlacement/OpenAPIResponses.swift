@@ -134,6 +134,7 @@ enum OpenAPIResponses {
         if endpoint == .root { return [400, 406] }
         var statuses = [400, 401, 403, 404, 406]
         if method != .get || endpoint == .computeEvents { statuses.append(409) }
+        if endpoint == .deleteInventories { statuses.append(405) }  // before 1.5
         if PlacementResponder.takesJSON(endpoint, OpenAPIDocument.version) || endpoint == .computeMigrationAction {
             statuses += [413, 415]
         }
@@ -149,6 +150,7 @@ enum OpenAPIResponses {
         case 401: "Unauthorized: no valid token"
         case 403: "Forbidden by policy"
         case 404: "Not Found"
+        case 405: "Method Not Allowed (before the microversion that has it)"
         case 406: "Not Acceptable: an unsupported microversion or Accept header"
         case 409: "Conflict: a generation mismatch, a resource in use, or a refused claim"
         case 413: "Payload Too Large"

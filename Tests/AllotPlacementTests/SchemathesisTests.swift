@@ -66,3 +66,25 @@ import Testing
         #expect(try await server.request("/resource_providers/\(rp)", method: .get).status == .ok)
     }
 }
+
+extension SchemathesisFindingsTests {
+    /// An allocation ratio the schema allows (no minimum upstream) whose capacity overflows to -infinity crashed the
+    /// server converting it to an integer (upstream answers 500: Python's int(-inf)); it is a capacity below zero.
+    @Test func capacityOverflowingToMinusInfinityIsRefused() async throws {
+        let directory = try AgentTests.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try await ServerProcess(
+            database: directory.appendingPathComponent("allot.sqlite").path, logDirectory: directory)
+        defer { server.stop() }
+        let rp = newUUID()
+        #expect(try await server.request("/resource_providers", method: .post,
+                                         body: "{\"name\": \"ratio\", \"uuid\": \"\(rp)\"}").status == .ok)
+        let answer = try await server.request(
+            "/resource_providers/\(rp)/inventories", method: .post,
+            body: "{\"resource_class\": \"VCPU\", \"total\": 497453, \"reserved\": 4730, "
+                + "\"allocation_ratio\": -5.358735339719237e+307}")
+        #expect(answer.status == .badRequest)
+        #expect(answer.body?.errorDetail?.contains("The reserved value is greater than") == true)
+        #expect(try await server.request("/resource_providers/\(rp)/inventories", method: .get).status == .ok)
+    }
+}
