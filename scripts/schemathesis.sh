@@ -5,7 +5,7 @@
 #   bash scripts/schemathesis.sh [run]     # install if needed, start `allot serve`, run schemathesis, stop it
 #
 # `run` starts `allot serve` on a fresh SQLite database in a temporary directory, with token authentication and
-# one admin token, on a free port below 32768 (another one if it was taken meanwhile), and always stops it.
+# one admin token (with the service role, which POST /reshaper needs), on a free port below 32768 (another one if it was taken meanwhile), and always stops it.
 # schemathesis then loads /openapi.json and tests every operation (examples, coverage, fuzzing and the stateful
 # phase, which follows the document's links) with the checks not_a_server_error, status_code_conformance,
 # content_type_conformance and response_schema_conformance. GET /compute/v1/events is left out: it is a
@@ -15,7 +15,7 @@
 # than ALLOT_SCHEMATHESIS_MIN_REQUESTS (default 5000) requests. Environment:
 #   ALLOT_BIN                         the allot binary (default: the newer of .build/release and .build/debug)
 #   ALLOT_SCHEMATHESIS_VENV           the venv (default ~/.cache/allot-bench/schemathesis-venv)
-#   ALLOT_SCHEMATHESIS_MAX_EXAMPLES   test cases per operation and phase (default 60)
+#   ALLOT_SCHEMATHESIS_MAX_EXAMPLES   test cases per operation and phase (default 100)
 #   ALLOT_SCHEMATHESIS_SEED           schemathesis' seed (default: random; printed)
 #   ALLOT_SCHEMATHESIS_MIN_REQUESTS   the least number of requests a run must send (default 5000)
 set -euo pipefail
@@ -65,7 +65,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 token="schemathesis-admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-export ALLOT_TOKENS="{\"tokens\": [{\"token\": \"$token\", \"user\": \"admin\", \"project\": \"admin\", \"roles\": [\"admin\"]}]}"
+export ALLOT_TOKENS="{\"tokens\": [{\"token\": \"$token\", \"user\": \"admin\", \"project\": \"admin\", \"roles\": [\"admin\", \"service\"]}]}"
 
 # A free port below 32768 (Linux hands out outgoing ports from 32768 up), tried again if another process takes it
 # between the probe and the bind.
@@ -96,8 +96,8 @@ status=0
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --phases examples,coverage,fuzzing,stateful \
     --exclude-operation-id computeEvents \
-    --max-examples "${ALLOT_SCHEMATHESIS_MAX_EXAMPLES:-60}" \
-    --seed "$seed" --workers 2 --request-timeout 30 --suppress-health-check all --generation-database none \
+    --max-examples "${ALLOT_SCHEMATHESIS_MAX_EXAMPLES:-100}" \
+    --seed "$seed" --workers 1 --request-timeout 30 --suppress-health-check all --generation-database none \
     --report har --report-har-path "$work/requests.har" \
     || status=$?
 
