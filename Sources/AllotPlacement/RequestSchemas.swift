@@ -221,6 +221,11 @@ struct QueryParameter: Sendable {
 }
 
 extension RequestSchemas {
+    /// `GET /allocation_candidates?limit=`: a positive integer without leading zeros.
+    static let candidateLimit = Schema.string(.init(minLength: 1, pattern: ("^[1-9][0-9]*$", { text in
+        text.first != "0" && !text.isEmpty && text.allSatisfy(\.isNumber)
+    })))
+
     /// The query parameters `endpoint` accepts at `version` (without the numbered or named group suffixes of
     /// `GET /allocation_candidates`); the handlers that refuse unknown parameters refuse all others.
     static func query(_ endpoint: Endpoint, _ version: Microversion) -> [QueryParameter] {
@@ -268,9 +273,7 @@ extension RequestSchemas {
         case .allocationCandidates:
             var list = [
                 QueryParameter(name: "resources", summary: "`CLASS:amount,…` of the unnumbered group."),
-                QueryParameter(name: "limit", schema: .string(.init(minLength: 1, pattern: ("^[1-9][0-9]*$", { text in
-                    text.first != "0" && !text.isEmpty && text.allSatisfy(\.isNumber)
-                }))), summary: "At most this many allocation requests (1.16)."),
+                QueryParameter(name: "limit", schema: candidateLimit, summary: "At most this many allocation requests (1.16)."),
                 QueryParameter(name: "required", repeats: true, summary: "Traits of the unnumbered group."),
                 QueryParameter(name: "member_of", repeats: true, summary: "Aggregates of the unnumbered group."),
             ]
