@@ -60,7 +60,8 @@ enum OpenAPIDocument {
                 schema = .ordered([("type", "string"),
                                    ("enum", ["finish", "confirm", "revert", "rollback", "progress"])])
             case "call":
-                schema = .ordered([("type", "string"), ("enum", .array(LedgerCall.allCases.map { .string($0.rawValue) }))])
+                let calls = LedgerCall.allCases.map { JSONValue.string($0.rawValue) }
+                schema = .ordered([("type", "string"), ("enum", .array(calls))])
             default:
                 schema = .ordered([("type", "string"), ("minLength", 1)])
             }
@@ -98,7 +99,8 @@ enum OpenAPIDocument {
             ("tags", .array([.string(endpoint.isCompute || endpoint.isLedger ? "compute" : "placement")])),
         ]
         if !endpoint.isCompute, !endpoint.isLedger {
-            members.append(("x-openstack-microversion", .string(PlacementResponder.minimumVersion(endpoint).description)))
+            let minimum = PlacementResponder.minimumVersion(endpoint)
+            members.append(("x-openstack-microversion", .string(minimum.description)))
         }
         if endpoint == .root { members.append(("security", .array([]))) }
         if !parameters.isEmpty { members.append(("parameters", .array(parameters))) }

@@ -21,7 +21,8 @@ extension Endpoint {
             return .init(summary: "Create a resource provider (before 1.20: 201 without a body).",
                          success: [(200, "Provider"), (201, nil)])
         case .showProvider: return .init(summary: "Show a resource provider.", success: [(200, "Provider")])
-        case .updateProvider: return .init(summary: "Rename or re-parent a resource provider.", success: [(200, "Provider")])
+        case .updateProvider:
+            return .init(summary: "Rename or re-parent a resource provider.", success: [(200, "Provider")])
         case .deleteProvider: return .init(summary: "Delete a resource provider.", success: [(204, nil)])
         case .listInventories: return .init(summary: "A provider's inventories.", success: [(200, "Inventories")])
         case .replaceInventories:

@@ -1,3 +1,5 @@
+import AllotCore
+
 /// The component schemas of the OpenAPI document's response bodies, and the request bodies of the compute API
 /// (read field by field by `ComputeBody` rather than validated against a ``Schema``).
 extension OpenAPIResponses {
@@ -23,7 +25,8 @@ extension OpenAPIResponses {
             // keystonemiddleware's (webob's) own body, as upstream.
             ("Unauthorized", object([("message", string), ("code", string), ("title", string)])),
             ("Versions", object([("versions", array(object([
-                ("id", string), ("max_version", string), ("min_version", string), ("status", string), ("links", linkList),
+                ("id", string), ("max_version", string), ("min_version", string), ("status", string),
+                ("links", linkList),
             ])))])),
             ("Provider", provider),
             ("Providers", object([("resource_providers", array(provider))])),
@@ -89,7 +92,7 @@ enum ComputeBodies {
         [("name", OpenAPIResponses.string), ("vcpus", bounded), ("memory_mb", bounded), ("root_gb", bounded),
          ("ephemeral_gb", bounded), ("swap", bounded), ("extra_specs", OpenAPIResponses.map(OpenAPIResponses.string))],
         required: ["name", "vcpus", "memory_mb"])
-    static let bounded: JSONValue = .ordered([("type", "integer"), ("minimum", 0), ("maximum", .int(Int(Int32.max)))])
+    static let bounded: JSONValue = .ordered([("type", "integer"), ("minimum", 0), ("maximum", .int(Limits.maxInt))])
     static let identifier: JSONValue = .ordered([
         ("type", "string"), ("minLength", 1), ("maxLength", 255), ("pattern", "^[A-Za-z0-9._-]+$"),
     ])

@@ -25,7 +25,8 @@ struct ConsumerAllocationsBody: Sendable {
         }
         self.items = items
         if let project = try value.optionalString("project_id"), let user = try value.optionalString("user_id") {
-            owner = ConsumerOwner(projectID: project, userID: user, consumerType: try value.optionalString("consumer_type"))
+            let type = try value.optionalString("consumer_type")
+            owner = ConsumerOwner(projectID: project, userID: user, consumerType: type)
         }
         expectedGeneration = .unchecked
         if version.isAtLeast(1, 28) {
@@ -85,10 +86,10 @@ struct ReshaperBody: RequestBody {
             for (name, record) in try entry.required("inventories").members("inventories") {
                 records[name] = try InventoryFields(record).inventory
             }
-            return ReshapeInventory(
-                providerUUID: uuid,  // as written, as upstream looks it up
-                generation: try entry.required("resource_provider_generation").generation("resource_provider_generation"),
-                inventories: records)
+            let generation = try entry.required("resource_provider_generation")
+                .generation("resource_provider_generation")
+            // The provider as written, as upstream looks it up.
+            return ReshapeInventory(providerUUID: uuid, generation: generation, inventories: records)
         }
         allocations = try value.required("allocations").members("allocations").map {
             (consumer, entry) throws(BodyShapeError) in (consumer, try ConsumerAllocationsBody(entry, version: version))

@@ -12,7 +12,8 @@ import Testing
     @Test(.enabled(if: environment["ALLOT_TEST_SCHEMATHESIS"] != nil,
                    "schemathesis is not installed (scripts/test.sh installs it)"))
     func noServerErrorsAndTheDocumentHolds() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("schemathesis-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("schemathesis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let log = directory.appendingPathComponent("schemathesis.log")
