@@ -91,14 +91,15 @@ done
 seed=${ALLOT_SCHEMATHESIS_SEED:-$RANDOM}
 log "allot on port $port, seed $seed"
 status=0
-"$venv/bin/schemathesis" --no-color run "http://127.0.0.1:$port/openapi.json" \
+# From the temporary directory: schemathesis keeps a cache in its working directory.
+(cd "$work" && "$venv/bin/schemathesis" --no-color run "http://127.0.0.1:$port/openapi.json" \
     --header "X-Auth-Token: $token" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --phases examples,coverage,fuzzing,stateful \
     --exclude-operation-id computeEvents \
     --max-examples "${ALLOT_SCHEMATHESIS_MAX_EXAMPLES:-100}" \
     --seed "$seed" --workers 1 --request-timeout 30 --suppress-health-check all --generation-database none \
-    --report har --report-har-path "$work/requests.har" \
+    --report har --report-har-path "$work/requests.har") \
     || status=$?
 
 # Count what was sent and how often the server failed, from the HAR file of every exchange.
