@@ -17,6 +17,8 @@
 # and RBAC files of the openstack-placement package) run when the runner is beside the repository and its venv
 # can be made (ALLOT_TEST_CONFORMANCE=0 skips them).
 #
+# schemathesis: scripts/schemathesis.sh fuzzes `allot serve` from GET /openapi.json (ALLOT_TEST_SCHEMATHESIS=0 skips it).
+#
 # In CI (CI set) a failed install fails the run; elsewhere those tests are skipped with a message.
 #
 # Extra arguments go to `swift test` (e.g. `--filter AllotStoreTests`).
@@ -121,6 +123,22 @@ if [[ "${ALLOT_TEST_KEYSTONE:-1}" != 0 && -n "${ALLOT_TEST_UPSTREAM_PLACEMENT:-}
     else
         log "Keystone could not be installed (no PyPI?); the Keystone tests are skipped"
     fi
+fi
+
+# schemathesis against the server's own OpenAPI document (scripts/schemathesis.sh; a venv from PyPI).
+# ALLOT_TEST_SCHEMATHESIS=0 skips it; in CI a failed install fails the run.
+if [[ "${ALLOT_TEST_SCHEMATHESIS:-1}" != 0 ]]; then
+    if bash scripts/schemathesis.sh install >&2; then
+        export ALLOT_TEST_SCHEMATHESIS=1
+    elif [[ -n "${CI:-}" ]]; then
+        log "schemathesis could not be installed"
+        exit 1
+    else
+        log "schemathesis could not be installed (no PyPI?); its test is skipped"
+        unset ALLOT_TEST_SCHEMATHESIS
+    fi
+else
+    unset ALLOT_TEST_SCHEMATHESIS
 fi
 
 # Upstream's functional tests through ../shared/conformance (gabbi in its own venv).

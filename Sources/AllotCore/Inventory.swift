@@ -20,10 +20,13 @@ public struct Inventory: Hashable, Sendable, Codable {
         self.allocationRatio = allocationRatio
     }
 
-    /// What can be allocated in all: `(total - reserved) * allocation_ratio`, rounded down as upstream does.
+    /// What can be allocated in all: `(total - reserved) * allocation_ratio`, rounded down as upstream does; a
+    /// product beyond the integers (a huge ratio, up to ±infinity) is the nearest one (upstream's int() fails there).
     public var capacity: Int {
         let raw = Double(total - reserved) * allocationRatio
-        return raw >= Double(Int.max) ? Int.max : Int(raw)
+        if raw >= Double(Int.max) { return Int.max }
+        if raw <= Double(Int.min) { return Int.min }
+        return raw.isNaN ? 0 : Int(raw)
     }
 
     /// Checks that the inventory is coherent: its capacity must be positive (or zero when

@@ -47,23 +47,17 @@ extension PlacementResponder {
             if last.updateValue(.string(value), forKey: key) == nil { order.append(key) }
         }
         let queryObject = JSONValue.object(last, order: order)
-        let limit = Schema.string(.init(minLength: 1, pattern: ("^[1-9][0-9]*$", { text in
-            text.first != "0" && !text.isEmpty && text.allSatisfy(\.isNumber)
-        })))
         var schema: Schema
         if !call.atLeast(1, 25) {
             var properties: [(String, Schema)] = [("resources", .string(.init()))]
-            if call.atLeast(1, 16) { properties.append(("limit", limit)) }
+            if call.atLeast(1, 16) { properties.append(("limit", RequestSchemas.candidateLimit)) }
             if call.atLeast(1, 17) { properties.append(("required", .string(.init()))) }
             if call.atLeast(1, 21) { properties.append(("member_of", .string(.init()))) }
             schema = .object(.init(properties: properties, required: ["resources"], additionalProperties: false))
         } else {
-            var properties: [(String, Schema)] = [
-                ("limit", limit),
-                ("group_policy", .string(.init(enumValues: ["none", "isolate"]))),
-            ]
-            if call.atLeast(1, 35) { properties.append(("root_required", .string(.init()))) }
-            if call.atLeast(1, 36) { properties.append(("same_subtree", .string(.init()))) }
+            // The parameters other than the groups' (published in the OpenAPI document from the same list).
+            let properties = RequestSchemas.query(.allocationCandidates, call.version)
+                .filter { !Self.groupKeys.contains($0.name) }.map { ($0.name, $0.schema) }
             let suffixPattern = call.atLeast(1, 33) ? "([a-zA-Z0-9_-]{1,64})?" : "([1-9][0-9]*)?"
             var bases = ["member_of", "required", "resources"]
             if call.atLeast(1, 31) { bases.insert("in_tree", at: 0) }

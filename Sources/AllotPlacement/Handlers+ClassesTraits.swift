@@ -3,12 +3,6 @@ import AllotStore
 import HTTPTypes
 
 extension PlacementResponder {
-    static let customPattern: (String, @Sendable (String) -> Bool) = ("^CUSTOM_[A-Z0-9_]+$", { ResourceClass.isCustomName($0) })
-
-    static let resourceClassNameSchema = Schema.object(.init(
-        properties: [("name", .string(.init(maxLength: Limits.maxClassNameLength, pattern: customPattern)))],
-        required: ["name"], additionalProperties: false))
-
     func resourceClassJSON(_ name: String) -> JSONValue {
         .object(["name": .string(name), "links": .array([.object(["rel": "self", "href": .string("/resource_classes/\(name)")])])])
     }
@@ -20,8 +14,7 @@ extension PlacementResponder {
     }
 
     func createResourceClass(_ call: Call) async throws -> Reply {
-        let body = try call.json(Self.resourceClassNameSchema)
-        let name = body["name"]!.stringValue!
+        let name = try call.body(ResourceClassBody.self).name
         _ = try await store.createResourceClass(named: name, failIfExists: true)
         return Reply(status: .created, body: nil, headers: [(.location, call.baseURL + "/resource_classes/\(name)")])
     }
@@ -40,13 +33,12 @@ extension PlacementResponder {
             if name.contains("\"") || name.contains("\\") {
                 throw PlacementError.badRequest("Malformed JSON: the resource class name is not valid JSON text")
             }
-            try Self.resourceClassNameSchema.validate(.object(["name": .string(name)]))
+            try RequestSchemas.resourceClassName.validate(.object(["name": .string(name)]))
             let created = try await store.createResourceClass(named: name, failIfExists: false)
             return Reply(status: created ? .created : .noContent, body: nil,
                          headers: [(.location, call.baseURL + "/resource_classes/\(name)")])
         }
-        let body = try call.json(Self.resourceClassNameSchema)
-        let newName = body["name"]!.stringValue!
+        let newName = try call.body(ResourceClassBody.self).name
         try await store.renameResourceClass(from: name, to: newName)
         return Reply.json(resourceClassJSON(newName))
     }
@@ -57,7 +49,7 @@ extension PlacementResponder {
     }
 
     func listTraits(_ call: Call) async throws -> Reply {
-        try rejectUnknownQuery(call, allowed: ["name", "associated"])
+        try rejectUnknownQuery(call, allowed: Set(RequestSchemas.query(.listTraits, call.version).map(\.name)))
         var filter = TraitFilter()
         if let name = call.queryValue("name") {
             if name.hasPrefix("startswith:") {
@@ -121,15 +113,9 @@ extension PlacementResponder {
     }
 
     func setProviderTraits(_ call: Call) async throws -> Reply {
-        let body = try call.json(.object(.init(
-            properties: [
-                ("traits", .array(items: .string(.init(minLength: 1, maxLength: Limits.maxClassNameLength)), minItems: nil, uniqueItems: false)),
-                ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
-            ], required: ["traits", "resource_provider_generation"], additionalProperties: false)))
-        let names = body["traits"]!.arrayValue!.compactMap(\.stringValue)
+        let body = try call.body(ProviderTraitsBody.self)
         let (provider, traits) = try await store.setProviderTraits(
-            providerUUID: call.parameters[0], generation: body["resource_provider_generation"]!.intValue!,
-            traits: names)
+            providerUUID: call.parameters[0], generation: body.generation, traits: body.traits)
         return Reply.json(.object([
             "traits": .array(traits.map(JSONValue.string)), "resource_provider_generation": .int(provider.generation),
         ])).cacheHeaders(call, lastModified: provider.updatedAt)
@@ -147,24 +133,9 @@ extension PlacementResponder {
 
     func setProviderAggregates(_ call: Call) async throws -> Reply {
         _ = try await store.providerAggregates(providerUUID: call.parameters[0])
-        let list = Schema.array(items: .string(.init(format: "uuid")), minItems: nil, uniqueItems: true)
-        let body: JSONValue
-        let generation: Int?
-        let uuids: [JSONValue]
-        if call.atLeast(1, 19) {
-            body = try call.json(.object(.init(
-                properties: [("aggregates", list), ("resource_provider_generation", .integer(minimum: nil, maximum: nil))],
-                required: ["aggregates", "resource_provider_generation"], additionalProperties: false)))
-            generation = body["resource_provider_generation"]!.intValue!
-            uuids = body["aggregates"]!.arrayValue!
-        } else {
-            body = try call.json(list)
-            generation = nil
-            uuids = body.arrayValue!
-        }
-        let aggregates = uuids.compactMap(\.stringValue)
+        let body = try call.body(ProviderAggregatesBody.self)
         let (provider, result) = try await store.setProviderAggregates(
-            providerUUID: call.parameters[0], generation: generation, aggregates: aggregates)
+            providerUUID: call.parameters[0], generation: body.generation, aggregates: body.aggregates)
         return aggregatesReply(provider, result, call)
     }
 

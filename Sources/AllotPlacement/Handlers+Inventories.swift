@@ -3,25 +3,6 @@ import AllotStore
 import HTTPTypes
 
 extension PlacementResponder {
-    static let maxInt = Limits.maxInt
-
-    /// The properties of one inventory in a request body.
-    static func inventoryProperties(totalMinimum: Int) -> [(String, Schema)] {
-        [
-            ("total", .integer(minimum: totalMinimum, maximum: maxInt)),
-            ("reserved", .integer(minimum: 0, maximum: maxInt)),
-            ("min_unit", .integer(minimum: 1, maximum: maxInt)),
-            ("max_unit", .integer(minimum: 1, maximum: maxInt)),
-            ("step_size", .integer(minimum: 1, maximum: maxInt)),
-            // No minimum upstream: a negative ratio is refused for the capacity it leaves.
-            ("allocation_ratio", .number(minimum: nil, maximum: Limits.maxAllocationRatio)),
-        ]
-    }
-
-    static let resourceClassPattern: (String, @Sendable (String) -> Bool) = (
-        "^[A-Z0-9_]+$", { ResourceClass.isWellFormedName($0) }
-    )
-
     func inventoryJSON(_ inventory: Inventory) -> JSONValue {
         .object([
             "total": .int(inventory.total), "reserved": .int(inventory.reserved), "min_unit": .int(inventory.minUnit),
@@ -37,12 +18,11 @@ extension PlacementResponder {
         ])
     }
 
-    /// Builds an inventory from a validated body and checks reserved against total.
-    func inventory(from body: JSONValue, resourceClass: String, providerUUID: String, call: Call) throws -> Inventory {
-        let inventory = Inventory(
-            total: body["total"]?.intValue ?? 0, reserved: body["reserved"]?.intValue ?? 0,
-            minUnit: body["min_unit"]?.intValue ?? 1, maxUnit: body["max_unit"]?.intValue ?? Limits.maxInt,
-            stepSize: body["step_size"]?.intValue ?? 1, allocationRatio: body["allocation_ratio"]?.doubleValue ?? 1.0)
+    /// The inventory of a validated body, once reserved is checked against total.
+    func inventory(from fields: InventoryFields, resourceClass: String, providerUUID: String, call: Call) throws
+        -> Inventory
+    {
+        let inventory = fields.inventory
         let allowEqual = call.atLeast(1, 26)
         switch inventory.validationProblem(allowReservedEqualTotal: allowEqual) {
         case .reservedExceedsTotal:
@@ -77,27 +57,17 @@ extension PlacementResponder {
     func replaceInventories(_ call: Call) async throws -> Reply {
         let uuid = call.parameters[0]
         let provider = try await requireProvider(uuid)
-        let schema = Schema.object(.init(
-            properties: [
-                ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
-                ("inventories", .object(.init(
-                    patternProperties: [(
-                        "^[A-Z0-9_]+$", ResourceClass.isWellFormedName,
-                        .object(.init(properties: Self.inventoryProperties(totalMinimum: 1), required: ["total"],
-                                      additionalProperties: false))
-                    )]))),
-            ], required: ["resource_provider_generation", "inventories"], additionalProperties: false))
-        let body = try call.json(schema)
+        let body = try call.body(ReplaceInventoriesBody.self)
         // Upstream checks the generation before it looks at the inventories.
-        if body["resource_provider_generation"]?.intValue != provider.generation {
+        if body.generation != provider.generation {
             throw PlacementError.concurrentUpdate("resource provider generation conflict")
         }
         var inventories: [String: Inventory] = [:]
-        for (name, value) in body["inventories"]!.orderedMembers! {  // checked in request order, as upstream
-            inventories[name] = try inventory(from: value, resourceClass: name, providerUUID: uuid, call: call)
+        for (name, fields) in body.inventories {  // checked in request order, as upstream
+            inventories[name] = try inventory(from: fields, resourceClass: name, providerUUID: uuid, call: call)
         }
         let result = try await store.replaceInventories(
-            providerUUID: uuid, generation: body["resource_provider_generation"]!.intValue!, inventories: inventories)
+            providerUUID: uuid, generation: body.generation, inventories: inventories)
         return Reply.json(inventoriesJSON(result)).cacheHeaders(call, lastModified: result.lastModified,
                                                                 omitLastModified: result.inventories.isEmpty)
     }
@@ -113,21 +83,15 @@ extension PlacementResponder {
     func createInventory(_ call: Call) async throws -> Reply {
         let uuid = call.parameters[0]
         _ = try await requireProvider(uuid)
-        let schema = Schema.object(.init(
-            properties: [
-                ("resource_class", .string(.init(pattern: Self.resourceClassPattern))),
-                ("resource_provider_generation", .integer(minimum: nil, maximum: nil)),
-            ] + Self.inventoryProperties(totalMinimum: 1),
-            required: ["total", "resource_class"], additionalProperties: false))
-        let body = try call.json(schema)
-        let name = body["resource_class"]!.stringValue!
-        let inventory = try inventory(from: body, resourceClass: name, providerUUID: uuid, call: call)
+        let body = try call.body(CreateInventoryBody.self)
+        let name = body.resourceClass
+        let inventory = try inventory(from: body.fields, resourceClass: name, providerUUID: uuid, call: call)
         guard try await store.resourceClass(named: name) != nil else {
             throw PlacementError.badRequest(
                 "Unable to create inventory for resource provider \(uuid): No such resource class \(name).")
         }
         let result = try await store.createInventory(
-            providerUUID: uuid, generation: body["resource_provider_generation"]?.intValue, resourceClass: name,
+            providerUUID: uuid, generation: body.generation, resourceClass: name,
             inventory: inventory)
         return Reply(status: .created, body: singleInventoryJSON(inventory, generation: result.provider.generation),
                      headers: [(.location, call.baseURL + "/resource_providers/\(uuid)/inventories/\(name)")])
@@ -156,20 +120,16 @@ extension PlacementResponder {
     func updateInventory(_ call: Call) async throws -> Reply {
         let (uuid, name) = (call.parameters[0], call.parameters[1])
         let provider = try await requireProvider(uuid)
-        let schema = Schema.object(.init(
-            properties: [("resource_provider_generation", .integer(minimum: nil, maximum: nil))]
-                + Self.inventoryProperties(totalMinimum: 1),
-            required: ["total", "resource_provider_generation"], additionalProperties: false))
-        let body = try call.json(schema)
-        if body["resource_provider_generation"]?.intValue != provider.generation {
+        let body = try call.body(UpdateInventoryBody.self)
+        if body.generation != provider.generation {
             throw PlacementError.concurrentUpdate("resource provider generation conflict")
         }
-        let inventory = try inventory(from: body, resourceClass: name, providerUUID: uuid, call: call)
+        let inventory = try inventory(from: body.fields, resourceClass: name, providerUUID: uuid, call: call)
         guard try await store.resourceClass(named: name) != nil else {
             throw PlacementError.lookupFailed("No such resource class \(name).")
         }
         let result = try await store.updateInventory(
-            providerUUID: uuid, generation: body["resource_provider_generation"]!.intValue!, resourceClass: name,
+            providerUUID: uuid, generation: body.generation, resourceClass: name,
             inventory: inventory)
         return Reply.json(singleInventoryJSON(inventory, generation: result.provider.generation))
             .cacheHeaders(call, lastModified: result.lastModified)

@@ -31,12 +31,7 @@ extension PlacementResponder {
     }
 
     func listProviders(_ call: Call) async throws -> Reply {
-        var allowed: Set<String> = ["name", "uuid"]
-        if call.atLeast(1, 3) { allowed.insert("member_of") }
-        if call.atLeast(1, 4) { allowed.insert("resources") }
-        if call.atLeast(1, 14) { allowed.insert("in_tree") }
-        if call.atLeast(1, 18) { allowed.insert("required") }
-        try rejectUnknownQuery(call, allowed: allowed)
+        try rejectUnknownQuery(call, allowed: Set(RequestSchemas.query(.listProviders, call.version).map(\.name)))
         var filter = ProviderFilter()
         if let name = call.queryValue("name"), !name.isEmpty { filter.name = name }
         for key in ["uuid", "in_tree"] {
@@ -64,18 +59,10 @@ extension PlacementResponder {
     }
 
     func createProvider(_ call: Call) async throws -> Reply {
-        var properties: [(String, Schema)] = [
-            ("name", .string(.init(maxLength: Limits.maxNameLength))), ("uuid", .string(.init(format: "uuid"))),
-        ]
-        if call.atLeast(1, 14) {
-            properties.append(("parent_provider_uuid", .anyOfSchemas([.string(.init(format: "uuid")), .null])))
-        }
-        let body = try call.json(.object(.init(properties: properties, required: ["name"], additionalProperties: false)))
-        let name = body["name"]!.stringValue!
-        let uuid = body["uuid"]?.stringValue.flatMap(UUIDText.normalized) ?? UUID().uuidString.lowercased()
+        let body = try call.body(CreateProviderBody.self)
+        let uuid = body.uuid.flatMap(UUIDText.normalized) ?? UUID().uuidString.lowercased()
         // Upstream normalises the provider's own uuid but looks the parent up as written.
-        let parent = body["parent_provider_uuid"]?.stringValue
-        let provider = try await store.createProvider(uuid: uuid, name: name, parentUUID: parent)
+        let provider = try await store.createProvider(uuid: uuid, name: body.name, parentUUID: body.parentUUID)
         let location = call.baseURL + "/resource_providers/\(provider.uuid)"
         if call.atLeast(1, 20) {
             return Reply(status: .ok, body: providerJSON(provider, call), headers: [(.location, location)])
@@ -96,16 +83,11 @@ extension PlacementResponder {
         guard try await store.provider(uuid: call.parameters[0]) != nil else {
             throw PlacementError.lookupFailed("No resource provider with uuid \(call.parameters[0]) found")
         }
-        var properties: [(String, Schema)] = [("name", .string(.init(maxLength: Limits.maxNameLength)))]
-        if call.atLeast(1, 14) {
-            properties.append(("parent_provider_uuid", .anyOfSchemas([.string(.init(format: "uuid")), .null])))
-        }
-        let body = try call.json(.object(.init(properties: properties, required: ["name"], additionalProperties: false)))
+        let body = try call.body(UpdateProviderBody.self)
         let uuid = call.parameters[0]
-        let parentValue = body["parent_provider_uuid"]
         let (provider, previousUpdate) = try await store.updateProviderReportingStamp(
-            uuid: uuid, name: body["name"]!.stringValue!,
-            parentUUID: parentValue?.stringValue, setParent: parentValue != nil,  // as written, as upstream
+            uuid: uuid, name: body.name,
+            parentUUID: body.parentUUID, setParent: body.setsParent,  // as written, as upstream
             allowReparent: call.atLeast(1, 37))
         // Upstream sends the updated_at it read before saving: none for a provider never updated.
         return Reply.json(providerJSON(provider, call))

@@ -149,6 +149,12 @@ public struct PlacementResponder: HTTPResponder {
             routeLabel = "/healthcheck"
             return .json(.object(["status": .string("ok")]))
         }
+        if path == "/openapi.json" {
+            // Public, as the version document: it describes the API, never its data (docs/api.md).
+            routeLabel = "/openapi.json"
+            return Reply(status: .ok, body: nil, headers: [(.contentType, "application/json")],
+                         raw: OpenAPIDocument.bytes)
+        }
         if path == "/metrics", let metricsText {
             let text = await metricsText()
             let reply = Reply(status: .ok, body: nil, headers: [(.contentType, "text/plain; version=0.0.4")], raw: Array(text.utf8))
@@ -211,7 +217,7 @@ public struct PlacementResponder: HTTPResponder {
     /// - Throws: ``AuthFailure`` when the request carries no acceptable token or the identity service is down.
     private func authenticate(_ request: Request) async throws(AuthFailure) -> Identity? {
         switch request.uri.path {
-        case "/", "", "/healthcheck": return nil
+        case "/", "", "/healthcheck", "/openapi.json": return nil
         case "/metrics" where metricsText != nil: return nil
         default: return try await configuration.auth.identify(request.headers)
         }

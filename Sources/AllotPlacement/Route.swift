@@ -7,11 +7,14 @@ struct Route: Sendable {
         case parameter
     }
 
+    /// The path as documented (`/resource_providers/{uuid}`): parameters named in braces.
+    let pattern: String
     let segments: [Segment]
     /// Handlers by method, in the order upstream lists them in `Allow` headers.
     let methods: [(HTTPRequest.Method, Endpoint)]
 
     init(_ pattern: String, _ methods: [(HTTPRequest.Method, Endpoint)]) {
+        self.pattern = pattern
         segments = pattern.split(separator: "/").map { $0.hasPrefix("{") ? .parameter : .literal(String($0)) }
         self.methods = methods
     }
