@@ -27,6 +27,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (env ALLOT_PORT).")
     var port: Int = env("ALLOT_PORT").flatMap(Int.init) ?? 8778
 
+    @OptionGroup(title: "TLS (HTTPS; see docs/tls.md)")
+    var tls: ServerTLSOptions
+
     @Option(help: "SQLite file path, ':memory:', or a postgres:// URL (env ALLOT_DATABASE).")
     var database: String = env("ALLOT_DATABASE") ?? "./allot.sqlite"
 
@@ -100,6 +103,7 @@ struct Serve: AsyncParsableCommand {
         if !noAgent { try tracker.validateTracker() }
         if auth == .keystone { _ = try keystone.configuration() }
         _ = try policyOptions.policy()
+        try tls.validateTLS()
     }
 
     func run() async throws {
@@ -132,11 +136,16 @@ struct Serve: AsyncParsableCommand {
             agent = embedded
             services.append(AuditService(tracker: embedded))
         }
+        let serverTLS = try tls.serverTLS()
         let app = buildApplication(
             store: store, configuration: configuration, host: host, port: port, logger: logger,
             metricsText: { registry.emitToString() }, compute: ComputeService(ledger: ledger, tracker: agent),
+            server: try ServerTLS.serverBuilder(serverTLS),
             onServerRunning: { port in
-                logger.info("Serving the Placement API", metadata: ["allot.port": .stringConvertible(port)])
+                logger.info("Serving the Placement API", metadata: [
+                    "allot.port": .stringConvertible(port), "allot.tls": .stringConvertible(serverTLS != nil),
+                    "allot.tls.client_certificates": .stringConvertible(serverTLS?.clientCAFile != nil),
+                ])
             })
         let group = ServiceGroup(
             configuration: .init(services: [app] + services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
