@@ -19,7 +19,7 @@ struct ClientOptions: ParsableArguments {
     @Flag(help: "Print the API's JSON instead of a table.")
     var json = false
 
-    @OptionGroup(title: "TLS (https:// URLs; see docs/tls.md)")
+    @OptionGroup(title: "TLS")
     var tls: ClientTLSOptions
 
     /// The token to send: given, else the admin token of the local token file, else `admin` (noauth).

@@ -35,7 +35,7 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "Placement's endpoint, e.g. http://controller:8778 (env ALLOT_PLACEMENT_URL).")
     var placementURL: String = env("ALLOT_PLACEMENT_URL") ?? ""
 
-    @OptionGroup(title: "TLS to Placement (https:// URLs; see docs/tls.md)")
+    @OptionGroup(title: "TLS to Placement")
     var tls: ClientTLSOptions
 
     @Option(help: "Token sent to Placement as X-Auth-Token (env ALLOT_PLACEMENT_TOKEN; prefer it over the command line, which others can read).")

@@ -27,7 +27,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (env ALLOT_PORT).")
     var port: Int = env("ALLOT_PORT").flatMap(Int.init) ?? 8778
 
-    @OptionGroup(title: "TLS (HTTPS; see docs/tls.md)")
+    @OptionGroup(title: "TLS")
     var tls: ServerTLSOptions
 
     @Option(help: "SQLite file path, ':memory:', or a postgres:// URL (env ALLOT_DATABASE).")
