@@ -34,7 +34,9 @@ import Testing
         try await Self.placementWithoutGenerations().test(.live) { client in
             let port = try #require(client.port)
             let placement = try await PlacementClient.connect(url: "http://127.0.0.1:\(port)", token: nil)
-            await #expect(throws: PlacementClientError.self) { _ = try await placement.provider(Self.uuid) }
+            let missing = await #expect(throws: PlacementClientError.self) { _ = try await placement.provider(Self.uuid) }
+            #expect(missing?.kind == .malformed)
+            #expect(missing?.detail.contains("'generation'") == true, "\(String(describing: missing))")
             await #expect(throws: PlacementClientError.self) { _ = try await placement.traits(Self.uuid) }
             await #expect(throws: PlacementClientError.self) { _ = try await placement.inventories(Self.uuid) }
             await #expect(throws: PlacementClientError.self) {
