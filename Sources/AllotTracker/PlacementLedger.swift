@@ -87,7 +87,7 @@ public final class PlacementLedger: LedgerBackend {
     }
 
     private func write(_ consumers: [String: NodeAmounts], replacing: [String: Set<String>], owner: Instance?) async throws {
-        for attempt in 1... {
+        try await Self.conflictRetry.run(isRetryable: Self.isGenerationConflict) {
             var writes: [PlacementClient.ConsumerWrite] = []
             for (consumer, amounts) in consumers.sorted(by: { $0.key < $1.key }) {
                 let current = try await placement.consumerAllocations(consumer)
@@ -101,12 +101,16 @@ public final class PlacementLedger: LedgerBackend {
                         ? SQLComputeLedger.instanceConsumerType : SQLComputeLedger.migrationConsumerType))
             }
             guard !writes.isEmpty else { return }
-            do {
-                return try await placement.writeAllocations(writes)
-            } catch let error as PlacementClientError where error.isGenerationConflict && attempt < 4 {
-                try await Task.sleep(for: .milliseconds(10 * attempt))
-            }
+            try await placement.writeAllocations(writes)
         }
+    }
+
+    /// Placement generation conflicts are retried: 4 attempts in all, short jittered pauses (10 ms, 20 ms, 40 ms).
+    static let conflictRetry = Retry(
+        backoff: Backoff(initial: .milliseconds(10), multiplier: 2, cap: .milliseconds(40), jitter: 0.5), maxAttempts: 4)
+
+    static func isGenerationConflict(_ error: any Error) -> Bool {
+        (error as? PlacementClientError)?.isGenerationConflict ?? false
     }
 
     // MARK: Audit
@@ -171,21 +175,16 @@ public final class PlacementLedger: LedgerBackend {
     /// created first; generation conflicts are retried).
     public func saveNode(_ node: ComputeNode) async throws -> NodeSave {
         var save = try await local.saveNode(node)
-        for attempt in 1... {
-            do {
-                let remote = try await syncProvider(node)
-                save.createdProvider = save.createdProvider || remote.created
-                save.changedInventories = save.changedInventories || remote.inventories
-                save.changedTraits = save.changedTraits || remote.traits
-                let children = try await serial.run { try await self.syncChildren(node) }
-                save.changedPCIProviders = save.changedPCIProviders || children.changed
-                save.reshapedConsumers = Array(Set(save.reshapedConsumers).union(children.reshaped)).sorted()
-                return save
-            } catch let error as PlacementClientError where error.isGenerationConflict && attempt < 4 {
-                try await Task.sleep(for: .milliseconds(10 * attempt))
-            }
+        try await Self.conflictRetry.run(isRetryable: Self.isGenerationConflict) {
+            let remote = try await syncProvider(node)
+            save.createdProvider = save.createdProvider || remote.created
+            save.changedInventories = save.changedInventories || remote.inventories
+            save.changedTraits = save.changedTraits || remote.traits
+            let children = try await serial.run { try await self.syncChildren(node) }
+            save.changedPCIProviders = save.changedPCIProviders || children.changed
+            save.reshapedConsumers = Array(Set(save.reshapedConsumers).union(children.reshaped)).sorted()
         }
-        fatalError("unreachable")
+        return save
     }
 
     private func syncProvider(_ node: ComputeNode) async throws -> (created: Bool, inventories: Bool, traits: Bool) {

@@ -165,38 +165,27 @@ public final class RemoteLedger: LedgerBackend {
     /// ledger protocol ``LedgerProtocol/version``); `false` for upstream Placement.
     /// - Throws: when the service answers with something else than 200 or 404 (e.g. 403: the token may not use it).
     public static func isOffered(by client: PlacementClient) async throws -> Bool {
-        let answer = try await client.exchange(.GET, "/compute/v1/ledger", body: nil, versioned: false)
-        switch answer.status {
-        case 200:
-            let object = try? JSONSerialization.jsonObject(with: Data(answer.bytes)) as? [String: Any]
-            return object?["ledger_protocol"] as? Int == LedgerProtocol.version
-        case 404: return false
-        default:
-            let json = try? JSONSerialization.jsonObject(with: Data(answer.bytes))
-            throw PlacementClient.failure(status: answer.status, json: json, bytes: answer.bytes,
-                                          request: "GET \(client.baseURL)/compute/v1/ledger")
+        struct Offer: Decodable {
+            var ledgerProtocol: Int
+            enum CodingKeys: String, CodingKey { case ledgerProtocol = "ledger_protocol" }
         }
+        let offer = try await client.service.send(.GET, "/compute/v1/ledger", allow: [404], as: Offer.self)
+        return offer?.ledgerProtocol == LedgerProtocol.version
     }
 
     /// Sends one call; a refusal is rethrown as the same ``ComputeError``, an HTTP error as a ``PlacementError``
-    /// of the same kind and code (so generation conflicts are retried as with a local ledger), no answer as a
-    /// ``PlacementClientError``.
+    /// of the same kind and code (so generation conflicts are retried as with a local ledger), no answer or an
+    /// unreadable one as a ``ServiceClientError``.
     private func call(_ call: LedgerCall, _ request: LedgerRequest) async throws -> LedgerAnswer {
-        let label = "POST \(client.baseURL)/compute/v1/ledger/\(call.rawValue)"
-        let answer = try await client.exchange(
-            .POST, "/compute/v1/ledger/\(call.rawValue)", body: try JSONEncoder().encode(request), versioned: false)
+        let path = "/compute/v1/ledger/\(call.rawValue)"
+        let label = client.service.label(.POST, path)
+        let answer = try await client.service.exchange(.POST, path, body: Array(try JSONEncoder().encode(request)))
         guard answer.status == 200 else {
-            let json = try? JSONSerialization.jsonObject(with: Data(answer.bytes))
-            let failure = PlacementClient.failure(status: answer.status, json: json, bytes: answer.bytes, request: label)
+            let failure = client.service.failure(answer, label)
             throw PlacementError(Self.kind(answer.status), "\(label): \(failure.detail)",
                                  code: failure.code.map(ErrorCode.init) ?? .undefined)
         }
-        let decoded: LedgerAnswer
-        do {
-            decoded = try JSONDecoder().decode(LedgerAnswer.self, from: Data(answer.bytes))
-        } catch {
-            throw PlacementClientError(status: answer.status, code: nil, detail: "unreadable answer: \(error)", request: label)
-        }
+        let decoded = try ServiceClient.decode(LedgerAnswer.self, from: answer.bytes, status: answer.status, request: label)
         if let refusal = decoded.refusal { throw refusal }
         return decoded
     }
@@ -225,7 +214,11 @@ public final class RemoteLedger: LedgerBackend {
 
     public func node(uuid: String) async throws -> (node: ComputeNode, generation: Int)? {
         let answer = try await call(.node, request { $0.uuid = uuid })
-        return answer.node.map { ($0, answer.generation ?? 0) }
+        guard let node = answer.node else { return nil }
+        guard let generation = answer.generation else {
+            throw ServiceClientError(kind: .malformed, status: 200, detail: "a node without its generation", request: "node")
+        }
+        return (node, generation)
     }
 
     public func nodes(host: String?) async throws -> [ComputeNode] {
@@ -247,7 +240,7 @@ public final class RemoteLedger: LedgerBackend {
     @discardableResult
     public func saveNode(_ node: ComputeNode) async throws -> NodeSave {
         guard let save = try await call(.saveNode, request { $0.computeNode = node }).save else {
-            throw PlacementClientError(status: 200, code: nil, detail: "no result", request: "save-node")
+            throw ServiceClientError(kind: .malformed, status: 200, detail: "no result", request: "save-node")
         }
         return save
     }
@@ -258,7 +251,7 @@ public final class RemoteLedger: LedgerBackend {
 
     public func commit(_ operation: ComputeOperation) async throws -> CommitResult {
         guard let result = try await call(.commit, request { $0.operation = operation }).commit else {
-            throw PlacementClientError(status: 200, code: nil, detail: "no result", request: "commit")
+            throw ServiceClientError(kind: .malformed, status: 200, detail: "no result", request: "commit")
         }
         return result
     }
@@ -266,7 +259,7 @@ public final class RemoteLedger: LedgerBackend {
     public func reconcile(consumer: String) async throws -> (outcome: SQLComputeLedger.Reconciled, generations: [String: Int]) {
         let answer = try await call(.reconcile, request { $0.consumer = consumer })
         guard let outcome = answer.reconciled else {
-            throw PlacementClientError(status: 200, code: nil, detail: "no result", request: "reconcile")
+            throw ServiceClientError(kind: .malformed, status: 200, detail: "no result", request: "reconcile")
         }
         return (outcome, answer.generations ?? [:])
     }
@@ -277,7 +270,10 @@ public final class RemoteLedger: LedgerBackend {
 
     public func changedProviders(since: Int?) async throws -> (sequence: Int, providers: Set<String>?) {
         let answer = try await call(.changedProviders, request { $0.since = since })
-        return (answer.sequence ?? 0, answer.providers.map(Set.init))
+        guard let sequence = answer.sequence else {
+            throw ServiceClientError(kind: .malformed, status: 200, detail: "no sequence", request: "changed-providers")
+        }
+        return (sequence, answer.providers.map(Set.init))
     }
 
     public func placementTraits(node: String) async throws -> Set<String>? {

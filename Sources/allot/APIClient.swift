@@ -1,10 +1,9 @@
 import AllotPlacement
+import AllotTracker
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import NIOFoundationCompat
 
 /// Where the operator commands find the API, and with which token.
 struct ClientOptions: ParsableArguments {
@@ -20,6 +19,9 @@ struct ClientOptions: ParsableArguments {
     @Flag(help: "Print the API's JSON instead of a table.")
     var json = false
 
+    @OptionGroup(title: "TLS")
+    var tls: ClientTLSOptions
+
     /// The token to send: given, else the first-start admin token beside the database (while its file exists),
     /// else `admin` (noauth).
     func resolvedToken() -> String {
@@ -33,46 +35,33 @@ struct ClientOptions: ParsableArguments {
     }
 }
 
-/// A failed API call, with the server's own explanation.
-struct APIError: Error, CustomStringConvertible {
-    var status: Int
-    var message: String
-    var description: String { "HTTP \(status): \(message)" }
-}
-
-/// A small JSON client for the operator commands.
+/// A small JSON client for the operator commands, over the one ``ServiceClient`` (TLS from ``ClientTLSOptions``).
 struct APIClient {
     let options: ClientOptions
 
     /// Sends a request and returns the decoded JSON answer.
-    /// - Throws: ``APIError`` with the API's error detail for a non-2xx status; a clear error when the API is down.
+    /// - Throws: ``ServiceClientError`` with the API's error detail and code for a non-2xx status; a
+    ///   `ValidationError` naming the (redacted) URL when the API cannot be reached or its TLS fails.
     func call(_ method: HTTPMethod, _ path: String, body: [String: Any]? = nil) async throws -> Any {
-        let base = options.url.hasSuffix("/") ? String(options.url.dropLast()) : options.url
-        var request = HTTPClientRequest(url: base + path)
-        request.method = method
-        request.headers.add(name: "X-Auth-Token", value: options.resolvedToken())
-        request.headers.add(name: "Accept", value: "application/json")
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
-        }
-        let response: HTTPClientResponse
+        let client: ServiceClient
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+            client = try ServiceClient(
+                url: options.url, token: options.resolvedToken(), tls: options.tls.clientTLS, timeout: .seconds(120),
+                dedicated: true)
         } catch {
-            throw ValidationError("cannot reach the Allot API at \(base): \(error)")
+            throw ValidationError(error.description)
         }
-        let bytes = try await response.body.collect(upTo: 64 << 20)
-        let data = Data(buffer: bytes)
-        let object = data.isEmpty ? [String: Any]() : try JSONSerialization.jsonObject(with: data)
-        guard (200..<300).contains(Int(response.status.code)) else {
-            let detail = ((object as? [String: Any])?["errors"] as? [[String: Any]])?.first
-            let text = (detail?["detail"] as? String)?.components(separatedBy: "\n\n ").last?
-                .trimmingCharacters(in: .whitespaces) ?? String(decoding: data, as: UTF8.self)
-            let code = detail?["code"] as? String
-            throw APIError(status: Int(response.status.code), message: code.map { "\(text) (\($0))" } ?? text)
+        let bytes = try body.map { Array(try JSONSerialization.data(withJSONObject: $0)) }
+        let answer: ServiceClient.Answer
+        do {
+            answer = try await client.exchange(method, path, body: bytes)
+        } catch {
+            try await client.shutdown()
+            throw ValidationError("cannot reach the Allot API at \(client.redactedURL): \(error.detail)")
         }
-        return object
+        try await client.shutdown()
+        guard (200..<300).contains(answer.status) else { throw client.failure(answer, client.label(method, path)) }
+        return answer.bytes.isEmpty ? [String: Any]() : try JSONSerialization.jsonObject(with: Data(answer.bytes))
     }
 
     /// Prints JSON as the API gave it (sorted keys, indented).

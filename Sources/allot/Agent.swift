@@ -35,6 +35,9 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "Placement's endpoint, e.g. http://controller:8778 (env ALLOT_PLACEMENT_URL).")
     var placementURL: String = env("ALLOT_PLACEMENT_URL") ?? ""
 
+    @OptionGroup(title: "TLS to Placement")
+    var tls: ClientTLSOptions
+
     @Option(help: "Token sent to Placement as X-Auth-Token (env ALLOT_PLACEMENT_TOKEN; prefer it over the command line, which others can read).")
     var placementToken: String = env("ALLOT_PLACEMENT_TOKEN") ?? ""
 
@@ -72,6 +75,9 @@ struct Agent: AsyncParsableCommand {
     @Flag(help: "Allow --auth noauth on an address other than loopback (env ALLOT_I_KNOW_NOAUTH_IS_INSECURE=1).")
     var iKnowNoauthIsInsecure = env("ALLOT_I_KNOW_NOAUTH_IS_INSECURE") == "1"
 
+    @Option(help: "Seconds a request to the compute API may take to arrive, and a connection may stay idle, before the agent closes it (env ALLOT_REQUEST_TIMEOUT).")
+    var requestTimeout: Int = env("ALLOT_REQUEST_TIMEOUT").flatMap(Int.init) ?? 30
+
     @OptionGroup(title: "Tracker")
     var tracker: TrackerOptions
 
@@ -81,8 +87,13 @@ struct Agent: AsyncParsableCommand {
         else {
             throw ValidationError("--placement-url must be an http(s) URL (e.g. http://controller:8778)")
         }
+        guard url.query == nil, url.fragment == nil else {
+            throw ValidationError("--placement-url must not hold a query or a fragment (the token goes in --placement-token)")
+        }
+        try tls.validateTLS()
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
         try Serve.checkNoauthAddress(auth, host: host, insecure: iKnowNoauthIsInsecure)
+        guard requestTimeout > 0 else { throw ValidationError("--request-timeout must be a positive number of seconds") }
         guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535") }
         guard !database.hasPrefix("postgres") else {
             throw ValidationError("the agent keeps its ledger in a local SQLite file; give --database a path")
@@ -95,9 +106,22 @@ struct Agent: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "allot")
-        let placement = try await connect(logger: logger)
+        let service = try ServiceClient(
+            url: placementURL, token: placementToken.isEmpty ? nil : placementToken, tls: tls.clientTLS)
+        do {
+            try await run(service: service, logger: logger, registry: registry)
+        } catch {
+            try await service.shutdown()
+            throw error
+        }
+        try await service.shutdown()
+    }
+
+    private func run(service: ServiceClient, logger: Logger, registry: PrometheusCollectorRegistry) async throws {
+        let placement = try await connect(service, logger: logger)
         logger.info("Placement reached", metadata: [
-            "allot.placement_url": .string(placement.baseURL), "allot.microversion": .string("\(placement.version)"),
+            "allot.placement_url": .stringConvertible(placement.redactedURL),
+            "allot.microversion": .string("\(placement.version)"),
         ])
         let remote: Bool
         switch self.ledger {
@@ -106,7 +130,7 @@ struct Agent: AsyncParsableCommand {
             let offered = try await RemoteLedger.isOffered(by: placement)
             if self.ledger == .remote, !offered {
                 throw ValidationError(
-                    "--ledger remote: \(placementURL) keeps no compute ledger (it is not an allot serve); use --ledger local")
+                    "--ledger remote: \(placement.redactedURL) keeps no compute ledger (it is not an allot serve); use --ledger local")
             }
             remote = offered
         }
@@ -118,7 +142,9 @@ struct Agent: AsyncParsableCommand {
         let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
         let ledger: any LedgerBackend
         if remote {
-            logger.info("Using the server's compute ledger", metadata: ["allot.placement_url": .string(placement.baseURL)])
+            logger.info("Using the server's compute ledger", metadata: [
+                "allot.placement_url": .stringConvertible(placement.redactedURL),
+            ])
             ledger = RemoteLedger(client: placement)
         } else {
             logger.info("Opening the local ledger", metadata: ["allot.database": .string(location.description)])
@@ -138,6 +164,7 @@ struct Agent: AsyncParsableCommand {
             store: SQLPlacementStore(database: db, logger: logger, now: now), configuration: configuration, host: host,
             port: port, logger: logger, metricsText: { registry.emitToString() },
             compute: ComputeService(ledger: ledger, tracker: agent),
+            server: ServerTLS.http1(requestTimeout: .seconds(requestTimeout)),
             onServerRunning: { port in
                 logger.info("Serving the compute API", metadata: ["allot.port": .stringConvertible(port)])
             })
@@ -162,20 +189,18 @@ struct Agent: AsyncParsableCommand {
         case auto, remote, local
     }
 
-    /// Reaches Placement, retrying with a growing pause (up to 30 s) while it does not answer; a Placement that
-    /// answers but is too old is an error at once.
-    private func connect(logger: Logger) async throws -> PlacementClient {
-        var pause = 1.0
-        while true {
-            do {
-                return try await PlacementClient.connect(url: placementURL, token: placementToken.isEmpty ? nil : placementToken)
-            } catch let error as PlacementClientError where error.status == 0 || error.status >= 500 {
+    /// Reaches Placement, retrying with a growing, jittered pause (up to 30 s) while it does not answer or answers
+    /// 5xx; a Placement that answers but is too old, or whose TLS fails (an untrusted certificate), is an error at
+    /// once.
+    private func connect(_ service: ServiceClient, logger: Logger) async throws -> PlacementClient {
+        try await Retry().run(
+            isRetryable: { ($0 as? ServiceClientError)?.isTransient ?? false },
+            willRetry: { error, _, pause in
                 logger.warning("Placement not reachable; retrying", metadata: [
-                    "allot.error": .string(error.description), "allot.retry_in_s": .stringConvertible(pause),
+                    "allot.error": .string("\(error)"), "allot.retry_in_s": .stringConvertible(
+                        Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18),
                 ])
-                try await Task.sleep(for: .seconds(pause))
-                pause = min(pause * 2, 30)
-            }
-        }
+            },
+            { try await PlacementClient.connect(service) })
     }
 }

@@ -1,4 +1,5 @@
 import AllotCore
+import AllotTracker
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
@@ -148,14 +149,26 @@ struct Events: AsyncParsableCommand {
     var count: Int?
 
     func run() async throws {
-        let base = client.url.hasSuffix("/") ? String(client.url.dropLast()) : client.url
-        var request = HTTPClientRequest(url: base + "/compute/v1/events" + (after.map { "?after=\($0)" } ?? ""))
-        request.headers.add(name: "X-Auth-Token", value: client.resolvedToken())
-        request.headers.add(name: "Accept", value: "text/event-stream")
-        let response = try await HTTPClient.shared.execute(request, timeout: .hours(24 * 365))
-        guard response.status.code == 200 else {
-            throw APIError(status: Int(response.status.code), message: "cannot follow events")
+        let service: ServiceClient
+        do {
+            service = try ServiceClient(
+                url: client.url, token: client.resolvedToken(), tls: client.tls.clientTLS, dedicated: true)
+        } catch {
+            throw ValidationError(error.description)
         }
+        do {
+            try await follow(service)
+        } catch {
+            try await service.shutdown()
+            throw error
+        }
+        try await service.shutdown()
+    }
+
+    private func follow(_ service: ServiceClient) async throws {
+        let response = try await service.stream(
+            "/compute/v1/events" + (after.map { "?after=\($0)" } ?? ""), accept: "text/event-stream",
+            timeout: .hours(24 * 365))
         var seen = 0
         var pending = ""
         for try await buffer in response.body {

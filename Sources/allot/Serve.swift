@@ -28,6 +28,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (env ALLOT_PORT).")
     var port: Int = env("ALLOT_PORT").flatMap(Int.init) ?? 8778
 
+    @OptionGroup(title: "TLS")
+    var tls: ServerTLSOptions
+
     @Option(help: "SQLite file path, ':memory:', or a postgres:// URL (env ALLOT_DATABASE).")
     var database: String = env("ALLOT_DATABASE") ?? "./allot.sqlite"
 
@@ -113,6 +116,7 @@ struct Serve: AsyncParsableCommand {
         if !noAgent { try tracker.validateTracker() }
         if auth == .keystone { _ = try keystone.configuration() }
         _ = try policyOptions.policy()
+        try tls.validateTLS()
     }
 
     func run() async throws {
@@ -151,12 +155,16 @@ struct Serve: AsyncParsableCommand {
             agent = embedded
             agentServices = [AuditService(tracker: embedded), EventStreamsService(events: events)]
         }
+        let serverTLS = try tls.serverTLS()
         services.append(buildApplication(
             store: store, configuration: configuration, host: host, port: port, logger: logger,
             metricsText: { registry.emitToString() }, compute: ComputeService(ledger: ledger, tracker: agent),
-            requestTimeout: .seconds(requestTimeout),
+            server: try ServerTLS.serverBuilder(serverTLS, requestTimeout: .seconds(requestTimeout)),
             onServerRunning: { port in
-                logger.info("Serving the Placement API", metadata: ["allot.port": .stringConvertible(port)])
+                logger.info("Serving the Placement API", metadata: [
+                    "allot.port": .stringConvertible(port), "allot.tls": .stringConvertible(serverTLS != nil),
+                    "allot.tls.client_certificates": .stringConvertible(serverTLS?.clientCAFile != nil),
+                ])
             }))
         services += agentServices
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
