@@ -97,6 +97,19 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        // The tracker benchmark (docs/performance.md): its own executable, so the `allot` binary carries no benchmark.
+        .executableTarget(
+            name: "allot-bench-tracker",
+            dependencies: [
+                "AllotCore",
+                "AllotStore",
+                "AllotTracker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
+            swiftSettings: upcoming
+        ),
         .executableTarget(
             name: "allot",
             dependencies: [

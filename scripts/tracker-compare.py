@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Side by side: upstream Nova's tracker (nova_rt_bench.py) and Allot's (allot bench-tracker).
+"""Side by side: upstream Nova's tracker (nova_rt_bench.py) and Allot's (allot-bench-tracker).
 
 Usage:
   ~/.cache/allot-bench/nova-venv/bin/python ../shared/bench/nova_rt_bench.py --out nova.json
-  .build/release/allot bench-tracker --out allot.json
+  .build/release/allot-bench-tracker --out allot.json
   python3 scripts/tracker-compare.py nova.json allot.json
 
 Prints a Markdown table: each figure for both, the ratio (upstream / Allot) and the issue's target.

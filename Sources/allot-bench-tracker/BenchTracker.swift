@@ -6,13 +6,14 @@ import Foundation
 import Logging
 import SQLKit
 
-/// `allot bench-tracker`: the four scenarios of `../shared/bench/nova_rt_bench.py`, run against Allot's own
+/// `allot-bench-tracker` (a separate executable, so the `allot` binary carries no benchmark): the four scenarios of `../shared/bench/nova_rt_bench.py`, run against Allot's own
 /// tracker with its real store (a SQLite file, WAL, synchronous=FULL: every claim is a durable commit).
 ///
 /// CPU figures are the whole process's CPU time (every thread, SQLite's included) per operation.
+@main
 struct BenchTracker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-tracker",
+        commandName: "allot-bench-tracker",
         abstract: "Benchmark the resource tracker (claims, audits, bare-metal passes, resizes) on a real SQLite store.",
         discussion: "Prints one JSON document shaped like nova_rt_bench.py's; scripts/tracker-compare.py puts both side by side.")
 
@@ -38,7 +39,7 @@ struct BenchTracker: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { if directory == nil { try? FileManager.default.removeItem(at: root) } }
         var result: [String: Any] = ["meta": [
-            "date_utc": ISO8601DateFormatter().string(from: Date()), "allot": "bench-tracker",
+            "date_utc": ISO8601DateFormatter().string(from: Date()), "allot": "allot-bench-tracker",
             "cpu_count": ProcessInfo.processInfo.activeProcessorCount, "store": "sqlite-wal-synchronous-\(sqliteSynchronous.rawValue)",
             "argv": Array(CommandLine.arguments.dropFirst()),
         ] as [String: Any]]
