@@ -5,10 +5,24 @@ import Synchronization
 /// Faults of the database itself (PostgreSQL down or out of connections, a full disk, I/O errors), told apart from
 /// the errors of a statement and turned into ``StoreError/unavailable(_:)`` and ``StoreError/storageFull(_:)``.
 extension Database {
-    /// How long a request waits for a PostgreSQL connection from the pool. While PostgreSQL is down the pool
-    /// keeps trying to connect (and recovers by itself once it is back) but would hold each request for up to a
-    /// minute before failing it; past this wait the request fails at once with ``StoreError/unavailable(_:)``.
+    /// How long a request waits for a PostgreSQL connection from the pool while no other request of this process
+    /// gets one either. While PostgreSQL is down the pool keeps trying to connect (and recovers by itself once it
+    /// is back) but would hold each request for up to a minute before failing it; past this wait the request
+    /// fails at once with ``StoreError/unavailable(_:)``. A request that waits because every connection is busy
+    /// (a burst of writers on a healthy server) keeps waiting as long as others finish: that is progress, not a
+    /// fault.
     public static let connectionWait = Duration.seconds(5)
+
+    /// When a pooled connection was last handed to a request: while that keeps happening, PostgreSQL is up and a
+    /// request waiting for a connection is only queued behind others.
+    final class PoolProgress: Sendable {
+        private let last = Mutex(ContinuousClock.now)
+
+        func record() { last.withLock { $0 = .now } }
+
+        /// How long ago a connection was last handed out.
+        var sinceLast: Duration { ContinuousClock.now - last.withLock { $0 } }
+    }
 
     /// Whether a pooled connection was handed to the body, or the wait for one given up (whichever comes first).
     fileprivate final class Lease: Sendable {
@@ -45,7 +59,7 @@ extension Database {
     /// ``connectionWait`` or the pool cannot connect. A body that got its connection is never cancelled by this
     /// wait: only the wait for a connection is bounded, never a statement or a `COMMIT`.
     static func leasing<T: Sendable>(
-        _ client: PostgresClient, _ body: @Sendable (PostgresConnection) async throws -> T
+        _ client: PostgresClient, progress: PoolProgress, _ body: @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await withoutActuallyEscaping(body) { body in
             let lease = Lease()
@@ -55,6 +69,7 @@ extension Database {
                     do {
                         return .value(try await client.withConnection { connection in
                             guard lease.take() else { throw CancellationError() }
+                            progress.record()
                             return try await body(connection)
                         })
                     } catch {
@@ -64,8 +79,15 @@ extension Database {
                     }
                 }
                 group.addTask {
-                    // Cancelled (so it ends at once) when the body returns first.
-                    try? await Task.sleep(for: connectionWait)
+                    // Cancelled (so it ends at once) when the body returns first. Gives up only after a whole
+                    // `connectionWait` in which no request of this process got a connection.
+                    var wait = connectionWait
+                    while true {
+                        do { try await Task.sleep(for: wait) } catch { return .timerDone }
+                        let idle = progress.sinceLast
+                        if idle >= connectionWait || lease.wasLeased { break }
+                        wait = connectionWait - idle
+                    }
                     if lease.abandon() {
                         throw StoreError.unavailable("no PostgreSQL connection within \(connectionWait)")
                     }

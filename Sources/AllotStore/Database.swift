@@ -26,6 +26,8 @@ public final class Database: Sendable {
     public let flavor: SQLFlavor
     private let backend: Backend
     private let logger: Logger
+    /// PostgreSQL: when a pooled connection was last handed out (see ``leasing(_:progress:_:)``).
+    let poolProgress = PoolProgress()
 
     /// SQLite's other connections: one for ``readTransaction(_:)``, one that checkpoints the WAL in the
     /// background (so no commit pays for copying the WAL into the database and syncing it).
@@ -265,7 +267,7 @@ public final class Database: Sendable {
             case .sqlite(let engine, let gate, _):
                 return try await gate.withGate { try await body(SQLiteEngineDatabase(engine: engine, logger: logger)) }
             case .postgres(let client, _):
-                return try await Self.leasing(client) { connection in
+                return try await Self.leasing(client, progress: poolProgress) { connection in
                     try await body(connection.sql(queryLogLevel: nil))
                 }
             }
@@ -295,7 +297,7 @@ public final class Database: Sendable {
                 while true {
                     attempt += 1
                     do {
-                        return try await Self.leasing(client) { connection in
+                        return try await Self.leasing(client, progress: poolProgress) { connection in
                             try await Self.runTransaction(connection.sql(queryLogLevel: nil), flavor: .postgres, body)
                         }
                     } catch let error as PSQLError where attempt < 5 && Self.isRetryable(error) {

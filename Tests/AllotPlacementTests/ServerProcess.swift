@@ -151,7 +151,7 @@ enum SecretScan {
     /// The secrets in a server's command line and environment.
     static func secrets(arguments: [String], environment: [String: String]) -> Set<String> {
         var found = Set<String>()
-        let secretOption = /^--.*(token|password|key|secret)/
+        let secretOption = /^--(.*-)?(token|password|secret)$/
         for (index, argument) in arguments.enumerated() {
             if index > 0, arguments[index - 1].contains(secretOption), !argument.hasPrefix("--"),
                 !arguments[index - 1].hasPrefix("--tls-key")  // a key's path is not the key
