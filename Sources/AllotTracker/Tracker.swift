@@ -507,17 +507,15 @@ public final class Tracker: Sendable {
 
     /// Retries `body` on Placement generation conflicts, with a short growing pause (4 tries).
     private func withConflictRetries<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
-        var pause = 10
-        for attempt in 1... {
-            do {
-                return try await body()
-            } catch let error as PlacementError where error.code == .concurrentUpdate && attempt < 4 {
-                try await Task.sleep(for: .milliseconds(pause))
-                pause *= 4
-            }
-        }
-        fatalError("unreachable")
+        // Another writer moved the provider's generation: read again after 10, 40, 160 ms (4 attempts in all).
+        try await Self.conflictRetry.run(isRetryable: { error in
+            (error as? PlacementError)?.code == .concurrentUpdate
+        }) { try await body() }
     }
+
+    private static let conflictRetry = Retry(
+        backoff: Backoff(initial: .milliseconds(10), multiplier: 4, cap: .milliseconds(160), jitter: 0.2),
+        maxAttempts: 4)
 }
 
 /// Runs one body at a time, in arrival order (audits queue up; an upstream ledger's claims and repairs too).
