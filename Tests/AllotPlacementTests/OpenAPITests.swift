@@ -118,6 +118,28 @@ import Testing
                     == .array(MigrationKind.allCases.map { .string($0.rawValue) }))
     }
 
+    /// The handlers accept exactly the members their bodies declare (and so publish): every declared member is
+    /// known, any other is refused by name.
+    @Test func computeBodiesAcceptExactlyTheirDeclaredMembers() throws {
+        let bodies: [(String, [ComputeMember], (ComputeBody) throws -> Void)] = [
+            ("build", BuildInstanceBody.members, { _ = try BuildInstanceBody.read($0) }),
+            ("state", InstanceStateBody.members, { _ = try InstanceStateBody.read($0) }),
+            ("move", MoveBody.members, { _ = try MoveBody.read($0) }),
+            ("progress", MigrationProgressBody.members, { _ = try MigrationProgressBody.read($0) }),
+            ("flavor", FlavorBody.members, { _ = try FlavorBody.read($0) }),
+        ]
+        for (name, members, read) in bodies {
+            var fields = Dictionary(uniqueKeysWithValues: members.map { ($0.name, JSONValue.int(-1)) })
+            do { try read(ComputeBody(fields: fields)) } catch let error as PlacementError {
+                #expect(!error.detail.hasPrefix("Unknown field"), "\(name): \(error.detail)")
+            }
+            fields["undeclared"] = .null
+            #expect(throws: PlacementError.badRequest("Unknown field 'undeclared'."), "\(name)") {
+                try read(ComputeBody(fields: fields))
+            }
+        }
+    }
+
     /// The published schema keeps every rule the validator applies (spot checks of the translation).
     @Test func schemaTranslationKeepsTheRules() {
         let schema = RequestSchemas.createProvider(.maximum).jsonSchema
