@@ -171,38 +171,16 @@ extension PlacementResponder {
     /// `POST /compute/v1/instances`: the build claim.
     func computeBuild(_ call: Call) async throws -> Reply {
         let compute = try requireCompute()
-        let body = try ComputeBody(call)
-        try body.allow(["uuid", "project_id", "user_id", "node", "flavor", "boot_from_volume", "os_type"])
-        let instance = Instance(
-            uuid: try body.uuid("uuid"), projectID: try body.identifier("project_id"),
-            userID: try body.identifier("user_id"), flavor: try body.flavor("flavor"),
-            bootFromVolume: try body.bool("boot_from_volume") ?? false, node: try body.uuid("node"),
-            osType: try body.optionalIdentifier("os_type"))
+        let instance = try BuildInstanceBody.read(call).instance
         let change = try await compute.perform(.build(instance))
         return .json(Self.changeJSON(change), status: change.isNoOp ? .ok : .created)
     }
 
     func computeInstanceState(_ call: Call) async throws -> Reply {
         let uuid = try uuidParameter(call, 0)
-        let body = try ComputeBody(call)
-        try body.allow(["vm_state", "task_state", "os_type"])
-        var vmState: VMState?
-        if let text = try body.optionalString("vm_state") {
-            guard let state = VMState(rawValue: text) else {
-                throw PlacementError.badRequest(
-                    "vm_state must be one of \(VMState.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            vmState = state
-        }
-        var taskState: String??
-        if let value = body.fields["task_state"] {
-            if case .null = value { taskState = .some(nil) } else {
-                guard let text = value.stringValue else { throw PlacementError.badRequest("task_state must be a string or null") }
-                taskState = .some(text)
-            }
-        }
+        let body = try InstanceStateBody.read(call)
         return try await computeOperation(
-            call, .update(instance: uuid, vmState: vmState, taskState: taskState, osType: try body.optionalIdentifier("os_type")))
+            call, .update(instance: uuid, vmState: body.vmState, taskState: body.taskState, osType: body.osType))
     }
 
     func computeOperation(_ call: Call, _ operation: ComputeOperation) async throws -> Reply {
@@ -233,23 +211,7 @@ extension PlacementResponder {
     /// `POST /compute/v1/migrations`: a move claim at the destination.
     func computeMove(_ call: Call) async throws -> Reply {
         let compute = try requireCompute()
-        let body = try ComputeBody(call)
-        try body.allow(["uuid", "instance_uuid", "kind", "dest_node", "flavor"])
-        let kindText = try body.string("kind")
-        guard let kind = MigrationKind(rawValue: kindText) else {
-            throw PlacementError.badRequest(
-                "kind must be one of \(MigrationKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        let flavor: Flavor
-        if kind == .resize {
-            flavor = try body.flavor("flavor")
-        } else {
-            if body.fields["flavor"] != nil { throw PlacementError.badRequest("only a resize takes a flavor") }
-            flavor = Flavor(name: "unchanged", vcpus: 1, memoryMB: 1)
-        }
-        let migration = Migration(
-            uuid: try body.uuid("uuid"), instanceUUID: try body.uuid("instance_uuid"), kind: kind, status: .accepted,
-            sourceNode: "", destNode: try body.uuid("dest_node"), oldFlavor: flavor, newFlavor: flavor)
+        let migration = try MoveBody.read(call).migration
         let change = try await compute.perform(.move(migration))
         return .json(Self.changeJSON(change), status: change.isNoOp ? .ok : .created)
     }
@@ -263,12 +225,7 @@ extension PlacementResponder {
         case "revert": operation = .revert(migration: uuid)
         case "rollback": operation = .rollback(migration: uuid)
         case "progress":
-            let body = try ComputeBody(call)
-            try body.allow(["status"])
-            let text = try body.string("status")
-            guard let status = MigrationStatus(rawValue: text) else {
-                throw PlacementError.badRequest("unknown migration status \(text)")
-            }
+            let status = try MigrationProgressBody.read(call).status
             operation = .progress(migration: uuid, status: status)
         default:
             throw PlacementError.notFound("The resource could not be found.")
@@ -471,7 +428,8 @@ extension PlacementResponder {
     }
 }
 
-/// A compute API request body: a JSON object read field by field, with clear 400s.
+/// A compute API request body: a JSON object read member by member, with clear 400s (through the declarations of
+/// ``ComputeRequestBody``).
 struct ComputeBody {
     let fields: [String: JSONValue]
 
@@ -545,23 +503,7 @@ struct ComputeBody {
 
     func flavor(_ name: String) throws -> Flavor {
         guard let object = fields[name]?.objectValue else { throw PlacementError.badRequest("'\(name)' must be an object.") }
-        let body = ComputeBody(fields: object)
-        try body.allow(["name", "vcpus", "memory_mb", "root_gb", "ephemeral_gb", "swap", "extra_specs"])
-        var specs: [String: String] = [:]
-        if let value = object["extra_specs"], value != .null {
-            guard let specObject = value.objectValue else { throw PlacementError.badRequest("'extra_specs' must be an object.") }
-            for (key, spec) in specObject {
-                guard let text = spec.stringValue else {
-                    throw PlacementError.badRequest("extra spec '\(key)' must be a string.")
-                }
-                specs[key] = text
-            }
-        }
-        let flavor = Flavor(
-            name: try body.string("name"), vcpus: try body.integer("vcpus"), memoryMB: try body.integer("memory_mb"),
-            rootGB: try body.integer("root_gb", default: 0), ephemeralGB: try body.integer("ephemeral_gb", default: 0),
-            swapMB: try body.integer("swap", default: 0), extraSpecs: specs)
-        if let problem = flavor.problem { throw problem }
+        let flavor = try FlavorBody.read(ComputeBody(fields: object)).flavor
         return flavor
     }
 }

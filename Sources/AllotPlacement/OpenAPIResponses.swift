@@ -2,8 +2,8 @@ import AllotCore
 import HTTPTypes
 
 /// What the OpenAPI document says of an endpoint beyond what routing and validation hold: a summary, its
-/// success statuses (each with the component schema of its body, or none) and, for the compute API whose bodies
-/// are read field by field, the shape of its request body.
+/// success statuses (each with the component schema of its body, or none) and, for the compute API, the schema of
+/// its request body (from the body's declaration, ``ComputeRequestBody``).
 struct EndpointDocumentation: Sendable {
     var summary: String
     var success: [(Int, String?)]
@@ -72,22 +72,22 @@ extension Endpoint {
         case .computeInstances: return .init(summary: "List instances.", success: [(200, "Instances")])
         case .computeBuild:
             return .init(summary: "Claim resources to build an instance.", success: [(200, "Change"), (201, "Change")],
-                         requestBody: ComputeBodies.build)
+                         requestBody: BuildInstanceBody.schema)
         case .computeInstance: return .init(summary: "Show an instance.", success: [(200, "Instance")])
         case .computeDeleteInstance:
             return .init(summary: "Delete an instance (release its claims).", success: [(200, "Change")])
         case .computeInstanceState:
             return .init(summary: "Update an instance's states.", success: [(200, "Change")],
-                         requestBody: ComputeBodies.state)
+                         requestBody: InstanceStateBody.schema)
         case .computeInstanceAbort: return .init(summary: "Abort a build.", success: [(200, "Change")])
         case .computeMigrations: return .init(summary: "List migrations.", success: [(200, "Migrations")])
         case .computeMove:
             return .init(summary: "Claim resources for a move.", success: [(200, "Change"), (201, "Change")],
-                         requestBody: ComputeBodies.move)
+                         requestBody: MoveBody.schema)
         case .computeMigration: return .init(summary: "Show a migration.", success: [(200, "Migration")])
         case .computeMigrationAction:
             return .init(summary: "Finish, confirm, revert, roll back or report progress of a migration.",
-                         success: [(200, "Change")], requestBody: ComputeBodies.progress)
+                         success: [(200, "Change")], requestBody: MigrationProgressBody.schema)
         case .computeAudit: return .init(summary: "Audit this host's nodes now.", success: [(200, "Audit")])
         case .computeEvents:
             return .init(summary: "The tracker's events as Server-Sent Events (a stream that stays open).",

@@ -1,7 +1,7 @@
 import AllotCore
 
-/// The component schemas of the OpenAPI document's response bodies, and the request bodies of the compute API
-/// (read field by field by `ComputeBody` rather than validated against a ``Schema``).
+/// The component schemas of the OpenAPI document's response bodies. (The compute API's request bodies are published
+/// from their declarations, ``ComputeRequestBody/schema``.)
 extension OpenAPIResponses {
     static var componentSchemas: [(String, JSONValue)] {
         let inventory = object([
@@ -83,38 +83,5 @@ extension OpenAPIResponses {
             ("LedgerInfo", object([("ledger_protocol", integer)])),
             ("LedgerReply", anything),
         ]
-    }
-}
-
-/// The compute API's request bodies, as `ComputeBody` reads them (`Handlers+Compute.swift`).
-enum ComputeBodies {
-    static let flavor = OpenAPIResponses.object(
-        [("name", OpenAPIResponses.string), ("vcpus", bounded), ("memory_mb", bounded), ("root_gb", bounded),
-         ("ephemeral_gb", bounded), ("swap", bounded), ("extra_specs", OpenAPIResponses.map(OpenAPIResponses.string))],
-        required: ["name", "vcpus", "memory_mb"])
-    static let bounded: JSONValue = .ordered([("type", "integer"), ("minimum", 0), ("maximum", .int(Limits.maxInt))])
-    static let identifier: JSONValue = .ordered([
-        ("type", "string"), ("minLength", 1), ("maxLength", 255), ("pattern", "^[A-Za-z0-9._-]+$"),
-    ])
-    static let uuid: JSONValue = .ordered([("type", "string"), ("format", "uuid")])
-
-    static let build = closed(OpenAPIResponses.object(
-        [("uuid", uuid), ("project_id", identifier), ("user_id", identifier), ("node", uuid), ("flavor", flavor),
-         ("boot_from_volume", OpenAPIResponses.boolean), ("os_type", identifier)],
-        required: ["uuid", "project_id", "user_id", "node", "flavor"]))
-    static let state = closed(OpenAPIResponses.object(
-        [("vm_state", OpenAPIResponses.string), ("task_state", OpenAPIResponses.nullableString),
-         ("os_type", identifier)], required: []))
-    static let move = closed(OpenAPIResponses.object(
-        [("uuid", uuid), ("instance_uuid", uuid), ("kind", .ordered([("type", "string")])), ("dest_node", uuid),
-         ("flavor", flavor)], required: ["uuid", "instance_uuid", "kind", "dest_node"]))
-    /// Only `progress` reads a body.
-    static let progress = closed(OpenAPIResponses.object([("status", OpenAPIResponses.string)], required: []))
-
-    static func closed(_ schema: JSONValue) -> JSONValue {
-        guard case .object(var values, var order) = schema else { return schema }
-        values["additionalProperties"] = .bool(false)
-        order.append("additionalProperties")
-        return .object(values, order: order)
     }
 }

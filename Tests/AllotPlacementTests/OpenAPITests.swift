@@ -88,6 +88,58 @@ import Testing
         #expect(checked == 11)  // PUT /resource_classes/{name} reads no body from 1.7
     }
 
+    /// The compute API's bodies are published from the declarations their handlers read through.
+    @Test func computeBodySchemasAreTheDeclarations() async throws {
+        let (_, _, document) = try await Self.served()
+        let declared: [Endpoint: JSONValue] = [
+            .computeBuild: BuildInstanceBody.schema, .computeInstanceState: InstanceStateBody.schema,
+            .computeMove: MoveBody.schema, .computeMigrationAction: MigrationProgressBody.schema,
+        ]
+        var checked = 0
+        for route in Route.all {
+            for (method, endpoint) in route.methods {
+                guard let schema = declared[endpoint] else { continue }
+                let published = document["paths"]?[route.pattern]?[method.rawValue.lowercased()]?["requestBody"]?[
+                    "content"]?["application/json"]?["schema"]
+                #expect(published == schema, "\(endpoint)'s published body schema differs from its declaration")
+                checked += 1
+            }
+        }
+        #expect(checked == declared.count)
+        // Spot checks: the declarations carry the rules the handlers apply.
+        let build = try #require(document["paths"]?["/compute/v1/instances"]?["post"]?["requestBody"]?["content"]?[
+            "application/json"]?["schema"])
+        #expect(build["additionalProperties"] == .bool(false))
+        #expect(build["required"] == .array(["uuid", "project_id", "user_id", "node", "flavor"]))
+        #expect(build["properties"]?["node"]?["format"] == .string("uuid"))
+        #expect(build["properties"]?["flavor"]?["required"] == .array(["name", "vcpus", "memory_mb"]))
+        #expect(build["properties"]?["flavor"]?["properties"]?["vcpus"]?["maximum"] == .int(Limits.maxInt))
+        #expect(MoveBody.schema["properties"]?["kind"]?["enum"]
+                    == .array(MigrationKind.allCases.map { .string($0.rawValue) }))
+    }
+
+    /// The handlers accept exactly the members their bodies declare (and so publish): every declared member is
+    /// known, any other is refused by name.
+    @Test func computeBodiesAcceptExactlyTheirDeclaredMembers() throws {
+        let bodies: [(String, [ComputeMember], (ComputeBody) throws -> Void)] = [
+            ("build", BuildInstanceBody.members, { _ = try BuildInstanceBody.read($0) }),
+            ("state", InstanceStateBody.members, { _ = try InstanceStateBody.read($0) }),
+            ("move", MoveBody.members, { _ = try MoveBody.read($0) }),
+            ("progress", MigrationProgressBody.members, { _ = try MigrationProgressBody.read($0) }),
+            ("flavor", FlavorBody.members, { _ = try FlavorBody.read($0) }),
+        ]
+        for (name, members, read) in bodies {
+            var fields = Dictionary(uniqueKeysWithValues: members.map { ($0.name, JSONValue.int(-1)) })
+            do { try read(ComputeBody(fields: fields)) } catch let error as PlacementError {
+                #expect(!error.detail.hasPrefix("Unknown field"), "\(name): \(error.detail)")
+            }
+            fields["undeclared"] = .null
+            #expect(throws: PlacementError.badRequest("Unknown field 'undeclared'."), "\(name)") {
+                try read(ComputeBody(fields: fields))
+            }
+        }
+    }
+
     /// The published schema keeps every rule the validator applies (spot checks of the translation).
     @Test func schemaTranslationKeepsTheRules() {
         let schema = RequestSchemas.createProvider(.maximum).jsonSchema
