@@ -19,15 +19,12 @@ public struct PlacementConfiguration: Sendable {
     public var maxAllocationCandidates: Int?
     public var candidateStrategy: GenerationStrategy
     public var randomizeCandidates: Bool
-    /// Whether the Placement API is served; `false` for `allot agent`, which serves only the compute API.
-    public var servesPlacement: Bool
 
     public init(
         auth: AuthMode, policy: Policy = Policy(), corsAllowedOrigins: [String] = [], corsAllowHeaders: [String] = [],
         maxBodyBytes: Int = 1 << 20, maxAllocationCandidates: Int? = nil, candidateStrategy: GenerationStrategy = .depthFirst,
-        randomizeCandidates: Bool = false, servesPlacement: Bool = true
+        randomizeCandidates: Bool = false
     ) {
-        self.servesPlacement = servesPlacement
         self.maxAllocationCandidates = maxAllocationCandidates
         self.candidateStrategy = candidateStrategy
         self.randomizeCandidates = randomizeCandidates

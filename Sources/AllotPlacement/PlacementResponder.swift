@@ -14,7 +14,8 @@ import NIOFoundationCompat
 public struct PlacementResponder: HTTPResponder {
     public typealias Context = BasicRequestContext
 
-    let store: SQLPlacementStore
+    /// The Placement API's store; `nil` for `allot agent`, which serves only the compute API.
+    let placementStore: SQLPlacementStore?
     let configuration: PlacementConfiguration
     let metricsText: (@Sendable () async -> String)?
     let searchCache = SearchStateCache()
@@ -23,15 +24,27 @@ public struct PlacementResponder: HTTPResponder {
 
     /// - Parameters:
     ///   - metricsText: renders `/metrics` (Prometheus text); `nil` answers 404 there.
+    ///   - store: the Placement API's store; `nil` serves only the compute API (`allot agent`).
     public init(
-        store: SQLPlacementStore, configuration: PlacementConfiguration,
+        store: SQLPlacementStore?, configuration: PlacementConfiguration,
         metricsText: (@Sendable () async -> String)? = nil, compute: ComputeService? = nil
     ) {
         self.compute = compute
-        self.store = store
+        self.placementStore = store
         self.configuration = configuration
         self.metricsText = metricsText
     }
+
+    /// The Placement store, for the Placement handlers: `dispatch` routes no Placement endpoint here without one.
+    var store: SQLPlacementStore {
+        get throws(PlacementError) {
+            guard let placementStore else { throw PlacementError.notFound(Self.agentOnly) }
+            return placementStore
+        }
+    }
+
+    static let agentOnly =
+        "This is an Allot agent: it serves the compute API (/compute/v1) only; Placement is a separate service."
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
@@ -176,9 +189,8 @@ public struct PlacementResponder: HTTPResponder {
                 "The method \(request.method.rawValue) is not allowed for this resource. \n\n "
                     + "The method specified is not allowed for this resource.", allow: allowed)
         }
-        if !configuration.servesPlacement, endpoint != .root, !endpoint.isCompute {
-            throw PlacementError.notFound(
-                "This is an Allot agent: it serves the compute API (/compute/v1) only; Placement is a separate service.")
+        if placementStore == nil, endpoint != .root, !endpoint.isCompute {
+            throw PlacementError.notFound(Self.agentOnly)
         }
         // As upstream: authentication (keystonemiddleware or noauth2) first, then the handler's own checks in
         // the order its decorators run (version, Accept, Content-Type), then policy, and only then the body.

@@ -158,10 +158,10 @@ struct Agent: AsyncParsableCommand {
         let configuration = PlacementConfiguration(
             auth: try await Serve.authMode(
                 auth, tokensFile: tokensFile.isEmpty ? nil : tokensFile, database: database, keystone: keystone,
-                logger: logger),
-            servesPlacement: false)
+                logger: logger))
+        // No Placement store: the agent serves the compute API only (Placement is the separate service above).
         let app = buildApplication(
-            store: SQLPlacementStore(database: db, logger: logger, now: now), configuration: configuration, host: host,
+            store: nil, configuration: configuration, host: host,
             port: port, logger: logger, metricsText: { registry.emitToString() },
             compute: ComputeService(ledger: ledger, tracker: agent),
             server: ServerTLS.http1(requestTimeout: .seconds(requestTimeout)),

@@ -52,6 +52,25 @@ import Testing
     /// Two agents on two hosts keep their books in one `allot serve`'s ledger (`--ledger remote`): claims commit
     /// there with their allocations in one transaction, a move between the hosts is one claim, each agent's
     /// audit follows what the other did, and the server's compute API sees every host.
+    /// An agent serves the compute API only: it holds no Placement store, and Placement's routes are 404 there.
+    @Test func anAgentServesTheComputeAPIOnly() async throws {
+        try await Self.againstAllotPlacement { placementPort, directory in
+            try Self.writeNodes(directory, withC: false)
+            let agent = try await Self.startAgent(placementPort: placementPort, directory: directory)
+            defer { agent.stop() }
+            let nodes = try await agent.request("/compute/v1/nodes", method: .get)
+            #expect(nodes.status == .ok)
+            for path in ["/resource_providers", "/traits", "/allocation_candidates?resources=VCPU:1"] {
+                let answer = try await agent.request(path, method: .get)
+                #expect(answer.status == .notFound, "\(path)")
+                #expect(answer.body?.errorDetail?.contains("serves the compute API (/compute/v1) only") == true, "\(path)")
+            }
+            // Placement itself (the separate service) has the agent's nodes.
+            let placement = try await ServerProcess.request(port: placementPort, "/resource_providers", method: .get)
+            #expect((placement.body?.jsonObject["resource_providers"] as? [Any])?.count == 2)
+        }
+    }
+
     @Test func agentsShareTheServersLedger() async throws {
         let directory = try Self.directory()
         defer { try? FileManager.default.removeItem(at: directory) }
