@@ -108,7 +108,9 @@ extension Database {
     static func translated(_ error: any Error) -> any Error {
         if let error = error as? SQLiteEngineError, let failure = error.storeFailure { return failure }
         if let error = error as? PSQLError, let failure = storeFailure(error) { return failure }
-        if let error = error as? PSQLError, isNulCharacter(error) { return PlacementError.nulCharacter }
+        // PostgreSQL's refusal of text holding U+0000 (`invalid byte sequence for encoding "UTF8": 0x00`): the
+        // client's input, the 400 SQLite's bind gives too.
+        if let error = error as? PSQLError, error.serverInfo?[.sqlState] == "22021" { return PlacementError.nulCharacter }
         return error
     }
 

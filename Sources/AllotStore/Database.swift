@@ -350,11 +350,6 @@ public final class Database: Sendable {
         }
     }
 
-    /// PostgreSQL's refusal of text holding U+0000 (`invalid byte sequence for encoding "UTF8": 0x00`).
-    static func isNulCharacter(_ error: PSQLError) -> Bool {
-        error.serverInfo?[.sqlState] == "22021"
-    }
-
     private static func isRetryable(_ error: PSQLError) -> Bool {
         guard let state = error.serverInfo?[.sqlState] else { return false }
         return state == "40001" || state == "40P01"
