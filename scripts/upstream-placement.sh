@@ -3,7 +3,8 @@
 # and for trying `allot agent` against it. Same setup as ../shared/bench/start_upstream_placement.sh: uWSGI, a
 # fresh SQLite database, noauth2 (token "admin").
 #   upstream-placement.sh install          creates the venv ($ALLOT_UPSTREAM_VENV, default ~/.cache/allot-bench/venv)
-#   upstream-placement.sh start PORT DBDIR  starts it on 127.0.0.1:PORT; prints the uWSGI master's PID (stop: kill PID)
+#   upstream-placement.sh start PORT DBDIR  starts it on 127.0.0.1:PORT; prints the uWSGI master's PID (stop: kill PID);
+#       exit status 3 = port taken
 #   upstream-placement.sh start-keystone PORT DBDIR KEYSTONE_FIXTURE_JSON
 #       the same with Keystone authentication instead of noauth2: DBDIR/placement.conf (read through
 #       OS_PLACEMENT_CONFIG_DIR=DBDIR) sets [api] auth_strategy = keystone and keystonemiddleware's
@@ -15,6 +16,32 @@
 #     ALLOT_UPSTREAM_POLICY=default: no policy file, upstream's own defaults (only the service role reshapes)
 set -euo pipefail
 VENV=${ALLOT_UPSTREAM_VENV:-$HOME/.cache/allot-bench/venv}
+
+# Starts upstream's API under uWSGI on 127.0.0.1:$PORT from $DBDIR and waits until GET / answers (extra
+# arguments go to curl); sets PID to the uWSGI master's. Exits 3 when the port is taken, 1 on any other failure.
+launch() {
+  cd "$DBDIR"
+  # One process, one thread: with SQLite more give "database is locked" errors.
+  nohup "$VENV/bin/uwsgi" --master --die-on-term --need-app --http "127.0.0.1:$PORT" --http-keepalive \
+      --module placement.wsgi.api:application --processes 1 --threads 1 \
+      --pidfile "$DBDIR/uwsgi.pid" > "$DBDIR/placement-api.log" 2>&1 < /dev/null &
+  PID=$!
+  for _ in $(seq 1 240); do
+    # Only this uWSGI counts: another server may answer on the port (this one then exits, not binding it).
+    if curl -sf "$@" "http://127.0.0.1:$PORT/" > /dev/null 2>&1; then
+      sleep 0.5
+      if kill -0 "$PID" 2>/dev/null; then return 0; fi
+    fi
+    if ! kill -0 "$PID" 2>/dev/null; then
+      if grep -q 'Address already in use' "$DBDIR/placement-api.log"; then
+        echo "upstream-placement.sh: port $PORT on 127.0.0.1 is taken" >&2; exit 3
+      fi
+      echo "placement failed to start:" >&2; tail -20 "$DBDIR/placement-api.log" >&2; exit 1
+    fi
+    sleep 0.5
+  done
+  echo "placement did not answer on port $PORT within 120 s" >&2; kill "$PID" 2>/dev/null || true; exit 1
+}
 
 install() {
   if [ ! -x "$VENV/bin/uwsgi" ] || ! "$VENV/bin/python" -c 'import placement' 2>/dev/null; then
@@ -43,18 +70,8 @@ case "${1:-}" in
       export OS_OSLO_POLICY__POLICY_FILE="$DBDIR/policy.yaml"
     fi
     unset OS_PLACEMENT_CONFIG_DIR
-    cd "$DBDIR"
-    # One process, one thread: with SQLite more give "database is locked" errors.
-    nohup "$VENV/bin/uwsgi" --master --die-on-term --need-app --http "127.0.0.1:$PORT" --http-keepalive \
-        --module placement.wsgi.api:application --processes 1 --threads 1 \
-        --pidfile "$DBDIR/uwsgi.pid" > "$DBDIR/placement-api.log" 2>&1 < /dev/null &
-    PID=$!
-    for _ in $(seq 1 240); do
-      if curl -sf -H 'x-auth-token: admin' "http://127.0.0.1:$PORT/" > /dev/null 2>&1; then echo "$PID"; exit 0; fi
-      kill -0 "$PID" 2>/dev/null || { echo "placement failed to start:" >&2; tail -20 "$DBDIR/placement-api.log" >&2; exit 1; }
-      sleep 0.5
-    done
-    echo "placement did not answer on port $PORT within 120 s" >&2; kill "$PID" 2>/dev/null || true; exit 1
+    launch -H 'x-auth-token: admin'
+    echo "$PID"
     ;;
   start-keystone)
     [ $# -eq 4 ] || { echo "usage: $0 start-keystone PORT DBDIR KEYSTONE_FIXTURE_JSON" >&2; exit 2; }
@@ -102,26 +119,10 @@ PY
     # Nothing from the environment may override placement.conf.
     for v in $(env | sed -n 's/^\(OS_[A-Z_]*__[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
     export OS_PLACEMENT_CONFIG_DIR=$DBDIR
-    cd "$DBDIR"
-    nohup "$VENV/bin/uwsgi" --master --die-on-term --need-app --http "127.0.0.1:$PORT" --http-keepalive \
-        --module placement.wsgi.api:application --processes 1 --threads 1 \
-        --pidfile "$DBDIR/uwsgi.pid" > "$DBDIR/placement-api.log" 2>&1 < /dev/null &
-    PID=$!
-    for _ in $(seq 1 240); do
-      # GET / needs no token under keystonemiddleware either (placement lets the root through).
-      if curl -sf "http://127.0.0.1:$PORT/" > /dev/null 2>&1; then
-        echo "placement (keystone auth): http://127.0.0.1:$PORT (config $DBDIR/placement.conf, log $DBDIR/placement-api.log)"
-        echo "$PID"; exit 0
-      fi
-      if ! kill -0 "$PID" 2>/dev/null; then
-        if grep -q 'Address already in use' "$DBDIR/placement-api.log"; then
-          echo "upstream-placement.sh: port $PORT on 127.0.0.1 is taken" >&2; exit 3
-        fi
-        echo "placement failed to start:" >&2; tail -20 "$DBDIR/placement-api.log" >&2; exit 1
-      fi
-      sleep 0.5
-    done
-    echo "placement did not answer on port $PORT within 120 s" >&2; kill "$PID" 2>/dev/null || true; exit 1
+    # GET / needs no token under keystonemiddleware (placement lets the root through).
+    launch
+    echo "placement (keystone auth): http://127.0.0.1:$PORT (config $DBDIR/placement.conf, log $DBDIR/placement-api.log)"
+    echo "$PID"
     ;;
   *) echo "usage: $0 install | start PORT DBDIR | start-keystone PORT DBDIR KEYSTONE_FIXTURE_JSON" >&2; exit 2 ;;
 esac

@@ -128,6 +128,19 @@ final class RawConnection: Sendable {
         }
     }
 
+    /// Starts `PUT /resource_classes/CUSTOM_SLOW` (as noauth's admin) whose 1000-byte body trickles in, one byte
+    /// every 200 ms, for as long as the returned task runs: a request that stays in progress while the client wants.
+    func startTricklingUpload() async -> Task<Void, any Error> {
+        await send("PUT /resource_classes/CUSTOM_SLOW HTTP/1.1\r\nHost: x\r\nx-auth-token: admin\r\n"
+            + "openstack-api-version: placement 1.39\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        return Task {
+            while !Task.isCancelled {
+                await self.send(" ")
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
     var text: String { received.bytes.withLock { String(decoding: $0, as: UTF8.self) } }
 
     var isOpen: Bool { channel.isActive }

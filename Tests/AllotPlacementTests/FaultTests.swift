@@ -152,45 +152,7 @@ import Testing
         var server = try await ServerProcess(database: database, logDirectory: dir)
         defer { server.stop() }
         let rp = try await makeProvider(server)
-        var acknowledged: [String] = []
-        for _ in 0..<5 {
-            let (consumer, answer) = try await claim(server, provider: rp)
-            #expect(answer.status == .noContent)
-            if answer.status == .noContent { acknowledged.append(consumer) }
-        }
-        let filler = mount.appendingPathComponent("filler").path
-        // dd stops at ENOSPC: the file system is then full.
-        _ = await ShellScript.run("dd if=/dev/zero of='\(filler)' bs=4k", log: log)
-        // Claims until the database needs a block it cannot have (the WAL may have room for a few).
-        var refused = false
-        for _ in 0..<3000 where !refused {
-            let (consumer, answer) = try await claim(server, provider: rp)
-            if answer.status == .noContent {
-                acknowledged.append(consumer)
-            } else {
-                expectUnavailable(answer, retryAfter: "30")  // a full disk, not a server down
-                refused = true
-            }
-        }
-        #expect(refused)
-        // Reads go on.
-        let usages = try await server.request("/resource_providers/\(rp)/usages", method: .get)
-        #expect(usages.status == .ok)
-        #expect((usages.body?.jsonObject["usages"] as? [String: Int])?["VCPU"] == acknowledged.count)
-        try FileManager.default.removeItem(atPath: filler)
-        var resumed = false
-        for _ in 0..<100 where !resumed {
-            let (consumer, answer) = try await claim(server, provider: rp)
-            if answer.status == .noContent {
-                acknowledged.append(consumer)
-                resumed = true
-            } else {
-                expectUnavailable(answer)
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        #expect(resumed)
-        try await expectInBooks(server, provider: rp, acknowledged: acknowledged, exact: true)
+        let acknowledged = try await fillTheDiskUnderClaims(server, mount: mount, log: log, provider: rp, attempts: 3000)
         // And after a restart: what was acknowledged is on disk.
         server.stop()
         server = try await ServerProcess(database: database, logDirectory: dir)
@@ -223,41 +185,7 @@ import Testing
         defer { server.stop() }
         do {
             let rp = try await makeProvider(server)
-            var acknowledged: [String] = []
-            for _ in 0..<5 {
-                let (consumer, answer) = try await claim(server, provider: rp)
-                #expect(answer.status == .noContent)
-                if answer.status == .noContent { acknowledged.append(consumer) }
-            }
-            let filler = mount.appendingPathComponent("filler").path
-            _ = await ShellScript.run("dd if=/dev/zero of='\(filler)' bs=4k", log: log)
-            // Claims until a table needs a block it cannot have.
-            var refused = false
-            for _ in 0..<5000 where !refused {
-                let (consumer, answer) = try await claim(server, provider: rp)
-                if answer.status == .noContent {
-                    acknowledged.append(consumer)
-                } else {
-                    expectUnavailable(answer, retryAfter: "30")  // a full disk, not a server down
-                    refused = true
-                }
-            }
-            #expect(refused)
-            #expect(try await server.request("/resource_providers/\(rp)/usages", method: .get).status == .ok)
-            try FileManager.default.removeItem(atPath: filler)
-            var resumed = false
-            for _ in 0..<100 where !resumed {
-                let (consumer, answer) = try await claim(server, provider: rp)
-                if answer.status == .noContent {
-                    acknowledged.append(consumer)
-                    resumed = true
-                } else {
-                    expectUnavailable(answer)
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-            }
-            #expect(resumed)
-            try await expectInBooks(server, provider: rp, acknowledged: acknowledged, exact: true)
+            _ = try await fillTheDiskUnderClaims(server, mount: mount, log: log, provider: rp, attempts: 5000)
         } catch {
             server.stop()
             await postgres.destroy()
@@ -265,6 +193,55 @@ import Testing
         }
         server.stop()
         await postgres.destroy()
+    }
+
+    /// Claims on `server`, whose database is on the small tmpfs at `mount`: five claims; the disk filled; claims
+    /// (at most `attempts`) until a table or the WAL needs a block it cannot have: `503`, `Retry-After: 30` (a full
+    /// disk, not a server down); reads still answer, with every acknowledged claim; space freed; claims until one
+    /// succeeds again; every acknowledged claim exactly in the books.
+    /// - Returns: the acknowledged consumers.
+    private func fillTheDiskUnderClaims(
+        _ server: ServerProcess, mount: URL, log: URL, provider rp: String, attempts: Int
+    ) async throws -> [String] {
+        var acknowledged: [String] = []
+        for _ in 0..<5 {
+            let (consumer, answer) = try await claim(server, provider: rp)
+            #expect(answer.status == .noContent)
+            if answer.status == .noContent { acknowledged.append(consumer) }
+        }
+        let filler = mount.appendingPathComponent("filler").path
+        // dd stops at ENOSPC: the file system is then full.
+        _ = await ShellScript.run("dd if=/dev/zero of='\(filler)' bs=4k", log: log)
+        var refused = false
+        for _ in 0..<attempts where !refused {
+            let (consumer, answer) = try await claim(server, provider: rp)
+            if answer.status == .noContent {
+                acknowledged.append(consumer)
+            } else {
+                expectUnavailable(answer, retryAfter: "30")
+                refused = true
+            }
+        }
+        #expect(refused)
+        // Reads go on.
+        let usages = try await server.request("/resource_providers/\(rp)/usages", method: .get)
+        #expect(usages.status == .ok)
+        #expect((usages.body?.jsonObject["usages"] as? [String: Int])?["VCPU"] == acknowledged.count)
+        try FileManager.default.removeItem(atPath: filler)
+        var resumed = false
+        for _ in 0..<100 where !resumed {
+            let (consumer, answer) = try await claim(server, provider: rp)
+            if answer.status == .noContent {
+                acknowledged.append(consumer)
+                resumed = true
+            } else {
+                expectUnavailable(answer)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(resumed)
+        try await expectInBooks(server, provider: rp, acknowledged: acknowledged, exact: true)
+        return acknowledged
     }
 
     @Test func aBodySentAByteAtATimeIsCutOff() async throws {
@@ -275,15 +252,8 @@ import Testing
             arguments: ["--no-agent", "--request-timeout", "1"])
         defer { server.stop() }
         let upload = try await RawConnection(port: server.port)
-        await upload.send("PUT /resource_classes/CUSTOM_SLOW HTTP/1.1\r\nHost: x\r\nx-auth-token: admin\r\n"
-            + "openstack-api-version: placement 1.39\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
         // Every piece comes well within the timeout, but the body as a whole never does.
-        let trickle = Task {
-            while !Task.isCancelled {
-                await upload.send(" ")
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
+        let trickle = await upload.startTricklingUpload()
         defer { trickle.cancel() }
         #expect(await upload.waitForClose(safety: .seconds(20)))
         #expect(try await server.request("/resource_classes/CUSTOM_SLOW", method: .get).status == .notFound)

@@ -39,14 +39,7 @@ import Testing
         defer { server.stop() }
         // A body that trickles in: the request stays in progress as long as the client wants.
         let upload = try await RawConnection(port: server.port)
-        await upload.send("PUT /resource_classes/CUSTOM_SLOW HTTP/1.1\r\nHost: x\r\nx-auth-token: admin\r\n"
-            + "openstack-api-version: placement 1.39\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
-        let trickle = Task {
-            while !Task.isCancelled {
-                await upload.send(" ")
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
+        let trickle = await upload.startTricklingUpload()
         defer { trickle.cancel() }
         try await Task.sleep(for: .milliseconds(500))
         server.process.terminate()  // SIGTERM
