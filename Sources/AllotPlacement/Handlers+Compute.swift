@@ -249,20 +249,12 @@ extension PlacementResponder {
         guard let which = LedgerCall(rawValue: call.parameters[0]) else {
             throw PlacementError.notFound("No ledger call '\(call.parameters[0])'.")
         }
-        // What an agent sends is checked as the compute API checks it (a refusal, nothing changes), and a token
-        // bound to hosts writes only for their nodes (403).
-        if let request = try? JSONDecoder().decode(LedgerRequest.self, from: call.body) {
-            if let problem = request.operation?.inputProblem ?? request.computeNode?.inputProblem {
-                var answer = LedgerAnswer()
-                answer.refusal = problem
-                return Reply(status: .ok, body: nil, headers: [(.contentType, "application/json")],
-                             raw: Array(try JSONEncoder().encode(answer)))
-            }
-            if let hosts = configuration.auth.boundHosts(call.headers) {
-                try await authorizeHosts(which, request, hosts: Set(hosts), ledger: compute.ledger)
-            }
-        }
-        let data = try await LedgerProtocol.serve(which, body: call.body, backend: compute.ledger) { result in
+        // LedgerProtocol checks what an agent sends as the compute API checks it; a token bound to hosts writes
+        // only for their nodes (403), decided on the same decoded request before anything runs.
+        let hosts = configuration.auth.boundHosts(call.headers).map(Set.init)
+        let data = try await LedgerProtocol.serve(which, body: call.body, backend: compute.ledger, authorize: { request in
+            if let hosts { try await self.authorizeHosts(which, request, hosts: hosts, ledger: compute.ledger) }
+        }) { result in
             await compute.tracker?.absorb(result)
         }
         return Reply(status: .ok, body: nil, headers: [(.contentType, "application/json")], raw: Array(data))

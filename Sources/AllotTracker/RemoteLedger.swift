@@ -69,9 +69,13 @@ public enum LedgerProtocol {
     /// Runs one call on `backend`: decodes the request, calls, encodes the answer. A ``ComputeError`` refusal is
     /// an answer (``LedgerAnswer/refusal``); other errors (Placement generation conflicts, a database failure)
     /// are thrown for the HTTP layer to report.
-    /// - Parameter committed: told of every commit that changed something (the embedded agent's views follow).
+    /// - Parameters:
+    ///   - authorize: decides whether the caller may make this (decoded, checked) request, before it runs; throws to
+    ///     refuse (the HTTP layer answers its error).
+    ///   - committed: told of every commit that changed something (the embedded agent's views follow).
     public static func serve(
         _ call: LedgerCall, body: Data, backend: any LedgerBackend,
+        authorize: @Sendable (LedgerRequest) async throws -> Void = { _ in },
         committed: @Sendable (CommitResult) async -> Void = { _ in }
     ) async throws -> Data {
         let request: LedgerRequest
@@ -80,6 +84,11 @@ public enum LedgerProtocol {
         } catch {
             return try JSONEncoder().encode(refusal(.invalidRequest("ledger call '\(call.rawValue)': \(error)")))
         }
+        // What an agent sends is checked as the compute API checks it: a refusal, and nothing changes.
+        if let problem = request.operation?.inputProblem ?? request.computeNode?.inputProblem {
+            return try JSONEncoder().encode(refusal(problem))
+        }
+        try await authorize(request)
         var answer = LedgerAnswer()
         do {
             answer = try await perform(call, request, backend: backend)
