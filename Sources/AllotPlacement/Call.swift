@@ -23,6 +23,28 @@ struct Call: Sendable {
     /// The single value of a query parameter.
     func queryValue(_ name: String) -> String? { query.last { $0.0 == name }?.1 }
 
+    /// The path parameter at `index` as a UUID, in canonical form.
+    /// - Throws: 400 when it is not a UUID.
+    func uuidParameter(_ index: Int) throws -> String {
+        guard let uuid = UUIDText.normalized(parameters[index]) else {
+            throw PlacementError.badRequest("'\(parameters[index])' is not a valid UUID.")
+        }
+        return uuid
+    }
+
+    /// Refuses query parameters the version does not know.
+    /// - Throws: 400 naming them, with upstream's jsonschema wording.
+    func rejectUnknownQuery(allowed: Set<String>) throws {
+        var unknown: [String] = []
+        for (name, _) in query where !allowed.contains(name) && !unknown.contains(name) { unknown.append(name) }
+        guard unknown.isEmpty else {
+            let names = unknown.sorted().map { "'\($0)'" }.joined(separator: ", ")  // jsonschema sorts them
+            throw PlacementError.badRequest(
+                "Invalid query string parameters: Additional properties are not allowed (\(names) "
+                    + "\(unknown.count == 1 ? "was" : "were") unexpected)")
+        }
+    }
+
     /// The body as JSON, checked against `schema`.
     /// - Throws: 400 with upstream's wording for malformed JSON or a schema violation.
     func json(_ schema: Schema) throws -> JSONValue {

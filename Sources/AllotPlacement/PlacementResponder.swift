@@ -9,38 +9,31 @@ import Metrics
 import NIOCore
 import NIOFoundationCompat
 
-/// The Placement API as one Hummingbird responder: routing, authentication, microversions, errors, CORS,
-/// request ids, metrics and the operator endpoints (`/healthcheck`, `/metrics`).
+/// Allot's HTTP shell as one Hummingbird responder: routing, authentication, microversions, policy, errors, CORS,
+/// request ids, metrics, the version document and the operator endpoints (`/healthcheck`, `/metrics`,
+/// `/openapi.json`). The APIs' own handlers are on the routes it holds: ``PlacementRoutes`` and ``ComputeRoutes``.
 public struct PlacementResponder: HTTPResponder {
     public typealias Context = BasicRequestContext
 
-    /// The Placement API's store; `nil` for `allot agent`, which serves only the compute API.
-    let placementStore: SQLPlacementStore?
     let configuration: PlacementConfiguration
     let metricsText: (@Sendable () async -> String)?
-    let searchCache = SearchStateCache()
-    /// The compute ledger and the embedded agent (`nil` without one: claims then go straight to the ledger).
-    let compute: ComputeService?
+    /// The Placement API; `nil` for `allot agent`, which serves only the compute API.
+    let placement: PlacementRoutes?
+    /// The compute API and the ledger protocol; `nil` when this server has no compute ledger.
+    let compute: ComputeRoutes?
 
     /// - Parameters:
-    ///   - metricsText: renders `/metrics` (Prometheus text); `nil` answers 404 there.
     ///   - store: the Placement API's store; `nil` serves only the compute API (`allot agent`).
+    ///   - metricsText: renders `/metrics` (Prometheus text); `nil` answers 404 there.
+    ///   - compute: the compute ledger and the embedded agent; `nil` answers 404 on the compute API.
     public init(
         store: SQLPlacementStore?, configuration: PlacementConfiguration,
         metricsText: (@Sendable () async -> String)? = nil, compute: ComputeService? = nil
     ) {
-        self.compute = compute
-        self.placementStore = store
+        self.placement = store.map { PlacementRoutes(store: $0, configuration: configuration) }
+        self.compute = compute.map { ComputeRoutes(compute: $0, auth: configuration.auth) }
         self.configuration = configuration
         self.metricsText = metricsText
-    }
-
-    /// The Placement store, for the Placement handlers: `dispatch` routes no Placement endpoint here without one.
-    var store: SQLPlacementStore {
-        get throws(PlacementError) {
-            guard let placementStore else { throw PlacementError.notFound(Self.agentOnly) }
-            return placementStore
-        }
     }
 
     static let agentOnly =
@@ -189,7 +182,9 @@ public struct PlacementResponder: HTTPResponder {
                 "The method \(request.method.rawValue) is not allowed for this resource. \n\n "
                     + "The method specified is not allowed for this resource.", allow: allowed)
         }
-        if placementStore == nil, endpoint != .root, !endpoint.isCompute {
+        // An agent answers only the compute API: neither Placement nor the ledger protocol (the central ledger's,
+        // which `allot serve` offers next to Placement).
+        if placement == nil, endpoint != .root, !endpoint.isCompute {
             throw PlacementError.notFound(Self.agentOnly)
         }
         // As upstream: authentication (keystonemiddleware or noauth2) first, then the handler's own checks in

@@ -40,7 +40,7 @@ struct ConsumerAllocationsBody: Sendable {
     private static func items(_ provider: String, _ resources: JSONValue) throws(BodyShapeError) -> [AllocationItem] {
         try resources.members("resources").map { name, amount in
             AllocationItem(providerUUID: provider, resourceClass: .init(unchecked: name),
-                           used: PlacementResponder.allocationAmount(amount))
+                           used: PlacementRoutes.allocationAmount(amount))
         }
     }
 

@@ -2,7 +2,7 @@ import AllotCore
 import AllotStore
 import HTTPTypes
 
-extension PlacementResponder {
+extension PlacementRoutes {
     func resourceClassJSON(_ name: String) -> JSONValue {
         .object(["name": .string(name), "links": .array([.object(["rel": "self", "href": .string("/resource_classes/\(name)")])])])
     }
@@ -49,7 +49,7 @@ extension PlacementResponder {
     }
 
     func listTraits(_ call: Call) async throws -> Reply {
-        try rejectUnknownQuery(call, allowed: Set(RequestSchemas.query(.listTraits, call.version).map(\.name)))
+        try call.rejectUnknownQuery(allowed: Set(RequestSchemas.query(.listTraits, call.version).map(\.name)))
         var filter = TraitFilter()
         if let name = call.queryValue("name") {
             if name.hasPrefix("startswith:") {

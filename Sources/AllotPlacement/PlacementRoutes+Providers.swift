@@ -3,7 +3,7 @@ import AllotStore
 import Foundation
 import HTTPTypes
 
-extension PlacementResponder {
+extension PlacementRoutes {
     func providerJSON(_ provider: ResourceProvider, _ call: Call) -> JSONValue {
         let base = "/resource_providers/\(provider.uuid)"
         var links: [JSONValue] = [
@@ -31,7 +31,7 @@ extension PlacementResponder {
     }
 
     func listProviders(_ call: Call) async throws -> Reply {
-        try rejectUnknownQuery(call, allowed: Set(RequestSchemas.query(.listProviders, call.version).map(\.name)))
+        try call.rejectUnknownQuery(allowed: Set(RequestSchemas.query(.listProviders, call.version).map(\.name)))
         var filter = ProviderFilter()
         if let name = call.queryValue("name"), !name.isEmpty { filter.name = name }
         for key in ["uuid", "in_tree"] {
@@ -97,17 +97,5 @@ extension PlacementResponder {
     func deleteProvider(_ call: Call) async throws -> Reply {
         try await store.deleteProvider(uuid: call.parameters[0])
         return .noContent
-    }
-
-    /// Refuses query parameters the version does not know.
-    func rejectUnknownQuery(_ call: Call, allowed: Set<String>) throws {
-        var unknown: [String] = []
-        for (name, _) in call.query where !allowed.contains(name) && !unknown.contains(name) { unknown.append(name) }
-        guard unknown.isEmpty else {
-            let names = unknown.sorted().map { "'\($0)'" }.joined(separator: ", ")  // jsonschema sorts them
-            throw PlacementError.badRequest(
-                "Invalid query string parameters: Additional properties are not allowed (\(names) "
-                    + "\(unknown.count == 1 ? "was" : "were") unexpected)")
-        }
     }
 }

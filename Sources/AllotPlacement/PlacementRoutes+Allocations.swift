@@ -3,7 +3,7 @@ import AllotCore
 import AllotStore
 import HTTPTypes
 
-extension PlacementResponder {
+extension PlacementRoutes {
     /// An amount the schema accepted (an integer, or an integral float such as `1.0` or `1e29`, as upstream's
     /// jsonschema does): amounts above any inventory's `max_unit` become 2147483648, which the unit rules refuse
     /// with upstream's 409.
@@ -110,7 +110,7 @@ extension PlacementResponder {
         guard let project = call.queryValue("project_id") else {
             throw PlacementError.badRequest("Invalid query string parameters: 'project_id' is a required property")
         }
-        try rejectUnknownQuery(call, allowed: Set(parameters.map(\.name)))
+        try call.rejectUnknownQuery(allowed: Set(parameters.map(\.name)))
         let queryObject = JSONValue.object(
             Dictionary(call.query.map { ($0.0, JSONValue.string($0.1)) }, uniquingKeysWith: { $1 }),
             order: call.query.map(\.0))

@@ -1,7 +1,7 @@
 import AllotCore
 import AllotStore
 
-extension PlacementResponder {
+extension PlacementRoutes {
     func reshaper(_ call: Call) async throws -> Reply {
         let body = try call.body(ReshaperBody.self)
         let requests = body.allocations.map { consumer, entry in entry.request(consumer: consumer) }

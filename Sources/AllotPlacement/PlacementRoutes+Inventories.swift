@@ -2,7 +2,7 @@ import AllotCore
 import AllotStore
 import HTTPTypes
 
-extension PlacementResponder {
+extension PlacementRoutes {
     func inventoryJSON(_ inventory: Inventory) -> JSONValue {
         .object([
             "total": .int(inventory.total), "reserved": .int(inventory.reserved), "min_unit": .int(inventory.minUnit),

@@ -3,7 +3,7 @@ import AllotStore
 import Foundation
 import HTTPTypes
 
-extension PlacementResponder {
+extension PlacementRoutes {
     /// A group as parsed from the query, before names are resolved against the database.
     struct ParsedGroup {
         var suffix: String
@@ -185,7 +185,7 @@ extension PlacementResponder {
     }
 }
 
-extension PlacementResponder {
+extension PlacementRoutes {
     func allocationCandidates(_ call: Call) async throws -> Reply {
         try validateCandidateQuery(call)
         // The schema sees only the last `limit`; upstream then reads the first and fails with a 500 when it is not
@@ -257,9 +257,9 @@ extension PlacementResponder {
             CandidateQuery(
                 groups: groups, isolate: isolate, rootRequired: Set(rootRequired.groups.flatMap { $0 }),
                 rootForbidden: Set(rootRequired.forbidden), sameSubtree: sameSubtree, nestedAware: call.atLeast(1, 29),
-                limit: limit, maxCandidates: configuration.maxAllocationCandidates,
-                strategy: configuration.candidateStrategy,
-                randomSeed: configuration.randomizeCandidates ? UInt64.random(in: .min ... .max) : nil)
+                limit: limit, maxCandidates: maxAllocationCandidates,
+                strategy: candidateStrategy,
+                randomSeed: randomizeCandidates ? UInt64.random(in: .min ... .max) : nil)
         }
         /// The refusal of a missing name, unless a group before it finds nothing on its own (then: empty).
         func refuse(_ error: PlacementError) throws -> Reply {

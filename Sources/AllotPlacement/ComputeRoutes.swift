@@ -1,76 +1,59 @@
 import AllotCore
-import AllotStore
-public import AllotTracker
+import AllotTracker
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// The compute side of `allot serve`: the ledger, and the embedded agent when there is one.
-public struct ComputeService: Sendable {
-    public let ledger: any LedgerBackend
-    public let tracker: Tracker?
+/// Allot's compute API (`/compute/v1`: nodes, instances, migrations, audit, events) and the ledger protocol of its
+/// agents, over one ``ComputeService``. ``PlacementResponder`` routes a call here once it has authenticated it,
+/// checked its version, headers and policy, and read its body.
+struct ComputeRoutes: Sendable {
+    let compute: ComputeService
+    /// How the server authenticates: the ledger protocol limits tokens bound to hosts (``TokenRecord/hosts``).
+    let auth: AuthMode
 
-    public init(ledger: any LedgerBackend, tracker: Tracker?) {
-        self.ledger = ledger
-        self.tracker = tracker
-    }
+    /// The answer (404) of a server without compute ledger to the compute API.
+    static let notEnabled = "The compute API is not enabled on this server."
 
-    /// These nodes as they stand in the ledger now, with whether the embedded agent manages each (`live`): its
-    /// view brought up to the ledger's generation, or the saved record with the usage and stats of the ledger's
-    /// records (the saved ones are as of the node's last audit, and commits through any replica move them).
-    func current(_ stored: [ComputeNode]) async throws -> [(node: ComputeNode, live: Bool)] {
-        let live = try await tracker?.current(nodes: stored.map(\.uuid)) ?? [:]
-        let others = stored.map(\.uuid).filter { live[$0] == nil }
-        let views = others.isEmpty ? [:] : try await ledger.nodeLedgers(uuids: others)
-        return stored.map { record in
-            if let current = live[record.uuid] { return (current.node, true) }
-            var node = record
-            if let view = views[record.uuid] {
-                node.usage = view.ledger.usage
-                node.stats = view.ledger.stats
-            }
-            return (node, false)
+    /// Runs the endpoint's handler.
+    func handle(_ endpoint: Endpoint, _ call: Call) async throws -> Reply {
+        switch endpoint {
+        case .computeNodes: return try await computeNodes(call)
+        case .computeNode: return try await computeNode(call)
+        case .computeInstances: return try await computeInstances(call)
+        case .computeBuild: return try await computeBuild(call)
+        case .computeInstance: return try await computeInstance(call)
+        case .computeDeleteInstance:
+            return try await computeOperation(call, .delete(instance: try call.uuidParameter(0)))
+        case .computeInstanceState: return try await computeInstanceState(call)
+        case .computeInstanceAbort:
+            return try await computeOperation(call, .abortBuild(instance: try call.uuidParameter(0)))
+        case .computeMigrations: return try await computeMigrations(call)
+        case .computeMove: return try await computeMove(call)
+        case .computeMigration: return try await computeMigration(call)
+        case .computeMigrationAction: return try await computeMigrationAction(call)
+        case .computeAudit: return try await computeAudit(call)
+        case .computeEvents: return try await computeEvents(call)
+        case .computeLedgerInfo: return computeLedgerInfo()
+        case .computeLedger: return try await computeLedger(call)
+        case .root, .listProviders, .createProvider, .showProvider, .updateProvider, .deleteProvider, .listInventories,
+            .replaceInventories, .deleteInventories, .createInventory, .showInventory, .updateInventory,
+            .deleteInventory, .listResourceClasses, .createResourceClass, .showResourceClass, .updateResourceClass,
+            .deleteResourceClass, .listTraits, .showTrait, .createTrait, .deleteTrait, .providerTraits,
+            .setProviderTraits, .deleteProviderTraits, .providerAggregates, .setProviderAggregates,
+            .consumerAllocations, .setConsumerAllocations, .deleteConsumerAllocations, .postAllocations,
+            .providerAllocations, .providerUsages, .usages, .allocationCandidates, .reshaper:
+            // Not the compute API's: the shell routes these elsewhere (``PlacementResponder/handle(_:_:)``).
+            throw PlacementError.lookupFailed("")
         }
-    }
-
-    /// Runs an operation through the embedded agent (live views, events) or straight on the ledger.
-    func perform(_ operation: ComputeOperation) async throws -> ComputeChange {
-        if let tracker { return try await tracker.perform(operation) }
-        return try await ledger.commit(operation).change
     }
 }
 
-extension ComputeError {
-    /// The HTTP form of the refusal: 404 for unknown records, 409 for what does not fit or is not allowed now,
-    /// 400 for malformed requests.
-    var placementError: PlacementError {
-        let kind: PlacementError.Kind = switch self {
-        case .invalidFlavor, .invalidRequest: .badRequest
-        case .nodeNotFound, .instanceNotFound, .migrationNotFound: .notFound
-        default: .conflict
-        }
-        return PlacementError(kind, description, code: ErrorCode(code))
-    }
-}
-
-extension PlacementResponder {
-    func requireCompute() throws -> ComputeService {
-        guard let compute else { throw PlacementError.notFound("The compute API is not enabled on this server.") }
-        return compute
-    }
-
-    func uuidParameter(_ call: Call, _ index: Int) throws -> String {
-        guard let uuid = UUIDText.normalized(call.parameters[index]) else {
-            throw PlacementError.badRequest("'\(call.parameters[index])' is not a valid UUID.")
-        }
-        return uuid
-    }
-
+extension ComputeRoutes {
     // MARK: Nodes
 
     func computeNodes(_ call: Call) async throws -> Reply {
-        let compute = try requireCompute()
         var nodes: [JSONValue] = []
         let topology: Bool
         switch call.queryValue("topology") {
@@ -79,23 +62,22 @@ extension PlacementResponder {
         case let other?: throw PlacementError.badRequest("'topology' must be true or false, not '\(other)'.")
         }
         for (node, live) in try await compute.current(try await compute.ledger.nodes(host: call.queryValue("host"))) {
-            nodes.append(try await nodeJSON(node, live: live, compute: compute, topology: topology))
+            nodes.append(try await nodeJSON(node, live: live, topology: topology))
         }
         return .json(.object(["nodes": .array(nodes)]))
     }
 
     func computeNode(_ call: Call) async throws -> Reply {
-        let compute = try requireCompute()
-        let uuid = try uuidParameter(call, 0)
+        let uuid = try call.uuidParameter(0)
         guard let (stored, _) = try await compute.ledger.node(uuid: uuid) else { throw ComputeError.nodeNotFound(uuid) }
         let (node, live) = try await compute.current([stored])[0]
-        return .json(try await nodeJSON(node, live: live, compute: compute))
+        return .json(try await nodeJSON(node, live: live))
     }
 
     /// A node (from ``ComputeService/current(_:)``: live when the embedded agent manages it, else as saved with
     /// the ledger's usage and stats); with its NUMA cells and PCI devices when `topology` (`null` when its driver
     /// reports none), and what each consumer holds of them (`host_claims`: pinned CPUs, pages, devices).
-    func nodeJSON(_ node: ComputeNode, live: Bool, compute: ComputeService, topology: Bool = true) async throws -> JSONValue {
+    func nodeJSON(_ node: ComputeNode, live: Bool, topology: Bool = true) async throws -> JSONValue {
         var free: [String: JSONValue] = [:]
         for (name, inventory) in node.inventories {
             free[name] = .int(max(0, inventory.capacity - (node.usage[name] ?? 0)))
@@ -151,7 +133,6 @@ extension PlacementResponder {
     // MARK: Instances
 
     func computeInstances(_ call: Call) async throws -> Reply {
-        let compute = try requireCompute()
         let node = try call.queryValue("node").map { text in
             guard let uuid = UUIDText.normalized(text) else { throw PlacementError.badRequest("node must be a UUID") }
             return uuid
@@ -162,29 +143,26 @@ extension PlacementResponder {
     }
 
     func computeInstance(_ call: Call) async throws -> Reply {
-        let compute = try requireCompute()
-        let uuid = try uuidParameter(call, 0)
+        let uuid = try call.uuidParameter(0)
         guard let instance = try await compute.ledger.instance(uuid: uuid) else { throw ComputeError.instanceNotFound(uuid) }
         return .json(Self.instanceJSON(instance))
     }
 
     /// `POST /compute/v1/instances`: the build claim.
     func computeBuild(_ call: Call) async throws -> Reply {
-        let compute = try requireCompute()
         let instance = try BuildInstanceBody.read(call).instance
         let change = try await compute.perform(.build(instance))
         return .json(Self.changeJSON(change), status: change.isNoOp ? .ok : .created)
     }
 
     func computeInstanceState(_ call: Call) async throws -> Reply {
-        let uuid = try uuidParameter(call, 0)
+        let uuid = try call.uuidParameter(0)
         let body = try InstanceStateBody.read(call)
         return try await computeOperation(
             call, .update(instance: uuid, vmState: body.vmState, taskState: body.taskState, osType: body.osType))
     }
 
     func computeOperation(_ call: Call, _ operation: ComputeOperation) async throws -> Reply {
-        let compute = try requireCompute()
         let change = try await compute.perform(operation)
         return .json(Self.changeJSON(change))
     }
@@ -192,7 +170,6 @@ extension PlacementResponder {
     // MARK: Migrations
 
     func computeMigrations(_ call: Call) async throws -> Reply {
-        let compute = try requireCompute()
         let node = try call.queryValue("node").map { text in
             guard let uuid = UUIDText.normalized(text) else { throw PlacementError.badRequest("node must be a UUID") }
             return uuid
@@ -202,22 +179,20 @@ extension PlacementResponder {
     }
 
     func computeMigration(_ call: Call) async throws -> Reply {
-        let compute = try requireCompute()
-        let uuid = try uuidParameter(call, 0)
+        let uuid = try call.uuidParameter(0)
         guard let migration = try await compute.ledger.migration(uuid: uuid) else { throw ComputeError.migrationNotFound(uuid) }
         return .json(Self.migrationJSON(migration))
     }
 
     /// `POST /compute/v1/migrations`: a move claim at the destination.
     func computeMove(_ call: Call) async throws -> Reply {
-        let compute = try requireCompute()
         let migration = try MoveBody.read(call).migration
         let change = try await compute.perform(.move(migration))
         return .json(Self.changeJSON(change), status: change.isNoOp ? .ok : .created)
     }
 
     func computeMigrationAction(_ call: Call) async throws -> Reply {
-        let uuid = try uuidParameter(call, 0)
+        let uuid = try call.uuidParameter(0)
         let operation: ComputeOperation
         switch call.parameters[1] {
         case "finish": operation = .finish(migration: uuid)
@@ -233,86 +208,9 @@ extension PlacementResponder {
         return try await computeOperation(call, operation)
     }
 
-    // MARK: Ledger protocol (agents)
-
-    /// `GET /compute/v1/ledger`: which ledger protocol this server speaks (agents probe it to choose between
-    /// this ledger and a local one).
-    func computeLedgerInfo() throws -> Reply {
-        _ = try requireCompute()
-        return .json(.object(["ledger_protocol": .int(LedgerProtocol.version)]))
-    }
-
-    /// `POST /compute/v1/ledger/{call}`: one ledger call of an agent (see ``LedgerProtocol``). A commit also moves
-    /// the embedded agent's live views of the nodes it touched.
-    func computeLedger(_ call: Call) async throws -> Reply {
-        let compute = try requireCompute()
-        guard let which = LedgerCall(rawValue: call.parameters[0]) else {
-            throw PlacementError.notFound("No ledger call '\(call.parameters[0])'.")
-        }
-        // LedgerProtocol checks what an agent sends as the compute API checks it; a token bound to hosts writes
-        // only for their nodes (403), decided on the same decoded request before anything runs.
-        let hosts = configuration.auth.boundHosts(call.headers).map(Set.init)
-        let data = try await LedgerProtocol.serve(which, body: call.body, backend: compute.ledger, authorize: { request in
-            if let hosts { try await self.authorizeHosts(which, request, hosts: hosts, ledger: compute.ledger) }
-        }) { result in
-            await compute.tracker?.absorb(result)
-        }
-        return Reply(status: .ok, body: nil, headers: [(.contentType, "application/json")], raw: Array(data))
-    }
-
-    /// Refuses a write of a token bound to `hosts` that concerns no node of theirs: saving a node of another host
-    /// (or taking over one saved under another host), removing one, or committing an operation none of whose
-    /// nodes (the build's node; a move's destination and the instance's node; an operation's instance and
-    /// migration nodes) is on those hosts. Reads and records the ledger does not know pass (the ledger answers).
-    /// - Throws: `403` `allot.host_not_allowed`.
-    func authorizeHosts(_ which: LedgerCall, _ request: LedgerRequest, hosts: Set<String>, ledger: any LedgerBackend)
-        async throws
-    {
-        func refuse(_ node: String, _ host: String) -> PlacementError {
-            PlacementError(
-                .forbidden, "This token acts only for hosts \(hosts.sorted().joined(separator: ", ")); node \(node) is on host \(host).",
-                code: ErrorCode("allot.host_not_allowed"))
-        }
-        switch which {
-        case .saveNode:
-            guard let node = request.computeNode else { return }
-            guard hosts.contains(node.host) else { throw refuse(node.uuid, node.host) }
-            if let existing = try await ledger.node(uuid: node.uuid)?.node, !hosts.contains(existing.host) {
-                throw refuse(existing.uuid, existing.host)
-            }
-        case .removeNode:
-            guard let uuid = request.uuid, let existing = try await ledger.node(uuid: uuid)?.node else { return }
-            guard hosts.contains(existing.host) else { throw refuse(existing.uuid, existing.host) }
-        case .commit:
-            guard let operation = request.operation else { return }
-            var nodes: [String] = []
-            switch operation {
-            case .build(let instance): nodes.append(instance.node)
-            case .move(let migration): nodes.append(migration.destNode)
-            default: break
-            }
-            if let uuid = operation.instanceUUID, let instance = try await ledger.instance(uuid: uuid) {
-                nodes.append(instance.node)
-            }
-            if let uuid = operation.migrationUUID, let migration = try await ledger.migration(uuid: uuid) {
-                nodes += [migration.sourceNode, migration.destNode]
-            }
-            var owners: [(String, String)] = []
-            for node in Set(nodes).sorted() where !node.isEmpty {
-                guard let record = try await ledger.node(uuid: node)?.node else { continue }
-                if hosts.contains(record.host) { return }
-                owners.append((record.uuid, record.host))
-            }
-            if let (node, host) = owners.first { throw refuse(node, host) }
-        default:
-            return
-        }
-    }
-
     // MARK: Audit and events
 
     func computeAudit(_ call: Call) async throws -> Reply {
-        let compute = try requireCompute()
         guard let tracker = compute.tracker else {
             throw PlacementError.conflict("This server runs no agent (--no-agent); audit the agents instead.")
         }
@@ -336,7 +234,6 @@ extension PlacementResponder {
     /// `GET /compute/v1/events`: Server-Sent Events, one per tracker event; `?after=N` first replays the kept
     /// events after sequence N.
     func computeEvents(_ call: Call) async throws -> Reply {
-        let compute = try requireCompute()
         guard let events = compute.tracker?.events else {
             throw PlacementError.conflict("This server runs no agent (--no-agent); there are no tracker events.")
         }
