@@ -133,10 +133,7 @@ extension ComputeRoutes {
     // MARK: Instances
 
     func computeInstances(_ call: Call) async throws -> Reply {
-        let node = try call.queryValue("node").map { text in
-            guard let uuid = UUIDText.normalized(text) else { throw PlacementError.badRequest("node must be a UUID") }
-            return uuid
-        }
+        let node = try Self.nodeFilter(call)
         let deleted = call.queryValue("deleted") == "true"
         let instances = try await compute.ledger.instances(node: node, includeDeleted: deleted)
         return .json(.object(["instances": .array(instances.map(Self.instanceJSON))]))
@@ -167,13 +164,18 @@ extension ComputeRoutes {
         return .json(Self.changeJSON(change))
     }
 
-    // MARK: Migrations
-
-    func computeMigrations(_ call: Call) async throws -> Reply {
-        let node = try call.queryValue("node").map { text in
+    /// The `node` query parameter of the instance and migration lists: a node uuid, normalised; `nil` when absent.
+    static func nodeFilter(_ call: Call) throws -> String? {
+        try call.queryValue("node").map { text in
             guard let uuid = UUIDText.normalized(text) else { throw PlacementError.badRequest("node must be a UUID") }
             return uuid
         }
+    }
+
+    // MARK: Migrations
+
+    func computeMigrations(_ call: Call) async throws -> Reply {
+        let node = try Self.nodeFilter(call)
         let migrations = try await compute.ledger.migrations(node: node, inProgressOnly: call.queryValue("in_progress") == "true")
         return .json(.object(["migrations": .array(migrations.map(Self.migrationJSON))]))
     }
