@@ -131,7 +131,8 @@ EOF
   local owner=(--keystone-user "$(id -un)" --keystone-group "$(id -gn)")
   local admin_password; admin_password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
   # The key repositories do not touch the database: the three are set up side by side while the database is
-  # made and bootstrapped (each keystone-manage spends seconds importing keystone).
+  # made (each keystone-manage spends seconds importing keystone). Bootstrap waits for them: it reads the key
+  # repositories, and running beside a half-made one failed now and then.
   local what key_pids=()
   for what in fernet_setup receipt_setup credential_setup; do
     "${km[@]}" "$what" "${owner[@]}" >"$dir/keystone-manage-$what.log" 2>&1 &
@@ -147,14 +148,14 @@ EOF
   else
     db_ok=0
   fi
-  if [ "$db_ok" = 1 ]; then
+  local i keys_ok=1
+  for i in 0 1 2; do wait "${key_pids[$i]}" || keys_ok=0; done
+  if [ "$db_ok" = 1 ] && [ "$keys_ok" = 1 ]; then
     "${km[@]}" bootstrap --bootstrap-password "$admin_password" --bootstrap-username admin \
       --bootstrap-project-name admin --bootstrap-role-name admin --bootstrap-service-name keystone \
       --bootstrap-region-id RegionOne --bootstrap-admin-url "$url" --bootstrap-public-url "$url" \
       --bootstrap-internal-url "$url" >>"$dir/keystone-manage.log" 2>&1 || db_ok=0
   fi
-  local i keys_ok=1
-  for i in 0 1 2; do wait "${key_pids[$i]}" || keys_ok=0; done
   if [ "$db_ok" != 1 ]; then
     tail -20 "$dir/keystone-manage.log" >&2; die "keystone-manage db_sync/bootstrap failed (log: $dir/keystone-manage.log)"
   fi

@@ -25,6 +25,8 @@ public enum SQLFlavor: Sendable, Equatable {
 public final class Database: Sendable {
     public let flavor: SQLFlavor
     private let backend: Backend
+    /// Where it is (its description redacts a PostgreSQL password).
+    private let location: DatabaseLocation
     private let logger: Logger
     /// PostgreSQL: when a pooled connection was last handed out (see ``leasing(_:progress:_:)``).
     let poolProgress = PoolProgress()
@@ -115,12 +117,15 @@ public final class Database: Sendable {
 
     private enum Backend: Sendable {
         case sqlite(SQLiteEngine, AsyncGate, Reader?)
-        case postgres(PostgresClient, Task<Void, Never>)
+        /// The pool, and the task running its run loop when this database runs it itself (`nil`: a
+        /// ``DatabaseService`` runs it, see ``openForService(_:logger:synchronous:)``).
+        case postgres(PostgresClient, Task<Void, Never>?)
     }
 
-    private init(flavor: SQLFlavor, backend: Backend, logger: Logger) {
+    private init(flavor: SQLFlavor, backend: Backend, location: DatabaseLocation, logger: Logger) {
         self.flavor = flavor
         self.backend = backend
+        self.location = location
         self.logger = logger
     }
 
@@ -136,6 +141,53 @@ public final class Database: Sendable {
     public static func open(
         _ location: DatabaseLocation, logger: Logger, migrate: Bool = true, synchronous: SQLiteSynchronous = .full,
         backgroundCheckpoints: Bool = true
+    ) async throws -> Database {
+        let database = try await make(
+            location, logger: logger, synchronous: synchronous, checkpointTask: backgroundCheckpoints, poolTask: true)
+        do {
+            try await database.prepare(migrate: migrate)
+        } catch {
+            // An unclosed SQLite connection must not be dropped, nor a pool left running.
+            await database.close()
+            throw error
+        }
+        return database
+    }
+
+    /// Opens the database for a process whose `ServiceGroup` runs its background work (``DatabaseService``
+    /// calls ``runBackgroundWork()``): the WAL checkpoints of an SQLite file, and the run loop of the PostgreSQL
+    /// pool, so that the pool lives inside the group and closes after the services that use it.
+    ///
+    /// Nothing is reached over the network here and the schema is not touched: call ``prepare(migrate:)`` once
+    /// the background work is running (a PostgreSQL pool answers nothing before).
+    /// - Throws: ``StoreError/connection(_:)`` when an SQLite file cannot be opened or a URL is invalid.
+    public static func openForService(
+        _ location: DatabaseLocation, logger: Logger, synchronous: SQLiteSynchronous = .full
+    ) async throws -> Database {
+        try await make(location, logger: logger, synchronous: synchronous, checkpointTask: false, poolTask: false)
+    }
+
+    /// Checks that the database answers, then (with `migrate`) brings its schema up to date.
+    /// - Throws: ``StoreError/connection(_:)`` when PostgreSQL cannot be reached (the message names the server
+    ///   without its password); migration errors as they come.
+    public func prepare(migrate: Bool = true) async throws {
+        if case .postgres = backend {
+            do {
+                try await withConnection { try await $0.raw("SELECT 1").run() }
+            } catch {
+                throw StoreError.connection("cannot connect to PostgreSQL at \(location)")
+            }
+        }
+        if migrate { try await Migrator.migrate(self) }
+    }
+
+    /// Opens the connections (SQLite) or builds the pool (PostgreSQL, not connected yet).
+    /// - Parameters:
+    ///   - checkpointTask: an SQLite file checkpoints its WAL on a task of its own (else ``runBackgroundWork()``).
+    ///   - poolTask: a PostgreSQL pool runs on a task of its own until ``close()`` (else ``runBackgroundWork()``).
+    private static func make(
+        _ location: DatabaseLocation, logger: Logger, synchronous: SQLiteSynchronous, checkpointTask: Bool,
+        poolTask: Bool
     ) async throws -> Database {
         let database: Database
         switch location {
@@ -160,7 +212,7 @@ public final class Database: Sendable {
                 }
             }
             let gate = AsyncGate()
-            database = Database(flavor: .sqlite, backend: .sqlite(engine, gate, reader), logger: logger)
+            database = Database(flavor: .sqlite, backend: .sqlite(engine, gate, reader), location: location, logger: logger)
             let db = SQLiteEngineDatabase(engine: engine, logger: logger)
             do {
                 if case .sqliteFile = location {
@@ -178,7 +230,7 @@ public final class Database: Sendable {
                     try await db.raw("PRAGMA wal_autocheckpoint=0").run()
                     // A burst may leave a long WAL behind: cut it back when it rewinds.
                     try await db.raw("PRAGMA journal_size_limit=67108864").run()
-                    if backgroundCheckpoints { reader.startCheckpoints(writerGate: gate, logger: logger) }
+                    if checkpointTask { reader.startCheckpoints(writerGate: gate, logger: logger) }
                 }
             } catch {
                 await database.close()
@@ -196,35 +248,28 @@ public final class Database: Sendable {
                 throw StoreError.connection("invalid PostgreSQL URL \(location)")
             }
             let client = PostgresClient(configuration: .init(from: configuration.coreConfiguration), backgroundLogger: logger)
-            // The pool's run loop lives exactly as long as this Database: `close()` cancels it.
-            let task = Task { await client.run() }
-            database = Database(flavor: .postgres, backend: .postgres(client, task), logger: logger)
-            do {
-                try await database.withConnection { try await $0.raw("SELECT 1").run() }
-            } catch {
-                task.cancel()
-                throw StoreError.connection("cannot connect to PostgreSQL at \(location)")
-            }
-        }
-        if migrate {
-            do {
-                try await Migrator.migrate(database)
-            } catch {
-                // An unclosed SQLite connection must not be dropped, nor a pool left running.
-                await database.close()
-                throw error
-            }
+            // Run here, the pool's run loop lives exactly as long as this Database: `close()` cancels it.
+            let task = poolTask ? Task { await client.run() } : nil
+            database = Database(flavor: .postgres, backend: .postgres(client, task), location: location, logger: logger)
         }
         return database
     }
 
     /// Runs the database's background work in the calling task until it is cancelled: on an SQLite file opened
-    /// with `backgroundCheckpoints: false`, the WAL checkpoints; on other databases it returns at once (the
-    /// PostgreSQL pool runs from ``open(_:logger:migrate:synchronous:backgroundCheckpoints:)`` to ``close()``).
-    /// `allot serve` runs it as a service of its group (``DatabaseService``).
+    /// with `backgroundCheckpoints: false` or by ``openForService(_:logger:synchronous:)``, the WAL checkpoints;
+    /// on PostgreSQL opened by ``openForService(_:logger:synchronous:)``, the pool's run loop (until cancelled or
+    /// shut down gracefully); otherwise it returns at once. `allot serve` and `allot agent` run it as a service of
+    /// their group (``DatabaseService``).
     public func runBackgroundWork() async {
-        guard case .sqlite(_, let gate, let reader?) = backend else { return }
-        await reader.runCheckpoints(writerGate: gate, logger: logger)
+        switch backend {
+        case .sqlite(_, let gate, let reader?):
+            await reader.runCheckpoints(writerGate: gate, logger: logger)
+        case .postgres(let client, nil):
+            // Ends when the calling task is cancelled or its service is shut down gracefully: the pool closes.
+            await client.run()
+        case .sqlite(_, _, nil), .postgres(_, _?):
+            return
+        }
     }
 
     /// Closes the connection or pool. Calls after this fail.
@@ -238,7 +283,8 @@ public final class Database: Sendable {
                 _ = try? await reader.gate.withGate { reader.engine.close() }
             }
         case .postgres(_, let task):
-            task.cancel()
+            // A pool run by a DatabaseService closes when that service's run ends.
+            task?.cancel()
         }
     }
 

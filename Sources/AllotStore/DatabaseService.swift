@@ -1,11 +1,12 @@
 public import ServiceLifecycle
 
 /// A database's life as a service of the process's `ServiceGroup`: it runs the background work (SQLite's WAL
-/// checkpoints, when the database was opened with `backgroundCheckpoints: false`) until the group shuts down, then
-/// closes the database (the PostgreSQL pool with it).
+/// checkpoints; the PostgreSQL pool's run loop, for a database from ``Database/openForService(_:logger:synchronous:)``)
+/// until the group shuts down, then closes the database.
 ///
 /// Put it first in the group's services: the group shuts services down in reverse order, so the database closes
-/// after the HTTP server has finished its last request.
+/// after the HTTP server has finished its last request. A pool run here answers nothing before this service runs:
+/// the services that use it start from a later service of the group (see ``StagedServices``).
 public struct DatabaseService: Service {
     public let database: Database
 

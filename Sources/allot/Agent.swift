@@ -136,43 +136,53 @@ struct Agent: AsyncParsableCommand {
         }
         // With the server's ledger nothing is kept here: the (unused) local store lives in memory.
         let location = DatabaseLocation(parsing: remote ? ":memory:" : database)
-        // The WAL checkpoints run as a service of the group (DatabaseService), not on a task of their own.
-        let db = try await Database.open(
-            location, logger: logger, synchronous: sqliteSynchronous.mode, backgroundCheckpoints: false)
-        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
-        let ledger: any LedgerBackend
-        if remote {
-            logger.info("Using the server's compute ledger", metadata: [
-                "allot.placement_url": .stringConvertible(placement.redactedURL),
-            ])
-            ledger = RemoteLedger(client: placement)
-        } else {
-            logger.info("Opening the local ledger", metadata: ["allot.database": .string(location.description)])
-            ledger = PlacementLedger(
-                local: SQLComputeLedger(database: db, logger: logger, now: now), placement: placement, logger: logger)
-        }
-        let agent = Tracker(
-            configuration: try tracker.configuration(), driver: tracker.makeDriver(), ledger: ledger,
-            events: EventBus(logger: Logger(label: "allot.tracker")), logger: logger)
-        await startAgent(agent, logger: logger)
+        // The database's background work (WAL checkpoints, a PostgreSQL pool's run loop) runs as the first
+        // service of the group; everything that uses the database starts from the second, once it answers.
+        let db = try await Database.openForService(location, logger: logger, synchronous: sqliteSynchronous.mode)
+        let trackerConfiguration = try tracker.configuration()
+        let driver = tracker.makeDriver()
         let configuration = PlacementConfiguration(
             auth: try await Serve.authMode(
                 auth, tokensFile: tokensFile.isEmpty ? nil : tokensFile, database: database, keystone: keystone,
                 logger: logger))
-        // No Placement store: the agent serves the compute API only (Placement is the separate service above).
-        let app = buildApplication(
-            store: nil, configuration: configuration, host: host,
-            port: port, logger: logger, metricsText: { registry.emitToString() },
-            compute: ComputeService(ledger: ledger, tracker: agent),
-            server: ServerTLS.http1(requestTimeout: .seconds(requestTimeout)),
-            onServerRunning: { port in
-                logger.info("Serving the compute API", metadata: ["allot.port": .stringConvertible(port)])
-            })
+        let (host, port, requestTimeout) = (self.host, self.port, self.requestTimeout)
+        let stages = StagedServices(logger: logger) {
+            logger.info("Preparing the database")
+            try await db.prepare()
+            let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+            let ledger: any LedgerBackend
+            if remote {
+                logger.info("Using the server's compute ledger", metadata: [
+                    "allot.placement_url": .stringConvertible(placement.redactedURL),
+                ])
+                ledger = RemoteLedger(client: placement)
+            } else {
+                logger.info("Opening the local ledger", metadata: ["allot.database": .string(location.description)])
+                ledger = PlacementLedger(
+                    local: SQLComputeLedger(database: db, logger: logger, now: now), placement: placement, logger: logger)
+            }
+            let agent = Tracker(
+                configuration: trackerConfiguration, driver: driver, ledger: ledger,
+                events: EventBus(logger: Logger(label: "allot.tracker")), logger: logger)
+            await startAgent(agent, logger: logger)
+            // No Placement store: the agent serves the compute API only (Placement is the separate service above).
+            let app = buildApplication(
+                store: nil, configuration: configuration, host: host,
+                port: port, logger: logger, metricsText: { registry.emitToString() },
+                compute: ComputeService(ledger: ledger, tracker: agent),
+                server: ServerTLS.http1(requestTimeout: .seconds(requestTimeout)),
+                onServerRunning: { port in
+                    logger.info("Serving the compute API", metadata: ["allot.port": .stringConvertible(port)])
+                })
+            // Stopped in reverse order: the event streams end first, so an open one cannot hold up the server's
+            // stop.
+            return [app, AuditService(tracker: agent), EventStreamsService(events: agent.events)]
+        }
         let group = ServiceGroup(configuration: .init(
-            // Stopped in reverse order: the event streams end first, so an open one cannot hold up the server's stop;
-            // the database closes last.
+            // The outer group stops in reverse order too: all of the above first, the database last.
             services: [
-                DatabaseService(database: db), app, AuditService(tracker: agent), EventStreamsService(events: agent.events),
+                .init(service: DatabaseService(database: db)),
+                .init(service: stages, successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {

@@ -136,38 +136,50 @@ struct Serve: AsyncParsableCommand {
             maxAllocationCandidates: maxAllocationCandidates, candidateStrategy: allocationCandidatesStrategy.strategy,
             randomizeCandidates: randomizeAllocationCandidates)
         logger.info("Opening database", metadata: ["allot.database": .string(location.description)])
-        // The WAL checkpoints run as a service of the group (DatabaseService), not on a task of their own.
-        let db = try await Database.open(
-            location, logger: logger, synchronous: sqliteSynchronous.mode, backgroundCheckpoints: false)
-        let store = SQLPlacementStore(database: db, logger: logger, now: { Date().timeIntervalSince1970 })
-        let ledger = SQLComputeLedger(database: db, logger: logger, now: { Date().timeIntervalSince1970 })
-        // The group stops its services in reverse order: event streams end first, then the audits, then the HTTP
-        // server finishes its requests, and the database closes last.
-        var services: [any Service] = [DatabaseService(database: db)]
-        var agentServices: [any Service] = []
-        var agent: Tracker?
-        if !noAgent {
-            let events = EventBus(logger: Logger(label: "allot.tracker"))
-            let embedded = Tracker(
-                configuration: try tracker.configuration(), driver: tracker.makeDriver(), ledger: ledger, events: events,
-                logger: logger)
-            await startAgent(embedded, logger: logger)
-            agent = embedded
-            agentServices = [AuditService(tracker: embedded), EventStreamsService(events: events)]
-        }
+        // The database's background work (WAL checkpoints, the PostgreSQL pool's run loop) runs as the first
+        // service of the group; everything that uses the database starts from the second, once it answers.
+        let db = try await Database.openForService(location, logger: logger, synchronous: sqliteSynchronous.mode)
         let serverTLS = try tls.serverTLS()
-        services.append(buildApplication(
-            store: store, configuration: configuration, host: host, port: port, logger: logger,
-            metricsText: { registry.emitToString() }, compute: ComputeService(ledger: ledger, tracker: agent),
-            server: try ServerTLS.serverBuilder(serverTLS, requestTimeout: .seconds(requestTimeout)),
-            onServerRunning: { port in
-                logger.info("Serving the Placement API", metadata: [
-                    "allot.port": .stringConvertible(port), "allot.tls": .stringConvertible(serverTLS != nil),
-                    "allot.tls.client_certificates": .stringConvertible(serverTLS?.clientCAFile != nil),
-                ])
-            }))
-        services += agentServices
-        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+        let server = try ServerTLS.serverBuilder(serverTLS, requestTimeout: .seconds(requestTimeout))
+        let agentParts = noAgent ? nil : (configuration: try tracker.configuration(), driver: tracker.makeDriver())
+        let (host, port) = (self.host, self.port)
+        let stages = StagedServices(logger: logger) {
+            logger.info("Preparing the database")
+            try await db.prepare()
+            let store = SQLPlacementStore(database: db, logger: logger, now: { Date().timeIntervalSince1970 })
+            let ledger = SQLComputeLedger(database: db, logger: logger, now: { Date().timeIntervalSince1970 })
+            var agentServices: [any Service] = []
+            var agent: Tracker?
+            if let agentParts {
+                let events = EventBus(logger: Logger(label: "allot.tracker"))
+                let embedded = Tracker(
+                    configuration: agentParts.configuration, driver: agentParts.driver, ledger: ledger,
+                    events: events, logger: logger)
+                await startAgent(embedded, logger: logger)
+                agent = embedded
+                agentServices = [AuditService(tracker: embedded), EventStreamsService(events: events)]
+            }
+            let app = buildApplication(
+                store: store, configuration: configuration, host: host, port: port, logger: logger,
+                metricsText: { registry.emitToString() }, compute: ComputeService(ledger: ledger, tracker: agent),
+                server: server,
+                onServerRunning: { port in
+                    logger.info("Serving the Placement API", metadata: [
+                        "allot.port": .stringConvertible(port), "allot.tls": .stringConvertible(serverTLS != nil),
+                        "allot.tls.client_certificates": .stringConvertible(serverTLS?.clientCAFile != nil),
+                    ])
+                })
+            // Stopped in reverse order: event streams end first, then the audits, then the HTTP server finishes
+            // its requests.
+            return [app] + agentServices
+        }
+        // The outer group stops in reverse order too: all of the above first, the database last.
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [
+                .init(service: DatabaseService(database: db)),
+                .init(service: stages, successTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            logger: logger)
         // A service that ignores cancellation after --shutdown-timeout ends the process (a crash) 5 s later.
         groupConfiguration.maximumCancellationDuration = .seconds(5)
         let group = ServiceGroup(configuration: groupConfiguration)
