@@ -34,6 +34,15 @@ final class AsyncGate: Sendable {
         }
     }
 
+    /// Takes the gate if it is free, without waiting.
+    func tryAcquire() -> Bool {
+        state.withLock { state in
+            if state.held { return false }
+            state.held = true
+            return true
+        }
+    }
+
     func release() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if state.waiters.isEmpty {

@@ -18,8 +18,9 @@ public enum SQLFlavor: Sendable, Equatable {
     case postgres
 }
 
-/// An open database: one SQLite connection for writes (transactions serialised) plus one for reads (a file in WAL
-/// mode: readers never wait for the writer, nor the writer for them), or a PostgreSQL connection pool.
+/// An open database: one SQLite connection for writes (group commit, ``SQLiteWriter``) plus read-only ones for
+/// reads (a file in WAL mode: readers never wait for the writer, nor the writer for them), each on a thread of its
+/// own; or a PostgreSQL connection pool.
 ///
 /// Every write runs inside ``transaction(_:)``: it commits completely or not at all.
 public final class Database: Sendable {
@@ -31,27 +32,39 @@ public final class Database: Sendable {
     /// PostgreSQL: when a pooled connection was last handed out (see ``leasing(_:progress:_:)``).
     let poolProgress = PoolProgress()
 
-    /// SQLite's other connections: one for ``readTransaction(_:)``, one that checkpoints the WAL in the
-    /// background (so no commit pays for copying the WAL into the database and syncing it).
+    /// SQLite's other connections: a few read-only ones for ``readTransaction(_:)``, each on a thread of its
+    /// own, and one that checkpoints the WAL in the background (so no commit pays for copying the WAL into the
+    /// database and syncing it).
     private final class Reader: Sendable {
-        let engine: SQLiteEngine
-        let gate = AsyncGate()
+        let connections: [ReadConnection]
+        private let turn = Atomic<Int>(0)
         let checkpointEngine: SQLiteEngine
         /// Held for every use of ``checkpointEngine`` (the background rounds, and tests driving rounds of their own).
         let checkpointGate = AsyncGate()
         /// The WAL's frames when the last round finished under the writer's gate.
         let roundFrames = Mutex<Int64>(-1)
         let checkpoints = Mutex<Task<Void, Never>?>(nil)
+        /// Rounds the loop has run (tests: an idle database runs none).
+        let rounds = Atomic<Int>(0)
 
-        init(engine: SQLiteEngine, checkpointEngine: SQLiteEngine) {
-            self.engine = engine
+        init(connections: [ReadConnection], checkpointEngine: SQLiteEngine) {
+            self.connections = connections
             self.checkpointEngine = checkpointEngine
+        }
+
+        /// A read connection, its gate held: a free one if there is one, else the next in turn.
+        func acquire() async -> ReadConnection {
+            for connection in connections where connection.gate.tryAcquire() { return connection }
+            let connection = connections[turn.wrappingAdd(1, ordering: .relaxed).oldValue % connections.count]
+            await connection.gate.acquire()
+            return connection
         }
 
         /// How often the WAL is copied into the database.
         static let checkpointInterval = Duration.milliseconds(50)
 
-        /// Checkpoints the WAL every ``checkpointInterval`` so that it starts again from its beginning.
+        /// Checkpoints the WAL ``checkpointInterval`` after a commit so that it starts again from its beginning;
+        /// with nothing committed it does nothing at all.
         ///
         /// SQLite rewinds the WAL only when a write begins while every frame in it has been copied back; under a
         /// steady stream of commits a checkpoint running beside them never catches up, the WAL grows without end
@@ -59,19 +72,21 @@ public final class Database: Sendable {
         /// cost of overwriting blocks already there). So each round copies what it can beside the writers, then
         /// copies the few frames committed meanwhile while holding the writer's gate (no commit can slip in), and
         /// the next commit rewinds the WAL.
-        func startCheckpoints(writerGate: AsyncGate, logger: Logger) {
-            let task = Task.detached { await self.runCheckpoints(writerGate: writerGate, logger: logger) }
+        func startCheckpoints(writer: SQLiteWriter, logger: Logger) {
+            let task = Task.detached { await self.runCheckpoints(writer: writer, logger: logger) }
             checkpoints.withLock { $0 = task }
         }
 
         /// The checkpoint loop itself, until the task running it is cancelled.
-        func runCheckpoints(writerGate: AsyncGate, logger: Logger) async {
+        func runCheckpoints(writer: SQLiteWriter, logger: Logger) async {
             while !Task.isCancelled {
+                await writer.commits.wait()
                 do { try await Task.sleep(for: Self.checkpointInterval) } catch { return }
+                rounds.add(1, ordering: .relaxed)
                 // A failed checkpoint loses nothing (the WAL keeps every commit); it is logged and tried again
-                // (a full disk fails every round until space is freed).
+                // after the next commit (a full disk fails every round until space is freed).
                 do {
-                    try await checkpointRound(writerGate: writerGate)
+                    try await checkpointRound(writerGate: writer.gate)
                 } catch {
                     logger.warning("WAL checkpoint failed; retrying", metadata: ["allot.error": .string("\(error)")])
                 }
@@ -115,8 +130,23 @@ public final class Database: Sendable {
         }
     }
 
+    /// Read-only connections of an SQLite file (``readTransaction(_:)``).
+    static let readConnections = 2
+
+    /// A read-only SQLite connection, with the gate its user holds and the thread its statements run on.
+    private final class ReadConnection: Sendable {
+        let engine: SQLiteEngine
+        let gate = AsyncGate()
+        let thread: DedicatedThread
+
+        init(engine: SQLiteEngine, name: String) {
+            self.engine = engine
+            self.thread = DedicatedThread(name: name)
+        }
+    }
+
     private enum Backend: Sendable {
-        case sqlite(SQLiteEngine, AsyncGate, Reader?)
+        case sqlite(SQLiteWriter, Reader?)
         /// The pool, and the task running its run loop when this database runs it itself (`nil`: a
         /// ``DatabaseService`` runs it, see ``openForService(_:logger:synchronous:)``).
         case postgres(PostgresClient, Task<Void, Never>?)
@@ -205,14 +235,17 @@ public final class Database: Sendable {
             var reader: Reader?
             if case .sqliteFile = location {
                 do {
-                    reader = Reader(engine: try SQLiteEngine(path: path), checkpointEngine: try SQLiteEngine(path: path))
+                    let connections = try (0..<Self.readConnections).map { index in
+                        ReadConnection(engine: try SQLiteEngine(path: path), name: "allot-sqlite-read-\(index)")
+                    }
+                    reader = Reader(connections: connections, checkpointEngine: try SQLiteEngine(path: path))
                 } catch {
                     engine.close()
                     throw StoreError.connection("cannot open SQLite database \(location)")
                 }
             }
-            let gate = AsyncGate()
-            database = Database(flavor: .sqlite, backend: .sqlite(engine, gate, reader), location: location, logger: logger)
+            let writer = SQLiteWriter(engine: engine, name: "allot-sqlite-writer", logger: logger)
+            database = Database(flavor: .sqlite, backend: .sqlite(writer, reader), location: location, logger: logger)
             let db = SQLiteEngineDatabase(engine: engine, logger: logger)
             do {
                 if case .sqliteFile = location {
@@ -221,16 +254,18 @@ public final class Database: Sendable {
                 try await db.raw("PRAGMA synchronous=\(unsafeRaw: synchronous.rawValue)").run()
                 try await db.raw("PRAGMA busy_timeout=10000").run()
                 if let reader {
-                    let readDB = SQLiteEngineDatabase(engine: reader.engine, logger: logger)
-                    try await readDB.raw("PRAGMA busy_timeout=10000").run()
-                    try await readDB.raw("PRAGMA query_only=1").run()
+                    for connection in reader.connections {
+                        let readDB = SQLiteEngineDatabase(engine: connection.engine, logger: logger)
+                        try await readDB.raw("PRAGMA busy_timeout=10000").run()
+                        try await readDB.raw("PRAGMA query_only=1").run()
+                    }
                     try await SQLiteEngineDatabase(engine: reader.checkpointEngine, logger: logger)
                         .raw("PRAGMA busy_timeout=10000").run()
                     // Checkpoints run in the background instead of inside the commit that fills the WAL.
                     try await db.raw("PRAGMA wal_autocheckpoint=0").run()
                     // A burst may leave a long WAL behind: cut it back when it rewinds.
                     try await db.raw("PRAGMA journal_size_limit=67108864").run()
-                    if checkpointTask { reader.startCheckpoints(writerGate: gate, logger: logger) }
+                    if checkpointTask { reader.startCheckpoints(writer: writer, logger: logger) }
                 }
             } catch {
                 await database.close()
@@ -262,12 +297,12 @@ public final class Database: Sendable {
     /// their group (``DatabaseService``).
     public func runBackgroundWork() async {
         switch backend {
-        case .sqlite(_, let gate, let reader?):
-            await reader.runCheckpoints(writerGate: gate, logger: logger)
+        case .sqlite(let writer, let reader?):
+            await reader.runCheckpoints(writer: writer, logger: logger)
         case .postgres(let client, nil):
             // Ends when the calling task is cancelled or its service is shut down gracefully: the pool closes.
             await client.run()
-        case .sqlite(_, _, nil), .postgres(_, _?):
+        case .sqlite(_, nil), .postgres(_, _?):
             return
         }
     }
@@ -275,12 +310,16 @@ public final class Database: Sendable {
     /// Closes the connection or pool. Calls after this fail.
     public func close() async {
         switch backend {
-        case .sqlite(let engine, let gate, let reader):
-            _ = try? await gate.withGate { engine.close() }
+        case .sqlite(let writer, let reader):
+            _ = try? await writer.gate.withGate { writer.engine.close() }
+            writer.thread.stop()
             if let reader {
                 await reader.stopCheckpoints()
                 _ = try? await reader.checkpointGate.withGate { reader.checkpointEngine.close() }
-                _ = try? await reader.gate.withGate { reader.engine.close() }
+                for connection in reader.connections {
+                    _ = try? await connection.gate.withGate { connection.engine.close() }
+                    connection.thread.stop()
+                }
             }
         case .postgres(_, let task):
             // A pool run by a DatabaseService closes when that service's run ends.
@@ -291,13 +330,43 @@ public final class Database: Sendable {
     /// Runs one checkpoint round now (SQLite file only; the background task runs one every
     /// ``Reader/checkpointInterval``). For tests.
     package func checkpointWAL() async throws {
-        guard case .sqlite(_, let gate, let reader?) = backend else { return }
-        try await reader.checkpointRound(writerGate: gate)
+        guard case .sqlite(let writer, let reader?) = backend else { return }
+        try await reader.checkpointRound(writerGate: writer.gate)
+    }
+
+    /// SQLite: batches committed so far, and the writes they held (group commit; zeros elsewhere). For tests.
+    package var writeBatches: (batches: Int, writes: Int) {
+        guard case .sqlite(let writer, _) = backend else { return (0, 0) }
+        return (writer.batchCount.load(ordering: .relaxed), writer.batchedWrites.load(ordering: .relaxed))
+    }
+
+    /// SQLite: writes waiting for their batch now (0 elsewhere). For tests.
+    package var queuedWrites: Int {
+        guard case .sqlite(let writer, _) = backend else { return 0 }
+        return writer.queuedWrites
+    }
+
+    /// SQLite: takes the writer connection, so that writes queue up until ``releaseWriter()``. For tests.
+    package func holdWriter() async {
+        guard case .sqlite(let writer, _) = backend else { return }
+        await writer.gate.acquire()
+    }
+
+    /// SQLite: gives back the writer connection taken by ``holdWriter()``. For tests.
+    package func releaseWriter() {
+        guard case .sqlite(let writer, _) = backend else { return }
+        writer.gate.release()
+    }
+
+    /// SQLite file: checkpoint rounds run so far by the background loop. For tests.
+    package var checkpointRounds: Int {
+        guard case .sqlite(_, let reader?) = backend else { return 0 }
+        return reader.rounds.load(ordering: .relaxed)
     }
 
     /// Frames in the SQLite WAL now (0 for other databases). For tests.
     package func walFrames() async throws -> Int64 {
-        guard case .sqlite(_, _, let reader?) = backend else { return 0 }
+        guard case .sqlite(_, let reader?) = backend else { return 0 }
         let engine = reader.checkpointEngine
         return try await reader.checkpointGate.withGate {
             try await NIOThreadPool.singleton.runIfActive { try Reader.checkpoint(engine).frames }
@@ -310,12 +379,34 @@ public final class Database: Sendable {
     public func withConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         do {
             switch backend {
-            case .sqlite(let engine, let gate, _):
-                return try await gate.withGate { try await body(SQLiteEngineDatabase(engine: engine, logger: logger)) }
+            case .sqlite(let writer, _):
+                // On the writer's thread, like the writes; autocommit writes made here wake the checkpointer too.
+                defer { writer.commits.signal() }
+                return try await writer.gate.withGate {
+                    try await withTaskExecutorPreference(writer.thread) {
+                        try await body(SQLiteEngineDatabase(engine: writer.engine, logger: logger))
+                    }
+                }
             case .postgres(let client, _):
                 return try await Self.leasing(client, progress: poolProgress) { connection in
                     try await body(connection.sql(queryLogLevel: nil))
                 }
+            }
+        } catch {
+            throw Self.translated(error)
+        }
+    }
+
+    /// Runs `body` on a connection that only reads, outside any explicit transaction (each statement sees the
+    /// latest commit). On an SQLite file it is one of the read connections, on its own thread, so it never waits
+    /// for the writer; elsewhere it is ``withConnection(_:)``. `body` must not write.
+    public func withReadConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        guard case .sqlite(_, let reader?) = backend else { return try await withConnection(body) }
+        do {
+            let connection = await reader.acquire()
+            defer { connection.gate.release() }
+            return try await withTaskExecutorPreference(connection.thread) {
+                try await body(SQLiteEngineDatabase(engine: connection.engine, logger: logger))
             }
         } catch {
             throw Self.translated(error)
@@ -333,11 +424,8 @@ public final class Database: Sendable {
     public func transaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
         do {
             switch backend {
-            case .sqlite(let engine, let gate, _):
-                return try await gate.withGate {
-                    try await Self.runTransaction(
-                        SQLiteEngineDatabase(engine: engine, logger: logger), flavor: .sqlite, body)
-                }
+            case .sqlite(let writer, _):
+                return try await writer.write(body)
             case .postgres(let client, _):
                 var attempt = 0
                 while true {
@@ -360,10 +448,12 @@ public final class Database: Sendable {
     /// second connection, so it neither waits for a write in progress nor holds one up; elsewhere it is a
     /// ``transaction(_:)``. `body` must not write (SQLite refuses: `query_only`).
     public func readTransaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
-        guard case .sqlite(_, _, let reader?) = backend else { return try await transaction(body) }
+        guard case .sqlite(_, let reader?) = backend else { return try await transaction(body) }
         do {
-            return try await reader.gate.withGate {
-                let db = SQLiteEngineDatabase(engine: reader.engine, logger: logger)
+            let connection = await reader.acquire()
+            defer { connection.gate.release() }
+            return try await withTaskExecutorPreference(connection.thread) {
+                let db = SQLiteEngineDatabase(engine: connection.engine, logger: logger)
                 try await db.raw("BEGIN").run()
                 do {
                     let result = try await body(Transaction(db: db, flavor: .sqlite))
@@ -379,13 +469,11 @@ public final class Database: Sendable {
         }
     }
 
-    /// SQLite's `COMMIT` (which, with `synchronous=FULL`, waits for the disk: about 0.1 ms here) runs on the calling
-    /// thread like every other statement of the transaction: handing it to a thread pool and back cost more CPU
-    /// than the sync itself (two thread wake-ups per claim), and the writer's gate serialises commits anyway.
+    /// A PostgreSQL transaction (SQLite's writes go through ``SQLiteWriter``'s batches).
     private static func runTransaction<T: Sendable>(
         _ db: any SQLDatabase, flavor: SQLFlavor, _ body: @Sendable (Transaction) async throws -> T
     ) async throws -> T {
-        try await db.raw(flavor == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
+        try await db.raw("BEGIN").run()
         do {
             let result = try await body(Transaction(db: db, flavor: flavor))
             try await db.raw("COMMIT").run()

@@ -4,7 +4,7 @@ import SQLKit
 extension SQLPlacementStore {
     /// A provider's aggregate uuids, sorted, with the provider.
     public func providerAggregates(providerUUID: String) async throws -> (ResourceProvider, [String]) {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             let provider = try await tx.requireProvider(uuid: providerUUID)
             return (provider.model, try await Self.aggregateUUIDs(providerID: provider.id, tx: tx))
         }

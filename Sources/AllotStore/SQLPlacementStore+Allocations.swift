@@ -24,7 +24,7 @@ public struct ProviderAllocations: Sendable {
 extension SQLPlacementStore {
     /// A consumer's allocations (empty when the consumer is unknown).
     public func allocations(consumerUUID: String) async throws -> ConsumerAllocations {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             let consumer = try await Self.consumer(uuid: consumerUUID, tx: tx)
             let rows = try await tx.rows(
                 """
@@ -53,7 +53,7 @@ extension SQLPlacementStore {
     /// The allocations against a provider, by consumer.
     /// - Throws: 404 when the provider does not exist.
     public func allocations(providerUUID: String) async throws -> ProviderAllocations {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             let provider = try await tx.requireProvider(uuid: providerUUID)
             let rows = try await tx.rows(
                 """

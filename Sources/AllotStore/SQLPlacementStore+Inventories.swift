@@ -13,7 +13,7 @@ extension SQLPlacementStore {
     /// The inventories of a provider.
     /// - Throws: 404 when the provider does not exist.
     public func inventories(providerUUID: String) async throws -> ProviderInventories {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             let provider = try await tx.requireProvider(uuid: providerUUID)
             let (inventories, modified) = try await Self.loadInventories(providerID: provider.id, tx: tx)
             return ProviderInventories(provider: provider.model, inventories: inventories, lastModified: modified)
@@ -62,7 +62,7 @@ extension SQLPlacementStore {
     /// - Throws: 404 when there is none, 409 when it is allocated.
     public func deleteInventory(providerUUID: String, resourceClass: String) async throws {
         // Upstream resolves the class first: an unknown one is named as such.
-        let known = try await database.transaction { tx in try await tx.resourceClassID(resourceClass) != nil }
+        let known = try await database.readTransaction { tx in try await tx.resourceClassID(resourceClass) != nil }
         _ = try await changeInventories(providerUUID: providerUUID, generation: nil, inUse: .single(resourceClass)) {
             current in
             guard current[resourceClass] != nil else {

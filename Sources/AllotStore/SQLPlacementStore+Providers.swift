@@ -54,7 +54,7 @@ extension SQLPlacementStore {
 
     /// The provider with this uuid, or `nil`.
     public func provider(uuid: String) async throws -> ResourceProvider? {
-        try await database.withConnection { db in
+        try await database.withReadConnection { db in
             try await db.raw("\(unsafeRaw: ProviderRow.selectSQL) WHERE rp.uuid = \(bind: uuid)").first()
                 .map { try ProviderRow(row: $0).model }
         }
@@ -63,7 +63,7 @@ extension SQLPlacementStore {
     /// Every provider that passes `filter`, ordered by internal id (creation order).
     /// - Throws: `PlacementError` 400 when a named trait or resource class does not exist.
     public func providers(matching filter: ProviderFilter) async throws -> [ResourceProvider] {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             guard var query = try await Self.filterQuery(filter, tx: tx) else { return [] }
             query.appendInterpolation(unsafeRaw: " ORDER BY rp.id")
             return try await tx.rows(query).map { try ProviderRow(row: $0).model }

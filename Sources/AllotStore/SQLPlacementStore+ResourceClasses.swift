@@ -4,7 +4,7 @@ import SQLKit
 extension SQLPlacementStore {
     /// Every resource class, standard first (in id order), then custom.
     public func resourceClasses() async throws -> [NamedRecord] {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             try await tx.rows("SELECT name, created_at, updated_at FROM resource_classes ORDER BY id")
                 .map(Self.namedRecord)
         }
@@ -12,7 +12,7 @@ extension SQLPlacementStore {
 
     /// The class with this name, or `nil`.
     public func resourceClass(named name: String) async throws -> NamedRecord? {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             try await tx.row("SELECT name, created_at, updated_at FROM resource_classes WHERE name = \(bind: name)")
                 .map(Self.namedRecord)
         }

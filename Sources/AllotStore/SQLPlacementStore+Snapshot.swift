@@ -20,7 +20,7 @@ public struct SearchState: Sendable {
 extension SQLPlacementStore {
     /// The current change sequence (bumped by every write transaction).
     public func changeSequence() async throws -> Int {
-        try await database.withConnection { db in
+        try await database.withReadConnection { db in
             guard let row = try await db.raw("SELECT change_seq FROM placement_state WHERE id = 1").first() else {
                 throw StoreError.corrupt("placement_state row missing")
             }
@@ -34,7 +34,7 @@ extension SQLPlacementStore {
     /// them in; it reads everything afresh when the history no longer reaches back that far, when providers were
     /// added, removed or moved, or when so many changed that a full read is as cheap.
     public func searchState(updating cached: SearchState? = nil) async throws -> SearchState {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             guard let row = try await tx.row("SELECT change_seq FROM placement_state WHERE id = 1") else {
                 throw StoreError.corrupt("placement_state row missing")
             }

@@ -23,7 +23,7 @@ public struct TraitFilter: Sendable {
 extension SQLPlacementStore {
     /// The traits that pass `filter`, sorted by name.
     public func traits(_ filter: TraitFilter) async throws -> [NamedRecord] {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             var query = SQLQueryString("SELECT t.name, t.created_at, t.updated_at FROM traits t WHERE 1 = 1")
             if let names = filter.names {
                 guard !names.isEmpty else { return [] }
@@ -46,7 +46,7 @@ extension SQLPlacementStore {
 
     /// The trait with this name, or `nil`.
     public func trait(named name: String) async throws -> NamedRecord? {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             try await tx.row("SELECT name, created_at, updated_at FROM traits WHERE name = \(bind: name)")
                 .map(Self.namedRecord)
         }
@@ -86,7 +86,7 @@ extension SQLPlacementStore {
 
     /// A provider's traits, sorted, with the provider.
     public func providerTraits(providerUUID: String) async throws -> (ResourceProvider, [String]) {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             let provider = try await tx.requireProvider(uuid: providerUUID)
             return (provider.model, try await Self.traitNames(providerID: provider.id, tx: tx))
         }

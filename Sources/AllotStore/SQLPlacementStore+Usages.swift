@@ -13,7 +13,7 @@ extension SQLPlacementStore {
     /// A provider's usage of every class it has inventory or allocations of.
     /// - Throws: 404 when the provider does not exist.
     public func usages(providerUUID: String) async throws -> (ResourceProvider, [String: Int]) {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             let provider = try await tx.requireProvider(uuid: providerUUID)
             var result: [String: Int] = [:]
             for row in try await tx.rows(
@@ -32,7 +32,7 @@ extension SQLPlacementStore {
     /// Usage totals of a project, optionally narrowed to a user and a consumer type
     /// (`all` matches every type, `unknown` matches untyped consumers).
     public func usageTotals(projectID: String, userID: String?, consumerType: String?) async throws -> UsageTotals {
-        try await database.transaction { tx in
+        try await database.readTransaction { tx in
             var query = SQLQueryString(
                 """
                 SELECT c.uuid, ct.name AS consumer_type, rc.name AS class_name, CAST(SUM(a.used) AS BIGINT) AS used

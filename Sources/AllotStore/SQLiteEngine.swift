@@ -43,9 +43,15 @@ final class SQLiteEngine: @unchecked Sendable {
         handle = nil
     }
 
+    /// Whether a transaction is open on the connection (SQLite ends one by itself after some errors).
+    var inTransaction: Bool {
+        guard let handle else { return false }
+        return sqlite3_get_autocommit(handle) == 0
+    }
+
     /// Runs one statement with its binds, calling `onRow` for each row.
     func execute(_ sql: String, _ binds: [SQLiteValue], _ onRow: (SQLiteRowValues) throws -> Void) throws {
-        guard let handle else { throw SQLiteEngineError(code: SQLITE_MISUSE, extendedCode: SQLITE_MISUSE, message: "closed") }
+        guard let handle else { throw SQLiteEngineError.closed }
         let statement = try prepared(sql, handle)
         defer {
             sqlite3_reset(statement)
@@ -139,6 +145,12 @@ public struct SQLiteEngineError: Error, CustomStringConvertible, Sendable {
     public var message: String
 
     public var description: String { "SQLite error \(extendedCode): \(message)" }
+
+    /// A use of a connection after ``Database/close()``.
+    static let closed = SQLiteEngineError(code: SQLITE_MISUSE, extendedCode: SQLITE_MISUSE, message: "closed")
+    /// SQLite ended a batch's transaction itself (it does after an I/O error or a full disk).
+    static let transactionEnded = SQLiteEngineError(
+        code: SQLITE_ABORT, extendedCode: SQLITE_ABORT, message: "the transaction was rolled back")
 
     /// A UNIQUE or PRIMARY KEY constraint failed.
     var isUniqueViolation: Bool {

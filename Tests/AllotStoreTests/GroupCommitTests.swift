@@ -1,0 +1,131 @@
+import AllotStore
+import Foundation
+import SQLKit
+import Synchronization
+import Testing
+
+/// SQLite's group commit (SQLiteWriter) and its read connections, seen through `Database`. The time limit only
+/// turns a deadlock (a read waiting for a write) into a failure.
+@Suite(.timeLimit(.minutes(2))) struct GroupCommitTests {
+    struct Refused: Error {}
+
+    /// Writes queued while the writer is busy commit as one batch; the one that throws rolls back alone (its
+    /// savepoint), the others land; a statement error (a duplicate key) does the same.
+    @Test func writesQueuedBehindTheWriterCommitTogetherAndOneThatFailsFailsAlone() async throws {
+        try await TestBackend.sqliteFile.withFreshLocation { location in
+            let database = try await Database.open(location, logger: TestBackend.logger)
+            let result = await outcome {
+                try await database.withConnection {
+                    try await $0.raw("CREATE TABLE gc_rows (id INTEGER PRIMARY KEY, tag TEXT NOT NULL)").run()
+                    try await $0.raw("INSERT INTO gc_rows (id, tag) VALUES (1000, 'taken')").run()
+                }
+                let before = database.writeBatches
+                let writes = 20
+                let (refused, duplicate) = (7, 12)
+                await database.holdWriter()
+                let answers = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+                    for index in 0..<writes {
+                        group.addTask {
+                            do {
+                                try await database.transaction { tx in
+                                    try await tx.run("INSERT INTO gc_rows (id, tag) VALUES (\(bind: index), 'w')")
+                                    if index == refused { throw Refused() }
+                                    if index == duplicate {
+                                        try await tx.run("INSERT INTO gc_rows (id, tag) VALUES (1000, 'again')")
+                                    }
+                                }
+                                return (index, true)
+                            } catch {
+                                return (index, false)
+                            }
+                        }
+                    }
+                    // Every write waits behind the held writer before it is let go.
+                    while database.queuedWrites < writes { try await Task.sleep(for: .milliseconds(5)) }
+                    database.releaseWriter()
+                    var answers: [Int: Bool] = [:]
+                    for try await (index, landed) in group { answers[index] = landed }
+                    return answers
+                }
+                let after = database.writeBatches
+                #expect(after.batches - before.batches == 1, "batches: \(before) -> \(after)")
+                #expect(after.writes - before.writes == writes)
+                let failed = Set(answers.filter { !$0.value }.keys)
+                #expect(failed == [refused, duplicate])
+                let stored = try await database.readTransaction { tx in
+                    try await tx.rows("SELECT id FROM gc_rows WHERE id < 1000 ORDER BY id").map {
+                        try $0.decode(column: "id", as: Int.self)
+                    }
+                }
+                #expect(stored == (0..<writes).filter { !failed.contains($0) })
+            }
+            await database.close()
+            try result.get()
+        }
+    }
+
+    /// A read runs on a read connection while a write transaction is open (and does not see it).
+    @Test func readsDuringALongWriteAreNotBlocked() async throws {
+        try await TestBackend.sqliteFile.withFreshLocation { location in
+            let database = try await Database.open(location, logger: TestBackend.logger)
+            let result = await outcome {
+                try await database.withConnection {
+                    try await $0.raw("CREATE TABLE gc_rows (id INTEGER PRIMARY KEY)").run()
+                }
+                let (inside, enteredWrite) = AsyncStream.makeStream(of: Void.self)
+                let (finish, letWriteFinish) = AsyncStream.makeStream(of: Void.self)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try await database.transaction { tx in
+                            try await tx.run("INSERT INTO gc_rows (id) VALUES (1)")
+                            enteredWrite.yield()
+                            for await _ in finish { break }  // held open until the reads are done
+                        }
+                    }
+                    for await _ in inside { break }
+                    let seen = try await database.readTransaction { tx in try await tx.rows("SELECT id FROM gc_rows") }
+                    #expect(seen.isEmpty, "a read saw an uncommitted write")
+                    let count = try await database.withReadConnection { db in
+                        try await db.raw("SELECT count(*) AS n FROM gc_rows").first()?.decode(column: "n", as: Int.self)
+                    }
+                    #expect(count == 0)
+                    letWriteFinish.yield()
+                    try await group.waitForAll()
+                }
+                let after = try await database.readTransaction { tx in try await tx.rows("SELECT id FROM gc_rows") }
+                #expect(after.count == 1)
+            }
+            await database.close()
+            try result.get()
+        }
+    }
+
+    /// The checkpointer runs after commits and not otherwise: an idle database does no periodic work.
+    @Test func anIdleDatabaseRunsNoCheckpointRounds() async throws {
+        try await TestBackend.sqliteFile.withFreshLocation { location in
+            let database = try await Database.open(location, logger: TestBackend.logger)
+            let result = await outcome {
+                try await database.transaction { tx in
+                    try await tx.run("CREATE TABLE gc_rows (id INTEGER PRIMARY KEY)")
+                }
+                // Commits wake the checkpointer (each round comes 50 ms after one); wait until the rounds that the
+                // commits so far (the migrations', the one above) asked for have run: 300 ms without a new one.
+                var seen = database.checkpointRounds
+                var quiet = 0
+                for _ in 0..<200 where quiet < 12 {
+                    try await Task.sleep(for: .milliseconds(25))
+                    let now = database.checkpointRounds
+                    quiet = now == seen ? quiet + 1 : 0
+                    seen = now
+                }
+                #expect(seen >= 1, "no checkpoint round after a commit")
+                #expect(quiet >= 12, "checkpoint rounds kept coming with nothing committed")
+                // Idle for 20 checkpoint intervals: not one more round.
+                try await Task.sleep(for: .seconds(1))
+                #expect(database.checkpointRounds == seen)
+            }
+            await database.close()
+            try result.get()
+        }
+    }
+}
