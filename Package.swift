@@ -166,7 +166,10 @@ let package = Package(
         ),
         .testTarget(
             name: "AllotTrackerTests",
-            dependencies: ["AllotCore", "AllotStore", "AllotTracker", "allot", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "AllotCore", "AllotStore", "AllotTracker", "allot", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
             swiftSettings: upcoming),
     ]
 )

@@ -8,8 +8,8 @@ import Testing
 @Suite(.serialized) struct AuditFailureTests {
     /// n-a's hostname already names another provider, so saving n-a fails at every pass; n-b, reported after it,
     /// is still registered, and the failure is reported with the node.
-    @Test func aNodeThatFailsDoesNotStopTheOthers() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func aNodeThatFailsDoesNotStopTheOthers(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         let squatter = "cccccccc-0000-4000-8000-000000000003"
         _ = try await fixture.store.createProvider(uuid: squatter, name: "n-a", parentUUID: nil)

@@ -57,9 +57,11 @@ import Testing
         return config
     }
 
-    static func fixture(pciInPlacement: Bool = false, numaInPlacement: Bool = false) async throws -> TrackerFixture {
+    static func fixture(
+        backend: TrackerBackend, pciInPlacement: Bool = false, numaInPlacement: Bool = false
+    ) async throws -> TrackerFixture {
         let fixture = try await TrackerFixture(
-            nodes: nodes(), hostConfig: config(pciInPlacement: pciInPlacement, numaInPlacement: numaInPlacement))
+            backend: backend, nodes: nodes(), hostConfig: config(pciInPlacement: pciInPlacement, numaInPlacement: numaInPlacement))
         try await fixture.tracker.start()
         return fixture
     }
@@ -83,8 +85,8 @@ import Testing
         }.filter { !$0.value.isEmpty }
     }
 
-    @Test func pinnedBuildsDevicesMovesAndReleases() async throws {
-        let fixture = try await Self.fixture()
+    @Test(arguments: TrackerBackend.all) func pinnedBuildsDevicesMovesAndReleases(backend: TrackerBackend) async throws {
+        let fixture = try await Self.fixture(backend: backend)
         defer { Task { await fixture.remove() } }
         // PCPU for the dedicated set, VCPU for the two shared CPUs.
         let inventories = try await fixture.store.inventories(providerUUID: Self.nodeA).inventories
@@ -177,8 +179,8 @@ import Testing
 
     /// A device that vanishes while an instance holds it is reported at every audit and kept in the ledger until
     /// the instance lets go; new devices are reported and can be claimed.
-    @Test func auditsReconcileDevices() async throws {
-        let fixture = try await Self.fixture()
+    @Test(arguments: TrackerBackend.all) func auditsReconcileDevices(backend: TrackerBackend) async throws {
+        let fixture = try await Self.fixture(backend: backend)
         defer { Task { await fixture.remove() } }
         let vm = Self.vm(1)
         try await fixture.tracker.perform(.build(Self.instance(vm, Self.pinned(1, ["pci_passthrough:alias": "gpu:1"]))))
@@ -206,8 +208,8 @@ import Testing
     /// Turning on PCI devices in Placement reshapes a node with holders: child providers appear with their
     /// inventories, the holders' allocations move onto them in the same transaction, new claims allocate there,
     /// moves carry them, and turning it off moves everything back and removes the providers.
-    @Test func reportingDevicesInPlacementReshapesTheNode() async throws {
-        let fixture = try await Self.fixture()
+    @Test(arguments: TrackerBackend.all) func reportingDevicesInPlacementReshapesTheNode(backend: TrackerBackend) async throws {
+        let fixture = try await Self.fixture(backend: backend)
         defer { Task { await fixture.remove() } }
         let vm1 = Self.vm(1)
         try await fixture.tracker.perform(.build(Self.instance(vm1, Self.pinned(1, ["pci_passthrough:alias": "gpu:1"]))))
@@ -264,8 +266,8 @@ import Testing
     /// NUMA cells as child providers: the root keeps DISK_GB, each cell holds VCPU, PCPU and MEMORY_MB; every
     /// instance gets a cell (an implicit one when its flavor asks for none) and allocates there; turning it on
     /// reshapes the node with its instances, turning it off moves them back.
-    @Test func reportingCellsInPlacementReshapesTheNode() async throws {
-        let fixture = try await Self.fixture()
+    @Test(arguments: TrackerBackend.all) func reportingCellsInPlacementReshapesTheNode(backend: TrackerBackend) async throws {
+        let fixture = try await Self.fixture(backend: backend)
         defer { Task { await fixture.remove() } }
         let plain = Flavor(name: "plain", vcpus: 1, memoryMB: 512, rootGB: 5)
         let vm1 = Self.vm(1), vm2 = Self.vm(2)
@@ -306,8 +308,8 @@ import Testing
     }
 
     /// Huge pages: a flavor asking for 2 MiB pages takes them from one cell until none are left.
-    @Test func hugePagesAreCountedPerCell() async throws {
-        let fixture = try await Self.fixture()
+    @Test(arguments: TrackerBackend.all) func hugePagesAreCountedPerCell(backend: TrackerBackend) async throws {
+        let fixture = try await Self.fixture(backend: backend)
         defer { Task { await fixture.remove() } }
         let flavor = Flavor(name: "hp", vcpus: 1, memoryMB: 512, extraSpecs: ["hw:mem_page_size": "2MB", "hw:cpu_policy": "dedicated"])
         var cells: [Int] = []
@@ -331,9 +333,11 @@ import Testing
     /// Any random sequence of builds, moves, finishes, confirms, reverts, rollbacks, aborts and deletions: no
     /// pinned CPU, page or device is claimed by no one or claimed twice, and the ledger's host claims are exactly
     /// what its records say (plain, with PCI devices in Placement, with NUMA cells and devices in Placement).
-    @Test(arguments: [(false, false), (true, false), (true, true)])
-    func randomSequencesNeverLeakOrDoubleClaim(pciInPlacement: Bool, numaInPlacement: Bool) async throws {
-        let fixture = try await Self.fixture(pciInPlacement: pciInPlacement, numaInPlacement: numaInPlacement)
+    @Test(arguments: TrackerBackend.all, [(false, false), (true, false), (true, true)])
+    func randomSequencesNeverLeakOrDoubleClaim(backend: TrackerBackend, placement: (pci: Bool, numa: Bool)) async throws {
+        let (pciInPlacement, numaInPlacement) = placement
+        let fixture = try await Self.fixture(
+            backend: backend, pciInPlacement: pciInPlacement, numaInPlacement: numaInPlacement)
         defer { Task { await fixture.remove() } }
         var rng = SplitMix(seed: 0x5eed_0005)
         let flavors = [

@@ -3,10 +3,82 @@ import AllotStore
 import AllotTracker
 import Foundation
 import Logging
+import SQLKit
 import Testing
 
-/// A tracker over a real SQLite ledger and a fake driver whose node file the test rewrites.
+/// The database a tracker test runs on: an SQLite file, or (when `ALLOT_TEST_POSTGRES_URL` is set) a database of
+/// its own on that PostgreSQL server, named after the fixture's directory so that a restarted fixture finds it.
+enum TrackerBackend: Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres(serverURL: String)
+
+    static let all: [TrackerBackend] = [.sqlite] + (ProcessInfo.processInfo.environment["ALLOT_TEST_POSTGRES_URL"]
+        .flatMap { $0.isEmpty ? nil : [.postgres(serverURL: $0)] } ?? [])
+
+    var testDescription: String {
+        switch self {
+        case .sqlite: "SQLite"
+        case .postgres: "PostgreSQL"
+        }
+    }
+
+    private static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    private static func name(for directory: URL) -> String {
+        "allot_tracker_" + directory.lastPathComponent.lowercased().filter { $0.isLetter || $0.isNumber }
+    }
+
+    /// The fixture's database, created on first use.
+    func location(for directory: URL) async throws -> DatabaseLocation {
+        switch self {
+        case .sqlite:
+            return .sqliteFile(directory.appendingPathComponent("allot.sqlite").path)
+        case .postgres(let serverURL):
+            let name = Self.name(for: directory)
+            let admin = try await Database.open(.postgres(url: serverURL), logger: Self.logger, migrate: false)
+            let created = await outcomeOf {
+                try await admin.withConnection { db in
+                    let exists = try await db.raw("SELECT 1 FROM pg_database WHERE datname = \(bind: name)").first()
+                    if exists == nil { try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
+                }
+            }
+            await admin.close()
+            try created.get()
+            return .postgres(url: Self.replacingDatabase(in: serverURL, with: name))
+        }
+    }
+
+    /// Drops the fixture's PostgreSQL database (nothing to do for SQLite: the directory goes).
+    func drop(for directory: URL) async {
+        guard case .postgres(let serverURL) = self,
+            let admin = try? await Database.open(.postgres(url: serverURL), logger: Self.logger, migrate: false)
+        else { return }
+        _ = try? await admin.withConnection { db in
+            try await db.raw("DROP DATABASE IF EXISTS \(unsafeRaw: Self.name(for: directory)) WITH (FORCE)").run()
+        }
+        await admin.close()
+    }
+
+    /// `url` with its path (the database name) replaced, its query kept.
+    static func replacingDatabase(in url: String, with name: String) -> String {
+        guard var components = URLComponents(string: url) else { return url }
+        components.path = "/" + name
+        return components.string ?? url
+    }
+}
+
+private func outcomeOf(_ body: () async throws -> Void) async -> Result<Void, any Error> {
+    do {
+        try await body()
+        return .success(())
+    } catch {
+        return .failure(error)
+    }
+}
+
+/// A tracker over a real ledger (SQLite or PostgreSQL) and a fake driver whose node file the test rewrites.
 final class TrackerFixture: Sendable {
+    let backend: TrackerBackend
     let directory: URL
     let nodesFile: String
     let database: Database
@@ -18,7 +90,10 @@ final class TrackerFixture: Sendable {
     static let nodeB = "bbbbbbbb-0000-4000-8000-000000000002"
 
     /// Two 8-CPU, 16 GiB, 100 GiB nodes (`n-a`, `n-b`); ratios 1, nothing reserved, so sums are easy to read.
-    init(nodes: [[String: Any]]? = nil, directory: URL? = nil, hostConfig: HostConfig = HostConfig()) async throws {
+    init(
+        backend: TrackerBackend = .sqlite, nodes: [[String: Any]]? = nil, directory: URL? = nil,
+        hostConfig: HostConfig = HostConfig()
+    ) async throws {
         self.directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("allot-tracker-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         nodesFile = self.directory.appendingPathComponent("nodes.json").path
@@ -26,7 +101,8 @@ final class TrackerFixture: Sendable {
             try Self.writeNodes(nodes ?? Self.twoNodes(), to: nodesFile)
         }
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        database = try await Database.open(.sqliteFile(self.directory.appendingPathComponent("allot.sqlite").path), logger: logger)
+        self.backend = backend
+        database = try await Database.open(try await backend.location(for: self.directory), logger: logger)
         ledger = SQLComputeLedger(database: database, logger: logger, now: { Date().timeIntervalSince1970 })
         store = SQLPlacementStore(database: database, logger: logger, now: { Date().timeIntervalSince1970 })
         tracker = Self.makeTracker(nodesFile: nodesFile, ledger: ledger, hostConfig: hostConfig, logger: logger)
@@ -69,6 +145,7 @@ final class TrackerFixture: Sendable {
 
     func remove() async {
         await close()
+        await backend.drop(for: directory)
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -117,8 +194,8 @@ final class TrackerFixture: Sendable {
         try await fixture.tracker.perform(.update(instance: uuid, vmState: .active, taskState: .some(nil), osType: "linux"))
     }
 
-    @Test func startRegistersNodesWithInventoriesAndTraits() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func startRegistersNodesWithInventoriesAndTraits(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         let report = try await fixture.tracker.start()
         #expect(Set(report.added) == [Self.nodeA, Self.nodeB])
@@ -133,8 +210,8 @@ final class TrackerFixture: Sendable {
         #expect(again.saved.isEmpty && again.added.isEmpty)
     }
 
-    @Test func buildThatDoesNotFitChangesNothing() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func buildThatDoesNotFitChangesNothing(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         try await Self.active(fixture, Self.vm(1), Self.large)
@@ -147,8 +224,8 @@ final class TrackerFixture: Sendable {
         try await fixture.expectAgreement()
     }
 
-    @Test func failedBuildIsAbortedAndReleased() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func failedBuildIsAbortedAndReleased(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         try await fixture.tracker.perform(.build(Self.instance(Self.vm(1))))
@@ -161,8 +238,8 @@ final class TrackerFixture: Sendable {
         try await fixture.expectAgreement()
     }
 
-    @Test func claimsSeeChangesOtherWritersMadeToTheProvider() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func claimsSeeChangesOtherWritersMadeToTheProvider(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         try await fixture.tracker.perform(.build(Self.instance(Self.vm(1))))
@@ -185,8 +262,8 @@ final class TrackerFixture: Sendable {
         try await fixture.tracker.perform(.build(Self.instance(Self.vm(4), Flavor(name: "one", vcpus: 1, memoryMB: 256))))
     }
 
-    @Test func traitsInTheFlavorAreHonoured() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func traitsInTheFlavorAreHonoured(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         var fast = Self.small
@@ -203,8 +280,8 @@ final class TrackerFixture: Sendable {
         try await fixture.expectAgreement()
     }
 
-    @Test func resizeAcrossHostsRevertAndConfirm() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func resizeAcrossHostsRevertAndConfirm(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         try await Self.active(fixture, Self.vm(1))
@@ -233,8 +310,8 @@ final class TrackerFixture: Sendable {
 
     /// `undo` (what an agent does when an external Placement refuses a claim) puts back the records and the
     /// allocations exactly as they were, for every kind of change.
-    @Test func undoTakesBackEveryKindOfChange() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func undoTakesBackEveryKindOfChange(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         let ledger = fixture.ledger
@@ -283,8 +360,8 @@ final class TrackerFixture: Sendable {
         #expect(try await books(Self.vm(2)) == after)
     }
 
-    @Test func sameHostResizeHoldsBothFlavorsUntilConfirmed() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func sameHostResizeHoldsBothFlavorsUntilConfirmed(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         try await Self.active(fixture, Self.vm(1))
@@ -297,8 +374,8 @@ final class TrackerFixture: Sendable {
         try await fixture.expectAgreement()
     }
 
-    @Test func moveThatDoesNotFitAtTheDestinationChangesNothing() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func moveThatDoesNotFitAtTheDestinationChangesNothing(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         try await Self.active(fixture, Self.vm(1), Self.large, on: Self.nodeB)
@@ -313,8 +390,8 @@ final class TrackerFixture: Sendable {
         try await fixture.expectAgreement()
     }
 
-    @Test func liveMigrationCompletesOrRollsBack() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func liveMigrationCompletesOrRollsBack(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         try await Self.active(fixture, Self.vm(1))
@@ -332,8 +409,8 @@ final class TrackerFixture: Sendable {
         try await fixture.expectAgreement()
     }
 
-    @Test func evacuationFromADeadHostIsCleanedUpWhenTheSourceReturns() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func evacuationFromADeadHostIsCleanedUpWhenTheSourceReturns(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         try await Self.active(fixture, Self.vm(1))
@@ -351,8 +428,8 @@ final class TrackerFixture: Sendable {
         try await fixture.expectAgreement()
     }
 
-    @Test func deletingAnInstanceMidMoveReleasesBothEnds() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func deletingAnInstanceMidMoveReleasesBothEnds(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         try await Self.active(fixture, Self.vm(1))
@@ -365,8 +442,8 @@ final class TrackerFixture: Sendable {
         try await fixture.expectAgreement()
     }
 
-    @Test func auditHealsPlacementAndReportsWhatItCannotExplain() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func auditHealsPlacementAndReportsWhatItCannotExplain(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         try await Self.active(fixture, Self.vm(1))
@@ -391,8 +468,8 @@ final class TrackerFixture: Sendable {
         try await fixture.expectAgreement()
     }
 
-    @Test func nodesComeAndGoButNotWithAllocations() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func nodesComeAndGoButNotWithAllocations(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         try await Self.active(fixture, Self.vm(1), on: Self.nodeB)
@@ -412,14 +489,14 @@ final class TrackerFixture: Sendable {
         #expect(try await fixture.store.provider(uuid: Self.nodeB) == nil)
     }
 
-    @Test func aRestartedTrackerRestoresItsNodesFromTheLedger() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func aRestartedTrackerRestoresItsNodesFromTheLedger(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         try await fixture.tracker.start()
         try await Self.active(fixture, Self.vm(1))
         try await fixture.tracker.perform(Self.move(Self.mig(1), of: Self.vm(1), .resize, to: Self.nodeB))
         let before = try await fixture.usage(Self.nodeA)
         await fixture.close()
-        let restarted = try await TrackerFixture(directory: fixture.directory)
+        let restarted = try await TrackerFixture(backend: backend, directory: fixture.directory)
         defer { Task { await restarted.remove() } }
         try await restarted.tracker.start()
         #expect(try await restarted.usage(Self.nodeA) == before)
@@ -429,8 +506,8 @@ final class TrackerFixture: Sendable {
         try await restarted.expectAgreement()
     }
 
-    @Test func eventsDescribeClaimsAndAudits() async throws {
-        let fixture = try await TrackerFixture()
+    @Test(arguments: TrackerBackend.all) func eventsDescribeClaimsAndAudits(backend: TrackerBackend) async throws {
+        let fixture = try await TrackerFixture(backend: backend)
         defer { Task { await fixture.remove() } }
         try await fixture.tracker.start()
         try await fixture.tracker.perform(.build(Self.instance(Self.vm(1))))
