@@ -87,10 +87,12 @@ public final class ServiceClient: Sendable {
     ///   - token: sent as `X-Auth-Token`.
     ///   - timeout: the deadline of each call, default 30 s.
     ///   - dedicated: an HTTP client of its own even for plain HTTP, default `false`.
+    ///   - connections: the most HTTP/1 connections to the service at once (implies `dedicated`); default
+    ///     AsyncHTTPClient's (8), which would queue a burst of more concurrent calls behind them.
     /// - Throws: ``TLSFileError`` when a file of `tls` cannot be used.
     public init(
         url: String, token: String?, tls: ClientTLS = ClientTLS(), timeout: TimeAmount = .seconds(30),
-        dedicated: Bool = false
+        dedicated: Bool = false, connections: Int? = nil
     ) throws(TLSFileError) {
         var base = url
         while base.hasSuffix("/") { base.removeLast() }
@@ -98,7 +100,7 @@ public final class ServiceClient: Sendable {
         redactedURL = RedactedURL(base)
         self.token = token
         self.timeout = timeout
-        if !dedicated && tls.isDefault && !base.lowercased().hasPrefix("https:") {
+        if !dedicated && connections == nil && tls.isDefault && !base.lowercased().hasPrefix("https:") {
             http = Self.plainHTTP
             ownsHTTP = false
         } else {
@@ -106,6 +108,7 @@ public final class ServiceClient: Sendable {
             configuration.tlsConfiguration = try tls.configuration()
             configuration.timeout = .init(connect: .seconds(5))
             configuration.connectionPool.retryConnectionEstablishment = false
+            if let connections { configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connections }
             http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             ownsHTTP = true
         }

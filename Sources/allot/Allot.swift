@@ -13,7 +13,7 @@ struct Allot: AsyncParsableCommand {
             """,
         subcommands: [
             Serve.self, Agent.self, Token.self, Migrate.self, Host.self, Nodes.self, Instances.self, Migrations.self, Claim.self,
-            Audit.self, Events.self, PolicyCommand.self,
+            Audit.self, Events.self, PolicyCommand.self, BenchClaims.self,
         ]
     )
 }
