@@ -68,3 +68,67 @@ package struct JSONParseError: Error, Sendable {
 
     package init(message: String) { self.message = message }
 }
+
+/// A tree inside a `Codable` type: ``JSONCoding`` hands the tree over as it is; other coders (Foundation's, in tests)
+/// go value by value, an object's keys in the order the container gives them.
+extension JSONValue: Codable {
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    package init(from decoder: any Decoder) throws {
+        if let tree = decoder as? JSONTreeDecoder {
+            self = tree.value
+        } else if let container = try? decoder.container(keyedBy: Key.self) {
+            var values: [String: JSONValue] = [:]
+            for key in container.allKeys { values[key.stringValue] = try container.decode(JSONValue.self, forKey: key) }
+            self = .object(values, order: container.allKeys.map(\.stringValue))
+        } else if var container = try? decoder.unkeyedContainer() {
+            var items: [JSONValue] = []
+            while !container.isAtEnd { items.append(try container.decode(JSONValue.self)) }
+            self = .array(items)
+        } else {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() {
+                self = .null
+            } else if let flag = try? container.decode(Bool.self) {
+                self = .bool(flag)
+            } else if let number = try? container.decode(Int.self) {
+                self = .int(number)
+            } else if let number = try? container.decode(Double.self) {
+                self = .double(number)
+            } else {
+                self = .string(try container.decode(String.self))
+            }
+        }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .null:
+            var container = encoder.singleValueContainer()
+            try container.encodeNil()
+        case .bool(let flag):
+            var container = encoder.singleValueContainer()
+            try container.encode(flag)
+        case .int(let number):
+            var container = encoder.singleValueContainer()
+            try container.encode(number)
+        case .double(let number):
+            var container = encoder.singleValueContainer()
+            try container.encode(number)
+        case .string(let text):
+            var container = encoder.singleValueContainer()
+            try container.encode(text)
+        case .array(let items):
+            var container = encoder.unkeyedContainer()
+            for item in items { try container.encode(item) }
+        case .object(let values, let order):
+            var container = encoder.container(keyedBy: Key.self)
+            for key in order { if let value = values[key] { try container.encode(value, forKey: Key(stringValue: key)) } }
+        }
+    }
+}
