@@ -163,9 +163,10 @@ extension JSONValue {
         }
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
+    @usableFromInline static let hexDigits = Array("0123456789abcdef".utf8)
 
-    package static func writeString(_ text: String, to out: inout [UInt8]) {
+    /// Writes a JSON string (quotes, escapes). Inlinable, as the allocation-candidates renderer calls it per value.
+    @inlinable package static func writeString(_ text: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         // Most strings (UUIDs, class and trait names) need no escaping: copy them in one go.
         let copied = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
@@ -199,7 +200,7 @@ extension JSONValue {
 
 extension JSONValue {
     /// Writes a decimal integer without going through `String`.
-    package static func writeInt(_ value: Int, to out: inout [UInt8]) {
+    @inlinable package static func writeInt(_ value: Int, to out: inout [UInt8]) {
         if value < 0 {
             out.append(UInt8(ascii: "-"))
             if value == .min {
@@ -225,7 +226,7 @@ extension JSONValue {
 
 extension [UInt8] {
     /// Appends a literal's bytes (a plain copy, unlike appending a `String`'s UTF-8 view).
-    @inline(__always) package mutating func appendLiteral(_ literal: StaticString) {
+    @inlinable @inline(__always) package mutating func appendLiteral(_ literal: StaticString) {
         literal.withUTF8Buffer { append(contentsOf: $0) }
     }
 }
