@@ -1,6 +1,5 @@
 import AllotCore
 import AllotTracker
-import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore

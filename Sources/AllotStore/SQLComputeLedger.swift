@@ -1,6 +1,5 @@
 public import AllotCore
 public import Logging
-import Foundation
 import SQLKit
 import Synchronization
 
