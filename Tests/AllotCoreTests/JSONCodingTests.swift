@@ -215,6 +215,40 @@ import Testing
         #expect(Self.text(try JSONCoding.encode([NUMARequest.PageSize.small, .kb(4)])) == #"[{"small":{}},{"kb":{"_0":4}}]"#)
     }
 
+    /// A subclass encoding its superclass through `superEncoder()` (no Allot type does; kept to Foundation's form).
+    class Base: Codable, Equatable {
+        var id: Int
+        init(id: Int) { self.id = id }
+        static func == (a: Base, b: Base) -> Bool { a.id == b.id && type(of: a) == type(of: b) && a.same(b) }
+        func same(_ other: Base) -> Bool { true }
+    }
+
+    final class Derived: Base {
+        var name: String
+        private enum CodingKeys: String, CodingKey { case name }
+        init(id: Int, name: String) {
+            self.name = name
+            super.init(id: id)
+        }
+        required init(from decoder: any Decoder) throws {
+            name = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .name)
+            try super.init(from: decoder.container(keyedBy: CodingKeys.self).superDecoder())
+        }
+        override func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try super.encode(to: container.superEncoder())
+        }
+        override func same(_ other: Base) -> Bool { (other as? Derived)?.name == name }
+    }
+
+    @Test func superEncoderAndDecoder() throws {
+        let value = Derived(id: 7, name: "seven")
+        #expect(Self.text(try JSONCoding.encode(value)) == #"{"name":"seven","super":{"id":7}}"#)
+        #expect(try JSONCoding.decode(Derived.self, from: try JSONEncoder().encode(value)) == value)
+        #expect(try JSONDecoder().decode(Derived.self, from: Data(try JSONCoding.encode(value))) == value)
+    }
+
     @Test func refusesWhatJSONCannotHold() throws {
         #expect(throws: EncodingError.self) { try JSONCoding.encode([Double.nan]) }
         #expect(throws: EncodingError.self) { try JSONCoding.encode(Numbers(int: 0, double: .infinity)) }
