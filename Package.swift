@@ -54,6 +54,7 @@ let package = Package(
         .target(
             name: "AllotKeystone",
             dependencies: [
+                "AllotCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

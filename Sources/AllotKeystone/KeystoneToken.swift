@@ -1,3 +1,4 @@
+import AllotCore
 public import Foundation
 
 /// What Keystone says about a validated token: the caller's user, scope, roles and expiry.
@@ -39,7 +40,7 @@ public struct KeystoneToken: Sendable, Equatable {
     public static func decode(_ data: Data) throws(KeystoneError) -> KeystoneToken {
         let body: Body
         do {
-            body = try JSONDecoder().decode(Body.self, from: data)
+            body = try JSONCoding.decode(Body.self, from: data)
         } catch {
             throw .unavailable("Keystone's token document could not be read")
         }
@@ -75,13 +76,13 @@ public struct KeystoneToken: Sendable, Equatable {
         return components.date.map { $0.addingTimeInterval(fraction) }
     }
 
-    // Keystone's field names.
+    // Keystone's field names (internal for the tests that check them against Foundation's decoder).
     // swiftlint:disable identifier_name
-    private struct Body: Decodable {
+    struct Body: Decodable, Equatable {
         var token: Token
     }
 
-    private struct Token: Decodable {
+    struct Token: Decodable, Equatable {
         var user: Named
         var project: Named?
         var domain: Named?
@@ -91,13 +92,13 @@ public struct KeystoneToken: Sendable, Equatable {
         var is_admin_project: Bool?
     }
 
-    private struct Named: Decodable {
+    struct Named: Decodable, Equatable {
         var id: String
         var name: String?
         var domain: Reference?
     }
 
-    private struct Reference: Decodable {
+    struct Reference: Decodable, Equatable {
         var id: String
     }
     // swiftlint:enable identifier_name

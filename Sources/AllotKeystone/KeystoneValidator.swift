@@ -1,3 +1,4 @@
+import AllotCore
 public import AsyncHTTPClient
 public import Foundation
 public import Logging
@@ -187,7 +188,7 @@ public final class KeystoneValidator: Sendable {
         let body = PasswordSignIn(
             user: configuration.username, password: configuration.password, userDomain: configuration.userDomainName,
             project: configuration.projectName, projectDomain: configuration.projectDomainName)
-        guard let data = try? JSONEncoder().encode(body) else {
+        guard let data = try? JSONCoding.encode(body) else {
             throw .misconfigured("the sign-in request could not be encoded")
         }
         var request = HTTPClientRequest(url: configuration.identityURL + "/auth/tokens")
@@ -239,7 +240,7 @@ public final class KeystoneValidator: Sendable {
 }
 
 /// The body of a password sign-in scoped to a project (`POST /v3/auth/tokens`).
-private struct PasswordSignIn: Encodable {
+struct PasswordSignIn: Encodable {
     struct Name: Encodable { var name: String }
     struct User: Encodable {
         var name: String

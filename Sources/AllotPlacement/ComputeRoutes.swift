@@ -1,6 +1,5 @@
 import AllotCore
 import AllotTracker
-import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -98,9 +97,7 @@ extension ComputeRoutes {
             "live": .bool(live), "updated_at": .double(node.updatedAt),
         ]
         if topology {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            fields["topology"] = node.topology.flatMap { try? JSONValue.parse(encoder.encode($0)) } ?? .null
+            fields["topology"] = try node.topology.map { try JSONCoding.value(of: $0, sortedKeys: true) } ?? .null
             let claims = node.topology == nil ? [:] : try await compute.ledger.hostClaims(node: node.uuid)
             fields["host_claims"] = .sortedObject(claims.mapValues { claim in
                 .object(["numa": Self.numaJSON(claim.numa), "pci_devices": .array(claim.pciDevices.map { .string($0) })])
@@ -283,11 +280,10 @@ extension ComputeRoutes {
     }
 
     /// A NUMA placement: per guest cell its host cell, pinning (guest vCPU → host CPU), held siblings, floating
-    /// vCPUs, memory and page size; `null` when there is none.
+    /// vCPUs, memory and page size, keys sorted; `null` when there is none. (It holds only integers, which always
+    /// encode.)
     static func numaJSON(_ placement: NUMAPlacement?) -> JSONValue {
-        guard let placement, let data = try? JSONEncoder().encode(placement), let value = try? JSONValue.parse(data) else {
-            return .null
-        }
+        guard let placement, let value = try? JSONCoding.value(of: placement, sortedKeys: true) else { return .null }
         return value
     }
 

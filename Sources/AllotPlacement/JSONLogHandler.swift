@@ -1,3 +1,4 @@
+import AllotCore
 import Foundation
 public import Logging
 

@@ -1,3 +1,5 @@
+import AllotCore
+
 /// A ``Schema`` written out as a JSON Schema (draft 2020-12, as OpenAPI 3.1 embeds it).
 extension Schema {
     /// The schema as JSON Schema keywords; each rule the validator applies appears as the keyword it implements.

@@ -1,3 +1,4 @@
+import AllotCore
 import Crypto
 public import Foundation
 
@@ -7,7 +8,7 @@ public import Foundation
 /// for `allot token` to print until the operator deletes it.
 public enum TokenFile {
     /// One record as the file or `ALLOT_TOKENS` holds it: a `digest`, or (older files, `ALLOT_TOKENS`) a `token`.
-    struct StoredRecord: Codable {
+    struct StoredRecord: Codable, Equatable {
         var token: String?
         var digest: String?
         var name: String?
@@ -17,7 +18,7 @@ public enum TokenFile {
         var hosts: [String]?
     }
 
-    struct Contents: Codable {
+    struct Contents: Codable, Equatable {
         var tokens: [StoredRecord]
     }
 
@@ -64,7 +65,7 @@ public enum TokenFile {
     static func parseCounting(_ data: Data, origin: String) throws -> (records: [TokenRecord], plaintext: Int) {
         let stored: [StoredRecord]
         do {
-            stored = try JSONDecoder().decode(Contents.self, from: data).tokens
+            stored = try JSONCoding.decode(Contents.self, from: data).tokens
         } catch {
             throw TokenFileError(message: "token list in \(origin) is not valid JSON of the form "
                 + "{\"tokens\": [{\"digest\" or \"token\", \"user\", \"project\", \"roles\", \"hosts\"}]}")
@@ -149,13 +150,12 @@ public enum TokenFile {
     }
 
     static func write(_ records: [TokenRecord], to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let stored = records.map {
             StoredRecord(token: nil, digest: $0.digest, name: $0.name, user: $0.user, project: $0.project,
                          roles: $0.roles, hosts: $0.hosts)
         }
-        try writeAtomically(try encoder.encode(Contents(tokens: stored)), to: path)
+        let text = try JSONCoding.encode(Contents(tokens: stored), sortedKeys: true, pretty: true)
+        try writeAtomically(Data(text), to: path)
     }
 
     /// Writes `data` to a temporary file (mode 0600) beside `path`, syncs it, renames it over `path` and syncs

@@ -1,6 +1,5 @@
 public import AllotCore
 public import Logging
-import Foundation
 import SQLKit
 import Synchronization
 
@@ -907,16 +906,14 @@ public final class SQLComputeLedger: Sendable {
     /// A value stored as JSON with sorted keys (so an unchanged one is the same text), or NULL.
     static func json(_ value: (some Encodable)?) throws -> String? {
         guard let value else { return nil }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        return String(decoding: try JSONCoding.encode(value, sortedKeys: true), as: UTF8.self)
     }
 
     /// A nullable JSON column.
     static func json<T: Decodable>(_ row: any SQLRow, _ column: String, as type: T.Type) throws -> T? {
         guard let text = try row.decode(column: column, as: String?.self) else { return nil }
         do {
-            return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+            return try JSONCoding.decode(T.self, from: text.utf8)
         } catch {
             throw StoreError.corrupt("unreadable \(column) column")
         }

@@ -1,3 +1,4 @@
+import AllotCore
 import Foundation
 public import Logging
 import Synchronization
@@ -21,43 +22,21 @@ public struct TrackerEvent: Sendable, Hashable {
     public var node: String?
     public var fields: [String: EventValue]
 
-    /// The event as a JSON object (one line).
+    /// The event as a JSON object (one line, no spaces): `sequence`, `time`, `type`, `node`, then `fields` with
+    /// their keys sorted.
     public var json: String {
-        var members = [
-            "\"sequence\":\(sequence)", "\"time\":\(time)", "\"type\":\(Self.quote(type))",
-            "\"node\":\(node.map(Self.quote) ?? "null")",
-        ]
-        let body = fields.sorted { $0.key < $1.key }.map { key, value in
-            let text = switch value {
-            case .string(let s): Self.quote(s)
-            case .int(let i): String(i)
-            case .double(let d): d.isFinite ? String(d) : "null"
-            case .bool(let b): b ? "true" : "false"
-            }
-            return "\(Self.quote(key)):\(text)"
-        }
-        members.append("\"fields\":{\(body.joined(separator: ","))}")
-        return "{" + members.joined(separator: ",") + "}"
-    }
-
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
+        let value = JSONValue.object([
+            "sequence": .int(sequence), "time": .double(time), "type": .string(type), "node": .stringOrNull(node),
+            "fields": .sortedObject(fields.mapValues { field in
+                switch field {
+                case .string(let text): .string(text)
+                case .int(let number): .int(number)
+                case .double(let number): .double(number)
+                case .bool(let flag): .bool(flag)
                 }
-            }
-        }
-        return out + "\""
+            }),
+        ])
+        return String(decoding: value.serializedBytes(.compact), as: UTF8.self)
     }
 }
 

@@ -128,24 +128,24 @@ public struct FileHostDriver: HostDriver {
 
     /// Parses a node file. A malformed entry becomes a failed node; a malformed file is an error.
     public static func parse(_ data: Data, kind: Kind, path: String) throws -> [DriverNode] {
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let entries = object["nodes"] as? [Any]
-        else { throw HostDriverError.malformed(path: path, reason: "expected an object with a \"nodes\" array") }
+        guard let object = try? JSONValue.parse(data), let entries = object["nodes"]?.arrayValue else {
+            throw HostDriverError.malformed(path: path, reason: "expected an object with a \"nodes\" array")
+        }
         var result: [DriverNode] = []
         var seen = Set<String>()
         for (index, entry) in entries.enumerated() {
-            guard let fields = entry as? [String: Any] else {
+            guard let fields = entry.objectValue else {
                 throw HostDriverError.malformed(path: path, reason: "node \(index) is not an object")
             }
-            let hostname = (fields[kind == .fake ? "hostname" : "name"] as? String) ?? ""
+            let hostname = fields[kind == .fake ? "hostname" : "name"]?.stringValue ?? ""
             guard !hostname.isEmpty, hostname.utf8.count <= 255 else {
                 throw HostDriverError.malformed(path: path, reason: "node \(index) has no \(kind == .fake ? "hostname" : "name")")
             }
             guard seen.insert(hostname).inserted else {
                 throw HostDriverError.malformed(path: path, reason: "node name \(hostname) appears twice")
             }
-            let uuid = fields["uuid"] as? String
-            let traits = Set(fields["traits"] as? [String] ?? [])
+            let uuid = fields["uuid"]?.stringValue
+            let traits = Set(Self.strings(fields["traits"]) ?? [])
             var resources = Self.resources(fields, kind: kind, uuid: uuid)
             var topology: HostTopology?
             if kind == .baremetal, case .success = resources {
@@ -158,22 +158,31 @@ public struct FileHostDriver: HostDriver {
             }
             result.append(DriverNode(
                 uuid: uuid, hostname: hostname, resources: resources, traits: traits,
-                running: (fields["running"] as? [String]).map(Set.init), topology: topology))
+                running: Self.strings(fields["running"]).map(Set.init), topology: topology))
         }
         return result
     }
 
-    private static func resources(_ fields: [String: Any], kind: Kind, uuid: String?) -> Result<NodeResources, HostDriverError> {
+    /// A list of strings, or `nil` when `value` is missing or anything else.
+    private static func strings(_ value: JSONValue?) -> [String]? {
+        guard let items = value?.arrayValue else { return nil }
+        let strings = items.compactMap(\.stringValue)
+        return strings.count == items.count ? strings : nil
+    }
+
+    private static func resources(
+        _ fields: [String: JSONValue], kind: Kind, uuid: String?
+    ) -> Result<NodeResources, HostDriverError> {
         if let uuid, !UUIDSyntax.isValid(uuid) { return .failure(.invalid(field: "uuid", reason: "\(uuid) is not a UUID")) }
-        if let traits = fields["traits"], !(traits is [String]) {
+        if let traits = fields["traits"], strings(traits) == nil {
             return .failure(.invalid(field: "traits", reason: "must be a list of trait names"))
         }
-        for trait in fields["traits"] as? [String] ?? [] where !Trait.isCustomName(trait) && !Trait.standardSet.contains(trait) {
+        for trait in strings(fields["traits"]) ?? [] where !Trait.isCustomName(trait) && !Trait.standardSet.contains(trait) {
             return .failure(.invalid(field: "traits", reason: "no such trait \(trait)"))
         }
         switch kind {
         case .fake:
-            func integer(_ key: String) -> Int? { (fields[key] as? NSNumber).flatMap { Int(exactly: $0.doubleValue) } }
+            func integer(_ key: String) -> Int? { fields[key]?.intValue }
             guard let vcpus = integer("vcpus"), let memory = integer("memory_mb") else {
                 return .failure(.invalid(field: "vcpus/memory_mb", reason: "missing or not integers"))
             }
@@ -189,14 +198,14 @@ public struct FileHostDriver: HostDriver {
             return .success(.host(inventory))
         case .baremetal:
             guard uuid != nil else { return .failure(.invalid(field: "uuid", reason: "a bare-metal node needs its uuid")) }
-            guard let rc = fields["resource_class"] as? String, !rc.isEmpty else {
+            guard let rc = fields["resource_class"]?.stringValue, !rc.isEmpty else {
                 return .failure(.invalid(field: "resource_class", reason: "missing"))
             }
             let name = "CUSTOM_" + rc.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
             guard ResourceClass.validated(name) != nil else {
                 return .failure(.invalid(field: "resource_class", reason: "\(rc) does not make a class name"))
             }
-            let maintenance = fields["maintenance"] as? Bool ?? false
+            let maintenance = fields["maintenance"] == .bool(true)
             return .success(.baremetal(resourceClass: name, available: !maintenance))
         }
     }
@@ -204,17 +213,17 @@ public struct FileHostDriver: HostDriver {
 
 extension FileHostDriver {
     /// A node entry's `numa_cells` and `pci_devices` (empty when it has neither).
-    static func topology(_ fields: [String: Any]) -> Result<HostTopology, HostDriverError> {
-        for key in ["numa_cells", "pci_devices"] where fields[key] != nil && !(fields[key] is [Any]) {
+    static func topology(_ fields: [String: JSONValue]) -> Result<HostTopology, HostDriverError> {
+        for key in ["numa_cells", "pci_devices"] where fields[key] != nil && fields[key]?.arrayValue == nil {
             return .failure(.invalid(field: key, reason: "must be a list"))
         }
         do {
             var topology = HostTopology(cells: [])
             if let value = fields["numa_cells"] {
-                topology.cells = try JSONDecoder().decode([NUMACell].self, from: JSONSerialization.data(withJSONObject: value))
+                topology.cells = try JSONCoding.decode([NUMACell].self, from: value)
             }
             if let value = fields["pci_devices"] {
-                topology.devices = try JSONDecoder().decode([PCIDevice].self, from: JSONSerialization.data(withJSONObject: value))
+                topology.devices = try JSONCoding.decode([PCIDevice].self, from: value)
             }
             return .success(topology)
         } catch {

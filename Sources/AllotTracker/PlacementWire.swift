@@ -4,8 +4,8 @@ import AllotCore
 /// returns (a generation, an inventory's fields) is required, so an answer without it is an error, not 0.
 enum PlacementWire {
     /// `GET /`.
-    struct VersionDocument: Decodable {
-        struct Version: Decodable {
+    struct VersionDocument: Decodable, Equatable {
+        struct Version: Decodable, Equatable {
             var maxVersion: String
             enum CodingKeys: String, CodingKey { case maxVersion = "max_version" }
         }
@@ -13,7 +13,7 @@ enum PlacementWire {
     }
 
     /// One provider of `GET /resource_providers[/{uuid}]`.
-    struct Provider: Decodable {
+    struct Provider: Decodable, Equatable {
         var uuid: String
         var name: String
         var generation: Int
@@ -21,7 +21,7 @@ enum PlacementWire {
         enum CodingKeys: String, CodingKey { case uuid, name, generation, parent = "parent_provider_uuid" }
     }
 
-    struct ProviderList: Decodable {
+    struct ProviderList: Decodable, Equatable {
         var resourceProviders: [Provider]
         enum CodingKeys: String, CodingKey { case resourceProviders = "resource_providers" }
     }
@@ -40,7 +40,7 @@ enum PlacementWire {
     }
 
     /// One inventory, every field required.
-    struct InventoryFields: Codable {
+    struct InventoryFields: Codable, Equatable {
         var total: Int
         var reserved: Int
         var minUnit: Int
@@ -70,7 +70,7 @@ enum PlacementWire {
     }
 
     /// A provider's inventories with its generation (read, written, and answered to a write).
-    struct Inventories: Codable {
+    struct Inventories: Codable, Equatable {
         var generation: Int
         var inventories: [String: InventoryFields]
         enum CodingKeys: String, CodingKey { case generation = "resource_provider_generation", inventories }
@@ -82,24 +82,24 @@ enum PlacementWire {
     }
 
     /// A provider's traits with its generation (read and written).
-    struct Traits: Codable {
+    struct Traits: Codable, Equatable {
         var generation: Int
         var traits: [String]
         enum CodingKeys: String, CodingKey { case generation = "resource_provider_generation", traits }
     }
 
     /// Amounts by resource class.
-    struct Resources: Codable {
+    struct Resources: Codable, Equatable {
         var resources: [String: Int]
     }
 
     /// `GET /resource_providers/{uuid}/allocations`.
-    struct ProviderAllocations: Decodable {
+    struct ProviderAllocations: Decodable, Equatable {
         var allocations: [String: Resources]
     }
 
     /// `GET /allocations/{consumer}`: no generation when Placement has no such consumer.
-    struct ConsumerAllocationsRead: Decodable {
+    struct ConsumerAllocationsRead: Decodable, Equatable {
         var allocations: [String: Resources]
         var consumerGeneration: Int?
         enum CodingKeys: String, CodingKey { case allocations, consumerGeneration = "consumer_generation" }

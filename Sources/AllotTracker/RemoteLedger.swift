@@ -80,13 +80,13 @@ public enum LedgerProtocol {
     ) async throws -> Data {
         let request: LedgerRequest
         do {
-            request = try JSONDecoder().decode(LedgerRequest.self, from: body)
+            request = try JSONCoding.decode(LedgerRequest.self, from: body)
         } catch {
-            return try JSONEncoder().encode(refusal(.invalidRequest("ledger call '\(call.rawValue)': \(error)")))
+            return Data(try JSONCoding.encode(refusal(.invalidRequest("ledger call '\(call.rawValue)': \(error)"))))
         }
         // What an agent sends is checked as the compute API checks it: a refusal, and nothing changes.
         if let problem = request.operation?.inputProblem ?? request.computeNode?.inputProblem {
-            return try JSONEncoder().encode(refusal(problem))
+            return Data(try JSONCoding.encode(refusal(problem)))
         }
         try await authorize(request)
         var answer = LedgerAnswer()
@@ -96,7 +96,7 @@ public enum LedgerProtocol {
         } catch let error as ComputeError {
             answer = refusal(error)
         }
-        return try JSONEncoder().encode(answer)
+        return Data(try JSONCoding.encode(answer))
     }
 
     private static func refusal(_ error: ComputeError) -> LedgerAnswer {
@@ -188,7 +188,7 @@ public final class RemoteLedger: LedgerBackend {
     private func call(_ call: LedgerCall, _ request: LedgerRequest) async throws -> LedgerAnswer {
         let path = "/compute/v1/ledger/\(call.rawValue)"
         let label = client.service.label(.POST, path)
-        let answer = try await client.service.exchange(.POST, path, body: Array(try JSONEncoder().encode(request)))
+        let answer = try await client.service.exchange(.POST, path, body: try JSONCoding.encode(request))
         guard answer.status == 200 else {
             let failure = client.service.failure(answer, label)
             throw PlacementError(Self.kind(answer.status), "\(label): \(failure.detail)",

@@ -1,3 +1,4 @@
+import AllotCore
 public import AsyncHTTPClient
 import Foundation
 public import NIOCore
@@ -217,7 +218,7 @@ public final class ServiceClient: Sendable {
     {
         guard let body else { return nil }
         do {
-            return Array(try JSONEncoder().encode(body))
+            return try JSONCoding.encode(body)
         } catch {
             throw ServiceClientError(kind: .malformed, status: 0, detail: "cannot encode the request: \(error)",
                                      request: label(method, path))
@@ -230,14 +231,14 @@ public final class ServiceClient: Sendable {
         _ type: T.Type, from bytes: [UInt8], status: Int, request: String
     ) throws(ServiceClientError) -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: Data(bytes))
+            return try JSONCoding.decode(T.self, from: bytes)
         } catch {
             throw ServiceClientError(kind: .malformed, status: status, detail: describe(error), request: request)
         }
     }
 
     /// A decoding error in a line: the field and what is wrong with it.
-    static func describe(_ error: any Error) -> String {
+    package static func describe(_ error: any Error) -> String {
         func path(_ context: DecodingError.Context) -> String {
             context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
         }
@@ -262,7 +263,7 @@ public final class ServiceClient: Sendable {
             }
             var errors: [Entry]
         }
-        let first = (try? JSONDecoder().decode(Document.self, from: Data(answer.bytes)))?.errors.first
+        let first = (try? JSONCoding.decode(Document.self, from: answer.bytes))?.errors.first
         // Placement's details open with a generic paragraph for the status ("There was a conflict when trying
         // to complete your request."): keep what follows it.
         var detail = first?.detail ?? String(decoding: answer.bytes.prefix(300), as: UTF8.self)

@@ -38,52 +38,55 @@ struct BenchTracker: AsyncParsableCommand {
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("allot-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { if directory == nil { try? FileManager.default.removeItem(at: root) } }
-        var result: [String: Any] = ["meta": [
-            "date_utc": ISO8601DateFormatter().string(from: Date()), "allot": "allot-bench-tracker",
-            "cpu_count": ProcessInfo.processInfo.activeProcessorCount, "store": "sqlite-wal-synchronous-\(sqliteSynchronous.rawValue)",
-            "argv": Array(CommandLine.arguments.dropFirst()),
-        ] as [String: Any]]
+        var meta: [String: JSONValue] = [
+            "date_utc": .string(ISO8601DateFormatter().string(from: Date())), "allot": "allot-bench-tracker",
+            "cpu_count": .int(ProcessInfo.processInfo.activeProcessorCount),
+            "store": .string("sqlite-wal-synchronous-\(sqliteSynchronous.rawValue)"),
+            "argv": .array(CommandLine.arguments.dropFirst().map(JSONValue.string)),
+        ]
+        var result: [String: JSONValue] = [:]
         let started = ContinuousClock.now
         if scenarios.contains("a") {
             let n = quick ? 200 : 2000
-            var runs: [[String: Any]] = []
-            for pre in [0, 1000] { runs.append(try await scenarioA(root: root, preTracked: pre, claims: n)) }
-            result["a_instance_claim"] = runs
+            var runs: [JSONValue] = []
+            for pre in [0, 1000] { runs.append(.sortedObject(try await scenarioA(root: root, preTracked: pre, claims: n))) }
+            result["a_instance_claim"] = .array(runs)
             log("a done")
         }
         if scenarios.contains("b") {
-            var runs: [[String: Any]] = []
+            var runs: [JSONValue] = []
             for n in quick ? [100, 1000] : [100, 1000, 10000] {
                 for fraction in [0.0, 0.1] {
-                    runs.append(try await scenarioB(root: root, instances: n, migrationFraction: fraction, reps: n >= 10000 ? 3 : 10))
+                    runs.append(.sortedObject(try await scenarioB(
+                        root: root, instances: n, migrationFraction: fraction, reps: n >= 10000 ? 3 : 10)))
                     log("b \(n) \(fraction) done")
                 }
             }
-            result["b_update_available_resource"] = runs
+            result["b_update_available_resource"] = .array(runs)
         }
         if scenarios.contains("c") {
-            var runs: [[String: Any]] = []
+            var runs: [JSONValue] = []
             for m in quick ? [50, 200] : ironicNodes.split(separator: ",").compactMap({ Int($0) }) {
-                runs.append(try await scenarioC(root: root, nodes: m, interval: claimIntervalMs / 1000))
+                runs.append(.sortedObject(try await scenarioC(root: root, nodes: m, interval: claimIntervalMs / 1000)))
                 log("c \(m) done")
             }
-            result["c_ironic_like"] = runs
+            result["c_ironic_like"] = .array(runs)
         }
         if scenarios.contains("d") {
             let n = quick ? 200 : 2000
-            var runs: [[String: Any]] = []
-            for pre in [0, 1000] { runs.append(try await scenarioD(root: root, preTracked: pre, roundTrips: n)) }
-            result["d_resize_drop"] = runs
+            var runs: [JSONValue] = []
+            for pre in [0, 1000] { runs.append(.sortedObject(try await scenarioD(root: root, preTracked: pre, roundTrips: n))) }
+            result["d_resize_drop"] = .array(runs)
             log("d done")
         }
         if scenarios.contains("f") {
-            result["f_durable_floor"] = try await scenarioF(root: root, commits: quick ? 200 : 2000, spaced: quick ? 20 : 100)
+            result["f_durable_floor"] = .sortedObject(
+                try await scenarioF(root: root, commits: quick ? 200 : 2000, spaced: quick ? 20 : 100))
             log("f done")
         }
-        var meta = result["meta"] as? [String: Any] ?? [:]
-        meta["total_runtime_s"] = Self.round((ContinuousClock.now - started).seconds, 1)
-        result["meta"] = meta
-        let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
+        meta["total_runtime_s"] = .double(Self.round((ContinuousClock.now - started).seconds, 1))
+        result["meta"] = .sortedObject(meta)
+        let data = Data(try JSONCoding.encode(JSONValue.sortedObject(result), sortedKeys: true, pretty: true))
         if let out { try data.write(to: URL(fileURLWithPath: out)) }
         print(String(decoding: data, as: UTF8.self))
     }
@@ -100,12 +103,12 @@ struct BenchTracker: AsyncParsableCommand {
         let nodesFile: String
 
         static func make(
-            root: URL, name: String, nodes: [[String: Any]], kind: FileHostDriver.Kind, synchronous: SQLiteSynchronous
+            root: URL, name: String, nodes: [JSONValue], kind: FileHostDriver.Kind, synchronous: SQLiteSynchronous
         ) async throws -> Bench {
             let dir = root.appendingPathComponent(name + "-" + UUID().uuidString)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let nodesFile = dir.appendingPathComponent("nodes.json").path
-            try JSONSerialization.data(withJSONObject: ["nodes": nodes]).write(to: URL(fileURLWithPath: nodesFile))
+            try Data(try JSONCoding.encode(JSONValue.object(["nodes": .array(nodes)]))).write(to: URL(fileURLWithPath: nodesFile))
             let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
             let database = try await Database.open(
                 .sqliteFile(dir.appendingPathComponent("allot.sqlite").path), logger: logger, synchronous: synchronous)
@@ -123,8 +126,8 @@ struct BenchTracker: AsyncParsableCommand {
     static let flavor1 = Flavor(name: "m1.small", vcpus: 1, memoryMB: 512, rootGB: 1)
     static let flavor2 = Flavor(name: "m1.medium", vcpus: 2, memoryMB: 1024, rootGB: 2)
     /// A node big enough that no scenario runs out of room.
-    static func hostNode(_ name: String, _ uuid: String) -> [String: Any] {
-        ["hostname": name, "uuid": uuid, "vcpus": 4096, "memory_mb": 8_388_608, "disk_gb": 1_000_000]
+    static func hostNode(_ name: String, _ uuid: String) -> JSONValue {
+        .object(["hostname": .string(name), "uuid": .string(uuid), "vcpus": 4096, "memory_mb": 8_388_608, "disk_gb": 1_000_000])
     }
 
     func populate(_ bench: Bench, node: String, count: Int, from start: Int, flavor: Flavor = flavor1) async throws {
@@ -137,7 +140,7 @@ struct BenchTracker: AsyncParsableCommand {
 
     // MARK: Scenarios
 
-    func scenarioA(root: URL, preTracked: Int, claims: Int) async throws -> [String: Any] {
+    func scenarioA(root: URL, preTracked: Int, claims: Int) async throws -> [String: JSONValue] {
         let node = Self.uuid(0xA, 1)
         let bench = try await Bench.make(root: root, name: "a", nodes: [Self.hostNode("node-a", node)], kind: .fake, synchronous: sqliteSynchronous.mode)
         defer { Task { await bench.database.close() } }
@@ -175,23 +178,26 @@ struct BenchTracker: AsyncParsableCommand {
         let roundWall = (ContinuousClock.now - wall1).seconds
         let live = await bench.tracker.live(node: node)
         return [
-            "pre_tracked_instances": preTracked,
-            "claim_batch": Self.summary(latencies).merging([
-                "cpu_per_op_us": Self.round(batchCPU / Double(claims) * 1e6, 1),
-                "throughput_per_s": Self.round(Double(claims) / batchWall, 1), "wall_s": Self.round(batchWall, 3),
-                "cpu_s": Self.round(batchCPU, 3),
-            ]) { a, _ in a },
-            "claim_abort_round_trips": [
+            "pre_tracked_instances": .int(preTracked),
+            "claim_batch": .sortedObject(Self.summaryFields(latencies).merging([
+                "cpu_per_op_us": .double(Self.round(batchCPU / Double(claims) * 1e6, 1)),
+                "throughput_per_s": .double(Self.round(Double(claims) / batchWall, 1)),
+                "wall_s": .double(Self.round(batchWall, 3)), "cpu_s": .double(Self.round(batchCPU, 3)),
+            ]) { a, _ in a }),
+            "claim_abort_round_trips": .sortedObject([
                 "claim": Self.summary(claimLat), "abort": Self.summary(abortLat),
                 "round_trip": Self.summary(zip(claimLat, abortLat).map { $0 + $1 }),
-                "round_trip_cpu_per_op_us": Self.round(roundCPU / Double(claims) * 1e6, 1),
-                "round_trips_per_s": Self.round(Double(claims) / roundWall, 1),
-            ] as [String: Any],
-            "sanity": ["vcpus_used_end": live?.node.usage["VCPU"] ?? 0, "running_vms_end": live?.node.stats["num_instances"] ?? 0],
+                "round_trip_cpu_per_op_us": .double(Self.round(roundCPU / Double(claims) * 1e6, 1)),
+                "round_trips_per_s": .double(Self.round(Double(claims) / roundWall, 1)),
+            ]),
+            "sanity": .sortedObject([
+                "vcpus_used_end": .int(live?.node.usage["VCPU"] ?? 0),
+                "running_vms_end": .int(live?.node.stats["num_instances"] ?? 0),
+            ]),
         ]
     }
 
-    func scenarioB(root: URL, instances: Int, migrationFraction: Double, reps: Int) async throws -> [String: Any] {
+    func scenarioB(root: URL, instances: Int, migrationFraction: Double, reps: Int) async throws -> [String: JSONValue] {
         let node = Self.uuid(0xB, 1)
         let other = Self.uuid(0xB, 2)
         let bench = try await Bench.make(
@@ -233,28 +239,31 @@ struct BenchTracker: AsyncParsableCommand {
         }
         let live = await bench.tracker.live(node: node)
         return [
-            "instances": instances, "migration_fraction": migrationFraction, "migrations": migrations,
-            "startup_audit_ms": Self.round(startup * 1000, 2),
+            "instances": .int(instances), "migration_fraction": .double(migrationFraction), "migrations": .int(migrations),
+            "startup_audit_ms": .double(Self.round(startup * 1000, 2)),
             "audit_wall": Self.summaryMS(walls), "audit_cpu": Self.summaryMS(cpus),
-            "per_instance_us": Self.round(Self.median(walls) / Double(max(1, instances)) * 1e6, 2),
-            "per_instance_cpu_us": Self.round(Self.median(cpus) / Double(max(1, instances)) * 1e6, 2),
+            "per_instance_us": .double(Self.round(Self.median(walls) / Double(max(1, instances)) * 1e6, 2)),
+            "per_instance_cpu_us": .double(Self.round(Self.median(cpus) / Double(max(1, instances)) * 1e6, 2)),
             "audit_after_external_write_wall": Self.summaryMS(reloadWalls),
             "audit_after_external_write_cpu": Self.summaryMS(reloadCPUs),
-            "sanity": [
-                "tracked_instances": live?.node.stats["num_instances"] ?? 0,
-                "tracked_migrations": live?.ledger.migrations.count ?? 0, "vcpus_used": live?.node.usage["VCPU"] ?? 0,
-            ],
+            "sanity": .sortedObject([
+                "tracked_instances": .int(live?.node.stats["num_instances"] ?? 0),
+                "tracked_migrations": .int(live?.ledger.migrations.count ?? 0),
+                "vcpus_used": .int(live?.node.usage["VCPU"] ?? 0),
+            ]),
         ]
     }
 
-    func scenarioC(root: URL, nodes m: Int, interval: Double) async throws -> [String: Any] {
-        var entries: [[String: Any]] = []
+    func scenarioC(root: URL, nodes m: Int, interval: Double) async throws -> [String: JSONValue] {
+        var entries: [JSONValue] = []
         var uuids: [String] = []
         for i in 0..<m {
             let uuid = Self.uuid(0xC, i)
             uuids.append(uuid)
-            entries.append(["uuid": uuid, "name": String(format: "ironic-%05d", i), "resource_class": "baremetal",
-                            "maintenance": false])
+            entries.append(.object([
+                "uuid": .string(uuid), "name": .string(String(format: "ironic-%05d", i)), "resource_class": "baremetal",
+                "maintenance": false,
+            ]))
         }
         let startup0 = ContinuousClock.now
         let bench = try await Bench.make(root: root, name: "c", nodes: entries, kind: .baremetal, synchronous: sqliteSynchronous.mode)
@@ -328,19 +337,20 @@ struct BenchTracker: AsyncParsableCommand {
         _ = await auditTask.value
         let window = (ContinuousClock.now - windowStart).seconds
         return [
-            "nodes": m, "occupied_nodes": occupied, "startup_pass_s": Self.round(startup, 3),
+            "nodes": .int(m), "occupied_nodes": .int(occupied), "startup_pass_s": .double(Self.round(startup, 3)),
             "full_pass_wall": Self.summaryMS(walls), "full_pass_cpu": Self.summaryMS(cpus),
-            "per_node_us": Self.round(Self.median(walls) / Double(m) * 1e6, 1),
+            "per_node_us": .double(Self.round(Self.median(walls) / Double(m) * 1e6, 1)),
             "claim_no_audit": Self.summary(baseClaim), "abort_no_audit": Self.summary(baseAbort),
-            "claim_abort_no_audit_cpu_per_op_us": Self.round(baseCPU * 1e6, 1),
+            "claim_abort_no_audit_cpu_per_op_us": .double(Self.round(baseCPU * 1e6, 1)),
             "claim_during_audit": Self.summary(contClaim), "abort_during_audit": Self.summary(contAbort),
-            "claim_interval_ms": interval * 1000, "claims_during_audit": contClaim.count,
-            "audit_passes_during_claims_ms": await passes.all.map { Self.round($0 * 1000, 1) },
-            "contended_window_s": Self.round(window, 3), "audit_errors": await passes.errors,
+            "claim_interval_ms": .double(interval * 1000), "claims_during_audit": .int(contClaim.count),
+            "audit_passes_during_claims_ms": .array(await passes.all.map { .double(Self.round($0 * 1000, 1)) }),
+            "contended_window_s": .double(Self.round(window, 3)),
+            "audit_errors": .array(await passes.errors.map(JSONValue.string)),
         ]
     }
 
-    func scenarioD(root: URL, preTracked: Int, roundTrips: Int) async throws -> [String: Any] {
+    func scenarioD(root: URL, preTracked: Int, roundTrips: Int) async throws -> [String: JSONValue] {
         let node = Self.uuid(0xD, 1)
         let other = Self.uuid(0xD, 2)
         let bench = try await Bench.make(
@@ -372,18 +382,21 @@ struct BenchTracker: AsyncParsableCommand {
         let wall = (ContinuousClock.now - wall0).seconds
         let live = await bench.tracker.live(node: node)
         return [
-            "pre_tracked_instances": preTracked, "resize_claim": Self.summary(claimLat),
+            "pre_tracked_instances": .int(preTracked), "resize_claim": Self.summary(claimLat),
             "drop_move_claim": Self.summary(dropLat), "round_trip": Self.summary(zip(claimLat, dropLat).map { $0 + $1 }),
-            "round_trip_cpu_per_op_us": Self.round(cpu / Double(roundTrips) * 1e6, 1),
-            "round_trips_per_s": Self.round(Double(roundTrips) / wall, 1),
-            "sanity": ["vcpus_used_end": live?.node.usage["VCPU"] ?? 0, "tracked_migrations": live?.ledger.migrations.count ?? 0],
+            "round_trip_cpu_per_op_us": .double(Self.round(cpu / Double(roundTrips) * 1e6, 1)),
+            "round_trips_per_s": .double(Self.round(Double(roundTrips) / wall, 1)),
+            "sanity": .sortedObject([
+                "vcpus_used_end": .int(live?.node.usage["VCPU"] ?? 0),
+                "tracked_migrations": .int(live?.ledger.migrations.count ?? 0),
+            ]),
         ]
     }
 
     /// What no claim can go below on this machine: a transaction that changes one row of Allot's store (one page
     /// and the commit, with the same SQLite settings as the scenarios), and a bare 4 KiB overwrite of a file with
     /// `fdatasync`; back to back (CPU per operation, latency) and every 20 ms (latency, as scenario c's claims).
-    func scenarioF(root: URL, commits: Int, spaced: Int) async throws -> [String: Any] {
+    func scenarioF(root: URL, commits: Int, spaced: Int) async throws -> [String: JSONValue] {
         let dir = root.appendingPathComponent("f-" + UUID().uuidString)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -413,7 +426,7 @@ struct BenchTracker: AsyncParsableCommand {
             guard fdatasync(fd) == 0 else { throw ValidationError("fdatasync of \(path) failed: errno \(errno)") }
         }
         /// Latencies of `count` calls, back to back (with the CPU per call) or each after a pause of `gap`.
-        func measure(_ count: Int, gap: Duration? = nil, _ body: () async throws -> Void) async throws -> [String: Any] {
+        func measure(_ count: Int, gap: Duration? = nil, _ body: () async throws -> Void) async throws -> JSONValue {
             var latencies: [Double] = []
             latencies.reserveCapacity(count)
             let cpu0 = processCPU()
@@ -424,11 +437,12 @@ struct BenchTracker: AsyncParsableCommand {
                 latencies.append((ContinuousClock.now - t).seconds)
             }
             guard gap == nil else { return Self.summary(latencies) }
-            return Self.summary(latencies).merging(["cpu_per_op_us": Self.round((processCPU() - cpu0) / Double(count) * 1e6, 1)]) { a, _ in a }
+            let cpu = Self.round((processCPU() - cpu0) / Double(count) * 1e6, 1)
+            return .sortedObject(Self.summaryFields(latencies).merging(["cpu_per_op_us": .double(cpu)]) { a, _ in a })
         }
         for _ in 0..<min(200, commits) { try await commit() }  // the WAL reaches its size
         return [
-            "store": "sqlite-wal-synchronous-\(sqliteSynchronous.rawValue)",
+            "store": .string("sqlite-wal-synchronous-\(sqliteSynchronous.rawValue)"),
             "one_row_commit": try await measure(commits) { try await commit() },
             "one_row_commit_every_20ms": try await measure(spaced, gap: .milliseconds(20)) { try await commit() },
             "bare_4k_fdatasync": try await measure(commits) { try bareSync() },
@@ -454,18 +468,23 @@ struct BenchTracker: AsyncParsableCommand {
     }
 
     /// Latencies in µs, as nova_rt_bench.py summarises them.
-    static func summary(_ seconds: [Double]) -> [String: Any] {
+    static func summary(_ seconds: [Double]) -> JSONValue { .sortedObject(summaryFields(seconds)) }
+
+    static func summaryFields(_ seconds: [Double]) -> [String: JSONValue] {
         let s = seconds.sorted()
         return [
-            "n": s.count, "p50_us": round(percentile(s, 50) * 1e6, 1), "p99_us": round(percentile(s, 99) * 1e6, 1),
-            "max_us": round((s.last ?? 0) * 1e6, 1), "mean_us": round(s.reduce(0, +) / Double(max(1, s.count)) * 1e6, 1),
+            "n": .int(s.count), "p50_us": .double(round(percentile(s, 50) * 1e6, 1)),
+            "p99_us": .double(round(percentile(s, 99) * 1e6, 1)), "max_us": .double(round((s.last ?? 0) * 1e6, 1)),
+            "mean_us": .double(round(s.reduce(0, +) / Double(max(1, s.count)) * 1e6, 1)),
         ]
     }
 
-    static func summaryMS(_ seconds: [Double]) -> [String: Any] {
+    static func summaryMS(_ seconds: [Double]) -> JSONValue {
         let s = seconds.sorted()
-        return ["n": s.count, "median_ms": round(median(s) * 1000, 2), "min_ms": round((s.first ?? 0) * 1000, 2),
-                "max_ms": round((s.last ?? 0) * 1000, 2)]
+        return .sortedObject([
+            "n": .int(s.count), "median_ms": .double(round(median(s) * 1000, 2)),
+            "min_ms": .double(round((s.first ?? 0) * 1000, 2)), "max_ms": .double(round((s.last ?? 0) * 1000, 2)),
+        ])
     }
 
     /// CPU time of the whole process (all threads), in seconds.

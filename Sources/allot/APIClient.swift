@@ -1,3 +1,4 @@
+import AllotCore
 import AllotPlacement
 import AllotTracker
 import ArgumentParser
@@ -39,10 +40,11 @@ struct ClientOptions: ParsableArguments {
 struct APIClient {
     let options: ClientOptions
 
-    /// Sends a request and returns the decoded JSON answer.
+    /// Sends a request (with `body` as JSON) and returns the API's JSON answer (`{}` for an empty one).
     /// - Throws: ``ServiceClientError`` with the API's error detail and code for a non-2xx status; a
-    ///   `ValidationError` naming the (redacted) URL when the API cannot be reached or its TLS fails.
-    func call(_ method: HTTPMethod, _ path: String, body: [String: Any]? = nil) async throws -> Any {
+    ///   `ValidationError` naming the (redacted) URL when the API cannot be reached or its TLS fails, or when the
+    ///   answer is not JSON.
+    func call(_ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil) async throws -> JSONValue {
         let client: ServiceClient
         do {
             client = try ServiceClient(
@@ -51,7 +53,7 @@ struct APIClient {
         } catch {
             throw ValidationError(error.description)
         }
-        let bytes = try body.map { Array(try JSONSerialization.data(withJSONObject: $0)) }
+        let bytes = try body.map { try JSONCoding.encode($0) }
         let answer: ServiceClient.Answer
         do {
             answer = try await client.exchange(method, path, body: bytes)
@@ -61,13 +63,27 @@ struct APIClient {
         }
         try await client.shutdown()
         guard (200..<300).contains(answer.status) else { throw client.failure(answer, client.label(method, path)) }
-        return answer.bytes.isEmpty ? [String: Any]() : try JSONSerialization.jsonObject(with: Data(answer.bytes))
+        if answer.bytes.isEmpty { return .object([:], order: []) }
+        do {
+            return try JSONValue.parse(answer.bytes)
+        } catch {
+            throw ValidationError("the answer to \(client.label(method, path)) is not JSON: \(error.message)")
+        }
     }
 
-    /// Prints JSON as the API gave it (sorted keys, indented).
-    static func printJSON(_ object: Any) throws {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        print(String(decoding: data, as: UTF8.self))
+    /// Reads an answer as the type a command prints (``APIAnswers``).
+    /// - Throws: `ValidationError` naming the field that is missing or of the wrong type.
+    static func read<T: Decodable>(_ type: T.Type, _ answer: JSONValue) throws -> T {
+        do {
+            return try JSONCoding.decode(type, from: answer)
+        } catch {
+            throw ValidationError("unexpected answer from the Allot API: \(ServiceClient.describe(error))")
+        }
+    }
+
+    /// Prints JSON as the API gave it, keys sorted, indented by two spaces.
+    static func printJSON(_ answer: JSONValue) {
+        print(String(decoding: answer.sortingKeys().serializedBytes(.indented), as: UTF8.self))
     }
 }
 
@@ -84,8 +100,8 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     for row in rows { print(line(row)) }
 }
 
-/// `VCPU 2, MEMORY_MB 2048` from a class → amount map.
-func amounts(_ object: Any?) -> String {
-    guard let map = object as? [String: Any], !map.isEmpty else { return "-" }
-    return map.keys.sorted().map { "\($0) \(map[$0].map { "\($0)" } ?? "")" }.joined(separator: ", ")
+/// `VCPU 2, MEMORY_MB 2048` from a class → amount map; `-` when there is none.
+func amounts(_ map: [String: Int]?) -> String {
+    guard let map, !map.isEmpty else { return "-" }
+    return map.keys.sorted().map { "\($0) \(map[$0] ?? 0)" }.joined(separator: ", ")
 }

@@ -1,3 +1,4 @@
+import AllotCore
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
@@ -26,38 +27,36 @@ struct Claim: AsyncParsableCommand {
         @Option(help: "Extra spec KEY=VALUE (repeatable), e.g. resources:CUSTOM_GPU=1, trait:HW_CPU_X86_AVX2=required.")
         var extraSpec: [String] = []
 
-        func json() throws -> [String: Any] {
+        func body() throws -> APIBodies.Flavor {
             var specs: [String: String] = [:]
             for spec in extraSpec {
                 guard let equals = spec.firstIndex(of: "=") else { throw ValidationError("extra spec \(spec) is not KEY=VALUE") }
                 specs[String(spec[..<equals])] = String(spec[spec.index(after: equals)...])
             }
-            return [
-                "name": flavorName, "vcpus": vcpus, "memory_mb": memoryMb, "root_gb": rootGb,
-                "ephemeral_gb": ephemeralGb, "swap": swap, "extra_specs": specs,
-            ]
+            return APIBodies.Flavor(
+                name: flavorName, vcpus: vcpus, memoryMB: memoryMb, rootGB: rootGb, ephemeralGB: ephemeralGb, swap: swap,
+                extraSpecs: specs)
         }
     }
 
     /// Prints what an operation left behind.
-    static func report(_ answer: Any, json: Bool) throws {
-        if json { return try APIClient.printJSON(answer) }
-        let object = answer as? [String: Any] ?? [:]
-        let changed = object["changed"] as? Bool ?? true
-        if let instance = object["instance"] as? [String: Any] {
-            print("instance \(instance["uuid"] ?? ""): \(instance["vm_state"] ?? "") on node \(instance["node"] ?? "")"
-                + ((instance["task_state"] as? String).map { " (\($0))" } ?? ""))
+    /// - Throws: `ValidationError` when the answer lacks a field the summary shows.
+    static func report(_ answer: JSONValue, json: Bool) throws {
+        if json { return APIClient.printJSON(answer) }
+        let change = try APIClient.read(APIAnswers.Change.self, answer)
+        if let instance = change.instance {
+            print("instance \(instance.uuid): \(instance.vmState) on node \(instance.node)"
+                + (instance.taskState.map { " (\($0))" } ?? ""))
         }
-        if let migration = object["migration"] as? [String: Any] {
-            print("migration \(migration["uuid"] ?? ""): \(migration["kind"] ?? "") \(migration["status"] ?? ""), "
-                + "\(migration["source_node"] ?? "") -> \(migration["dest_node"] ?? "")")
+        if let migration = change.migration {
+            print("migration \(migration.uuid): \(migration.kind) \(migration.status), "
+                + "\(migration.sourceNode) -> \(migration.destNode)")
         }
-        for (consumer, nodes) in (object["allocations"] as? [String: Any] ?? [:]).sorted(by: { $0.key < $1.key }) {
-            let held = (nodes as? [String: Any] ?? [:]).sorted { $0.key < $1.key }
-                .map { "\(amounts($0.value)) on \($0.key)" }.joined(separator: "; ")
+        for (consumer, nodes) in change.allocations.sorted(by: { $0.key < $1.key }) {
+            let held = nodes.sorted { $0.key < $1.key }.map { "\(amounts($0.value)) on \($0.key)" }.joined(separator: "; ")
             print("  \(consumer) holds \(held.isEmpty ? "nothing" : held)")
         }
-        if !changed { print("(already done: nothing changed)") }
+        if !change.changed { print("(already done: nothing changed)") }
     }
 
     struct Build: AsyncParsableCommand {
@@ -72,11 +71,9 @@ struct Claim: AsyncParsableCommand {
         @Flag(help: "Root disk is a volume (no local root disk).") var bootFromVolume = false
 
         func run() async throws {
-            var body: [String: Any] = [
-                "uuid": uuid, "node": node, "project_id": projectId, "user_id": userId, "flavor": try flavor.json(),
-                "boot_from_volume": bootFromVolume,
-            ]
-            if let osType { body["os_type"] = osType }
+            let body = APIBodies.Build(
+                uuid: uuid, node: node, projectID: projectId, userID: userId, flavor: try flavor.body(),
+                bootFromVolume: bootFromVolume, osType: osType)
             try Claim.report(try await APIClient(options: client).call(.POST, "/compute/v1/instances", body: body), json: client.json)
         }
     }
@@ -107,10 +104,8 @@ struct Claim: AsyncParsableCommand {
         @Option(help: "Task state ('none' clears it).") var taskState: String?
         @Option(help: "OS type.") var osType: String?
         func run() async throws {
-            var body: [String: Any] = [:]
-            if let vmState { body["vm_state"] = vmState }
-            if let taskState { body["task_state"] = taskState == "none" ? NSNull() : taskState }
-            if let osType { body["os_type"] = osType }
+            let body = APIBodies.State(
+                vmState: vmState, taskState: taskState.map { $0 == "none" ? nil : $0 }, osType: osType)
             try Claim.report(
                 try await APIClient(options: client).call(.POST, "/compute/v1/instances/\(instance)/state", body: body),
                 json: client.json)
@@ -141,13 +136,12 @@ struct Claim: AsyncParsableCommand {
             guard let kind = kind ?? invoked else {
                 throw ValidationError("say which move: --kind resize|migration|live-migration|evacuation")
             }
-            var body: [String: Any] = ["uuid": migration, "instance_uuid": instance, "kind": kind, "dest_node": destNode]
+            var body = APIBodies.Move(uuid: migration, instanceUUID: instance, kind: kind, destNode: destNode)
             if kind == "resize" {
                 guard let vcpus, let memoryMb else { throw ValidationError("a resize needs --vcpus and --memory-mb") }
-                body["flavor"] = [
-                    "name": flavorName, "vcpus": vcpus, "memory_mb": memoryMb, "root_gb": rootGb,
-                    "ephemeral_gb": ephemeralGb, "swap": swap,
-                ] as [String: Any]
+                body.flavor = APIBodies.Flavor(
+                    name: flavorName, vcpus: vcpus, memoryMB: memoryMb, rootGB: rootGb, ephemeralGB: ephemeralGb,
+                    swap: swap)
             }
             try Claim.report(try await APIClient(options: client).call(.POST, "/compute/v1/migrations", body: body), json: client.json)
         }
@@ -161,7 +155,7 @@ struct Claim: AsyncParsableCommand {
         func run() async throws {
             try Claim.report(
                 try await APIClient(options: client).call(
-                    .POST, "/compute/v1/migrations/\(migration)/progress", body: ["status": status]),
+                    .POST, "/compute/v1/migrations/\(migration)/progress", body: APIBodies.Progress(status: status)),
                 json: client.json)
         }
     }

@@ -24,25 +24,21 @@ struct Nodes: AsyncParsableCommand {
         if topology { query.append("topology=true") }
         let path = "/compute/v1/nodes" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         let answer = try await APIClient(options: client).call(.GET, path)
-        if client.json { return try APIClient.printJSON(answer) }
-        let nodes = (answer as? [String: Any])?["nodes"] as? [[String: Any]] ?? []
+        if client.json { return APIClient.printJSON(answer) }
+        let nodes = try APIClient.read(APIAnswers.NodeList.self, answer).nodes
         if topology {
             for node in nodes {
-                print("\(node["hostname"] as? String ?? "") (\(node["uuid"] as? String ?? ""))")
-                let claims = node["host_claims"] as? [String: [String: Any]] ?? [:]
-                let status = node["pci_device_status"] as? [String: [String: String]] ?? [:]
-                for line in TopologyText.lines(node["topology"] as? [String: Any], claims: claims, status: status) {
-                    print("  " + line)
-                }
+                print("\(node.hostname) (\(node.uuid))")
+                let lines = TopologyText.lines(
+                    node.topology, claims: node.hostClaims ?? [:], status: node.pciDeviceStatus ?? [:])
+                for line in lines { print("  " + line) }
             }
             return
         }
         printTable(["UUID", "HOSTNAME", "HOST", "DRIVER", "INSTANCES", "USED", "FREE", "STATE"], nodes.map { node in
-            let stats = node["stats"] as? [String: Any]
-            return [
-                node["uuid"] as? String ?? "", node["hostname"] as? String ?? "", node["host"] as? String ?? "",
-                node["driver"] as? String ?? "", "\(stats?["num_instances"] ?? 0)", amounts(node["usage"]),
-                amounts(node["free"]), (node["disabled"] as? Bool ?? false) ? "disabled" : "enabled",
+            [
+                node.uuid, node.hostname, node.host, node.driver, "\(node.stats["num_instances"] ?? 0)",
+                amounts(node.usage), amounts(node.free), node.disabled ? "disabled" : "enabled",
             ]
         })
     }
@@ -66,15 +62,13 @@ struct Instances: AsyncParsableCommand {
         if deleted { query.append("deleted=true") }
         let path = "/compute/v1/instances" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         let answer = try await APIClient(options: client).call(.GET, path)
-        if client.json { return try APIClient.printJSON(answer) }
-        let instances = (answer as? [String: Any])?["instances"] as? [[String: Any]] ?? []
+        if client.json { return APIClient.printJSON(answer) }
+        let instances = try APIClient.read(APIAnswers.InstanceList.self, answer).instances
         printTable(["UUID", "NODE", "FLAVOR", "VM STATE", "TASK STATE", "PROJECT"], instances.map { instance in
-            let flavor = instance["flavor"] as? [String: Any]
-            return [
-                instance["uuid"] as? String ?? "", instance["node"] as? String ?? "",
-                "\(flavor?["name"] ?? "") (\(flavor?["vcpus"] ?? 0) vcpu, \(flavor?["memory_mb"] ?? 0) MiB)",
-                instance["vm_state"] as? String ?? "", instance["task_state"] as? String ?? "-",
-                instance["project_id"] as? String ?? "",
+            [
+                instance.uuid, instance.node,
+                "\(instance.flavor.name) (\(instance.flavor.vcpus) vcpu, \(instance.flavor.memoryMB) MiB)",
+                instance.vmState, instance.taskState ?? "-", instance.projectID,
             ]
         })
     }
@@ -98,13 +92,12 @@ struct Migrations: AsyncParsableCommand {
         if inProgress { query.append("in_progress=true") }
         let path = "/compute/v1/migrations" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         let answer = try await APIClient(options: client).call(.GET, path)
-        if client.json { return try APIClient.printJSON(answer) }
-        let migrations = (answer as? [String: Any])?["migrations"] as? [[String: Any]] ?? []
+        if client.json { return APIClient.printJSON(answer) }
+        let migrations = try APIClient.read(APIAnswers.MigrationList.self, answer).migrations
         printTable(["UUID", "INSTANCE", "KIND", "STATUS", "SOURCE", "DEST"], migrations.map { migration in
             [
-                migration["uuid"] as? String ?? "", migration["instance_uuid"] as? String ?? "",
-                migration["kind"] as? String ?? "", migration["status"] as? String ?? "",
-                migration["source_node"] as? String ?? "", migration["dest_node"] as? String ?? "",
+                migration.uuid, migration.instanceUUID, migration.kind, migration.status, migration.sourceNode,
+                migration.destNode,
             ]
         })
     }
@@ -119,19 +112,18 @@ struct Audit: AsyncParsableCommand {
 
     func run() async throws {
         let answer = try await APIClient(options: client).call(.POST, "/compute/v1/audit")
-        if client.json { return try APIClient.printJSON(answer) }
-        let report = answer as? [String: Any] ?? [:]
-        func count(_ key: String) -> Int { (report[key] as? [Any])?.count ?? (report[key] as? [String: Any])?.count ?? 0 }
-        print("nodes \(report["nodes"] ?? 0): added \(count("added")), removed \(count("removed")), "
-            + "saved \(count("saved")), invalid \(count("invalid")), removal refused \(count("removal_refused"))")
-        print("allocations: repaired \(count("repaired")), deleted \(count("deleted_allocations")), "
-            + "unknown consumers \(count("unknown_consumers")), refused repairs \(count("refused_repairs")); orphans on \(count("orphans")) node(s); "
-            + "drift on \(count("drift")) node(s)")
-        for key in ["invalid", "removal_refused", "orphans"] {
-            for (name, value) in (report[key] as? [String: Any] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                print("  \(key.replacingOccurrences(of: "_", with: " ")) \(name): \(value)")
-            }
+        if client.json { return APIClient.printJSON(answer) }
+        let report = try APIClient.read(APIAnswers.Audit.self, answer)
+        print("nodes \(report.nodes): added \(report.added.count), removed \(report.removed.count), "
+            + "saved \(report.saved.count), invalid \(report.invalid.count), removal refused \(report.removalRefused.count)")
+        print("allocations: repaired \(report.repaired.count), deleted \(report.deletedAllocations.count), "
+            + "unknown consumers \(report.unknownConsumers.count), refused repairs \(report.refusedRepairs.count); "
+            + "orphans on \(report.orphans.count) node(s); drift on \(report.drift.count) node(s)")
+        for (name, reason) in report.invalid.sorted(by: { $0.key < $1.key }) { print("  invalid \(name): \(reason)") }
+        for (name, reason) in report.removalRefused.sorted(by: { $0.key < $1.key }) {
+            print("  removal refused \(name): \(reason)")
         }
+        for (name, consumers) in report.orphans.sorted(by: { $0.key < $1.key }) { print("  orphans \(name): \(consumers)") }
     }
 }
 
@@ -186,61 +178,56 @@ struct Events: AsyncParsableCommand {
     }
 }
 
-/// A node's topology (its JSON form: `numa_cells`, `pci_devices`) as lines of text.
+/// A node's topology (its cells and devices, as the API's `topology` or the host driver give them) as lines of text.
 enum TopologyText {
-    /// `claims`: consumer → `{"numa": …, "pci_devices": […]}` (what `GET /compute/v1/nodes` gives as `host_claims`).
-    /// `status`: address → `{"status": …, "consumer": …}` (`pci_device_status`).
+    /// `claims`: consumer → what it holds (`host_claims` of `GET /compute/v1/nodes`: pinned CPUs, pages, devices).
+    /// `status`: address → the device's status and holder (`pci_device_status`).
     static func lines(
-        _ topology: [String: Any]?, claims: [String: [String: Any]] = [:], status: [String: [String: String]] = [:]
+        _ topology: HostTopology?, claims: [String: APIAnswers.HostClaim] = [:],
+        status: [String: APIAnswers.DeviceStatus] = [:]
     ) -> [String] {
         guard let topology else { return ["no NUMA or PCI topology reported"] }
         var pinnedBy: [Int: String] = [:], heldBy: [String: String] = [:]
         for (consumer, claim) in claims {
-            for cell in (claim["numa"] as? [String: Any])?["cells"] as? [[String: Any]] ?? [] {
-                for cpu in (cell["pinning"] as? [String: Int] ?? [:]).values { pinnedBy[cpu] = consumer }
-                for cpu in cell["reserved_cpus"] as? [Int] ?? [] { pinnedBy[cpu] = consumer }
+            for cell in claim.numa?.cells ?? [] {
+                for cpu in cell.pinning.values { pinnedBy[cpu] = consumer }
+                for cpu in cell.reservedCPUs { pinnedBy[cpu] = consumer }
             }
-            for address in claim["pci_devices"] as? [String] ?? [] { heldBy[address] = consumer }
+            for address in claim.pciDevices { heldBy[address] = consumer }
         }
         var lines: [String] = []
-        for cell in topology["numa_cells"] as? [[String: Any]] ?? [] {
-            let cpus = cell["cpus"] as? [Int] ?? []
-            let cores = cell["siblings"] as? [[Int]] ?? []
-            let pages = (cell["pages"] as? [String: Int] ?? [:]).sorted { (Int($0.key) ?? 0) < (Int($1.key) ?? 0) }
-                .map { "\($0.value) × \(Self.size(kb: Int($0.key) ?? 0))" }
-            var line = "NUMA cell \(cell["id"] as? Int ?? 0): CPUs \(CPUList.format(cpus)) (\(cores.count) cores"
-            let smt: [[Int]] = cores.filter { $0.count > 1 }
+        for cell in topology.cells {
+            let pages = cell.pages.sorted { $0.key < $1.key }.map { "\($0.value) × \(Self.size(kb: $0.key))" }
+            var line = "NUMA cell \(cell.id): CPUs \(CPUList.format(cell.cpus)) (\(cell.siblings.count) cores"
+            let smt = cell.siblings.filter { $0.count > 1 }
             if !smt.isEmpty {
                 let groups: [String] = smt.map { core in core.map { String($0) }.joined(separator: "+") }
                 line += ", siblings " + groups.joined(separator: " ")
             }
-            line += "), \(cell["memory_mb"] as? Int ?? 0) MiB"
+            line += "), \(cell.memoryMB) MiB"
             if !pages.isEmpty { line += ", huge pages " + pages.joined(separator: ", ") }
-            if let socket = cell["socket"] as? Int { line += ", socket \(socket)" }
-            let pinned = cpus.filter { pinnedBy[$0] != nil }
+            if let socket = cell.socket { line += ", socket \(socket)" }
+            let pinned = cell.cpus.filter { pinnedBy[$0] != nil }
             if !pinned.isEmpty { line += ", pinned \(CPUList.format(pinned))" }
             lines.append(line)
         }
-        let devices = topology["pci_devices"] as? [[String: Any]] ?? []
-        if devices.isEmpty { lines.append("no PCI devices") }
-        for device in devices {
-            var line = "PCI \(device["address"] as? String ?? "") \(device["vendor_id"] as? String ?? ""):"
-                + "\(device["product_id"] as? String ?? "") class \(device["class_code"] as? String ?? "")"
-                + " \(device["type"] as? String ?? "")"
-            if let parent = device["parent_address"] as? String { line += " of \(parent)" }
-            line += (device["numa_node"] as? Int).map { ", NUMA cell \($0)" } ?? ", no NUMA cell"
-            if let driver = device["driver"] as? String { line += ", driver \(driver)" }
-            let address = device["address"] as? String ?? ""
-            if let entry = status[address], let state = entry["status"] {
-                line += ", " + state + (entry["consumer"].map { " (\($0))" } ?? "")
-            } else if let holder = heldBy[address] {
+        if topology.devices.isEmpty { lines.append("no PCI devices") }
+        for device in topology.devices {
+            var line = "PCI \(device.address) \(device.vendorID):\(device.productID) class \(device.classCode)"
+                + " \(device.kind.rawValue)"
+            if let parent = device.parentAddress { line += " of \(parent)" }
+            line += device.numaNode.map { ", NUMA cell \($0)" } ?? ", no NUMA cell"
+            if let driver = device.driver { line += ", driver \(driver)" }
+            if let entry = status[device.address] {
+                line += ", " + entry.status + (entry.consumer.map { " (\($0))" } ?? "")
+            } else if let holder = heldBy[device.address] {
                 line += ", held by \(holder)"
             }
             lines.append(line)
         }
         // Devices the host no longer reports but an instance still holds.
-        for (address, entry) in status.sorted(by: { $0.key < $1.key }) where entry["status"] == "removed" {
-            lines.append("PCI \(address) removed from the host, still held (\(entry["consumer"] ?? ""))")
+        for (address, entry) in status.sorted(by: { $0.key < $1.key }) where entry.status == "removed" {
+            lines.append("PCI \(address) removed from the host, still held (\(entry.consumer ?? ""))")
         }
         return lines
     }

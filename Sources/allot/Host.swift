@@ -24,20 +24,19 @@ struct Host: ParsableCommand {
         } catch let error as HostDriverError {
             throw ValidationError("host discovery failed: \(error)")
         }
-        let topology = try inventory.topology.map {
-            try JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) as? [String: Any] ?? [:]
-        }
         if json {
-            var object: [String: Any] = ["inventories": inventory.inventories.mapValues { ["total": $0.total] }]
-            object["topology"] = topology ?? NSNull()
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            // `{"inventories": {CLASS: {"total": N}}, "topology": {"numa_cells": …, "pci_devices": …} or null}`.
+            let object = JSONValue.object([
+                "inventories": .sortedObject(inventory.inventories.mapValues { .object(["total": .int($0.total)]) }),
+                "topology": try inventory.topology.map { try JSONCoding.value(of: $0) } ?? .null,
+            ])
+            print(String(decoding: try JSONCoding.encode(object, sortedKeys: true), as: UTF8.self))
             return
         }
         print("RESOURCE CLASS  TOTAL")
         for (name, inventory) in inventory.inventories.sorted(by: { $0.key < $1.key }) {
             print(name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(inventory.total))
         }
-        for line in TopologyText.lines(topology) { print(line) }
+        for line in TopologyText.lines(inventory.topology) { print(line) }
     }
 }

@@ -110,7 +110,7 @@ struct TrackerOptions: ParsableArguments {
         }
         func decode<T: Decodable>(_ text: String, _ option: String) throws -> T {
             do {
-                return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+                return try JSONCoding.decode(T.self, from: text.utf8)
             } catch {
                 throw ValidationError("\(option) '\(text)' is not valid: \(FileHostDriver.describe(error))")
             }

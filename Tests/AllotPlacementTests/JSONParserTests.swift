@@ -1,3 +1,4 @@
+import AllotCore
 import Foundation
 import HTTPTypes
 import HummingbirdTesting

@@ -1,12 +1,12 @@
 /// A JSON parser that keeps object keys in document order (Foundation's decoders do not) and reports errors
 /// the way Python's `json` module does (`Expecting value: line 1 column 9 (char 8)`), as upstream shows them.
-struct JSONParser {
+package struct JSONParser {
     private let bytes: [UInt8]
     private var position = 0
     /// Nesting limit, so a hostile body cannot exhaust the stack.
     private static let maxDepth = 64
 
-    static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+    package static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
         parser.skipWhitespace()
         let value = try parser.value(depth: 0)
