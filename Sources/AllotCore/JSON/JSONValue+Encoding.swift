@@ -58,38 +58,18 @@ extension JSONValue {
         return out
     }
 
-    private func write(to out: inout [UInt8]) {
-        switch self {
-        case .array(let values):
-            out.append(UInt8(ascii: "["))
-            for (index, value) in values.enumerated() {
-                if index > 0 { out.appendLiteral(", ") }
-                value.write(to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let values, let order):
-            out.append(UInt8(ascii: "{"))
-            var first = true
-            for key in order {
-                guard let value = values[key] else { continue }
-                if !first { out.appendLiteral(", ") }
-                first = false
-                Self.writeString(key, to: &out)
-                out.appendLiteral(": ")
-                value.write(to: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        case .null, .bool, .int, .double, .string: writeScalar(to: &out)
-        }
-    }
+    /// One line: Placement's layout (`spaced`, Python's `", "` and `": "`) or without spaces (`compact`).
+    private func write(to out: inout [UInt8]) { writeLine(to: &out, comma: ", ", colon: ": ") }
 
-    private func writeCompact(to out: inout [UInt8]) {
+    private func writeCompact(to out: inout [UInt8]) { writeLine(to: &out, comma: ",", colon: ":") }
+
+    private func writeLine(to out: inout [UInt8], comma: StaticString, colon: StaticString) {
         switch self {
         case .array(let values):
             out.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                value.writeCompact(to: &out)
+                if index > 0 { out.appendLiteral(comma) }
+                value.writeLine(to: &out, comma: comma, colon: colon)
             }
             out.append(UInt8(ascii: "]"))
         case .object(let values, let order):
@@ -97,11 +77,11 @@ extension JSONValue {
             var first = true
             for key in order {
                 guard let value = values[key] else { continue }
-                if !first { out.append(UInt8(ascii: ",")) }
+                if !first { out.appendLiteral(comma) }
                 first = false
                 Self.writeString(key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                value.writeCompact(to: &out)
+                out.appendLiteral(colon)
+                value.writeLine(to: &out, comma: comma, colon: colon)
             }
             out.append(UInt8(ascii: "}"))
         case .null, .bool, .int, .double, .string: writeScalar(to: &out)
