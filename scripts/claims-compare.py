@@ -53,6 +53,17 @@ def children(pid):
     return [pid] + [int(p) for p in out]
 
 
+def three_runs(side, run, args, single_claims, burst_claims):
+    """One client over every node, --clients over every node, --clients on 8 nodes: run(clients, claims, nodes)."""
+    results = {}
+    for name, clients, claims, nodes in [('one', 1, single_claims, args.nodes),
+                                         ('spread', args.clients, burst_claims, args.nodes),
+                                         ('contended', args.clients, burst_claims, 8)]:
+        sys.stderr.write('%s: %d clients over %d nodes\n' % (side, clients, nodes))
+        results[name] = run(clients, claims, nodes)
+    return results
+
+
 # ---------------------------------------------------------------- upstream
 def upstream(args, work):
     import requests  # from the bench venv (start_upstream_placement.sh installs it)
@@ -117,14 +128,7 @@ def upstream(args, work):
                     'claims_per_s': claims / wall, 'p50_ms': percentile(latencies, 0.5),
                     'p99_ms': percentile(latencies, 0.99), 'server_cpu_ms_per_claim': cpu * 1000 / claims}
 
-        results = {}
-        sys.stderr.write('upstream: one client\n')
-        results['one'] = burst(1, args.single_claims_upstream, args.nodes)
-        sys.stderr.write('upstream: %d clients over %d providers\n' % (args.clients, args.nodes))
-        results['spread'] = burst(args.clients, args.burst_claims_upstream, args.nodes)
-        sys.stderr.write('upstream: %d clients over 8 providers\n' % args.clients)
-        results['contended'] = burst(args.clients, args.burst_claims_upstream, 8)
-        return results
+        return three_runs('upstream', burst, args, args.single_claims_upstream, args.burst_claims_upstream)
     finally:
         os.kill(pid, signal.SIGTERM)
 
@@ -170,14 +174,7 @@ def allot(args, work):
                 sys.exit('bench-claims failed:\n' + out.stdout + out.stderr)
             return json.loads(out.stdout.strip().splitlines()[-1])
 
-        results = {}
-        sys.stderr.write('allot: one client\n')
-        results['one'] = bench(1, args.single_claims, args.nodes)
-        sys.stderr.write('allot: %d clients over %d nodes\n' % (args.clients, args.nodes))
-        results['spread'] = bench(args.clients, args.burst_claims, args.nodes)
-        sys.stderr.write('allot: %d clients over 8 nodes\n' % args.clients)
-        results['contended'] = bench(args.clients, args.burst_claims, 8)
-        return results
+        return three_runs('allot', bench, args, args.single_claims, args.burst_claims)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)

@@ -402,6 +402,13 @@ public final class Database: Sendable {
     /// for the writer; elsewhere it is ``withConnection(_:)``. `body` must not write.
     public func withReadConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         guard case .sqlite(_, let reader?) = backend else { return try await withConnection(body) }
+        return try await onReadConnection(reader, body)
+    }
+
+    /// Runs `body` on a free (else the next) read connection of `reader`, on that connection's thread.
+    private func onReadConnection<T: Sendable>(
+        _ reader: Reader, _ body: @Sendable (any SQLDatabase) async throws -> T
+    ) async throws -> T {
         do {
             let connection = await reader.acquire()
             defer { connection.gate.release() }
@@ -449,27 +456,11 @@ public final class Database: Sendable {
     /// ``transaction(_:)``. `body` must not write (SQLite refuses: `query_only`).
     public func readTransaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
         guard case .sqlite(_, let reader?) = backend else { return try await transaction(body) }
-        do {
-            let connection = await reader.acquire()
-            defer { connection.gate.release() }
-            return try await withTaskExecutorPreference(connection.thread) {
-                let db = SQLiteEngineDatabase(engine: connection.engine, logger: logger)
-                try await db.raw("BEGIN").run()
-                do {
-                    let result = try await body(Transaction(db: db, flavor: .sqlite))
-                    try await db.raw("COMMIT").run()
-                    return result
-                } catch {
-                    do { try await db.raw("ROLLBACK").run() } catch { /* nothing to keep: it only read */ }
-                    throw error
-                }
-            }
-        } catch {
-            throw Self.translated(error)
-        }
+        return try await onReadConnection(reader) { db in try await Self.runTransaction(db, flavor: .sqlite, body) }
     }
 
-    /// A PostgreSQL transaction (SQLite's writes go through ``SQLiteWriter``'s batches).
+    /// One transaction on one connection: a PostgreSQL write, or a read on an SQLite read connection (SQLite's
+    /// writes go through ``SQLiteWriter``'s batches). Rolled back when `body` throws.
     private static func runTransaction<T: Sendable>(
         _ db: any SQLDatabase, flavor: SQLFlavor, _ body: @Sendable (Transaction) async throws -> T
     ) async throws -> T {

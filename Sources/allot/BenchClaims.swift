@@ -88,7 +88,17 @@ struct BenchClaims: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        defer { Task { try? await service.shutdown() } }
+        do {
+            try await bench(service)
+        } catch {
+            try await service.shutdown()
+            throw error
+        }
+        try await service.shutdown()
+    }
+
+    /// The burst, the figures and the books check, through `service`.
+    private func bench(_ service: ServiceClient) async throws {
         let listed = try await service.send(.GET, "/compute/v1/nodes", as: NodeList.self)?.nodes ?? []
         guard !listed.isEmpty else { throw ValidationError("\(service.redactedURL) tracks no node to claim on") }
         let used = Array(listed.prefix(nodes ?? listed.count))
