@@ -26,13 +26,18 @@ import Testing
         let listed = nodes.body?.jsonObject["nodes"] as? [[String: Any]] ?? []
         #expect(listed.map { ($0["usage"] as? [String: Int])?["VCPU"] ?? 0 }.sorted() == [12, 12])
 
-        // Asked for more than the nodes hold: refusals are counted, the books still balance (exit 0).
+        // Asked for more than the nodes hold: refusals are counted, the books still balance (exit 0); --delete
+        // then takes the 4 answered claims back.
         let (fullStatus, fullOutput) = await TokenCLITests.allot(
             ["bench-claims", "--url", url, "--token", "admin", "--concurrency", "3", "--claims", "30", "--nodes", "1",
-             "--vcpus", "1"],
+             "--vcpus", "1", "--delete"],
             in: compute.directory)
         #expect(fullStatus == 0, "\(fullOutput)")
         #expect(fullOutput.contains("claims 30: 4 answered 201, 26 HTTP 409"), "\(fullOutput)")
         #expect(fullOutput.contains("books: Placement = ledger = answered claims on all 1 nodes"), "\(fullOutput)")
+        let afterDelete = try await compute.server.request("/compute/v1/nodes", method: .get)
+        let usages = (afterDelete.body?.jsonObject["nodes"] as? [[String: Any]] ?? [])
+            .map { ($0["usage"] as? [String: Int])?["VCPU"] ?? 0 }
+        #expect(usages.sorted() == [12, 12], "after --delete")
     }
 }
