@@ -44,7 +44,7 @@ import Testing
     static func againstUpstreamPlacement(_ scenario: (Int, URL) async throws -> Void) async throws {
         let directory = try directory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let (port, pid) = try startUpstream(directory)
+        let (port, pid) = try await startUpstream(directory)
         defer { kill(pid, SIGTERM) }
         try await scenario(port, directory)
     }
@@ -271,13 +271,15 @@ import Testing
     /// Starts upstream Placement on a random port below the kernel's ephemeral range (an outgoing connection can
     /// hold any port from 32768 up) and apart from `ServerProcess`'s, trying another port when that one is taken.
     /// - Returns: the port and the uWSGI master's pid.
-    static func startUpstream(_ directory: URL) throws -> (port: Int, pid: Int32) {
+    /// `environment` prefixes the script's command line (e.g. `ALLOT_UPSTREAM_POLICY=default`).
+    static func startUpstream(_ directory: URL, environment: String = "") async throws -> (port: Int, pid: Int32) {
         for attempt in 1...5 {
             let port = Int.random(in: 10000...19999)
             // Through system(3), not Process: Foundation's Process waits for a descriptor that uWSGI, started in the
-            // background by the script, would inherit and keep open.
+            // background by the script, would inherit and keep open. On a thread of its own: it waits for uWSGI.
             let pidFile = directory.appendingPathComponent("upstream.pid").path
-            let status = system("bash '\(upstreamScript ?? "")' start \(port) '\(directory.path)/upstream-\(attempt)' > '\(pidFile)'")
+            let status = await ShellScript.status(
+                "\(environment) bash '\(upstreamScript ?? "")' start \(port) '\(directory.path)/upstream-\(attempt)' > '\(pidFile)'")
             let pid = Int32(String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: pidFile))) ?? Data(), as: UTF8.self)
                 .trimmingCharacters(in: .whitespacesAndNewlines))
             if status == 0, let pid { return (port, pid) }

@@ -227,42 +227,42 @@ struct ComputeServer {
         defer { server.remove() }
         let url = "http://127.0.0.1:\(server.server.port)"
         let vm = newUUID()
-        let built = try runCLI(["claim", "build", "--url", url, "--token", "admin", "--node", Self.nodeA, "--uuid", vm,
+        let built = try await runCLI(["claim", "build", "--url", url, "--token", "admin", "--node", Self.nodeA, "--uuid", vm,
                                 "--vcpus", "2", "--memory-mb", "1024", "--root-gb", "10"])
         #expect(built.status == 0)
         #expect(built.output.contains("instance \(vm): building on node \(Self.nodeA)"))
-        let nodes = try runCLI(["nodes", "--url", url, "--token", "admin"])
+        let nodes = try await runCLI(["nodes", "--url", url, "--token", "admin"])
         #expect(nodes.output.contains("node-a"))
         #expect(nodes.output.contains("DISK_GB 10, MEMORY_MB 1024, VCPU 2"))
         // The topology the driver reported, kept in the ledger.
-        let topology = try runCLI(["nodes", "--topology", "--url", url, "--token", "admin"])
+        let topology = try await runCLI(["nodes", "--topology", "--url", url, "--token", "admin"])
         #expect(topology.output.contains("NUMA cell 0: CPUs 0-7 (4 cores, siblings 0+1 2+3 4+5 6+7), 16384 MiB, huge pages 1024 × 2 MiB, socket 0"))
         #expect(topology.output.contains("NUMA cell 1: CPUs 8-15 (8 cores), 16384 MiB, socket 1"))
         #expect(topology.output.contains("PCI 0000:3b:02.0 8086:154c class 000000 type-VF of 0000:3b:00.0, NUMA cell 0"))
         #expect(topology.output.contains("no NUMA or PCI topology reported"))
-        let topologyJSON = try runCLI(["nodes", "--topology", "--json", "--url", url, "--token", "admin"])
+        let topologyJSON = try await runCLI(["nodes", "--topology", "--json", "--url", url, "--token", "admin"])
         let listedNodes = (try JSONSerialization.jsonObject(with: Data(topologyJSON.output.utf8)) as? [String: Any])?["nodes"] as? [[String: Any]]
         let nodeA = listedNodes?.first { $0["uuid"] as? String == Self.nodeA }
         #expect(((nodeA?["topology"] as? [String: Any])?["pci_devices"] as? [Any])?.count == 2)
-        let listed = try runCLI(["instances", "--url", url, "--token", "admin", "--json"])
+        let listed = try await runCLI(["instances", "--url", url, "--token", "admin", "--json"])
         let object = try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [String: Any]
         #expect((object?["instances"] as? [[String: Any]])?.first?["uuid"] as? String == vm)
-        let refused = try runCLI(["claim", "build", "--url", url, "--token", "admin", "--node", Self.nodeA,
+        let refused = try await runCLI(["claim", "build", "--url", url, "--token", "admin", "--node", Self.nodeA,
                                   "--vcpus", "99", "--memory-mb", "1"])
         #expect(refused.status != 0)
         #expect(refused.output.contains("does not fit") && refused.output.contains("allot.does_not_fit"))
         let common = ["--url", url, "--token", "admin"]
-        #expect(try runCLI(["claim", "state", vm, "--vm-state", "active"] + common).status == 0)
+        #expect(try await runCLI(["claim", "state", vm, "--vm-state", "active"] + common).status == 0)
         let migration = newUUID()
-        let resized = try runCLI(["claim", "resize", vm, "--dest-node", Self.nodeB, "--migration", migration,
+        let resized = try await runCLI(["claim", "resize", vm, "--dest-node", Self.nodeB, "--migration", migration,
                                   "--vcpus", "4", "--memory-mb", "2048", "--root-gb", "10"] + common)
         #expect(resized.status == 0)
         #expect(resized.output.contains("migration \(migration): resize pre-migrating"))
-        #expect(try runCLI(["claim", "finish", migration] + common).output.contains("resize finished"))
-        let reverted = try runCLI(["claim", "revert", migration] + common)
+        #expect(try await runCLI(["claim", "finish", migration] + common).output.contains("resize finished"))
+        let reverted = try await runCLI(["claim", "revert", migration] + common)
         #expect(reverted.output.contains("resize reverted"))
         #expect(reverted.output.contains("instance \(vm): active on node \(Self.nodeA)"))
-        let audit = try runCLI(["audit", "--url", url, "--token", "admin"])
+        let audit = try await runCLI(["audit", "--url", url, "--token", "admin"])
         #expect(audit.output.contains("nodes 2"))
         try await server.expectAgreement()
     }
@@ -399,7 +399,7 @@ struct ComputeServer {
         #expect(classes?["PCPU"]?["total"] as? Int == 12 && classes?["VCPU"]?["total"] as? Int == 4)
         let common = ["--url", "http://127.0.0.1:\(server.port)", "--token", "admin"]
         let vm = newUUID()
-        let built = try runCLI(["claim", "build", "--node", Self.nodeA, "--uuid", vm, "--vcpus", "2", "--memory-mb", "1024",
+        let built = try await runCLI(["claim", "build", "--node", Self.nodeA, "--uuid", vm, "--vcpus", "2", "--memory-mb", "1024",
                                 "--extra-spec", "hw:cpu_policy=dedicated", "--extra-spec", "pci_passthrough:alias=vf:1"] + common)
         #expect(built.status == 0, "\(built.output)")
         let instance = try await server.request("/compute/v1/instances/\(vm)", method: .get).body?.jsonObject
@@ -408,20 +408,20 @@ struct ComputeServer {
         #expect(cell?["host_cell"] as? Int == 0 && cell?["pinning"] as? [String: Int] == ["0": 2, "1": 3])
         let usages = try await server.request("/resource_providers/\(Self.nodeA)/usages", method: .get).body?.jsonObject
         #expect((usages?["usages"] as? [String: Int])?["PCPU"] == 2)
-        let shown = try runCLI(["nodes", "--topology"] + common)
+        let shown = try await runCLI(["nodes", "--topology"] + common)
         #expect(shown.output.contains("socket 0, pinned 2-3"))
         #expect(shown.output.contains("PCI 0000:3b:02.0 8086:154c class 000000 type-VF of 0000:3b:00.0, NUMA cell 0, claimed (\(vm))"))
         // The PF of the claimed VF is unavailable; it matches no spec here, so it is unassignable anyway.
         #expect(shown.output.contains("PCI 0000:3b:00.0 8086:1572 class 020000 type-PF, NUMA cell 0, unassignable"))
-        #expect(try runCLI(["claim", "state", vm, "--vm-state", "active"] + common).status == 0)
-        #expect(try runCLI(["nodes", "--topology"] + common).output.contains("NUMA cell 0, allocated (\(vm))"))
+        #expect(try await runCLI(["claim", "state", vm, "--vm-state", "active"] + common).status == 0)
+        #expect(try await runCLI(["nodes", "--topology"] + common).output.contains("NUMA cell 0, allocated (\(vm))"))
         // The node's only VF is taken: the next one is refused, and says why.
-        let refused = try runCLI(["claim", "build", "--node", Self.nodeA, "--vcpus", "1", "--memory-mb", "512",
+        let refused = try await runCLI(["claim", "build", "--node", Self.nodeA, "--vcpus", "1", "--memory-mb", "512",
                                   "--extra-spec", "pci_passthrough:alias=vf:1"] + common)
         #expect(refused.status != 0)
         #expect(refused.output.contains("allot.does_not_fit") && refused.output.contains("PCI alias 'vf'"))
         // A bad alias is refused at start-up with the option named.
-        let bad = try runCLI(["serve", "--database", directory.appendingPathComponent("x.sqlite").path, "--auth", "noauth",
+        let bad = try await runCLI(["serve", "--database", directory.appendingPathComponent("x.sqlite").path, "--auth", "noauth",
                               "--pci-alias", "{\"nom\": 1}"])
         #expect(bad.status != 0 && bad.output.contains("--pci-alias"))
     }
@@ -441,19 +441,19 @@ struct ComputeServer {
             .filter { $0.hasPrefix("node") && Int($0.dropFirst(4)) != nil }
         let devices = (try? fm.contentsOfDirectory(atPath: "/sys/bus/pci/devices")) ?? []
         let common = ["--url", "http://127.0.0.1:\(server.port)", "--token", "admin"]
-        let json = try runCLI(["nodes", "--topology", "--json"] + common)
+        let json = try await runCLI(["nodes", "--topology", "--json"] + common)
         let nodes = (try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])?["nodes"] as? [[String: Any]]
         let topology = nodes?.first?["topology"] as? [String: Any]
         #expect(nodes?.count == 1 && nodes?.first?["driver"] as? String == "linux")
         #expect((topology?["numa_cells"] as? [Any])?.count ?? 0 == cells.count)
         #expect((topology?["pci_devices"] as? [Any])?.count ?? 0 == devices.count)
-        let text = try runCLI(["nodes", "--topology"] + common)
+        let text = try await runCLI(["nodes", "--topology"] + common)
         for cell in cells { #expect(text.output.contains("NUMA cell \(cell.dropFirst(4)): CPUs")) }
         for address in devices { #expect(text.output.contains("PCI \(address) ")) }
     }
 
     /// Runs the `allot` binary; returns its exit status and stdout+stderr.
-    func runCLI(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    func runCLI(_ arguments: [String]) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = ServerProcess.binary
         process.arguments = arguments
@@ -462,7 +462,6 @@ struct ComputeServer {
         process.standardError = pipe
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return (await process.exitStatus(), String(decoding: data, as: UTF8.self))
     }
 }

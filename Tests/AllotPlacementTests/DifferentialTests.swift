@@ -14,7 +14,8 @@ import Testing
     func allotAnswersAsUpstream() async throws {
         let directory = try AgentTests.directory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let (upstreamPort, pid) = try Self.startUpstream(directory)
+        // Upstream Placement with its own default policy (only the service role reshapes).
+        let (upstreamPort, pid) = try await AgentTests.startUpstream(directory, environment: "ALLOT_UPSTREAM_POLICY=default")
         defer { kill(pid, SIGTERM) }
         let allot = try await ServerProcess(
             database: directory.appendingPathComponent("allot.sqlite").path, logDirectory: directory)
@@ -38,20 +39,5 @@ import Testing
         // The seed line comes first: print it so a random seed can be replayed.
         print("differential.py: \(text.prefix { $0 != "\n" })")
         #expect(status == 0, "differential.py found divergences:\n\(text)")
-    }
-
-    /// Upstream Placement with its own default policy (only the service role reshapes).
-    static func startUpstream(_ directory: URL) throws -> (port: Int, pid: Int32) {
-        for attempt in 1...5 {
-            let port = Int.random(in: 10000...19999)
-            let pidFile = directory.appendingPathComponent("upstream.pid").path
-            // Through system(3), not Process: see AgentTests.startUpstream.
-            let status = system("ALLOT_UPSTREAM_POLICY=default bash '\(upstreamScript ?? "")' start \(port) "
-                + "'\(directory.path)/upstream-\(attempt)' > '\(pidFile)'")
-            let pid = Int32(String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: pidFile))) ?? Data(), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines))
-            if status == 0, let pid { return (port, pid) }
-        }
-        throw ServerProcessError.didNotStart("upstream Placement did not start on five ports")
     }
 }

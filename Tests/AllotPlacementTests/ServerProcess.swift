@@ -121,15 +121,44 @@ final class ServerProcess {
     /// SIGKILL: no shutdown path runs.
     func kill9() {
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.waitUntilEnded()
     }
 
     func stop() {
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            process.waitUntilEnded()
         }
         SecretScan.check(log: logURL, secrets: secrets)
+    }
+}
+
+/// Waiting for a child without `waitUntilExit()`. Foundation learns of a child's exit on a thread of its own, and in
+/// the full suite (a loaded machine, dozens of children) that came up to minutes late, while `waitUntilExit()` spun
+/// one of the cooperative pool's two threads: every other test of the process stalled behind it (a server then
+/// closed a test client's idle connection: "I/O on closed channel").
+extension Process {
+    /// Whether the child has ended, as the kernel sees it: gone, or a zombie not yet reaped by Foundation.
+    var hasEnded: Bool {
+        if !isRunning { return true }
+        guard let stat = try? String(contentsOfFile: "/proc/\(processIdentifier)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return true }
+        let state = stat[stat.index(after: close)...].first { $0 != " " }
+        return state == "Z" || state == "X"
+    }
+
+    /// Blocks until a child that was told to stop has ended (milliseconds; `limit` is a safety net), sleeping
+    /// between looks rather than spinning.
+    func waitUntilEnded(limit: Duration = .seconds(60)) {
+        let deadline = ContinuousClock.now + limit
+        while !hasEnded && ContinuousClock.now < deadline { usleep(5_000) }
+    }
+
+    /// Waits, without holding a thread, until Foundation has seen the exit; then the exit status.
+    func exitStatus() async -> Int32 {
+        while isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+        return terminationStatus
     }
 }
 

@@ -83,7 +83,7 @@ import Testing
         try process.run()
         defer {
             process.terminate()
-            process.waitUntilExit()
+            process.waitUntilEnded()
         }
         var output = ""
         for _ in 0..<300 where !output.contains("retrying") {

@@ -8,9 +8,17 @@ import Foundation
 enum ShellScript {
     /// - Returns: the command's exit status (-1 when it could not run).
     static func run(_ command: String, log: URL) async -> Int32 {
+        await status("(\(command)) >> '\(log.path)' 2>&1 < /dev/null")
+    }
+
+    /// Runs `command` through system(3) on a thread of its own and returns its exit status (-1 when it could not
+    /// run). A test waiting on a script must never hold a cooperative thread: the pool has one per core (two
+    /// here), and a script that waits minutes for a server would stall every other test of the process, whose
+    /// idle connections the servers under test then close.
+    static func status(_ command: String) async -> Int32 {
         await withCheckedContinuation { continuation in
             let thread = Thread {
-                let status = system("(\(command)) >> '\(log.path)' 2>&1 < /dev/null")
+                let status = system(command)
                 continuation.resume(returning: status == -1 ? -1 : (status >> 8) & 0xff)
             }
             thread.start()

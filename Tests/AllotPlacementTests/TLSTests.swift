@@ -69,7 +69,7 @@ import Testing
         func stop() {
             if process.isRunning {
                 process.terminate()
-                process.waitUntilExit()
+                process.waitUntilEnded()
             }
         }
     }
