@@ -89,3 +89,11 @@ package final class DedicatedThread: TaskExecutor, Sendable {
         if first { ready.signal() }
     }
 }
+
+/// Work that must yield to requests: the tracker's audit passes run under it. The store sends the SQLite reads made
+/// under it to a read connection of their own whose thread runs at the audit's low priority (nice 10), so a pass
+/// over thousands of nodes neither takes the CPU from claims on a normal-priority reader thread nor keeps claims'
+/// reads waiting for a read connection.
+package enum BackgroundWork {
+    @TaskLocal package static var active = false
+}

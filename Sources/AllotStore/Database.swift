@@ -37,6 +37,8 @@ public final class Database: Sendable {
     /// database and syncing it).
     private final class Reader: Sendable {
         let connections: [ReadConnection]
+        /// The read connection of ``BackgroundWork`` (audits), on a thread at nice 10.
+        let background: ReadConnection
         private let turn = Atomic<Int>(0)
         let checkpointEngine: SQLiteEngine
         /// Held for every use of ``checkpointEngine`` (the background rounds, and tests driving rounds of their own).
@@ -47,13 +49,22 @@ public final class Database: Sendable {
         /// Rounds the loop has run (tests: an idle database runs none).
         let rounds = Atomic<Int>(0)
 
-        init(connections: [ReadConnection], checkpointEngine: SQLiteEngine) {
+        init(connections: [ReadConnection], background: ReadConnection, checkpointEngine: SQLiteEngine) {
             self.connections = connections
+            self.background = background
             self.checkpointEngine = checkpointEngine
         }
 
-        /// A read connection, its gate held: a free one if there is one, else the next in turn.
+        /// Every read connection, the background one included.
+        var all: [ReadConnection] { connections + [background] }
+
+        /// A read connection, its gate held: the background one for ``BackgroundWork``; otherwise a free one if
+        /// there is one, else the next in turn.
         func acquire() async -> ReadConnection {
+            if BackgroundWork.active {
+                await background.gate.acquire()
+                return background
+            }
             for connection in connections where connection.gate.tryAcquire() { return connection }
             let connection = connections[turn.wrappingAdd(1, ordering: .relaxed).oldValue % connections.count]
             await connection.gate.acquire()
@@ -139,9 +150,9 @@ public final class Database: Sendable {
         let gate = AsyncGate()
         let thread: DedicatedThread
 
-        init(engine: SQLiteEngine, name: String) {
+        init(engine: SQLiteEngine, name: String, nice: Int32 = 0) {
             self.engine = engine
-            self.thread = DedicatedThread(name: name)
+            self.thread = DedicatedThread(name: name, nice: nice)
         }
     }
 
@@ -238,7 +249,11 @@ public final class Database: Sendable {
                     let connections = try (0..<Self.readConnections).map { index in
                         ReadConnection(engine: try SQLiteEngine(path: path), name: "allot-sqlite-read-\(index)")
                     }
-                    reader = Reader(connections: connections, checkpointEngine: try SQLiteEngine(path: path))
+                    reader = Reader(
+                        connections: connections,
+                        background: ReadConnection(
+                            engine: try SQLiteEngine(path: path), name: "allot-sqlite-read-background", nice: 10),
+                        checkpointEngine: try SQLiteEngine(path: path))
                 } catch {
                     engine.close()
                     throw StoreError.connection("cannot open SQLite database \(location)")
@@ -254,7 +269,7 @@ public final class Database: Sendable {
                 try await db.raw("PRAGMA synchronous=\(unsafeRaw: synchronous.rawValue)").run()
                 try await db.raw("PRAGMA busy_timeout=10000").run()
                 if let reader {
-                    for connection in reader.connections {
+                    for connection in reader.all {
                         let readDB = SQLiteEngineDatabase(engine: connection.engine, logger: logger)
                         try await readDB.raw("PRAGMA busy_timeout=10000").run()
                         try await readDB.raw("PRAGMA query_only=1").run()
@@ -316,7 +331,7 @@ public final class Database: Sendable {
             if let reader {
                 await reader.stopCheckpoints()
                 _ = try? await reader.checkpointGate.withGate { reader.checkpointEngine.close() }
-                for connection in reader.connections {
+                for connection in reader.all {
                     _ = try? await connection.gate.withGate { connection.engine.close() }
                     connection.thread.stop()
                 }

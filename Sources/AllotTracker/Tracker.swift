@@ -227,9 +227,12 @@ public final class Tracker: Sendable {
     /// and publishes host metrics.
     @discardableResult
     public func audit() async throws -> AuditReport {
-        // On the audit thread (lower priority), so claims on other threads get the CPU first.
-        try await withTaskExecutorPreference(AuditExecutor.shared) {
-            try await auditLock.run { try await self.auditPass() }
+        // On the audit thread (lower priority), so claims on other threads get the CPU first; its SQLite reads on
+        // the background read connection, at the same priority.
+        try await BackgroundWork.$active.withValue(true) {
+            try await withTaskExecutorPreference(AuditExecutor.shared) {
+                try await auditLock.run { try await self.auditPass() }
+            }
         }
     }
 

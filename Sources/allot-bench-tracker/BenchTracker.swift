@@ -304,6 +304,18 @@ struct BenchTracker: AsyncParsableCommand {
             baseAbort.append(a)
         }
         let baseCPU = (processCPU() - baseCPU0) / 300
+        // The same claims at the pace of the contended window (one every `interval`), the audit loop idle: the
+        // baseline of issue 15's target 4. A claim after an idle gap costs more than one back to back (the disk
+        // sync after a pause is slower), so only this one compares with the claims during audits.
+        var pacedClaim: [Double] = [], pacedAbort: [Double] = []
+        var nextPaced = ContinuousClock.now
+        for k in 0..<150 {
+            if ContinuousClock.now < nextPaced { try await Task.sleep(until: nextPaced) }
+            nextPaced = max(nextPaced + .milliseconds(Int(interval * 1000)), ContinuousClock.now)
+            let (c, a) = try await claimAbort(free[(300 + k) % free.count])
+            pacedClaim.append(c)
+            pacedAbort.append(a)
+        }
         // Audits back to back in another task; claims every `interval` until two passes have finished.
         let passes = PassLog()
         let auditTask = Task {
@@ -341,6 +353,7 @@ struct BenchTracker: AsyncParsableCommand {
             "full_pass_wall": Self.summaryMS(walls), "full_pass_cpu": Self.summaryMS(cpus),
             "per_node_us": .double(Self.round(Self.median(walls) / Double(m) * 1e6, 1)),
             "claim_no_audit": Self.summary(baseClaim), "abort_no_audit": Self.summary(baseAbort),
+            "claim_no_audit_paced": Self.summary(pacedClaim), "abort_no_audit_paced": Self.summary(pacedAbort),
             "claim_abort_no_audit_cpu_per_op_us": .double(Self.round(baseCPU * 1e6, 1)),
             "claim_during_audit": Self.summary(contClaim), "abort_during_audit": Self.summary(contAbort),
             "claim_interval_ms": .double(interval * 1000), "claims_during_audit": .int(contClaim.count),

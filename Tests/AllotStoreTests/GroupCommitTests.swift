@@ -1,3 +1,4 @@
+import AllotCore
 import AllotStore
 import Foundation
 import SQLKit
@@ -94,6 +95,47 @@ import Testing
                 }
                 let after = try await database.readTransaction { tx in try await tx.rows("SELECT id FROM gc_rows") }
                 #expect(after.count == 1)
+            }
+            await database.close()
+            try result.get()
+        }
+    }
+
+    /// Reads made as background work (the tracker's audits) run on a read connection of their own, on a thread at
+    /// nice 10: they never take the CPU from requests at request priority, and a long one keeps no request's read
+    /// waiting for a connection.
+    @Test func backgroundReadsRunAtLowPriorityOnTheirOwnConnection() async throws {
+        try await TestBackend.sqliteFile.withFreshLocation { location in
+            let database = try await Database.open(location, logger: TestBackend.logger)
+            let result = await outcome {
+                @Sendable func niceOfThisThread() -> Int32 { getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }
+                let normal = try await database.withReadConnection { _ in niceOfThisThread() }
+                let background = try await BackgroundWork.$active.withValue(true) {
+                    try await database.readTransaction { _ in niceOfThisThread() }
+                }
+                #expect(background == min(normal + 10, 19))
+                // A background read held open: requests' reads still get both of their connections at once.
+                let (inside, entered) = AsyncStream.makeStream(of: Void.self)
+                let (finish, letFinish) = AsyncStream.makeStream(of: Void.self)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try await BackgroundWork.$active.withValue(true) {
+                            try await database.withReadConnection { _ in
+                                entered.yield()
+                                for await _ in finish { break }
+                            }
+                        }
+                    }
+                    for await _ in inside { break }
+                    async let first = database.readTransaction { tx in try await tx.rows("SELECT 1 AS n").count }
+                    async let second = database.withReadConnection { db in
+                        try await db.raw("SELECT 1 AS n").first()?.decode(column: "n", as: Int.self)
+                    }
+                    #expect(try await first == 1)
+                    #expect(try await second == 1)
+                    letFinish.yield()
+                    try await group.waitForAll()
+                }
             }
             await database.close()
             try result.get()
