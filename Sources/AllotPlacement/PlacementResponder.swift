@@ -41,7 +41,7 @@ public struct PlacementResponder: HTTPResponder {
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
-        let requestID = "req-" + UUID().uuidString.lowercased()
+        let requestID = "req-" + randomUUIDString()
         var logger = context.logger
         logger[metadataKey: LogKey.requestID] = .string(requestID)
         var request = request

@@ -60,7 +60,7 @@ extension PlacementRoutes {
 
     func createProvider(_ call: Call) async throws -> Reply {
         let body = try call.body(CreateProviderBody.self)
-        let uuid = body.uuid.flatMap(UUIDText.normalized) ?? UUID().uuidString.lowercased()
+        let uuid = body.uuid.flatMap(UUIDText.normalized) ?? randomUUIDString()
         // Upstream normalises the provider's own uuid but looks the parent up as written.
         let provider = try await store.createProvider(uuid: uuid, name: body.name, parentUUID: body.parentUUID)
         let location = call.baseURL + "/resource_providers/\(provider.uuid)"
