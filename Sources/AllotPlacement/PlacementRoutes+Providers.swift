@@ -30,7 +30,16 @@ extension PlacementRoutes {
         ])
     }
 
+    /// `GET /resource_providers`: with `resources` from the search snapshot (the capacity check reads every
+    /// matching provider's inventories and usage, which SQL answers slowly), otherwise with one SQL query.
     func listProviders(_ call: Call) async throws -> Reply {
+        let filter = try providerFilter(call)
+        if filter.resources.isEmpty { return try await listProvidersFromSQL(filter, call) }
+        return try await listProvidersFromSnapshot(filter, call)
+    }
+
+    /// The query of `GET /resource_providers`, refused with upstream's messages when malformed.
+    func providerFilter(_ call: Call) throws -> ProviderFilter {
         try call.rejectUnknownQuery(allowed: Set(RequestSchemas.query(.listProviders, call.version).map(\.name)))
         var filter = ProviderFilter()
         if let name = call.queryValue("name"), !name.isEmpty { filter.name = name }
@@ -52,10 +61,31 @@ extension PlacementRoutes {
         if !required.isEmpty {
             (filter.requiredTraits, filter.forbiddenTraits) = try QueryParsing.required(required, version: call.version)
         }
+        return filter
+    }
+
+    /// The listing read with SQL (`SQLPlacementStore.providers(matching:)`): every query without `resources`,
+    /// and the oracle the snapshot listing is tested against.
+    func listProvidersFromSQL(_ filter: ProviderFilter, _ call: Call) async throws -> Reply {
         let providers = try await store.providers(matching: filter)
         let lastModified = providers.map(\.updatedAt).max()
         return Reply.json(.object(["resource_providers": .array(providers.map { providerJSON($0, call) })]))
             .cacheHeaders(call, lastModified: lastModified)
+    }
+
+    /// The listing filtered in the search snapshot (`PlacementSnapshot.providers(matching:traits:classes:)`) and
+    /// written straight to bytes: the same providers, order, body and headers as `listProvidersFromSQL`. The
+    /// snapshot is at least as fresh as the store's change sequence when the call starts, as the SQL read is.
+    func listProvidersFromSnapshot(_ filter: ProviderFilter, _ call: Call) async throws -> Reply {
+        let (state, _) = try await searchCache.state(from: store)
+        let snapshot = state.snapshot
+        let indexes = try snapshot.providers(matching: filter, traits: state.traits, classes: state.classes)
+        let lastModified = indexes.map { snapshot.providers[$0].updatedAt }.max()
+        let body = ProviderListRenderer(snapshot: snapshot, version: call.version).render(indexes)
+        // The content type goes after the cache headers, where the responder puts it for a `JSONValue` body.
+        var reply = Reply(status: .ok, body: nil, raw: body).cacheHeaders(call, lastModified: lastModified)
+        reply.headers.append((.contentType, "application/json"))
+        return reply
     }
 
     func createProvider(_ call: Call) async throws -> Reply {

@@ -212,7 +212,9 @@ extension SQLPlacementStore {
                 throw PlacementError.conflict(
                     "Conflicting resource provider \(name) already exists.", code: .duplicateName)
             }
-            try await tx.recordChange(parentChanged ? .shape : .names)
+            // A rename is the provider's own change: cached snapshots re-read its row (name, updated_at), which
+            // `GET /resource_providers?resources=` lists.
+            try await tx.recordChange(parentChanged ? .shape : .provider(current.id))
             if parentChanged {
                 let newRoot = newParent?.rootID ?? current.id
                 try await tx.run(

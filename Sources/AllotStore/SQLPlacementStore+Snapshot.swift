@@ -75,7 +75,10 @@ extension SQLPlacementStore {
         if changed.isEmpty { return (cached.snapshot, []) }
         let ids = changed.sorted()
         let rows = try await tx.rows(
-            "SELECT id, generation, parent_provider_id, root_provider_id FROM resource_providers WHERE id IN (\(binds: ids))")
+            """
+            SELECT id, name, generation, parent_provider_id, root_provider_id, created_at, updated_at
+            FROM resource_providers WHERE id IN (\(binds: ids))
+            """)
         guard rows.count == ids.count else { return nil }
         for row in rows {
             let id = try row.decode(column: "id", as: Int.self)
@@ -86,6 +89,8 @@ extension SQLPlacementStore {
             guard (parentID == nil) == (parent == nil), parent == providers[index].parent, root == providers[index].root
             else { return nil }
             providers[index].generation = try row.decode(column: "generation", as: Int.self)
+            providers[index].name = try row.decode(column: "name", as: String.self)
+            providers[index].updatedAt = try Self.lastChange(row)
             providers[index].inventories = [:]
             providers[index].used = [:]
             providers[index].traits = []
@@ -98,25 +103,38 @@ extension SQLPlacementStore {
 
     /// Reads every provider with its inventories, usage, traits and aggregates.
     static func snapshot(tx: Transaction) async throws -> (PlacementSnapshot, [Int: Int]) {
+        // In id order: snapshot indexes then sort as ids do, which is the order `GET /resource_providers` lists
+        // (a patch never adds, removes or reorders providers).
         let rows = try await tx.rows(
-            "SELECT id, uuid, generation, parent_provider_id, root_provider_id FROM resource_providers ORDER BY id")
+            """
+            SELECT id, uuid, name, generation, parent_provider_id, root_provider_id, created_at, updated_at
+            FROM resource_providers ORDER BY id
+            """)
         var indexByID: [Int: Int] = [:]
-        var raw: [(uuid: String, generation: Int, parent: Int?, root: Int)] = []
+        var raw: [(uuid: String, name: String, updatedAt: Double, generation: Int, parent: Int?, root: Int)] = []
         for (index, row) in rows.enumerated() {
             let id = try row.decode(column: "id", as: Int.self)
             indexByID[id] = index
             raw.append((try row.decode(column: "uuid", as: String.self),
+                        try row.decode(column: "name", as: String.self),
+                        try Self.lastChange(row),
                         try row.decode(column: "generation", as: Int.self),
                         try row.decode(column: "parent_provider_id", as: Int?.self),
                         try row.decode(column: "root_provider_id", as: Int?.self) ?? id))
         }
         var providers = raw.enumerated().map { index, item in
             PlacementSnapshot.Provider(
-                uuid: item.uuid, generation: item.generation, parent: item.parent.flatMap { indexByID[$0] },
-                root: indexByID[item.root] ?? index)
+                uuid: item.uuid, name: item.name, updatedAt: item.updatedAt, generation: item.generation,
+                parent: item.parent.flatMap { indexByID[$0] }, root: indexByID[item.root] ?? index)
         }
         try await fill(&providers, indexByID: indexByID, only: nil, tx: tx)
         return (PlacementSnapshot(providers: providers), indexByID)
+    }
+
+    /// A provider row's last change as the API reports it: `updated_at`, or `created_at` for a row never updated
+    /// (as `ProviderRow.model`).
+    static func lastChange(_ row: any SQLRow) throws -> Double {
+        try row.decode(column: "updated_at", as: Double?.self) ?? row.decode(column: "created_at", as: Double.self)
     }
 
     /// Reads the inventories, usage, traits and aggregates of every provider, or of the providers `only` names

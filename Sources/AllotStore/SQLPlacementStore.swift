@@ -80,7 +80,7 @@ extension Transaction {
 
     /// What a write changed, as far as cached snapshots are concerned.
     enum Change {
-        /// The inventories, usage, traits or aggregates of one provider (by id).
+        /// The row (name, generation, `updated_at`), inventories, usage, traits or aggregates of one provider (by id).
         case provider(Int)
         /// Only names (resource classes, traits).
         case names

@@ -51,6 +51,12 @@ extension StoreTests {
                 providerUUID: a, generation: traited.0.generation, aggregates: [newUUID()])
             state = try await expectPatchedMatchesFresh(store, state, patched: true)
 
+            // A rename re-reads the provider's row: its name and updated_at are listed from the snapshot.
+            _ = try await store.updateProvider(
+                uuid: a, name: "a-renamed", parentUUID: nil, setParent: false, allowReparent: false)
+            state = try await expectPatchedMatchesFresh(store, state, patched: true)
+            #expect(state.snapshot.providers[state.snapshot.indexByUUID[a]!].name == "a-renamed")
+
             // New, moved and deleted providers change the shape: read afresh.
             let child = newUUID()
             _ = try await store.createProvider(uuid: child, name: "child", parentUUID: a)

@@ -4,6 +4,10 @@ public struct PlacementSnapshot: Sendable {
     /// One provider as the search sees it.
     public struct Provider: Sendable, Equatable {
         public var uuid: String
+        /// The name, and the last change of the provider's row (`updated_at`, or `created_at` when never
+        /// updated): only `GET /resource_providers` reads these, the candidate search does not.
+        public var name: String
+        public var updatedAt: Double
         public var generation: Int
         public var parent: Int?
         public var root: Int
@@ -16,10 +20,13 @@ public struct PlacementSnapshot: Sendable {
         public var used: [String: Int]
 
         public init(
-            uuid: String, generation: Int, parent: Int?, root: Int, traits: Set<String> = [],
-            aggregates: Set<String> = [], inventories: [String: Inventory] = [:], used: [String: Int] = [:]
+            uuid: String, name: String = "", updatedAt: Double = 0, generation: Int, parent: Int?, root: Int,
+            traits: Set<String> = [], aggregates: Set<String> = [], inventories: [String: Inventory] = [:],
+            used: [String: Int] = [:]
         ) {
             self.uuid = uuid
+            self.name = name
+            self.updatedAt = updatedAt
             self.generation = generation
             self.parent = parent
             self.root = root
