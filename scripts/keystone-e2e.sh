@@ -14,7 +14,8 @@
 #   --keep        keep the work directory (logs, fixture.json, databases)
 #
 # Installs what is missing first: keystone.sh install, upstream-placement.sh install, keystone.sh install-nova.
-# Ports are drawn from 20000-32000 and retried when taken. Last line: `N passed, N failed` (all checks);
+# Ports are drawn from 28000-32000 (the Swift tests' own servers use 20000-27999) and retried when taken.
+# Last line: `N passed, N failed` (all checks);
 # exit status 0 only if every check passed.
 set -uo pipefail
 
@@ -63,7 +64,7 @@ bash "$here/upstream-placement.sh" install || die "upstream-placement.sh install
 start_on() {
   local name=$1 out rc; shift
   for _ in 1 2 3 4 5; do
-    port=$(( 20000 + RANDOM % 12000 ))
+    port=$(( 28000 + RANDOM % 4000 ))
     out=$("$@" "$port" 2>"$work/$name.err"); rc=$?
     [ $rc -eq 3 ] && continue
     [ $rc -eq 0 ] || { cat "$work/$name.err" >&2; die "starting $name failed"; }
@@ -90,7 +91,7 @@ else
   read -r ks_url ks_password < <("$kvenv/bin/python" -c 'import json, sys
 f = json.load(open(sys.argv[1])); print(f["url"], f["users"]["placement"]["password"])' "$fixture")
   for _ in 1 2 3 4 5; do
-    port=$(( 20000 + RANDOM % 12000 ))
+    port=$(( 28000 + RANDOM % 4000 ))
     ALLOT_KEYSTONE_PASSWORD=$ks_password "$allot" serve --host 127.0.0.1 --port "$port" \
       --database "$work/allot/allot.sqlite" --auth keystone --keystone-url "$ks_url" \
       --keystone-username placement --keystone-project service >"$work/allot/server.log" 2>&1 &

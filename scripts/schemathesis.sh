@@ -71,7 +71,7 @@ export ALLOT_TOKENS="{\"tokens\": [{\"token\": \"$token\", \"user\": \"admin\", 
 # between the probe and the bind.
 port=""
 for attempt in 1 2 3 4 5; do
-    port=$((20000 + RANDOM % 12000))
+    port=$((28000 + RANDOM % 4000))
     if (echo > "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then continue; fi
     "$bin" serve --auth token --host 127.0.0.1 --port "$port" --database "$work/allot.sqlite" \
         --log-format text --log-level error > "$work/server.log" 2>&1 &

@@ -45,7 +45,12 @@ public struct ServerTLS: Sendable, Equatable {
     /// The HTTP/1.1-over-TLS server of ``buildApplication(store:configuration:host:port:logger:metricsText:compute:server:onServerRunning:)``.
     /// - Throws: ``TLSFileError`` as ``configuration()``.
     public func serverBuilder(requestTimeout: Duration? = nil) throws -> HTTPServerBuilder {
-        try .tls(Self.http1(requestTimeout: requestTimeout), tlsConfiguration: configuration())
+        let tls = try configuration()
+        return HTTPServerBuilder { responder in
+            EventLoopBoundChannel(base: try TLSChannel(
+                HTTP1Channel(responder: responder, configuration: Self.http1Configuration(requestTimeout)),
+                tlsConfiguration: tls))
+        }
     }
 
     /// HTTPS with `tls`, plain HTTP/1.1 without.
@@ -57,13 +62,21 @@ public struct ServerTLS: Sendable, Equatable {
         try tls?.serverBuilder(requestTimeout: requestTimeout) ?? http1(requestTimeout: requestTimeout)
     }
 
-    /// Plain HTTP/1.1 with the request timeout.
+    /// Plain HTTP/1.1 with the request timeout, each connection's task on its event loop
+    /// (``EventLoopBoundChannel``).
     public static func http1(requestTimeout: Duration?) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            EventLoopBoundChannel(base: HTTP1Channel(responder: responder, configuration: http1Configuration(requestTimeout)))
+        }
+    }
+
+    /// HTTP/1.1 with the request timeout: the read timeout handler, and the same idle timeout.
+    static func http1Configuration(_ requestTimeout: Duration?) -> HTTP1Channel.Configuration {
         let idleTimeout = requestTimeout.map { timeout in
             TimeAmount.nanoseconds(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
         }
-        return .http1(configuration: .init(
+        return .init(
             additionalChannelHandlers: idleTimeout.map { [RequestReadTimeoutHandler(timeout: $0)] } ?? [],
-            idleTimeout: idleTimeout))
+            idleTimeout: idleTimeout)
     }
 }

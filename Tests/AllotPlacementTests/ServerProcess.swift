@@ -83,7 +83,8 @@ final class ServerProcess {
         for _ in 0..<300 {
             // Only this process counts: another server may hold the port (then this one has exited).
             if let answer = try? await request("/", method: .get), answer.status == .ok,
-                answer.headers[.server] == "allot", process.isRunning
+                answer.headers[.server] == "allot", process.isRunning,
+                Self.listens(pid: process.processIdentifier, port: fixedPort)
             {
                 try await Task.sleep(for: .milliseconds(50))
                 if process.isRunning { return }
@@ -93,6 +94,24 @@ final class ServerProcess {
         }
         process.terminate()
         throw ServerProcessError.didNotStart(String(decoding: (try? Data(contentsOf: logURL)) ?? Data(), as: UTF8.self))
+    }
+
+    /// Whether process `pid` holds the socket listening on TCP `port` of 127.0.0.1: the answer on the port may come
+    /// from another `allot serve` (a script's) that took it while this one was still starting up.
+    static func listens(pid: Int32, port: Int) -> Bool {
+        let hexPort = String(format: "%04X", port)
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return false }
+        // Rows: sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode …; 0A is LISTEN.
+        let inodes = table.split(separator: "\n").dropFirst().compactMap { line -> String? in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 9, fields[1].hasSuffix(":" + hexPort), fields[3] == "0A" else { return nil }
+            return String(fields[9])
+        }
+        guard !inodes.isEmpty,
+            let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+        else { return false }
+        let sockets = Set(descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") })
+        return inodes.contains { sockets.contains("socket:[\($0)]") }
     }
 
     /// Sends one admin request (microversion 1.39) and returns the response.
