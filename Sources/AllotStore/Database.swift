@@ -271,6 +271,7 @@ public final class Database: Sendable {
                 // Temporary tables, indexes and sorts in memory: with the default (a file), a claim's statements
                 // created, unlinked and closed a file in /var/tmp each time (7 system calls and an inode).
                 try await db.raw("PRAGMA temp_store=MEMORY").run()
+                try await db.raw("PRAGMA cache_size=-65536").run()
                 if let reader {
                     for connection in reader.all {
                         let readDB = SQLiteEngineDatabase(engine: connection.engine, logger: logger)
