@@ -109,11 +109,19 @@ import Testing
             let database = try await Database.open(location, logger: TestBackend.logger)
             let result = await outcome {
                 @Sendable func niceOfThisThread() -> Int32 { getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }
-                let normal = try await database.withReadConnection { _ in niceOfThisThread() }
-                let background = try await BackgroundWork.$active.withValue(true) {
-                    try await database.readTransaction { _ in niceOfThisThread() }
+                @Sendable func policyOfThisThread() -> Int32 {
+                    var policy: Int32 = -1
+                    var parameters = sched_param()
+                    _ = pthread_getschedparam(pthread_self(), &policy, &parameters)
+                    return policy
                 }
-                #expect(background == min(normal + 10, 19))
+                let normal = try await database.withReadConnection { _ in (niceOfThisThread(), policyOfThisThread()) }
+                let background = try await BackgroundWork.$active.withValue(true) {
+                    try await database.readTransaction { _ in (niceOfThisThread(), policyOfThisThread()) }
+                }
+                #expect(background.0 == min(normal.0 + 10, 19))
+                #expect(normal.1 == 0)  // SCHED_OTHER
+                #expect(background.1 == 5)  // SCHED_IDLE: a request's thread that wakes up takes the core at once
                 // A background read held open: requests' reads still get both of their connections at once.
                 let (inside, entered) = AsyncStream.makeStream(of: Void.self)
                 let (finish, letFinish) = AsyncStream.makeStream(of: Void.self)
