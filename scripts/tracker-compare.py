@@ -5,6 +5,7 @@ Usage:
   ~/.cache/allot-bench/nova-venv/bin/python ../shared/bench/nova_rt_bench.py --out nova.json
   .build/release/allot-bench-tracker --out allot.json
   python3 scripts/tracker-compare.py nova.json allot.json
+  python3 scripts/tracker-compare.py allot.json        # issue 15's targets 3 and 4 only
 
 Prints a Markdown table: each figure for both, the ratio (upstream / Allot) and the issue's target.
 CPU per operation: upstream measures the calling thread, with its database and Placement faked away; Allot the
@@ -31,9 +32,10 @@ def by(runs, key, value):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
-    nova, allot = load(sys.argv[1]), load(sys.argv[2])
+    # With Allot's run alone, only its section against itself (issue 15's targets 3 and 4).
+    nova, allot = (load(sys.argv[1]), load(sys.argv[2])) if len(sys.argv) == 3 else ({}, load(sys.argv[1]))
     rows = []
 
     def row(name, up, ours, unit, target):
@@ -77,13 +79,14 @@ def main():
         row('resize claim + drop CPU/op, node with %d instances' % pre,
             n and n['round_trip_cpu']['mean_us'], a and a['round_trip_cpu_per_op_us'], 'us', None)
 
-    print('| figure | upstream Nova (database and Placement faked) | Allot | ratio | target | met |')
-    print('| --- | --- | --- | --- | --- | --- |')
-    for r in rows:
-        print('| ' + ' | '.join(r) + ' |')
+    if nova:
+        print('| figure | upstream Nova (database and Placement faked) | Allot | ratio | target | met |')
+        print('| --- | --- | --- | --- | --- | --- |')
+        for r in rows:
+            print('| ' + ' | '.join(r) + ' |')
 
     floor = allot.get('f_durable_floor')
-    if floor:
+    if floor and nova:
         # What the targets leave for a durable claim, next to what one durable write costs on this machine.
         claim = by(nova.get('a_instance_claim'), 'pre_tracked_instances', 0)
         ironic = by(nova.get('c_ironic_like'), 'nodes', 5000)
