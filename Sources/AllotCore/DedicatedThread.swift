@@ -24,22 +24,16 @@ package final class DedicatedThread: TaskExecutor, Sendable {
     private let name: String
 
     /// Starts the thread.
-    /// - Parameters:
-    ///   - nice: on Linux, the thread's own nice value (10 for audits, so that claims get the CPU first).
-    ///   - idle: on Linux, the `SCHED_IDLE` policy as well: a thread of normal priority that wakes up takes the
-    ///     core from this one at once, where a nice value only shrinks this one's share (a claim could still wait
-    ///     out the rest of its time slice). It is not starved: under full load it keeps a small share and goes on.
-    package init(name: String, nice: Int32 = 0, idle: Bool = false) {
+    /// - Parameter nice: on Linux, the thread's own nice value (10 for audits, so that claims get the CPU first).
+    ///   Not `SCHED_IDLE`, which was tried: under other CPU load (guests on a compute host) an idle-class audit got
+    ///   next to no CPU while claims waited on work it had started (with four CPU hogs, agent claims timed out
+    ///   after 15 s; with nice 10 alone they passed).
+    package init(name: String, nice: Int32 = 0) {
         self.name = name
         let thread = Thread { [self] in
             #if canImport(Glibc)
             // On Linux the nice value belongs to the thread, and `who` 0 is the calling one: this thread only.
             if nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) }
-            if idle {
-                var parameters = sched_param(sched_priority: 0)
-                let schedIdle: Int32 = 5  // SCHED_IDLE in <linux/sched.h>; Glibc does not export it to Swift
-                _ = pthread_setschedparam(pthread_self(), schedIdle, &parameters)
-            }
             #endif
             runLoop()
         }

@@ -150,9 +150,9 @@ public final class Database: Sendable {
         let gate = AsyncGate()
         let thread: DedicatedThread
 
-        init(engine: SQLiteEngine, name: String, nice: Int32 = 0, idle: Bool = false) {
+        init(engine: SQLiteEngine, name: String, nice: Int32 = 0) {
             self.engine = engine
-            self.thread = DedicatedThread(name: name, nice: nice, idle: idle)
+            self.thread = DedicatedThread(name: name, nice: nice)
         }
     }
 
@@ -252,7 +252,7 @@ public final class Database: Sendable {
                     reader = Reader(
                         connections: connections,
                         background: ReadConnection(
-                            engine: try SQLiteEngine(path: path), name: "allot-sqlite-read-background", nice: 10, idle: true),
+                            engine: try SQLiteEngine(path: path), name: "allot-sqlite-read-background", nice: 10),
                         checkpointEngine: try SQLiteEngine(path: path))
                 } catch {
                     engine.close()

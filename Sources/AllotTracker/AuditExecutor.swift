@@ -4,5 +4,5 @@ import AllotCore
 /// thousands of nodes then yields the CPU to claims at once, instead of after the kernel's time slice.
 enum AuditExecutor {
     /// The process's audit thread, started on first use.
-    static let shared = DedicatedThread(name: "allot-audit", nice: 10, idle: true)
+    static let shared = DedicatedThread(name: "allot-audit", nice: 10)
 }

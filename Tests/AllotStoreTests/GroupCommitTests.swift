@@ -120,8 +120,9 @@ import Testing
                     try await database.readTransaction { _ in (niceOfThisThread(), policyOfThisThread()) }
                 }
                 #expect(background.0 == min(normal.0 + 10, 19))
-                #expect(normal.1 == 0)  // SCHED_OTHER
-                #expect(background.1 == 5)  // SCHED_IDLE: a request's thread that wakes up takes the core at once
+                // SCHED_OTHER on both: an idle-class thread could starve while claims wait on what the audit holds.
+                #expect(normal.1 == 0)
+                #expect(background.1 == 0)
                 // A background read held open: requests' reads still get both of their connections at once.
                 let (inside, entered) = AsyncStream.makeStream(of: Void.self)
                 let (finish, letFinish) = AsyncStream.makeStream(of: Void.self)
