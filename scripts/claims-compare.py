@@ -8,12 +8,19 @@ what the client can send). Allot: `POST /compute/v1/instances` build claims to `
 fake nodes (SQLite, synchronous=FULL), driven by `allot bench-claims` (which also checks that Placement's usage =
 the ledger's = the answered claims on every node).
 
+--postgres runs both on one private PostgreSQL cluster instead (started here as in scripts/test.sh, default
+settings, fsync on; stopped and removed afterwards), a database each: upstream with 2 processes x 10 threads (its
+best PostgreSQL setting), Allot as two `allot serve` replicas over one database, the first with the fake nodes'
+agent and the second `--no-agent` (docs/compute.md: one agent per host), driven by one `allot bench-claims` that
+sends client i to replica i mod 2 and checks the books after each run. Server CPU is the API processes' only
+(PostgreSQL's own backends are not counted, on either side).
+
 Runs: one client (latency p50/p99), 64 clients spread over N nodes, 64 clients on 8 nodes (contention).
 Prints each figure for both and the ratio (upstream / Allot for times, Allot / upstream for rates).
 
-  python3 scripts/claims-compare.py [--quick] [--nodes 1000] [--allot .build/release/allot]
+  python3 scripts/claims-compare.py [--quick] [--postgres] [--nodes 1000] [--allot .build/release/allot]
 """
-import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time, uuid
+import argparse, glob, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time, uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.path.join(HERE, '..', '..', 'shared', 'bench')
@@ -29,6 +36,96 @@ def free_port(start):
             except OSError:
                 continue
     sys.exit('no free port from %d' % start)
+
+
+def start_server(command, log_path, first_port, env=None):
+    """Starts `command + [port]` on a free port from first_port and waits until it listens; a port another process
+    took meanwhile ("in use" in the log) is replaced by the next free one (5 tries). Returns (process, port)."""
+    port = first_port
+    for _ in range(5):
+        port = free_port(port)
+        log = open(log_path, 'a')
+        process = subprocess.Popen(command + [str(port)], stdout=log, stderr=log, env=env)
+        log.close()
+        for _ in range(600):
+            if process.poll() is not None:
+                break
+            try:
+                with socket.create_connection(('127.0.0.1', port), timeout=1):
+                    pass
+                if process.poll() is None:
+                    return process, port
+            except OSError:
+                time.sleep(0.1)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+            sys.exit('%s did not listen on port %d; see %s' % (command[0], port, log_path))
+        with open(log_path) as f:
+            if 'in use' not in f.read():
+                sys.exit('%s exited; see %s' % (command[0], log_path))
+        port += 1
+    sys.exit('%s: every port tried was taken; see %s' % (command[0], log_path))
+
+
+class PostgresCluster:
+    """A private PostgreSQL cluster in a fresh directory on 127.0.0.1 (trust authentication; as root it belongs to
+    `postgres`), on a free port below 32768 (the next free one when it was taken meanwhile). stop() stops it and
+    removes its directory."""
+
+    def __init__(self):
+        initdbs = sorted(glob.glob('/usr/lib/postgresql/*/bin/initdb'), key=lambda p: int(p.split('/')[4]))
+        if not initdbs:
+            sys.exit('--postgres: PostgreSQL is not installed (apt-get install -y postgresql)')
+        self.bin = os.path.dirname(initdbs[-1])
+        self.root = os.getuid() == 0
+        self.data = tempfile.mkdtemp(prefix='allot-claims-pg-')
+        self.started = False
+        if self.root:
+            shutil.chown(self.data, 'postgres', 'postgres')
+        os.chmod(self.data, 0o700)
+
+    def as_pg(self, command, **kw):
+        return subprocess.run((['runuser', '-u', 'postgres', '--'] if self.root else []) + command, **kw)
+
+    def start(self):
+        out = self.as_pg([os.path.join(self.bin, 'initdb'), '-D', self.data, '-U', 'postgres', '-A', 'trust',
+                          '-E', 'UTF8', '--no-sync'], capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit('initdb failed:\n' + out.stdout + out.stderr)
+        log = os.path.join(self.data, 'server.log')
+        port = 25432
+        for _ in range(5):
+            port = free_port(port)
+            out = self.as_pg([os.path.join(self.bin, 'pg_ctl'), '-D', self.data, '-l', log, '-w', '-t', '60', '-o',
+                              '-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200' % (port, self.data),
+                              'start'], capture_output=True, text=True)
+            self.started = os.path.exists(os.path.join(self.data, 'postmaster.pid'))
+            if out.returncode == 0:
+                self.port = port
+                break
+            with open(log) as f:
+                if 'Address already in use' not in f.read():
+                    sys.exit('PostgreSQL did not start:\n' + out.stdout + out.stderr)
+            port += 1
+        else:
+            sys.exit('PostgreSQL did not start: every port tried was taken')
+        self.version = subprocess.run([os.path.join(self.bin, 'postgres'), '--version'], capture_output=True,
+                                      text=True).stdout.split()[2]
+        for name in ('upstream', 'allot'):
+            out = subprocess.run([os.path.join(self.bin, 'createdb'), '-h', '127.0.0.1', '-p', str(self.port),
+                                  '-U', 'postgres', name], capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.exit('createdb %s failed:\n%s' % (name, out.stderr))
+        sys.stderr.write('private PostgreSQL %s on 127.0.0.1:%d\n' % (self.version, self.port))
+
+    def stop(self):
+        if self.started or os.path.exists(os.path.join(self.data, 'postmaster.pid')):
+            out = self.as_pg([os.path.join(self.bin, 'pg_ctl'), '-D', self.data, '-m', 'fast', '-w', 'stop'],
+                             capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.stderr.write('could not stop PostgreSQL:\n' + out.stderr)
+        shutil.rmtree(self.data, ignore_errors=True)
 
 
 def percentile(values, p):
@@ -68,8 +165,11 @@ def three_runs(side, run, args, single_claims, burst_claims):
 def upstream(args, work):
     import requests  # from the bench venv (start_upstream_placement.sh installs it)
     port = free_port(18300)
+    env = dict(os.environ)
+    if args.cluster:
+        env['PLACEMENT_DB_URL'] = 'postgresql+psycopg2://postgres@127.0.0.1:%d/upstream' % args.cluster.port
     out = subprocess.run(['bash', os.path.join(SHARED, 'start_upstream_placement.sh'), str(port),
-                          os.path.join(work, 'upstream')], capture_output=True, text=True)
+                          os.path.join(work, 'upstream')], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         sys.exit('upstream placement did not start:\n' + out.stderr)
     pid = int(out.stdout.split()[-1])
@@ -141,23 +241,25 @@ def allot(args, work):
     with open(nodes_file, 'w') as f:
         json.dump({'nodes': [{'hostname': 'n%d' % i, 'uuid': str(uuid.uuid4()), 'vcpus': 1000000,
                               'memory_mb': 100000000, 'disk_gb': 1000} for i in range(args.nodes)]}, f)
-    port = free_port(18500)
-    log = open(os.path.join(directory, 'serve.log'), 'w')
-    sys.stderr.write('allot: starting with %d fake nodes\n' % args.nodes)
-    server = subprocess.Popen([args.allot, 'serve', '--database', os.path.join(directory, 'allot.sqlite'),
-                               '--auth', 'noauth', '--port', str(port), '--driver', 'fake', '--nodes-file', nodes_file,
-                               '--cpu-allocation-ratio', '1', '--ram-allocation-ratio', '1',
-                               '--audit-interval', '0', '--log-level', 'warning'], stdout=log, stderr=log)
+    common = ['--auth', 'noauth', '--cpu-allocation-ratio', '1', '--ram-allocation-ratio', '1',
+              '--audit-interval', '0', '--log-level', 'warning']
+    agent = ['--driver', 'fake', '--nodes-file', nodes_file]
+    if args.cluster:
+        # Two replicas over one database: the fake nodes' agent on the first, --no-agent on the second.
+        database = 'postgres://postgres:allot-bench@127.0.0.1:%d/allot?sslmode=disable' % args.cluster.port
+        replicas = [agent, ['--no-agent']]
+    else:
+        database = os.path.join(directory, 'allot.sqlite')
+        replicas = [agent]
+    sys.stderr.write('allot: starting %d replica(s) with %d fake nodes\n' % (len(replicas), args.nodes))
+    servers, urls = [], []
     try:
-        url = 'http://127.0.0.1:%d' % port
-        for _ in range(600):
-            try:
-                with socket.create_connection(('127.0.0.1', port), timeout=1):
-                    break
-            except OSError:
-                if server.poll() is not None:
-                    sys.exit('allot serve exited; see %s' % log.name)
-                time.sleep(0.1)
+        for index, extra in enumerate(replicas):
+            server, port = start_server([args.allot, 'serve', '--database', database] + common + extra + ['--port'],
+                                        os.path.join(directory, 'serve-%d.log' % index), 18500 + 100 * index)
+            servers.append(server)
+            urls.append('http://127.0.0.1:%d' % port)
+        url = urls[0]
         # The nodes are registered by the agent's first audit: wait until all are listed.
         for _ in range(600):
             out = subprocess.run([args.allot, 'nodes', '--url', url, '--token', 'admin', '--json'],
@@ -167,17 +269,26 @@ def allot(args, work):
             time.sleep(0.2)
 
         def bench(clients, claims, nodes):
-            out = subprocess.run([args.allot, 'bench-claims', '--url', url, '--token', 'admin', '--json',
-                                  '--concurrency', str(clients), '--claims', str(claims), '--nodes', str(nodes),
-                                  '--server-pid', str(server.pid)], capture_output=True, text=True)
+            # Client i sends to replica i mod the replicas it is given (one client: the first replica alone).
+            out = subprocess.run([args.allot, 'bench-claims', '--token', 'admin', '--json',
+                                  '--concurrency', str(clients), '--claims', str(claims), '--nodes', str(nodes)]
+                                 + [a for u in urls[:clients] for a in ('--url', u)]
+                                 + [a for s in servers for a in ('--server-pid', str(s.pid))],
+                                 capture_output=True, text=True)
             if out.returncode != 0:
                 sys.exit('bench-claims failed:\n' + out.stdout + out.stderr)
             return json.loads(out.stdout.strip().splitlines()[-1])
 
         return three_runs('allot', bench, args, args.single_claims, args.burst_claims)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+        for server in servers:
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 def main():
@@ -186,6 +297,8 @@ def main():
     ap.add_argument('--nodes', type=int, default=1000)
     ap.add_argument('--clients', type=int, default=64)
     ap.add_argument('--quick', action='store_true', help='fewer claims (a rough figure in a minute or two)')
+    ap.add_argument('--postgres', action='store_true',
+                    help='both on a private PostgreSQL cluster: upstream 2 x 10, Allot two replicas')
     ap.add_argument('--json', action='store_true')
     args = ap.parse_args()
     args.single_claims, args.burst_claims = (500, 5000) if args.quick else (2000, 20000)
@@ -194,10 +307,20 @@ def main():
         args.nodes = 200
     sys.path.insert(0, os.path.join(VENV, 'lib', 'python%d.%d' % sys.version_info[:2], 'site-packages'))
     work = tempfile.mkdtemp(prefix='allot-claims-compare-')
+    args.cluster = None
     try:
+        if args.postgres:
+            args.cluster = PostgresCluster()
+            args.cluster.start()
+            backend = ('PostgreSQL %s (private cluster, fsync on): upstream 2 processes x 10 threads, '
+                       'Allot 2 replicas (one with the agent)' % args.cluster.version)
+        else:
+            backend = 'SQLite: upstream 1 process x 1 thread, Allot 1 process (synchronous=FULL)'
         a = allot(args, work)
         u = upstream(args, work)
     finally:
+        if args.cluster:
+            args.cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
     rows = []
     for run, label in [('one', '1 client'), ('spread', '%d clients, %d nodes' % (args.clients, args.nodes)),
@@ -208,8 +331,9 @@ def main():
         rows.append((label + ': server CPU ms/claim', u[run]['server_cpu_ms_per_claim'],
                      a[run]['server_cpu_ms_per_claim'], 'time'))
     if args.json:
-        print(json.dumps({'upstream': u, 'allot': a}, indent=1))
+        print(json.dumps({'backend': backend, 'upstream': u, 'allot': a}, indent=1))
         return
+    print('backend: ' + backend)
     print('%-40s %12s %12s %9s' % ('figure', 'upstream', 'allot', 'ratio'))
     for name, up, al, kind in rows:
         ratio = (up / al if al else float('inf')) if kind == 'time' else (al / up if up else float('inf'))

@@ -26,6 +26,11 @@ struct ClientOptions: ParsableArguments {
     /// The token to send: given, else the first-start admin token beside the database (while its file exists),
     /// else `admin` (noauth).
     func resolvedToken() -> String {
+        Self.resolveToken(token, database: database)
+    }
+
+    /// `token` when given, else the first-start admin token beside `database` (while its file exists), else `admin`.
+    static func resolveToken(_ token: String, database: String) -> String {
         if !token.isEmpty { return token }
         let path = TokenFile.firstStartPath(for: TokenFile.defaultPath(forDatabase: database))
         if let data = FileManager.default.contents(atPath: path) {

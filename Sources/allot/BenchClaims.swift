@@ -18,16 +18,31 @@ struct BenchClaims: AsyncParsableCommand {
             have grown by exactly the answered claims (exit status 1 otherwise, and when --delete cannot delete an
             instance). --server-pid adds the server's CPU
             per claim (from /proc), to compare with this client's own.
+            --url may be given more than once, for `allot serve` replicas over one database: client i sends to URL
+            i mod the number of URLs, and the nodes and the books are read through the first. --server-pid may be
+            repeated as well (one per replica); their CPU is summed.
             Example: `allot bench-claims --url http://127.0.0.1:8778 --concurrency 64 --claims 5000 --nodes 8`.
             """)
 
-    @OptionGroup var client: ClientOptions
+    @Option(
+        name: .customLong("url"),
+        help: "The Allot API (env ALLOT_URL); repeat for replicas over one database, clients round-robin.")
+    var urls: [String] = [env("ALLOT_URL") ?? "http://127.0.0.1:8778"]
+    @Option(help: "API token (env ALLOT_TOKEN or OS_TOKEN; default: the admin token beside --database, else 'admin' for noauth).")
+    var token: String = env("ALLOT_TOKEN") ?? env("OS_TOKEN") ?? ""
+    @Option(help: "The database `allot serve` uses, to find its token file (env ALLOT_DATABASE).")
+    var database: String = env("ALLOT_DATABASE") ?? "./allot.sqlite"
+    @Flag(help: "Print the figures as one JSON object.") var json = false
+    @OptionGroup(title: "TLS") var tls: ClientTLSOptions
     @Option(help: "Concurrent clients, each with a keep-alive connection of its own.") var concurrency = 1
     @Option(help: "Claims to send in all.") var claims = 1000
     @Option(help: "Spread the claims over the first N nodes (default: every node).") var nodes: Int?
     @Option(help: "VCPUs per claim.") var vcpus = 1
     @Option(help: "Memory per claim, MiB.") var memoryMb = 1
-    @Option(help: "The server's process id, to report its CPU time per claim (Linux /proc).") var serverPid: Int32?
+    @Option(
+        name: .customLong("server-pid"),
+        help: "The server's process id, to report its CPU time per claim (Linux /proc); repeat for replicas (summed).")
+    var serverPids: [Int32] = []
     @Flag(help: "Delete the claimed instances afterwards (not timed).") var delete = false
 
     func validate() throws {
@@ -35,6 +50,7 @@ struct BenchClaims: AsyncParsableCommand {
         guard claims >= 1 else { throw ValidationError("--claims must be at least 1") }
         if let nodes, nodes < 1 { throw ValidationError("--nodes must be at least 1") }
         guard vcpus >= 1, memoryMb >= 1 else { throw ValidationError("--vcpus and --memory-mb must be at least 1") }
+        guard concurrency >= urls.count else { throw ValidationError("--concurrency must be at least the number of --url") }
     }
 
     private struct NodeList: Decodable {
@@ -81,40 +97,47 @@ struct BenchClaims: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let service: ServiceClient
-        do {
-            service = try ServiceClient(
-                url: client.url, token: client.resolvedToken(), tls: client.tls.clientTLS, timeout: .seconds(120),
-                connections: concurrency)
-        } catch {
-            throw ValidationError("\(error)")
+        let token = ClientOptions.resolveToken(token, database: database)
+        var services: [ServiceClient] = []
+        for (index, url) in urls.enumerated() {
+            // Client i sends to URL i mod N: this URL's share of the clients, each with a connection of its own.
+            let clients = (concurrency - index + urls.count - 1) / urls.count
+            do {
+                services.append(try ServiceClient(
+                    url: url, token: token, tls: tls.clientTLS, timeout: .seconds(120), connections: clients))
+            } catch {
+                for service in services { try await service.shutdown() }
+                throw ValidationError("\(error)")
+            }
         }
         do {
-            try await bench(service)
+            try await bench(services)
         } catch {
-            try await service.shutdown()
+            for service in services { try await service.shutdown() }
             throw error
         }
-        try await service.shutdown()
+        for service in services { try await service.shutdown() }
     }
 
-    /// The burst, the figures and the books check, through `service`.
-    private func bench(_ service: ServiceClient) async throws {
+    /// The burst, client i through `services[i mod N]`; the figures; the books check through the first service.
+    private func bench(_ services: [ServiceClient]) async throws {
+        let service = services[0]
         let listed = try await service.send(.GET, "/compute/v1/nodes", as: NodeList.self)?.nodes ?? []
         guard !listed.isEmpty else { throw ValidationError("\(service.redactedURL) tracks no node to claim on") }
         let used = Array(listed.prefix(nodes ?? listed.count))
         let before = try await books(used, service)
         FileHandle.standardError.write(Data(
-            "bench-claims: \(claims) claims from \(concurrency) clients over \(used.count) nodes at \(service.redactedURL)\n".utf8))
+            "bench-claims: \(claims) claims from \(concurrency) clients over \(used.count) nodes at \(services.map { "\($0.redactedURL)" }.joined(separator: ", "))\n".utf8))
 
-        let serverBefore = serverPid.flatMap(Self.processCPU)
+        let serverBefore = Self.processesCPU(serverPids)
         let clientBefore = Self.ownCPU()
         let next = Counter()
         let (claims, vcpus, memoryMb) = (self.claims, self.vcpus, self.memoryMb)
         let started = ContinuousClock.now
         var tally = Tally()
         await withTaskGroup(of: Tally.self) { group in
-            for _ in 0..<concurrency {
+            for client in 0..<concurrency {
+                let service = services[client % services.count]
                 group.addTask {
                     var mine = Tally()
                     while true {
@@ -151,7 +174,7 @@ struct BenchClaims: AsyncParsableCommand {
         }
         let wall = Self.milliseconds(ContinuousClock.now - started) / 1000
         let clientCPU = Self.ownCPU() - clientBefore
-        let serverCPU = serverBefore.flatMap { start in serverPid.flatMap(Self.processCPU).map { $0 - start } }
+        let serverCPU = serverBefore.flatMap { start in Self.processesCPU(serverPids).map { $0 - start } }
 
         let after = try await books(used, service)
         var unbalanced: [String] = []
@@ -189,7 +212,7 @@ struct BenchClaims: AsyncParsableCommand {
             ("server_cpu_ms_per_claim", serverCPU.map { Self.format($0 * 1000 / Double(claims)) } ?? "null"),
             ("books_balanced", unbalanced.isEmpty ? "true" : "false"),
         ]
-        if client.json {
+        if json {
             print("{" + figures.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
         } else {
             print("claims \(claims): \(answered) answered 201"
@@ -233,6 +256,17 @@ struct BenchClaims: AsyncParsableCommand {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
             + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    /// The summed user + system CPU seconds of `pids`, or `nil` when there is none or one cannot be read.
+    private static func processesCPU(_ pids: [Int32]) -> Double? {
+        guard !pids.isEmpty else { return nil }
+        var total = 0.0
+        for pid in pids {
+            guard let seconds = processCPU(pid) else { return nil }
+            total += seconds
+        }
+        return total
     }
 
     /// Another process's user + system CPU seconds (Linux `/proc/PID/stat`), or `nil`.
