@@ -4,7 +4,7 @@
 # PostgreSQL: when ALLOT_TEST_POSTGRES_URL is set, the storage and replica tests also run against that server
 # (the role needs CREATEDB: each test creates and drops a database of its own). When it is not set and
 # PostgreSQL's server binaries are installed (Debian: `apt-get install postgresql`), this script starts a
-# private, throw-away cluster on 127.0.0.1:$ALLOT_TEST_PG_PORT (default: the first free port from 55432) with trust authentication,
+# private, throw-away cluster on 127.0.0.1:$ALLOT_TEST_PG_PORT (default: the first free port from 15432) with trust authentication,
 # uses it, and removes it on exit. Without either, the PostgreSQL tests are skipped and the rest runs on SQLite.
 #
 # Upstream Placement: the agent's test against upstream OpenStack Placement runs when its venv can be made
@@ -38,8 +38,9 @@ start_private_cluster() {
     pg_bin=$(dirname "$initdb")
     port="${ALLOT_TEST_PG_PORT:-}"
     if [[ -z "$port" ]]; then
-        # The first free port from 55432 on: another cluster may already listen there.
-        for candidate in $(seq 55432 55532); do
+        # The first free port from 15432 on, below the kernel's ephemeral range (32768-60999 here, where an outgoing
+        # connection may hold any port); another cluster may already listen there.
+        for candidate in $(seq 15432 15532); do
             if ! (echo > "/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
                 port=$candidate
                 break
@@ -80,7 +81,7 @@ start_private_cluster() {
             exit 1
         fi
         log "port $port was taken meanwhile; trying the next free one"
-        for candidate in $(seq $((port + 1)) 55532); do
+        for candidate in $(seq $((port + 1)) 15532); do
             if ! (echo > "/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
         done
     done
