@@ -16,7 +16,7 @@ struct ListingWorld {
     /// Each consumer's allocations.
     var allocations: [String: [AllocationItem]] = [:]
 
-    init(_ store: SQLPlacementStore, random: inout SplitMix) async throws {
+    init(_ store: SQLPlacementStore, random: inout SplitMix64) async throws {
         for name in ["CUSTOM_A", "CUSTOM_B", "CUSTOM_C", "CUSTOM_NOBODY"] {
             _ = try await store.createTrait(named: name)
         }
@@ -43,7 +43,7 @@ struct ListingWorld {
         for _ in 0..<20 { try await allocate(store, random: &random) }
     }
 
-    static func randomInventory(_ random: inout SplitMix) -> Inventory {
+    static func randomInventory(_ random: inout SplitMix64) -> Inventory {
         let total = [1, 4, 8, 16, 64, 1024, Limits.maxInt].randomElement(using: &random)!
         let reserved = Bool.random(using: &random) ? 0 : Int.random(in: 0..<total, using: &random)
         var ratio = [1.0, 1.0, 2.0, 16.0, 0.5, 1.5, 1e30].randomElement(using: &random)!
@@ -57,7 +57,7 @@ struct ListingWorld {
             allocationRatio: ratio)
     }
 
-    mutating func setInventories(_ store: SQLPlacementStore, _ uuid: String, random: inout SplitMix) async throws {
+    mutating func setInventories(_ store: SQLPlacementStore, _ uuid: String, random: inout SplitMix64) async throws {
         var chosen: [String: Inventory] = [:]
         for name in Self.classes where Bool.random(using: &random) { chosen[name] = Self.randomInventory(&random) }
         let generation = try #require(try await store.provider(uuid: uuid)).generation
@@ -65,12 +65,12 @@ struct ListingWorld {
         inventories[uuid] = chosen
     }
 
-    func setTraits(_ store: SQLPlacementStore, _ uuid: String, random: inout SplitMix) async throws {
+    func setTraits(_ store: SQLPlacementStore, _ uuid: String, random: inout SplitMix64) async throws {
         let traits = Self.traits.filter { _ in Int.random(in: 0..<3, using: &random) == 0 }
         _ = try await store.setProviderTraits(providerUUID: uuid, generation: nil, traits: traits)
     }
 
-    func setAggregates(_ store: SQLPlacementStore, _ uuid: String, random: inout SplitMix) async throws {
+    func setAggregates(_ store: SQLPlacementStore, _ uuid: String, random: inout SplitMix64) async throws {
         let chosen = aggregates.filter { _ in Int.random(in: 0..<3, using: &random) == 0 }
         _ = try await store.setProviderAggregates(providerUUID: uuid, generation: nil, aggregates: chosen)
     }
@@ -83,7 +83,7 @@ struct ListingWorld {
 
     /// Allocates a legal amount of one class of one provider to a new consumer: the smallest, a few units, or
     /// all that is left.
-    mutating func allocate(_ store: SQLPlacementStore, random: inout SplitMix) async throws {
+    mutating func allocate(_ store: SQLPlacementStore, random: inout SplitMix64) async throws {
         let offers = inventories.flatMap { uuid, classes in classes.map { (uuid, $0.key, $0.value) } }
             .sorted { ($0.0, $0.1) < ($1.0, $1.1) }
         guard let (uuid, name, inventory) = offers.randomElement(using: &random) else { return }
@@ -116,7 +116,7 @@ struct ListingWorld {
     }
 
     /// One write of a random kind (rename, allocate, free, traits, aggregates, inventories, new provider).
-    mutating func randomWrite(_ store: SQLPlacementStore, step: Int, random: inout SplitMix) async throws {
+    mutating func randomWrite(_ store: SQLPlacementStore, step: Int, random: inout SplitMix64) async throws {
         let index = Int.random(in: 0..<providers.count, using: &random)
         let uuid = providers[index].uuid
         switch Int.random(in: 0..<7, using: &random) {
@@ -145,7 +145,7 @@ struct ListingWorld {
     }
 
     /// A `GET /resource_providers` query with `resources`, mostly well formed, at a random microversion.
-    func randomQuery(random: inout SplitMix) -> (String, [(String, String)]) {
+    func randomQuery(random: inout SplitMix64) -> (String, [(String, String)]) {
         // Half at the latest version, where every parameter and form is allowed.
         let version = Bool.random(using: &random) ? "1.39"
             : ["1.4", "1.10", "1.14", "1.17", "1.18", "1.21", "1.22", "1.24", "1.31", "1.32", "1.38"]
@@ -172,7 +172,7 @@ struct ListingWorld {
         return (version, query)
     }
 
-    func resources(random: inout SplitMix) -> String {
+    func resources(random: inout SplitMix64) -> String {
         if Int.random(in: 0..<20, using: &random) == 0 {
             return ["", "VCPU", "VCPU:0", "VCPU:-1", "VCPU:1,", ":1", "VCPU:1:2"].randomElement(using: &random)!
         }
@@ -187,14 +187,14 @@ struct ListingWorld {
         }.joined(separator: ",")
     }
 
-    func memberOf(random: inout SplitMix) -> String {
+    func memberOf(random: inout SplitMix64) -> String {
         let known = aggregates + [newUUID()]
         let one = known.randomElement(using: &random)!
         let two = "\(known.randomElement(using: &random)!),\(known.randomElement(using: &random)!)"
         return [one, "in:" + two, "!" + one, "!in:" + two].randomElement(using: &random)!
     }
 
-    func required(random: inout SplitMix) -> String {
+    func required(random: inout SplitMix64) -> String {
         let unknown = Int.random(in: 0..<30, using: &random) == 0 ? ["CUSTOM_NOPE"] : []
         let names = Self.traits + ["CUSTOM_NOBODY"] + unknown
         if Int.random(in: 0..<5, using: &random) == 0 {

@@ -89,7 +89,7 @@ import Testing
     @Test("seeded random queries, between random writes, answer as the SQL listing")
     func randomQueries() async throws {
         try await Self.withRoutes { routes, store in
-            var random = SplitMix(seed: 20_260_415)
+            var random = SplitMix64(seed: 20_260_415)
             var world = try await ListingWorld(store, random: &random)
             var counts: [String: Int] = [:]
             for step in 0..<600 {
@@ -108,7 +108,7 @@ import Testing
     @Test("hand-picked edge cases: refusal order, early empty answers, bounds, every link set")
     func edgeCases() async throws {
         try await Self.withRoutes { routes, store in
-            var random = SplitMix(seed: 7)
+            var random = SplitMix64(seed: 7)
             let world = try await ListingWorld(store, random: &random)
             let (first, root) = (world.providers[1], world.providers[0])
             let unknownUUID = newUUID()

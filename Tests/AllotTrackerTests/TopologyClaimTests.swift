@@ -339,7 +339,7 @@ import Testing
         let fixture = try await Self.fixture(
             backend: backend, pciInPlacement: pciInPlacement, numaInPlacement: numaInPlacement)
         defer { Task { await fixture.remove() } }
-        var rng = SplitMix(seed: 0x5eed_0005)
+        var rng = SplitMix64(seed: 0x5eed_0005)
         let flavors = [
             Self.pinned(1), Self.pinned(2), Self.pinned(2, ["hw:cpu_thread_policy": "isolate"]),
             Self.pinned(1, ["pci_passthrough:alias": "gpu:1"]), Self.pinned(1, ["pci_passthrough:alias": "vf:1"]),
