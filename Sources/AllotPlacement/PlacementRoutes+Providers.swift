@@ -6,15 +6,8 @@ import HTTPTypes
 extension PlacementRoutes {
     func providerJSON(_ provider: ResourceProvider, _ call: Call) -> JSONValue {
         let base = "/resource_providers/\(provider.uuid)"
-        var links: [JSONValue] = [
-            .object(["rel": "self", "href": .string(base)]),
-            .object(["rel": "inventories", "href": .string(base + "/inventories")]),
-            .object(["rel": "usages", "href": .string(base + "/usages")]),
-        ]
-        if call.atLeast(1, 1) { links.append(.object(["rel": "aggregates", "href": .string(base + "/aggregates")])) }
-        if call.atLeast(1, 6) { links.append(.object(["rel": "traits", "href": .string(base + "/traits")])) }
-        if call.atLeast(1, 11) {
-            links.append(.object(["rel": "allocations", "href": .string(base + "/allocations")]))
+        let links: [JSONValue] = ProviderListRenderer.linkSuffixes(call.version).map { link in
+            .object(["rel": .string("\(link.rel)"), "href": .string(base + "\(link.path)")])
         }
         if call.atLeast(1, 14) {
             return .object([

@@ -7,9 +7,10 @@ struct ProviderListRenderer {
     let snapshot: PlacementSnapshot
     let version: Microversion
 
-    /// The links each provider gets at this version, after `/resource_providers/<uuid>` (`""` is `self`).
-    private var linkSuffixes: [(rel: StaticString, path: StaticString)] {
-        var links: [(StaticString, StaticString)] = [
+    /// The links a provider gets at `version`, after `/resource_providers/<uuid>` (`""` is `self`): this
+    /// renderer's and `PlacementRoutes.providerJSON`'s.
+    static func linkSuffixes(_ version: Microversion) -> [(rel: StaticString, path: StaticString)] {
+        var links: [(rel: StaticString, path: StaticString)] = [
             ("self", ""), ("inventories", "/inventories"), ("usages", "/usages"),
         ]
         if version.isAtLeast(1, 1) { links.append(("aggregates", "/aggregates")) }
@@ -22,7 +23,7 @@ struct ProviderListRenderer {
     func render(_ indexes: [Int]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(32 + indexes.count * 700)
-        let links = linkSuffixes
+        let links = Self.linkSuffixes(version)
         let withTree = version.isAtLeast(1, 14)
         out.appendLiteral("{\"resource_providers\": [")
         for (position, index) in indexes.enumerated() {

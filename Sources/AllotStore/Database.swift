@@ -471,9 +471,9 @@ public final class Database: Sendable {
         }
     }
 
-    /// Runs `body` in a transaction that only reads: one consistent snapshot. On an SQLite file it uses the
-    /// second connection, so it neither waits for a write in progress nor holds one up; elsewhere it is a
-    /// ``transaction(_:)``. `body` must not write (SQLite refuses: `query_only`).
+    /// Runs `body` in a transaction that only reads: one consistent snapshot. On an SQLite file it uses a read
+    /// connection (``withReadConnection(_:)``), so it neither waits for a write in progress nor holds one up;
+    /// elsewhere it is a ``transaction(_:)``. `body` must not write (SQLite refuses: `query_only`).
     public func readTransaction<T: Sendable>(_ body: @Sendable (Transaction) async throws -> T) async throws -> T {
         guard case .sqlite(_, let reader?) = backend else { return try await transaction(body) }
         return try await onReadConnection(reader) { db in try await Self.runTransaction(db, flavor: .sqlite, body) }

@@ -1,3 +1,4 @@
+import AllotCore
 import AllotTracker
 import ArgumentParser
 import Foundation
@@ -144,7 +145,7 @@ struct BenchClaims: AsyncParsableCommand {
                         let index = next.take()
                         guard index < claims else { break }
                         let node = used[index % used.count].uuid
-                        let uuid = UUID().uuidString.lowercased()
+                        let uuid = randomUUIDString()
                         let body = Build(uuid: uuid, node: node, flavor: .init(vcpus: vcpus, memory_mb: memoryMb))
                         let sent = ContinuousClock.now
                         do throws(ServiceClientError) {
