@@ -197,9 +197,7 @@ import Testing
                 command: [
                     "agent", "--placement-url", "http://127.0.0.1:\(placementPort)", "--placement-token", "admin",
                     "--ledger", "local", "--database", directory.appendingPathComponent("agent.sqlite").path,
-                    "--driver", "fake", "--nodes-file", directory.appendingPathComponent("nodes.json").path,
-                    "--compute-host", "gpu-host", "--cpu-allocation-ratio", "1", "--ram-allocation-ratio", "1",
-                    "--reserved-host-memory-mb", "0", "--audit-interval", "0",
+                ] + ComputeServer.fakeDriver(nodesFile: directory.appendingPathComponent("nodes.json").path, host: "gpu-host") + [
                     "--pci-device-spec", #"{"vendor_id": "10de", "traits": "gpu"}"#,
                     "--pci-alias", #"{"name": "gpu", "vendor_id": "10de", "product_id": "1db4"}"#,
                 ] + (inPlacement ? ["--pci-in-placement"] : []) + (cells ? ["--numa-in-placement"] : []), port: port,
@@ -338,12 +336,9 @@ import Testing
         return try await ServerProcess(
             command: [
                 "agent", "--placement-url", "http://127.0.0.1:\(placementPort)", "--placement-token", "admin",
-                "--ledger", ledger,
-                "--database", directory.appendingPathComponent("agent.sqlite").path, "--driver", "fake",
-                "--nodes-file", directory.appendingPathComponent("nodes.json").path, "--compute-host", host,
-                "--cpu-allocation-ratio", "1", "--ram-allocation-ratio", "1", "--reserved-host-memory-mb", "0",
-                "--audit-interval", "0",
-            ] + (FileManager.default.fileExists(atPath: configs) ? ["--provider-config-dir", configs] : []),
+                "--ledger", ledger, "--database", directory.appendingPathComponent("agent.sqlite").path,
+            ] + ComputeServer.fakeDriver(nodesFile: directory.appendingPathComponent("nodes.json").path, host: host)
+                + (FileManager.default.fileExists(atPath: configs) ? ["--provider-config-dir", configs] : []),
             port: port, logDirectory: directory)
     }
 

@@ -54,9 +54,7 @@ import Testing
         try ComputeServer.nodesJSON().write(to: nodesFile, atomically: true, encoding: .utf8)
         let first = try await ServerProcess(
             database: database, logDirectory: directory,
-            arguments: ["--driver", "fake", "--nodes-file", nodesFile.path, "--compute-host", "test-host",
-                        "--cpu-allocation-ratio", "1", "--ram-allocation-ratio", "1", "--reserved-host-memory-mb", "0",
-                        "--audit-interval", "0"])
+            arguments: ComputeServer.fakeDriver(nodesFile: nodesFile.path))
         defer { first.stop() }
         let second = try await ServerProcess(database: database, logDirectory: directory)
         defer { second.stop() }

@@ -40,11 +40,16 @@ struct ComputeServer {
     static func start(_ directory: URL) async throws -> ServerProcess {
         try await ServerProcess(
             database: directory.appendingPathComponent("allot.sqlite").path, logDirectory: directory,
-            arguments: [
-                "--driver", "fake", "--nodes-file", directory.appendingPathComponent("nodes.json").path,
-                "--compute-host", "test-host", "--cpu-allocation-ratio", "1", "--ram-allocation-ratio", "1",
-                "--reserved-host-memory-mb", "0", "--audit-interval", "0",
-            ])
+            arguments: fakeDriver(nodesFile: directory.appendingPathComponent("nodes.json").path))
+    }
+
+    /// The fake driver over `nodesFile` on host `host`, with nothing held back and no periodic audit: every count
+    /// a test reads is what its claims made. The options `allot serve` and `allot agent` share.
+    static func fakeDriver(nodesFile: String, host: String = "test-host") -> [String] {
+        [
+            "--driver", "fake", "--nodes-file", nodesFile, "--compute-host", host, "--cpu-allocation-ratio", "1",
+            "--ram-allocation-ratio", "1", "--reserved-host-memory-mb", "0", "--audit-interval", "0",
+        ]
     }
 
     mutating func restart() async throws {
@@ -386,10 +391,8 @@ struct ComputeServer {
         try ComputeServer.nodesJSON().write(to: directory.appendingPathComponent("nodes.json"), atomically: true, encoding: .utf8)
         let server = try await ServerProcess(
             database: directory.appendingPathComponent("allot.sqlite").path, logDirectory: directory,
-            arguments: [
-                "--driver", "fake", "--nodes-file", directory.appendingPathComponent("nodes.json").path,
-                "--compute-host", "test-host", "--cpu-allocation-ratio", "1", "--ram-allocation-ratio", "1",
-                "--reserved-host-memory-mb", "0", "--audit-interval", "0", "--cpu-dedicated-set", "2-7,10-15",
+            arguments: ComputeServer.fakeDriver(nodesFile: directory.appendingPathComponent("nodes.json").path) + [
+                "--cpu-dedicated-set", "2-7,10-15",
                 "--pci-device-spec", #"{"vendor_id": "8086", "product_id": "154c", "physical_network": "physnet1"}"#,
                 "--pci-alias", #"{"name": "vf", "vendor_id": "8086", "product_id": "154c", "device_type": "type-VF", "numa_policy": "required"}"#,
             ])

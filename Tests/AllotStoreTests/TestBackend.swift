@@ -75,10 +75,17 @@ enum TestBackend: Sendable, CustomTestStringConvertible {
 
     /// Runs `body` with a store on a fresh database of this backend, then closes and removes the database.
     func withStore<T: Sendable>(_ body: (SQLPlacementStore) async throws -> T) async throws -> T {
+        try await withDatabase { database in
+            try await body(SQLPlacementStore(database: database, logger: Self.logger, now: { Self.now }))
+        }
+    }
+
+    /// Runs `body` with a fresh database of this backend, open and migrated, then closes and removes it (also when
+    /// `body` throws).
+    func withDatabase<T: Sendable>(_ body: (Database) async throws -> T) async throws -> T {
         try await withFreshLocation { location in
             let database = try await Database.open(location, logger: Self.logger)
-            let store = SQLPlacementStore(database: database, logger: Self.logger, now: { Self.now })
-            let result = await outcome { try await body(store) }
+            let result = await outcome { try await body(database) }
             await database.close()
             return try result.get()
         }
