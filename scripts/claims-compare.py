@@ -15,7 +15,10 @@ agent and the second `--no-agent` (docs/compute.md: one agent per host), driven 
 sends client i to replica i mod 2 and checks the books after each run. Server CPU is the API processes' only
 (PostgreSQL's own backends are not counted, on either side).
 
-Runs: one client (latency p50/p99), 64 clients spread over N nodes, 64 clients on 8 nodes (contention).
+Runs: one client (latency p50/p99), 64 clients spread over N nodes, 64 clients on 8 nodes (contention); then
+one client again on each side with the same minimal keep-alive socket client (`raw_one_client`), so that the
+one-client latencies compare the servers and not two HTTP client libraries (requests costs upstream's side a few
+tenths of a millisecond, AsyncHTTPClient Allot's about 0.2 ms).
 Prints each figure for both and the ratio (upstream / Allot for times, Allot / upstream for rates).
 
   python3 scripts/claims-compare.py [--quick] [--postgres] [--nodes 1000] [--allot .build/release/allot]
@@ -150,6 +153,47 @@ def children(pid):
     return [pid] + [int(p) for p in out]
 
 
+def raw_one_client(port, claims, request):
+    """One client on one keep-alive connection, the same on both sides: a plain socket that writes each request
+    and reads its answer by Content-Length, so that the client's own cost (a few tens of microseconds) hardly
+    counts. request(i) gives (method, path, body as a dict, the status expected)."""
+    sock = socket.create_connection(('127.0.0.1', port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    latencies, buffer = [], b''
+    try:
+        for i in range(claims):
+            method, path, body, expected = request(i)
+            payload = json.dumps(body).encode()
+            head = ('%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: admin\r\n'
+                    'OpenStack-API-Version: placement 1.39\r\nContent-Type: application/json\r\n'
+                    'Content-Length: %d\r\n\r\n' % (method, path, len(payload))).encode()
+            started = time.perf_counter()
+            sock.sendall(head + payload)
+            while True:
+                end = buffer.find(b'\r\n\r\n')
+                if end >= 0:
+                    lines = buffer[:end].decode('latin-1').split('\r\n')
+                    fields = dict(line.split(':', 1) for line in lines[1:])
+                    fields = {k.strip().lower(): v.strip() for k, v in fields.items()}
+                    if 'chunked' in fields.get('transfer-encoding', ''):
+                        sys.exit('raw client: a chunked answer to %s %s' % (method, path))
+                    length = int(fields.get('content-length', '0'))
+                    if len(buffer) >= end + 4 + length:
+                        status = int(lines[0].split()[1])
+                        buffer = buffer[end + 4 + length:]
+                        break
+                chunk = sock.recv(65536)
+                if not chunk:
+                    sys.exit('raw client: the server closed the connection')
+                buffer += chunk
+            latencies.append((time.perf_counter() - started) * 1000)
+            if status != expected:
+                sys.exit('raw client: %s %s answered %d, not %d' % (method, path, status, expected))
+    finally:
+        sock.close()
+    return {'claims': claims, 'p50_ms': percentile(latencies, 0.5), 'p99_ms': percentile(latencies, 0.99)}
+
+
 def three_runs(side, run, args, single_claims, burst_claims):
     """One client over every node, --clients over every node, --clients on 8 nodes: run(clients, claims, nodes)."""
     results = {}
@@ -228,7 +272,14 @@ def upstream(args, work):
                     'claims_per_s': claims / wall, 'p50_ms': percentile(latencies, 0.5),
                     'p99_ms': percentile(latencies, 0.99), 'server_cpu_ms_per_claim': cpu * 1000 / claims}
 
-        return three_runs('upstream', burst, args, args.single_claims_upstream, args.burst_claims_upstream)
+        results = three_runs('upstream', burst, args, args.single_claims_upstream, args.burst_claims_upstream)
+        sys.stderr.write('upstream: 1 raw client over %d nodes\n' % args.nodes)
+        results['raw'] = raw_one_client(port, args.single_claims_upstream, lambda i: (
+            'PUT', '/allocations/%s' % uuid.uuid4(),
+            {'allocations': {providers[i % args.nodes]: {'resources': {'VCPU': 1, 'MEMORY_MB': 1}}},
+             'project_id': 'bench', 'user_id': 'bench', 'consumer_generation': None, 'consumer_type': 'INSTANCE'},
+            204))
+        return results
     finally:
         os.kill(pid, signal.SIGTERM)
 
@@ -279,7 +330,18 @@ def allot(args, work):
                 sys.exit('bench-claims failed:\n' + out.stdout + out.stderr)
             return json.loads(out.stdout.strip().splitlines()[-1])
 
-        return three_runs('allot', bench, args, args.single_claims, args.burst_claims)
+        results = three_runs('allot', bench, args, args.single_claims, args.burst_claims)
+        sys.stderr.write('allot: 1 raw client over %d nodes\n' % args.nodes)
+        nodes = [n['uuid'] for n in json.loads(subprocess.run(
+            [args.allot, 'nodes', '--url', url, '--token', 'admin', '--json'], capture_output=True, text=True,
+            check=True).stdout)['nodes']]
+        flavor = {'name': 'bench', 'vcpus': 1, 'memory_mb': 1, 'root_gb': 0, 'ephemeral_gb': 0, 'swap': 0,
+                  'extra_specs': {}}
+        results['raw'] = raw_one_client(int(url.rsplit(':', 1)[1]), args.single_claims, lambda i: (
+            'POST', '/compute/v1/instances',
+            {'uuid': str(uuid.uuid4()), 'node': nodes[i % len(nodes)], 'project_id': 'bench', 'user_id': 'bench',
+             'flavor': flavor}, 201))
+        return results
     finally:
         for server in servers:
             server.send_signal(signal.SIGTERM)
@@ -330,6 +392,8 @@ def main():
         rows.append((label + ': claims/s', u[run]['claims_per_s'], a[run]['claims_per_s'], 'rate'))
         rows.append((label + ': server CPU ms/claim', u[run]['server_cpu_ms_per_claim'],
                      a[run]['server_cpu_ms_per_claim'], 'time'))
+    rows.append(('1 client, same raw client both sides: p50 ms', u['raw']['p50_ms'], a['raw']['p50_ms'], 'time'))
+    rows.append(('1 client, same raw client both sides: p99 ms', u['raw']['p99_ms'], a['raw']['p99_ms'], 'time'))
     if args.json:
         print(json.dumps({'backend': backend, 'upstream': u, 'allot': a}, indent=1))
         return
@@ -341,7 +405,7 @@ def main():
     print('allot client CPU ms/claim: %s (server: %s)' % (
         ', '.join('%.3f' % a[r]['client_cpu_ms_per_claim'] for r in ('one', 'spread', 'contended')),
         ', '.join('%.3f' % a[r]['server_cpu_ms_per_claim'] for r in ('one', 'spread', 'contended'))))
-    print('books balanced after every Allot run: %s' % all(a[r]['books_balanced'] for r in a))
+    print('books balanced after every Allot run: %s' % all(a[r]['books_balanced'] for r in ('one', 'spread', 'contended')))
 
 
 if __name__ == '__main__':

@@ -131,6 +131,11 @@ def main():
             met = '' if limit is None else ('yes' if ratio <= limit else 'NO')
             print('| %s | %.1f us | %.1f us | %.2fx | %s | %s |' % (
                 name, ours, reference, ratio, '%gx' % limit if limit else '', met))
+        if floor and claim and 'wal_frames_per_op' in claim['claim_batch']:
+            # What a commit writes before its disk sync: each changed 4 KiB page is one WAL frame.
+            print()
+            print('WAL frames (changed pages) per commit: claim %.2f, one-row commit %.2f.' % (
+                claim['claim_batch']['wal_frames_per_op'], floor['one_row_commit'].get('wal_frames_per_op', 0)))
 
 
 if __name__ == '__main__':

@@ -222,6 +222,11 @@ public final class Database: Sendable {
         if migrate { try await Migrator.migrate(self) }
     }
 
+    /// Applies the schema steps up to `version` only (tests of an upgrade from an older schema).
+    package func migrate(through version: Int) async throws {
+        try await Migrator.migrate(self, through: version)
+    }
+
     /// Opens the connections (SQLite) or builds the pool (PostgreSQL, not connected yet).
     /// - Parameters:
     ///   - checkpointTask: an SQLite file checkpoints its WAL on a task of its own (else ``runBackgroundWork()``).
@@ -283,6 +288,7 @@ public final class Database: Sendable {
                         .raw("PRAGMA busy_timeout=10000").run()
                     // Checkpoints run in the background instead of inside the commit that fills the WAL.
                     try await db.raw("PRAGMA wal_autocheckpoint=0").run()
+                    engine.countWALFrames(into: writer.walFrames)
                     // A burst may leave a long WAL behind: cut it back when it rewinds.
                     try await db.raw("PRAGMA journal_size_limit=67108864").run()
                     if checkpointTask { reader.startCheckpoints(writer: writer, logger: logger) }
@@ -358,6 +364,13 @@ public final class Database: Sendable {
     package var writeBatches: (batches: Int, writes: Int) {
         guard case .sqlite(let writer, _) = backend else { return (0, 0) }
         return (writer.batchCount.load(ordering: .relaxed), writer.batchedWrites.load(ordering: .relaxed))
+    }
+
+    /// SQLite file: the WAL frames (changed 4 KiB pages) its commits have written so far; `nil` elsewhere. The
+    /// benchmarks report it per claim: each frame is a write before the commit's disk sync.
+    public var walFramesCommitted: Int? {
+        guard case .sqlite(let writer, _?) = backend else { return nil }
+        return writer.walFrames.total
     }
 
     /// SQLite: writes waiting for their batch now (0 elsewhere). For tests.

@@ -341,8 +341,11 @@ public final class SQLComputeLedger: Sendable {
     public func commit(_ operation: ComputeOperation) async throws -> CommitResult {
         let now = now()
         let learned = LearnedIDs()
+        // What `reportsCells` knew of the nodes this claim allocates on, carried to their new generations.
+        let carriedCells = Mutex<[String: CellKnowledge]>([:])
         let result = try await database.transaction { tx in
             learned.reset()
+            carriedCells.withLock { $0 = [:] }
             let records = try await Self.records(for: operation, tx: tx)
             var change = try operation.apply(to: records, now: now)
             if change.isNoOp { return CommitResult(change: change, generations: [:]) }
@@ -409,6 +412,17 @@ public final class SQLComputeLedger: Sendable {
                 if let problem { throw problem }
             }
             let generations = try await self.writeAllocations(change, providers: providers, now: now, tx: tx, learned: learned)
+            // Allocations alone do not turn a node's cells on or off: what was known at the generation this claim
+            // locked still holds at the one it wrote (remembered once committed).
+            let known = self.cellNodes.withLock { $0 }
+            for (node, generation) in generations {
+                if let provider = providers[node], var cells = known[node], cells.providerID == provider.id,
+                    cells.generation == provider.generation
+                {
+                    cells.generation = generation
+                    carriedCells.withLock { $0[node] = cells }
+                }
+            }
             for (node, generation) in generations {
                 guard var current = views[node] else { continue }
                 current.generation = generation
@@ -425,6 +439,14 @@ public final class SQLComputeLedger: Sendable {
                 providers: views.filter { generations[$0.key] != nil || fresh.contains($0.key) })
         }
         cache.withLock { $0.merge(learned.ids) }
+        cellNodes.withLock { known in
+            for (node, cells) in carriedCells.withLock({ $0 }) {
+                if let current = known[node], current.providerID == cells.providerID, current.generation >= cells.generation {
+                    continue
+                }
+                known[node] = cells
+            }
+        }
         // Only committed views are remembered; providers that moved on without one are forgotten.
         views.withLock { cached in
             for node in result.generations.keys where result.providers[node] == nil { cached[node] = nil }
@@ -640,8 +662,7 @@ public final class SQLComputeLedger: Sendable {
     /// (then everything must be checked).
     public func changedProviders(since: Int?) async throws -> (sequence: Int, providers: Set<String>?) {
         try await database.readTransaction { tx in
-            let sequence = try await tx.row("SELECT change_seq FROM placement_state WHERE id = 1")?
-                .decode(column: "change_seq", as: Int.self) ?? 0
+            let sequence = try await tx.changeSequence()
             guard let since else { return (sequence, nil) }
             if since == sequence { return (sequence, []) }
             let oldest = try await tx.row("SELECT MIN(seq) AS m FROM placement_changes")?.decode(column: "m", as: Int?.self)

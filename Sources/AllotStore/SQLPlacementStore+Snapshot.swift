@@ -20,8 +20,9 @@ public struct SearchState: Sendable {
 extension SQLPlacementStore {
     /// The current change sequence (bumped by every write transaction).
     public func changeSequence() async throws -> Int {
-        try await database.withReadConnection { db in
-            guard let row = try await db.raw("SELECT change_seq FROM placement_state WHERE id = 1").first() else {
+        let query = Transaction.changeSequenceQuery(database.flavor)
+        return try await database.withReadConnection { db in
+            guard let row = try await db.raw(query).first() else {
                 throw StoreError.corrupt("placement_state row missing")
             }
             return try row.decode(column: "change_seq", as: Int.self)
@@ -35,10 +36,7 @@ extension SQLPlacementStore {
     /// added, removed or moved, or when so many changed that a full read is as cheap.
     public func searchState(updating cached: SearchState? = nil) async throws -> SearchState {
         try await database.readTransaction { tx in
-            guard let row = try await tx.row("SELECT change_seq FROM placement_state WHERE id = 1") else {
-                throw StoreError.corrupt("placement_state row missing")
-            }
-            let sequence = try row.decode(column: "change_seq", as: Int.self)
+            let sequence = try await tx.changeSequence()
             if let cached, cached.sequence == sequence { return cached }
             let names = try await Self.knownNames(tx: tx)
             if let cached, cached.sequence < sequence,

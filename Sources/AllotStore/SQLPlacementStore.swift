@@ -109,15 +109,46 @@ extension Transaction {
     /// How many change rows are kept: a cached snapshot older than that is read afresh.
     static let changeHistory = 8192
 
-    /// Records that the books changed, so that cached snapshots (in any replica) are refreshed.
-    func recordChange(_ change: Change) async throws {
-        guard let row = try await row(
-            "UPDATE placement_state SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq")
-        else {
+    /// The change sequence now, as column `change_seq`. On SQLite it is the change log's last row (its rowid):
+    /// keeping it there instead of in the counter row saves that row's page at every commit, and the one writer
+    /// numbers the rows without gaps. On PostgreSQL the counter row stays: its row lock orders concurrent writers'
+    /// numbers. The log's newest row is never pruned.
+    static func changeSequenceQuery(_ flavor: SQLFlavor) -> SQLQueryString {
+        switch flavor {
+        case .sqlite: "SELECT COALESCE(MAX(seq), 0) AS change_seq FROM placement_changes"
+        case .postgres: "SELECT change_seq FROM placement_state WHERE id = 1"
+        }
+    }
+
+    /// The current change sequence, read in this transaction.
+    func changeSequence() async throws -> Int {
+        guard let row = try await row(Self.changeSequenceQuery(flavor)) else {
             throw StoreError.corrupt("placement_state row missing")
         }
-        let sequence = try row.decode(column: "change_seq", as: Int.self)
-        try await run("INSERT INTO placement_changes (seq, provider_id) VALUES (\(bind: sequence), \(bind: change.column))")
+        return try row.decode(column: "change_seq", as: Int.self)
+    }
+
+    /// Records that the books changed, so that cached snapshots (in any replica) are refreshed.
+    func recordChange(_ change: Change) async throws {
+        let sequence: Int
+        switch flavor {
+        case .sqlite:
+            guard let row = try await row(
+                """
+                INSERT INTO placement_changes (seq, provider_id)
+                SELECT COALESCE(MAX(seq), 0) + 1, \(bind: change.column) FROM placement_changes RETURNING seq
+                """)
+            else { throw StoreError.corrupt("placement_changes insert returned nothing") }
+            sequence = try row.decode(column: "seq", as: Int.self)
+        case .postgres:
+            guard let row = try await row(
+                "UPDATE placement_state SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq")
+            else {
+                throw StoreError.corrupt("placement_state row missing")
+            }
+            sequence = try row.decode(column: "change_seq", as: Int.self)
+            try await run("INSERT INTO placement_changes (seq, provider_id) VALUES (\(bind: sequence), \(bind: change.column))")
+        }
         if sequence % 1024 == 0 {
             try await run("DELETE FROM placement_changes WHERE seq <= \(bind: sequence - Self.changeHistory)")
         }

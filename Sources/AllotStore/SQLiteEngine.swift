@@ -43,6 +43,17 @@ final class SQLiteEngine: @unchecked Sendable {
         handle = nil
     }
 
+    /// Counts the WAL frames this connection's commits append (`sqlite3_wal_hook`). The hook replaces SQLite's
+    /// automatic checkpoints, so only a connection with `wal_autocheckpoint=0` (checkpointed by another) counts.
+    /// The counter must outlive the connection (the writer holds both).
+    func countWALFrames(into counter: WALFrameCounter) {
+        guard let handle else { return }
+        sqlite3_wal_hook(handle, { context, _, _, pages in
+            if let context { Unmanaged<WALFrameCounter>.fromOpaque(context).takeUnretainedValue().committed(walLength: Int(pages)) }
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(counter).toOpaque())
+    }
+
     /// Whether a transaction is open on the connection (SQLite ends one by itself after some errors).
     var inTransaction: Bool {
         guard let handle else { return false }
@@ -409,4 +420,20 @@ struct SQLiteEngineDialect: SQLDialect {
     var autoIncrementClause: any SQLExpression { SQLRaw("AUTOINCREMENT") }
     var upsertSyntax: SQLUpsertSyntax { .standard }
     var supportsReturning: Bool { true }
+}
+
+/// The frames (changed pages, 4 KiB each) the writer's commits have appended to the WAL: what a commit costs in
+/// writes and at the disk sync. Told the WAL's length after each commit: the growth, or the whole length when the
+/// WAL started again from its beginning (a commit longer than the rewound WAL counts short: benchmarks only).
+final class WALFrameCounter: Sendable {
+    private let state = Mutex<(total: Int, length: Int)>((0, 0))
+
+    func committed(walLength: Int) {
+        state.withLock { state in
+            state.total += walLength > state.length ? walLength - state.length : walLength
+            state.length = walLength
+        }
+    }
+
+    var total: Int { state.withLock { $0.total } }
 }

@@ -28,6 +28,8 @@ final class SQLiteWriter: Sendable {
     /// Batches committed, and writes in them (tests and metrics).
     let batchCount = Atomic<Int>(0)
     let batchedWrites = Atomic<Int>(0)
+    /// WAL frames committed (a file database checkpointed in the background; 0 otherwise).
+    let walFrames = WALFrameCounter()
 
     /// Writes waiting for a batch (tests).
     var queuedWrites: Int { state.withLock { $0.pending.count } }

@@ -155,6 +155,7 @@ struct BenchTracker: AsyncParsableCommand {
         let batch = (0..<claims).map { Instance(uuid: Self.uuid(2, $0), projectID: "p", userID: "u", flavor: Self.flavor1, node: node) }
         var latencies: [Double] = []
         latencies.reserveCapacity(claims)
+        let frames0 = bench.database.walFramesCommitted ?? 0
         let cpu0 = processCPU()
         let wall0 = ContinuousClock.now
         for instance in batch {
@@ -164,6 +165,7 @@ struct BenchTracker: AsyncParsableCommand {
         }
         let batchCPU = processCPU() - cpu0
         let batchWall = (ContinuousClock.now - wall0).seconds
+        let batchFrames = (bench.database.walFramesCommitted ?? 0) - frames0
         for i in 0..<claims { try await bench.tracker.perform(.abortBuild(instance: Self.uuid(2, i))) }
         let rounds = (0..<claims).map { Instance(uuid: Self.uuid(3, $0), projectID: "p", userID: "u", flavor: Self.flavor1, node: node) }
         var claimLat: [Double] = [], abortLat: [Double] = []
@@ -188,6 +190,7 @@ struct BenchTracker: AsyncParsableCommand {
                 "cpu_per_op_us": .double(Self.round(batchCPU / Double(claims) * 1e6, 1)),
                 "throughput_per_s": .double(Self.round(Double(claims) / batchWall, 1)),
                 "wall_s": .double(Self.round(batchWall, 3)), "cpu_s": .double(Self.round(batchCPU, 3)),
+                "wal_frames_per_op": .double(Self.round(Double(batchFrames) / Double(claims), 2)),
             ]) { a, _ in a }),
             "claim_abort_round_trips": .sortedObject([
                 "claim": Self.summary(claimLat), "abort": Self.summary(abortLat),
@@ -459,9 +462,16 @@ struct BenchTracker: AsyncParsableCommand {
             return .sortedObject(Self.summaryFields(latencies).merging(["cpu_per_op_us": .double(cpu)]) { a, _ in a })
         }
         for _ in 0..<min(200, commits) { try await commit() }  // the WAL reaches its size
+        let frames0 = database.walFramesCommitted ?? 0
+        var oneRow = try await measure(commits) { try await commit() }
+        if case .object(var fields, _) = oneRow {
+            let frames = Double((database.walFramesCommitted ?? 0) - frames0) / Double(commits)
+            fields["wal_frames_per_op"] = .double(Self.round(frames, 2))
+            oneRow = .sortedObject(fields)
+        }
         return [
             "store": .string("sqlite-wal-synchronous-\(sqliteSynchronous.rawValue)"),
-            "one_row_commit": try await measure(commits) { try await commit() },
+            "one_row_commit": oneRow,
             "one_row_commit_every_20ms": try await measure(spaced, gap: .milliseconds(20)) { try await commit() },
             "bare_4k_fdatasync": try await measure(commits) { try bareSync() },
             "bare_4k_fdatasync_every_20ms": try await measure(spaced, gap: .milliseconds(20)) { try bareSync() },
