@@ -518,6 +518,15 @@ public final class Database: Sendable {
 public struct Transaction: Sendable {
     public let db: any SQLDatabase
     public let flavor: SQLFlavor
+    /// What the writes already done in this transaction learned, for the next ones in it (SQLite's group commit
+    /// runs many writes in one transaction; elsewhere each write has a transaction of its own, and `nil` here).
+    let shared: TransactionShared?
+
+    init(db: any SQLDatabase, flavor: SQLFlavor, shared: TransactionShared? = nil) {
+        self.db = db
+        self.flavor = flavor
+        self.shared = shared
+    }
 
     /// Runs a statement and returns its rows.
     public func rows(_ query: SQLQueryString) async throws -> [any SQLRow] {
@@ -536,6 +545,16 @@ public struct Transaction: Sendable {
 
     /// ` FOR UPDATE` on PostgreSQL (row locks), nothing on SQLite (the transaction already holds the write lock).
     public var forUpdate: String { flavor == .postgres ? " FOR UPDATE" : "" }
+}
+
+/// Shared by the writes of one SQLite transaction (one `BEGIN` to its `COMMIT`): the provider views of the claims
+/// already in it, each at the generation its claim wrote. A claim later in the same transaction then finds the
+/// usage it must check without summing the provider's allocations again (a burst on a few nodes puts many claims
+/// on one node in each transaction, and those sums grow with the allocations there). A write publishes only once
+/// its body has succeeded; a savepoint rolled back after that breaks the whole transaction, and with it this
+/// object. Every view is used only at the generation read in the transaction, so none outlives what it describes.
+final class TransactionShared: Sendable {
+    let views = Mutex<[String: ProviderView]>([:])
 }
 
 /// Failures of the storage layer itself (not of a client's request). Messages never hold credentials.

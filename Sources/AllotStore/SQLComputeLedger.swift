@@ -365,10 +365,14 @@ public final class SQLComputeLedger: Sendable {
             }
             if let target { nodes.insert(target.node) }
             let providers = try await tx.lockedProviderGenerations(nodes)
+            // Remembered views at the generations locked now: committed ones, or those of the claims before this
+            // one in the same transaction.
+            let earlier = tx.shared?.views.withLock { $0 } ?? [:]
             var views = self.views.withLock { cached in
                 var matching: [String: ProviderView] = [:]
                 for (node, provider) in providers {
-                    if let view = cached[node], view.providerID == provider.id, view.generation == provider.generation {
+                    for view in [cached[node], earlier[node]].compactMap(\.self)
+                    where view.providerID == provider.id && view.generation == provider.generation {
                         matching[node] = view
                     }
                 }
@@ -434,9 +438,14 @@ public final class SQLComputeLedger: Sendable {
             }
             try await Self.writeRecords(change, now: now, tx: tx)
             try await Self.writeHostClaims(change, tx: tx)
-            return CommitResult(
+            let result = CommitResult(
                 change: change, generations: try await Self.bumpLedger(change.touchedNodes, tx: tx),
                 providers: views.filter { generations[$0.key] != nil || fresh.contains($0.key) })
+            // The claims after this one in the same transaction start from these views.
+            tx.shared?.views.withLock { shared in
+                for (node, view) in result.providers { shared[node] = view }
+            }
+            return result
         }
         cache.withLock { $0.merge(learned.ids) }
         cellNodes.withLock { known in

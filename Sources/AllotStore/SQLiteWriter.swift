@@ -151,7 +151,6 @@ final class SQLiteWriter: Sendable {
     /// it start a new transaction.
     private func runBatch(_ batch: [Job]) async {
         let db = SQLiteEngineDatabase(engine: engine, logger: logger)
-        let transaction = Transaction(db: db, flavor: .sqlite)
         var remaining = batch[...]
         while !remaining.isEmpty {
             do {
@@ -160,6 +159,8 @@ final class SQLiteWriter: Sendable {
                 for job in remaining { job.fail(error) }
                 return
             }
+            // What the writes of this transaction share dies with it (a broken one starts afresh).
+            let transaction = Transaction(db: db, flavor: .sqlite, shared: TransactionShared())
             var ran: [Job] = []
             while let job = remaining.first {
                 remaining = remaining.dropFirst()

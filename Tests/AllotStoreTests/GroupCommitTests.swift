@@ -60,6 +60,59 @@ import Testing
         }
     }
 
+    /// Claims on one node that reach the writer together commit in one transaction, each checked against the
+    /// claims before it there (their views are shared inside the transaction): exactly as many land as fit, the
+    /// others are refused alone, and Placement's usage and the ledger agree afterwards.
+    @Test func claimsInOneBatchAreCheckedAgainstEachOther() async throws {
+        try await TestBackend.sqliteFile.withDatabase { database in
+            let ledger = SQLComputeLedger(database: database, logger: TestBackend.logger, now: { TestBackend.now })
+            typealias Node = ComputeLedgerReplicaTests
+            try await ledger.saveNode(Node.node(cells: false))  // 8 VCPU; each build takes 2
+            _ = try await ledger.commit(Node.build(0))  // committed alone: the ledger remembers the node's view
+            let before = database.writeBatches
+            let claims = 6
+            await database.holdWriter()
+            let outcomes = try await withThrowingTaskGroup(of: (Int, ComputeError?).self) { group in
+                for n in 1...claims {
+                    group.addTask {
+                        do {
+                            _ = try await ledger.commit(Node.build(n))
+                            return (n, nil)
+                        } catch let error as ComputeError {
+                            return (n, error)
+                        }
+                    }
+                }
+                while database.queuedWrites < claims { try await Task.sleep(for: .milliseconds(5)) }
+                database.releaseWriter()
+                var outcomes: [Int: ComputeError?] = [:]
+                for try await (n, error) in group { outcomes[n] = error }
+                return outcomes
+            }
+            #expect(database.writeBatches.batches - before.batches == 1)
+            let landed = outcomes.filter { $0.value == nil }.keys.sorted()
+            #expect(landed.count == 3, "landed: \(landed)")
+            for (n, error) in outcomes {
+                guard let error else { continue }
+                guard case .doesNotFit(_, "VCPU", 2, 0) = error else {
+                    Issue.record("claim \(n): \(error)")
+                    continue
+                }
+            }
+            let used = try await database.readTransaction { tx in
+                try await tx.row(
+                    """
+                    SELECT SUM(a.used) AS used FROM allocations a JOIN resource_classes rc ON rc.id = a.resource_class_id
+                    WHERE rc.name = 'VCPU'
+                    """)?.decode(column: "used", as: Int.self)
+            }
+            #expect(used == 8)
+            let view = try #require(try await ledger.nodeLedgers(uuids: [Node.node]).values.first)
+            #expect(view.ledger.usage["VCPU"] == 8)
+            #expect(Set(view.ledger.instances.keys) == Set(([0] + landed).map { String(format: "00000000-0000-4000-8000-%012d", $0) }))
+        }
+    }
+
     /// A read runs on a read connection while a write transaction is open (and does not see it).
     @Test func readsDuringALongWriteAreNotBlocked() async throws {
         try await TestBackend.sqliteFile.withDatabase { database in
