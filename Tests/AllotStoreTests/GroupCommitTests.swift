@@ -195,7 +195,7 @@ import Testing
             try await database.transaction { tx in
                 try await tx.run("CREATE TABLE gc_rows (id INTEGER PRIMARY KEY)")
             }
-            // Commits wake the checkpointer (each round comes 50 ms after one); wait until the rounds that the
+            // Commits wake the checkpointer (each round comes 200 ms after one); wait until the rounds that the
             // commits so far (the migrations', the one above) asked for have run: 300 ms without a new one.
             var seen = database.checkpointRounds
             var quiet = 0
@@ -207,7 +207,7 @@ import Testing
             }
             #expect(seen >= 1, "no checkpoint round after a commit")
             #expect(quiet >= 12, "checkpoint rounds kept coming with nothing committed")
-            // Idle for 20 checkpoint intervals: not one more round.
+            // Idle for 5 checkpoint intervals: not one more round.
             try await Task.sleep(for: .seconds(1))
             #expect(database.checkpointRounds == seen)
         }
