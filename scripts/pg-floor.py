@@ -9,8 +9,10 @@ concurrency, transactions that write what a build claim writes:
 - `one-row`: one UPDATE of a row of the client's own per transaction (the floor: one commit, no contention);
 - `claim`: a claim's rows (the provider locked, the instance, the consumer, three allocations, the provider's
   generation, the node's ledger generation) and the global change counter that Allot's PostgreSQL store bumps in
-  every write transaction (`placement_state`, whose row lock orders the change log for cached snapshots: it is
-  held from the allocation write to the end of the commit);
+  every write transaction (`placement_state`, whose row lock orders the change log for cached snapshots), bumped
+  where Allot bumped it until 2026-12-04, with the provider's generation, and held from there to the commit;
+- `claim-counter-last`: the same with the counter bumped last, in one statement with the change row, just before
+  the commit (as Allot does since it measured this: the lock is held for that statement and the commit only);
 - `claim-no-counter`: the same without that counter (change rows numbered by a sequence instead).
 
     python3 scripts/pg-floor.py [--clients 64] [--seconds 15] [--providers 1000]
@@ -68,11 +70,16 @@ UPDATE rp SET generation = generation + 1 WHERE id = :n;
 INSERT INTO instances (uuid, node, vm_state, flavor)
   VALUES (:u || '-' || :client_id, :n, 'building', '{{"name": "m1.small", "vcpus": 1, "memory_mb": 512, "root_gb": 1}}');
 UPDATE nodes SET ledger_generation = ledger_generation + 1 WHERE id = :n;
+{change_last}
 END;
 """
 
 COUNTER = r"""UPDATE state SET seq = seq + 1 WHERE id = 1 RETURNING seq \gset
 INSERT INTO changes (seq, provider_id) VALUES (:seq, :n);"""
+
+# As Allot numbers a transaction's changes now: last, in one statement, just before the commit.
+COUNTER_LAST = r"""WITH counter AS (UPDATE state SET seq = seq + 1 WHERE id = 1 RETURNING seq)
+INSERT INTO changes (seq, provider_id) SELECT seq, :n FROM counter;"""
 
 SEQUENCE = r"""INSERT INTO numbered_changes (seq, provider_id) VALUES (nextval('change_numbers'), :n);"""
 
@@ -113,8 +120,9 @@ def main():
             sys.exit('creating the tables failed:\n' + out.stderr)
         scripts = {
             'one-row': ONE_ROW,
-            'claim': CLAIM.format(providers=args.providers, change=COUNTER),
-            'claim-no-counter': CLAIM.format(providers=args.providers, change=SEQUENCE),
+            'claim': CLAIM.format(providers=args.providers, change=COUNTER, change_last=''),
+            'claim-counter-last': CLAIM.format(providers=args.providers, change='', change_last=COUNTER_LAST),
+            'claim-no-counter': CLAIM.format(providers=args.providers, change=SEQUENCE, change_last=''),
         }
         print('PostgreSQL %s (private cluster, default settings, fsync on), %d clients, %d s each, pgbench -M prepared'
               % (cluster.version, args.clients, args.seconds))

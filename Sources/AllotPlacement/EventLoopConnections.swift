@@ -1,3 +1,4 @@
+import AllotStore
 import HummingbirdCore
 import Logging
 import NIOCore
@@ -26,18 +27,5 @@ struct EventLoopBoundChannel<Base: ServerChildChannel>: ServerChildChannel {
         await withTaskExecutorPreference(EventLoopExecutor(value.channel.eventLoop)) {
             await base.handle(value: value, logger: logger)
         }
-    }
-}
-
-/// An event loop as a task executor: jobs run on the loop's thread, in order with its I/O.
-final class EventLoopExecutor: TaskExecutor {
-    let eventLoop: any EventLoop
-
-    init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        let executor = asUnownedTaskExecutor()
-        eventLoop.execute { job.runSynchronously(on: executor) }
     }
 }

@@ -70,7 +70,10 @@ extension Database {
                         return .value(try await client.withConnection { connection in
                             guard lease.take() else { throw CancellationError() }
                             progress.record()
-                            return try await body(connection)
+                            // On the connection's own loop: each statement's answer resumes the body there.
+                            return try await withTaskExecutorPreference(EventLoopExecutor(connection.eventLoop)) {
+                                try await body(connection)
+                            }
                         })
                     } catch {
                         if lease.wasLeased { throw error }

@@ -503,7 +503,10 @@ public final class Database: Sendable {
     ) async throws -> T {
         try await db.raw("BEGIN").run()
         do {
-            let result = try await body(Transaction(db: db, flavor: flavor))
+            // PostgreSQL numbers the transaction's changes last, so that the counter's lock is held briefly.
+            let transaction = Transaction(db: db, flavor: flavor, shared: flavor == .postgres ? TransactionShared() : nil)
+            let result = try await body(transaction)
+            try await transaction.numberChanges()
             try await db.raw("COMMIT").run()
             return result
         } catch {
@@ -551,7 +554,7 @@ public struct Transaction: Sendable {
     public var forUpdate: String { flavor == .postgres ? " FOR UPDATE" : "" }
 }
 
-/// Shared by the writes of one SQLite transaction (one `BEGIN` to its `COMMIT`): the provider views of the claims
+/// Shared by the writes of one transaction (one `BEGIN` to its `COMMIT`). SQLite: the provider views of the claims
 /// already in it, each at the generation its claim wrote. A claim later in the same transaction then finds the
 /// usage it must check without summing the provider's allocations again (a burst on a few nodes puts many claims
 /// on one node in each transaction, and those sums grow with the allocations there). A write publishes only once
@@ -559,6 +562,8 @@ public struct Transaction: Sendable {
 /// object. Every view is used only at the generation read in the transaction, so none outlives what it describes.
 final class TransactionShared: Sendable {
     let views = Mutex<[String: ProviderView]>([:])
+    /// PostgreSQL: the changes recorded so far (their `placement_changes.provider_id`), numbered at the end.
+    let changes = Mutex<[Int?]>([])
 }
 
 /// Failures of the storage layer itself (not of a client's request). Messages never hold credentials.

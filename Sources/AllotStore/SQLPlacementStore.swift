@@ -1,6 +1,7 @@
 import AllotCore
 public import Logging
 import SQLKit
+import Synchronization
 
 /// Placement's books in SQL: every operation is one transaction with generation checks.
 ///
@@ -129,8 +130,11 @@ extension Transaction {
     }
 
     /// Records that the books changed, so that cached snapshots (in any replica) are refreshed.
+    ///
+    /// On PostgreSQL the change is numbered when the transaction ends (``numberChanges()``): the counter row's lock,
+    /// which every writer takes, is then held from there to the commit only, not across the rest of the
+    /// transaction's statements (each a round trip to the server).
     func recordChange(_ change: Change) async throws {
-        let sequence: Int
         switch flavor {
         case .sqlite:
             guard let row = try await row(
@@ -139,19 +143,53 @@ extension Transaction {
                 SELECT COALESCE(MAX(seq), 0) + 1, \(bind: change.column) FROM placement_changes RETURNING seq
                 """)
             else { throw StoreError.corrupt("placement_changes insert returned nothing") }
-            sequence = try row.decode(column: "seq", as: Int.self)
+            try await pruneChanges(through: try row.decode(column: "seq", as: Int.self), count: 1)
         case .postgres:
-            guard let row = try await row(
-                "UPDATE placement_state SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq")
-            else {
-                throw StoreError.corrupt("placement_state row missing")
+            if let shared {
+                shared.changes.withLock { $0.append(change.column) }
+            } else {
+                try await numberChanges([change.column])
             }
-            sequence = try row.decode(column: "change_seq", as: Int.self)
-            try await run("INSERT INTO placement_changes (seq, provider_id) VALUES (\(bind: sequence), \(bind: change.column))")
         }
-        if sequence % 1024 == 0 {
-            try await run("DELETE FROM placement_changes WHERE seq <= \(bind: sequence - Self.changeHistory)")
+    }
+
+    /// Numbers the changes this transaction recorded and logs them (PostgreSQL; called just before `COMMIT`):
+    /// one statement that moves the counter on by their count, under its row lock, and inserts their rows.
+    func numberChanges() async throws {
+        guard let pending = shared?.changes.withLock({ changes in defer { changes = [] }; return changes }),
+            !pending.isEmpty
+        else { return }
+        try await numberChanges(pending)
+    }
+
+    private func numberChanges(_ columns: [Int?]) async throws {
+        var values = SQLQueryString("")
+        for (index, column) in columns.enumerated() {
+            values.appendInterpolation(unsafeRaw: index == 0 ? "(" : ", (")
+            values.appendInterpolation(bind: index + 1)
+            values.appendInterpolation(unsafeRaw: "::bigint, ")
+            values.appendInterpolation(bind: column)
+            values.appendInterpolation(unsafeRaw: "::bigint)")
         }
+        guard let row = try await row(
+            """
+            WITH counter AS (
+              UPDATE placement_state SET change_seq = change_seq + \(bind: columns.count) WHERE id = 1 RETURNING change_seq)
+            INSERT INTO placement_changes (seq, provider_id)
+            SELECT counter.change_seq - \(bind: columns.count) + changes.ordinal, changes.provider_id
+            FROM counter, (VALUES \(values)) AS changes (ordinal, provider_id)
+            RETURNING (SELECT change_seq FROM counter) AS change_seq
+            """)
+        else {
+            throw StoreError.corrupt("placement_state row missing")
+        }
+        try await pruneChanges(through: try row.decode(column: "change_seq", as: Int.self), count: columns.count)
+    }
+
+    /// Drops change rows older than ``changeHistory`` each time the sequence passes a multiple of 1024.
+    private func pruneChanges(through last: Int, count: Int) async throws {
+        guard last / 1024 > (last - count) / 1024 else { return }
+        try await run("DELETE FROM placement_changes WHERE seq <= \(bind: last - Self.changeHistory)")
     }
 
     /// The provider, locked, after checking the generation the client sent (when it sent one).
