@@ -156,7 +156,9 @@ def children(pid):
 def raw_one_client(port, claims, request):
     """One client on one keep-alive connection, the same on both sides: a plain socket that writes each request
     and reads its answer by Content-Length, so that the client's own cost (a few tens of microseconds) hardly
-    counts. request(i) gives (method, path, body as a dict, the status expected)."""
+    counts. request(i) gives (method, path, body as a dict, the status expected). It starts after a 2 s pause, so
+    that the burst before it has left the server and its disk (Allot's last WAL checkpoint) on both sides."""
+    time.sleep(2)
     sock = socket.create_connection(('127.0.0.1', port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     latencies, buffer = [], b''
