@@ -11,13 +11,11 @@ package func randomUUIDString() -> String {
     let digits = Array("0123456789abcdef".utf8)
     var text = [UInt8]()
     text.reserveCapacity(36)
-    for (index, shift) in stride(from: 60, through: 0, by: -4).enumerated() {
-        if index == 8 || index == 12 { text.append(UInt8(ascii: "-")) }
-        text.append(digits[Int((high >> UInt64(shift)) & 0xF)])
-    }
-    for (index, shift) in stride(from: 60, through: 0, by: -4).enumerated() {
-        if index == 0 || index == 4 { text.append(UInt8(ascii: "-")) }
-        text.append(digits[Int((low >> UInt64(shift)) & 0xF)])
+    // 32 hex digits, high half first, with dashes before digits 8, 12, 16 and 20 (8-4-4-4-12).
+    for index in 0..<32 {
+        if index == 8 || index == 12 || index == 16 || index == 20 { text.append(UInt8(ascii: "-")) }
+        let half = index < 16 ? high : low
+        text.append(digits[Int((half >> UInt64(60 - 4 * (index % 16))) & 0xF)])
     }
     return String(decoding: text, as: UTF8.self)
 }

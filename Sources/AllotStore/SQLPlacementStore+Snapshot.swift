@@ -20,13 +20,9 @@ public struct SearchState: Sendable {
 extension SQLPlacementStore {
     /// The current change sequence (bumped by every write transaction).
     public func changeSequence() async throws -> Int {
-        let query = Transaction.changeSequenceQuery(database.flavor)
-        return try await database.withReadConnection { db in
-            guard let row = try await db.raw(query).first() else {
-                throw StoreError.corrupt("placement_state row missing")
-            }
-            return try row.decode(column: "change_seq", as: Int.self)
-        }
+        let flavor = database.flavor
+        // A single statement needs no transaction of its own; it reads as a transaction does.
+        return try await database.withReadConnection { db in try await Transaction(db: db, flavor: flavor).changeSequence() }
     }
 
     /// Reads the snapshot, the known names and the change sequence in one transaction (so they agree).

@@ -20,8 +20,11 @@ import Testing
                            traits: ["COMPUTE_NODE"], topology: topology, hostConfig: config)
     }
 
+    /// The uuid of the instance ``build(_:)`` claims.
+    static func instance(_ n: Int) -> String { String(format: "00000000-0000-4000-8000-%012d", n) }
+
     static func build(_ n: Int) -> ComputeOperation {
-        .build(Instance(uuid: String(format: "00000000-0000-4000-8000-%012d", n), projectID: "p", userID: "u",
+        .build(Instance(uuid: instance(n), projectID: "p", userID: "u",
                         flavor: Flavor(name: "small", vcpus: 2, memoryMB: 1024, rootGB: 10), node: node))
     }
 
@@ -38,7 +41,7 @@ import Testing
                 try await one.saveNode(Self.node(cells: false))
                 let flat = try await two.commit(Self.build(1))
                 #expect(flat.change.after.instance?.numa == nil)
-                _ = try await two.commit(.delete(instance: String(format: "00000000-0000-4000-8000-%012d", 1)))
+                _ = try await two.commit(.delete(instance: Self.instance(1)))
                 try await one.saveNode(Self.node(cells: true))
                 let celled = try await two.commit(Self.build(2))
                 #expect(celled.change.after.instance?.numa != nil)

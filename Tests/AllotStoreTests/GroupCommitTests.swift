@@ -109,7 +109,7 @@ import Testing
             #expect(used == 8)
             let view = try #require(try await ledger.nodeLedgers(uuids: [Node.node]).values.first)
             #expect(view.ledger.usage["VCPU"] == 8)
-            #expect(Set(view.ledger.instances.keys) == Set(([0] + landed).map { String(format: "00000000-0000-4000-8000-%012d", $0) }))
+            #expect(Set(view.ledger.instances.keys) == Set(([0] + landed).map(Node.instance)))
         }
     }
 

@@ -77,13 +77,13 @@ extension StoreTests {
 
                 // Writes go on: the next change number follows without a gap, new ids above every old one, and a
                 // cached snapshot is patched again.
-                let oldest = before.count
+                let rowsBefore = before.count
                 try await store.replaceAllocations([allocation(newUUID(), [(node, .vcpu, 1)])])
                 #expect(try await store.changeSequence() == expected + 1)
                 _ = try await expectPatchedMatchesFresh(store, current, patched: true)
                 let after = try await Self.bookRows(database)
                 #expect(Array(after.prefix(2)) == Array(before.prefix(2)))
-                #expect(after.count == oldest + 2)  // one allocation row and one consumer row more
+                #expect(after.count == rowsBefore + 2)  // one allocation row and one consumer row more
                 let ids = { (rows: [String], kind: String) in
                     rows.filter { $0.hasPrefix(kind + " ") }.compactMap { Int($0.split(separator: " ")[1]) }
                 }
