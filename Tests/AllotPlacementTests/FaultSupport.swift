@@ -165,7 +165,7 @@ extension ServerProcess {
     func waitForExit(safety: Duration) async -> Int32? {
         let deadline = ContinuousClock.now + safety
         while ContinuousClock.now < deadline {
-            if !process.isRunning { return process.terminationStatus }
+            if let status = process.endedStatus { return status }
             try? await Task.sleep(for: .milliseconds(50))
         }
         kill9()

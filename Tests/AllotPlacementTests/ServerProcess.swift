@@ -174,10 +174,26 @@ extension Process {
         while !hasEnded && ContinuousClock.now < deadline { usleep(5_000) }
     }
 
-    /// Waits, without holding a thread, until Foundation has seen the exit; then the exit status.
+    /// Waits, without holding a thread, until the child has ended; then its exit status.
     func exitStatus() async -> Int32 {
-        while isRunning { try? await Task.sleep(for: .milliseconds(10)) }
-        return terminationStatus
+        while true {
+            if let status = endedStatus { return status }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// The exit status (or the signal that ended it, as `terminationStatus` gives it) once the child has ended,
+    /// `nil` while it runs. Read from the kernel without reaping the child (`waitid` with `WNOWAIT`, which leaves
+    /// it to Foundation), so it does not wait for Foundation's thread to notice the exit.
+    var endedStatus: Int32? {
+        if !isRunning { return terminationStatus }
+        var info = siginfo_t()
+        // WNOHANG: 0 with no pid filled in while the child runs; -1 (ECHILD) once Foundation has reaped it, and
+        // then `isRunning` answers on the next look.
+        guard waitid(P_PID, id_t(processIdentifier), &info, WEXITED | WNOHANG | WNOWAIT) == 0,
+            info._sifields._sigchld.si_pid == processIdentifier
+        else { return nil }
+        return info._sifields._sigchld.si_status
     }
 }
 
