@@ -82,6 +82,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            // The console's files, embedded by scripts/embed-console.py into ConsoleAssets.generated.swift.
+            exclude: ["Console"],
             swiftSettings: upcoming
         ),
         .target(

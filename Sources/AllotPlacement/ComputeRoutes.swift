@@ -60,10 +60,19 @@ extension ComputeRoutes {
         case "true", "1": topology = true
         case let other?: throw PlacementError.badRequest("'topology' must be true or false, not '\(other)'.")
         }
-        for (node, live) in try await compute.current(try await compute.ledger.nodes(host: call.queryValue("host"))) {
+        let listing = try NodeListing(call)
+        var current = try await compute.current(try await compute.ledger.nodes(host: call.queryValue("host")))
+        var total: Int?
+        if var listing {
+            current = listing.apply(to: current)
+            total = listing.total
+        }
+        for (node, live) in current {
             nodes.append(try await nodeJSON(node, live: live, topology: topology))
         }
-        return .json(.object(["nodes": .array(nodes)]))
+        var answer: [String: JSONValue] = ["nodes": .array(nodes)]
+        if let total { answer["total"] = .int(total) }
+        return .json(.sortedObject(answer))
     }
 
     func computeNode(_ call: Call) async throws -> Reply {
@@ -96,6 +105,11 @@ extension ComputeRoutes {
             "stats": .sortedObject(node.stats.mapValues { .int($0) }),
             "live": .bool(live), "updated_at": .double(node.updatedAt),
         ]
+        if let config = node.hostConfig {
+            // Which host CPUs claims may pin (PCPU) and which run floating vCPUs (null: every CPU not dedicated).
+            fields["cpu_dedicated_set"] = .array(config.dedicatedCPUs.sorted().map { .int($0) })
+            fields["cpu_shared_set"] = config.sharedCPUs.map { .array($0.sorted().map { .int($0) }) } ?? .null
+        }
         if topology {
             fields["topology"] = try node.topology.map { try JSONCoding.value(of: $0, sortedKeys: true) } ?? .null
             let claims = node.topology == nil ? [:] : try await compute.ledger.hostClaims(node: node.uuid)

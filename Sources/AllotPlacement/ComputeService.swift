@@ -1,4 +1,5 @@
 import AllotCore
+import Metrics
 public import AllotTracker
 
 /// What the compute API serves (``ComputeRoutes``): the compute ledger, and the embedded agent when there is one
@@ -31,9 +32,30 @@ public struct ComputeService: Sendable {
     }
 
     /// Runs an operation through the embedded agent (live views, events) or straight on the ledger.
+    /// Counts it in `allot_claims_total{operation, result}` (`ok`, or `refused` with a typed refusal, or `failed`)
+    /// and times it in `allot_claim_duration_seconds` (the console charts both).
     func perform(_ operation: ComputeOperation) async throws -> ComputeChange {
-        if let tracker { return try await tracker.perform(operation) }
-        return try await ledger.commit(operation).change
+        let started = ContinuousClock.now
+        var result = "failed"
+        defer {
+            Counter(label: "allot_claims_total", dimensions: [("operation", operation.name), ("result", result)])
+                .increment()
+            if result == "ok" {
+                Timer(label: "allot_claim_duration_seconds").recordNanoseconds(
+                    (ContinuousClock.now - started).nanoseconds)
+            }
+        }
+        do {
+            let change: ComputeChange
+            if let tracker { change = try await tracker.perform(operation) } else {
+                change = try await ledger.commit(operation).change
+            }
+            result = "ok"
+            return change
+        } catch let error as ComputeError {
+            result = "refused"
+            throw error
+        }
     }
 }
 
@@ -47,5 +69,12 @@ extension ComputeError {
         default: .conflict
         }
         return PlacementError(kind, description, code: ErrorCode(code))
+    }
+}
+
+extension Duration {
+    /// The whole nanoseconds of this duration.
+    var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
     }
 }

@@ -60,7 +60,13 @@ extension PlacementResponder {
     /// Runs the endpoint's handler on the routes that own it; `dispatch` has made the checks above (before policy)
     /// already.
     func handle(_ endpoint: Endpoint, _ call: Call) async throws -> Reply {
-        if endpoint == .root { return root().cacheHeaders(call, lastModified: nil) }
+        if endpoint == .root {
+            if call.method == .get, console != nil, Console.wantsConsole(call.headers) {
+                // A browser opening the service's address: the console (API clients still get the version document).
+                return Reply(status: .found, body: nil, headers: [(.location, "/ui/"), (.cacheControl, "no-cache")])
+            }
+            return root().cacheHeaders(call, lastModified: nil)
+        }
         if endpoint.isCompute || endpoint.isLedger {
             guard let compute else { throw PlacementError.notFound(ComputeRoutes.notEnabled) }
             return try await compute.handle(endpoint, call)

@@ -21,6 +21,8 @@ public struct PlacementResponder: HTTPResponder {
     let placement: PlacementRoutes?
     /// The compute API and the ledger protocol; `nil` when this server has no compute ledger.
     let compute: ComputeRoutes?
+    /// The operator console at `/ui`; `nil` when turned off.
+    let console: Console?
 
     /// - Parameters:
     ///   - store: the Placement API's store; `nil` serves only the compute API (`allot agent`).
@@ -34,6 +36,9 @@ public struct PlacementResponder: HTTPResponder {
         self.compute = compute.map { ComputeRoutes(compute: $0, auth: configuration.auth) }
         self.configuration = configuration
         self.metricsText = metricsText
+        self.console = configuration.console
+            ? Console(directory: configuration.consoleDirectory, auth: configuration.auth, placement: store != nil)
+            : nil
     }
 
     static let agentOnly =
@@ -54,6 +59,11 @@ public struct PlacementResponder: HTTPResponder {
         do {
             if let preflight = corsPreflight(request) {
                 response = preflight
+            } else if let console, Console.isConsolePath(request.uri.path) {
+                // Outside the API: public files, no microversion; the data the console shows comes from the API.
+                versioned = false
+                routeLabel = "/ui"
+                response = await console.respond(method: request.method, path: request.uri.path)
             } else {
                 // Upstream's order: authentication, then the microversion, then the route.
                 let identity = try await authenticate(request)
@@ -113,7 +123,7 @@ public struct PlacementResponder: HTTPResponder {
                           ("status", String(response.status.code))]
         Counter(label: "allot_http_requests_total", dimensions: dimensions).increment()
         Timer(label: "allot_http_request_duration_seconds", dimensions: [("route", routeLabel)])
-            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            .recordNanoseconds(elapsed.nanoseconds)
         logger.info(
             "Request handled",
             metadata: [

@@ -231,7 +231,16 @@ public final class Tracker: Sendable {
         // the background read connection, at the same priority.
         try await BackgroundWork.$active.withValue(true) {
             try await withTaskExecutorPreference(AuditExecutor.shared) {
-                try await auditLock.run { try await self.auditPass() }
+                try await auditLock.run {
+                    let started = ContinuousClock.now
+                    let report = try await self.auditPass()
+                    // Charted by the console; the pass alone, not the wait for a pass already running.
+                    let elapsed = ContinuousClock.now - started
+                    Timer(label: "allot_audit_duration_seconds", dimensions: [("host", configuration.host)])
+                        .recordNanoseconds(elapsed.components.seconds * 1_000_000_000
+                            + elapsed.components.attoseconds / 1_000_000_000)
+                    return report
+                }
             }
         }
     }

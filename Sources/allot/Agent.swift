@@ -81,6 +81,9 @@ struct Agent: AsyncParsableCommand {
     @OptionGroup(title: "Tracker")
     var tracker: TrackerOptions
 
+    @OptionGroup(title: "Console (read-only, this host's nodes)")
+    var console: ConsoleOptions
+
     func validate() throws {
         guard let url = URL(string: placementURL), url.scheme == "http" || url.scheme == "https",
             url.host != nil
@@ -144,7 +147,8 @@ struct Agent: AsyncParsableCommand {
         let configuration = PlacementConfiguration(
             auth: try await Serve.authMode(
                 auth, tokensFile: tokensFile.isEmpty ? nil : tokensFile, database: database, keystone: keystone,
-                logger: logger))
+                logger: logger),
+            console: !console.noConsole, consoleDirectory: console.directory)
         let (host, port, requestTimeout) = (self.host, self.port, self.requestTimeout)
         let stages = StagedServices(logger: logger) {
             logger.info("Preparing the database")

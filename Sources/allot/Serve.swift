@@ -88,6 +88,9 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup(title: "Embedded agent")
     var tracker: TrackerOptions
 
+    @OptionGroup(title: "Console")
+    var console: ConsoleOptions
+
     enum AuthChoice: String, ExpressibleByArgument { case token, keystone, noauth }
     enum SynchronousChoice: String, ExpressibleByArgument, CaseIterable {
         case full, normal
@@ -134,7 +137,8 @@ struct Serve: AsyncParsableCommand {
             corsAllowedOrigins: corsAllowedOrigin,
             corsAllowHeaders: corsAllowHeader, maxBodyBytes: maxBodyBytes,
             maxAllocationCandidates: maxAllocationCandidates, candidateStrategy: allocationCandidatesStrategy.strategy,
-            randomizeCandidates: randomizeAllocationCandidates)
+            randomizeCandidates: randomizeAllocationCandidates, console: !console.noConsole,
+            consoleDirectory: console.directory)
         logger.info("Opening database", metadata: ["allot.database": .string(location.description)])
         // The database's background work (WAL checkpoints, the PostgreSQL pool's run loop) runs as the first
         // service of the group; everything that uses the database starts from the second, once it answers.
