@@ -42,7 +42,7 @@ struct ComputeRoutes: Sendable {
             .deleteResourceClass, .listTraits, .showTrait, .createTrait, .deleteTrait, .providerTraits,
             .setProviderTraits, .deleteProviderTraits, .providerAggregates, .setProviderAggregates,
             .consumerAllocations, .setConsumerAllocations, .deleteConsumerAllocations, .postAllocations,
-            .providerAllocations, .providerUsages, .usages, .allocationCandidates, .reshaper:
+            .providerAllocations, .providerUsages, .usages, .allocationCandidates, .reshaper, .computeFit:
             // Not the compute API's: the shell routes these elsewhere (``PlacementResponder/handle(_:_:)``).
             throw PlacementError.lookupFailed("")
         }

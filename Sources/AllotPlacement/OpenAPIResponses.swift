@@ -15,7 +15,9 @@ extension Endpoint {
     /// The endpoint's documentation at the newest microversion (an exhaustive switch: no endpoint can be left out).
     var documentation: EndpointDocumentation {
         switch self {
-        case .root: return .init(summary: "The version document (public).", success: [(200, "Versions")])
+        case .root:
+            return .init(summary: "The version document (public); a browser (Accept preferring text/html, no "
+                + "version header) is redirected to the console at /ui/.", success: [(200, "Versions"), (302, nil)])
         case .listProviders: return .init(summary: "List resource providers.", success: [(200, "Providers")])
         case .createProvider:
             return .init(summary: "Create a resource provider (before 1.20: 201 without a body).",
@@ -67,6 +69,9 @@ extension Endpoint {
             return .init(summary: "Allocation candidates for a request.", success: [(200, "AllocationCandidates")])
         case .reshaper:
             return .init(summary: "Move inventories and allocations atomically.", success: [(204, nil)])
+        case .computeFit:
+            return .init(summary: "Where does it fit: the provider trees allocation candidates would use, and why each "
+                + "other tree was left out (the query of GET /allocation_candidates).", success: [(200, "FitReport")])
         case .computeNodes: return .init(summary: "List compute nodes.", success: [(200, "ComputeNodes")])
         case .computeNode: return .init(summary: "Show a compute node.", success: [(200, "ComputeNode")])
         case .computeInstances: return .init(summary: "List instances.", success: [(200, "Instances")])

@@ -61,6 +61,8 @@ extension OpenAPIResponses {
                     required: ["resources"]))),
             ])),
             ("ComputeNodes", object([("nodes", array(map(anything)))])),
+            ("FitReport", object([("candidates", integer), ("fitting", array(map(anything))),
+                                  ("excluded", array(map(anything)))])),
             ("ComputeNode", map(anything)),
             ("Instance", object(
                 [("uuid", string), ("project_id", string), ("user_id", string), ("node", string), ("flavor", flavor),

@@ -13,7 +13,7 @@ extension PlacementResponder {
             .deleteProviderTraits:
             return Microversion(1, 6)
         case .usages: return Microversion(1, 9)
-        case .allocationCandidates: return Microversion(1, 10)
+        case .allocationCandidates, .computeFit: return Microversion(1, 10)
         case .postAllocations: return Microversion(1, 13)
         case .reshaper: return Microversion(1, 30)
         default: return .minimum

@@ -185,8 +185,38 @@ extension PlacementRoutes {
     }
 }
 
+/// A parsed `GET /allocation_candidates` query, its names resolved against the search state.
+struct CandidateSearch {
+    var query: CandidateQuery
+    var state: SearchState
+    var summaries: SummaryCache
+    /// Upstream answers with no candidates before searching (a trait no root has, an aggregate with no member, an
+    /// unknown `in_tree` provider, or a group that finds nothing before an unknown name).
+    var empty: Bool
+    /// The `in_tree` provider named that does not exist.
+    var unknownTree: String?
+}
+
 extension PlacementRoutes {
     func allocationCandidates(_ call: Call) async throws -> Reply {
+        let search = try await candidateSearch(call, explaining: false)
+        if search.empty {
+            return Reply.json(.object(["allocation_requests": .array([]), "provider_summaries": .object([:])]))
+                .cacheHeaders(call, lastModified: nil)
+        }
+        let snapshot = search.state.snapshot
+        let result = CandidateSolver.solve(search.query, in: snapshot)
+        let body = CandidateRenderer(
+            snapshot: snapshot, version: call.version, query: search.query, summaries: search.summaries
+        ).render(result)
+        return Reply(status: .ok, body: nil, headers: [(.contentType, "application/json")], raw: body)
+            .cacheHeaders(call, lastModified: nil)
+    }
+
+    /// Checks and parses the query as upstream does, and resolves its names. `explaining` (`GET /compute/v1/fit`):
+    /// an unknown name is always refused, and the query is built in full even where upstream answers empty at once,
+    /// so the explanation can say why.
+    func candidateSearch(_ call: Call, explaining: Bool) async throws -> CandidateSearch {
         try validateCandidateQuery(call)
         // The schema sees only the last `limit`; upstream then reads the first and fails with a 500 when it is not
         // a number. Every value must be a positive integer here, and the first one counts.
@@ -234,8 +264,8 @@ extension PlacementRoutes {
         let (state, summaries) = try await searchCache.state(from: store)
         let snapshot = state.snapshot
         let names = (classes: state.classes, traits: state.traits)
-        let empty = Reply.json(.object(["allocation_requests": .array([]), "provider_summaries": .object([:])]))
-            .cacheHeaders(call, lastModified: nil)
+        var empty = false
+        var unknownTree: String?
         // Step 7: names are resolved as upstream's search meets them, and an empty step ends the search with an
         // empty answer: root_required's traits, then the roots having them; then group by group in query order its
         // classes, member_of (no provider: empty), traits, in_tree (unknown: empty), and the group's own candidates
@@ -250,7 +280,7 @@ extension PlacementRoutes {
                 provider.parent == nil && required.isSubset(of: provider.traits)
                     && provider.traits.isDisjoint(with: forbidden)
             }
-            if !anchored { return empty }
+            if !anchored { empty = true }
         }
         var groups: [RequestGroup] = []
         func query(_ groups: [RequestGroup], sameSubtree: [[String]], limit: Int?) -> CandidateQuery {
@@ -262,18 +292,23 @@ extension PlacementRoutes {
                 randomSeed: randomizeCandidates ? UInt64.random(in: .min ... .max) : nil)
         }
         /// The refusal of a missing name, unless a group before it finds nothing on its own (then: empty).
-        func refuse(_ error: PlacementError) throws -> Reply {
+        func refuse(_ error: PlacementError) throws {
+            if explaining { throw error }
             for group in groups where !group.resources.isEmpty {
                 if CandidateSolver.solve(query([group], sameSubtree: [], limit: 1), in: snapshot).candidates.isEmpty {
-                    return empty
+                    empty = true
+                    return
                 }
             }
             throw error
         }
         for group in parsed {
+            // Upstream stops at the first empty step (explaining goes on, to name every constraint).
+            if empty, !explaining { break }
             if let unknown = group.resources.map(\.0).first(where: { !names.classes.contains($0) }) {
-                return try refuse(PlacementError.badRequest(
+                try refuse(PlacementError.badRequest(
                     "Invalid resource class in resources parameter: No such resource class \(unknown)."))
+                break
             }
             // Upstream's provider_ids_matching_aggregates: the providers in (any aggregate of) every member_of.
             if !group.memberOf.isEmpty {
@@ -282,26 +317,29 @@ extension PlacementRoutes {
                     let members = Set(anyOf.flatMap { snapshot.aggregateMembers[$0] ?? [] })
                     matching = matching.map { $0.intersection(members) } ?? members
                 }
-                if matching?.isEmpty ?? false { return empty }
+                if matching?.isEmpty ?? false { empty = true }
             }
+            if empty, !explaining { break }
             if let unknown = (group.required.flatMap { $0 } + group.forbidden).first(where: { !names.traits.contains($0) }) {
-                return try refuse(PlacementError.badRequest("No such trait(s): \(unknown)."))
+                try refuse(PlacementError.badRequest("No such trait(s): \(unknown)."))
+                break
             }
             var inTree: Int?
             if let uuid = group.inTree {
-                guard let index = snapshot.indexByUUID[uuid] else { return empty }
-                inTree = index
+                if let index = snapshot.indexByUUID[uuid] {
+                    inTree = index
+                } else {
+                    empty = true
+                    unknownTree = unknownTree ?? uuid
+                }
             }
             groups.append(RequestGroup(
                 suffix: group.suffix, resources: group.resources, requiredTraits: group.required,
                 forbiddenTraits: Set(group.forbidden), memberOf: group.memberOf,
                 forbiddenAggregates: Set(group.forbiddenAggregates), inTree: group.resources.isEmpty ? nil : inTree))
         }
-        let query = query(groups, sameSubtree: sameSubtree, limit: limit)
-        let result = CandidateSolver.solve(query, in: snapshot)
-        let body = CandidateRenderer(snapshot: snapshot, version: call.version, query: query, summaries: summaries)
-            .render(result)
-        return Reply(status: .ok, body: nil, headers: [(.contentType, "application/json")], raw: body)
-            .cacheHeaders(call, lastModified: nil)
+        return CandidateSearch(
+            query: query(groups, sameSubtree: sameSubtree, limit: limit), state: state, summaries: summaries,
+            empty: empty, unknownTree: unknownTree)
     }
 }

@@ -138,7 +138,8 @@ extension Endpoint {
         case .providerAllocations: return "placement:resource_providers:allocations:list"
         case .providerUsages: return "placement:resource_providers:usages"
         case .usages: return "placement:usages"
-        case .allocationCandidates: return "placement:allocation_candidates:list"
+        // Explaining candidates shows what listing them shows, and no more (capacity, traits, aggregates).
+        case .allocationCandidates, .computeFit: return "placement:allocation_candidates:list"
         case .reshaper: return "placement:reshaper:reshape"
         case .computeNodes, .computeNode, .computeInstances, .computeInstance, .computeMigrations, .computeMigration,
             .computeEvents:

@@ -16,6 +16,9 @@ extension RequestSchemas {
 
     static let flag = Schema.string(.init(enumValues: ["true", "false"]))
 
+    /// A count in a query: decimal digits.
+    static let pageNumber = Schema.string(.init(pattern: ("^[0-9]+$", { !$0.isEmpty && $0.allSatisfy(\.isNumber) })))
+
     /// The query parameters `endpoint` accepts at `version` (without the numbered or named group suffixes of
     /// `GET /allocation_candidates`); the handlers that refuse unknown parameters refuse all others.
     static func query(_ endpoint: Endpoint, _ version: Microversion) -> [QueryParameter] {
@@ -27,12 +30,21 @@ extension RequestSchemas {
                 QueryParameter(name: "associated", schema: flag, summary: "Only traits (not) on some provider."),
             ]
         case .usages: return usagesQuery(version)
-        case .allocationCandidates: return candidatesQuery(version)
+        case .allocationCandidates, .computeFit: return candidatesQuery(version)
         case .computeNodes:
             return [
                 QueryParameter(name: "topology", schema: .string(.init(enumValues: ["true", "false", "1", "0"])),
                                summary: "Include each node's NUMA topology and devices."),
                 QueryParameter(name: "host", summary: "Only the nodes of this host."),
+                QueryParameter(name: "limit", schema: pageNumber, summary: "At most this many nodes (1 to 1000); "
+                    + "with limit, offset, sort, q or state the answer also holds `total`, the number matching."),
+                QueryParameter(name: "offset", schema: pageNumber, summary: "Skip this many matching nodes."),
+                QueryParameter(name: "sort", summary: "hostname (default), instances, used:CLASS, free:CLASS or "
+                    + "usage:CLASS (used fraction); a leading '-' sorts in descending order."),
+                QueryParameter(name: "q", summary: "Only nodes whose hostname, uuid, host or a trait contains this "
+                    + "text (case-insensitive)."),
+                QueryParameter(name: "state", schema: .string(.init(enumValues: ["enabled", "disabled", "all"])),
+                               summary: "Only enabled or disabled nodes."),
             ]
         case .computeInstances:
             return [

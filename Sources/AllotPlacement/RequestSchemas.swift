@@ -25,7 +25,7 @@ enum RequestSchemas {
             .showInventory, .deleteInventory, .listResourceClasses, .showResourceClass, .deleteResourceClass,
             .listTraits, .showTrait, .createTrait, .deleteTrait, .providerTraits, .deleteProviderTraits,
             .providerAggregates, .consumerAllocations, .deleteConsumerAllocations, .providerAllocations,
-            .providerUsages, .usages, .allocationCandidates:
+            .providerUsages, .usages, .allocationCandidates, .computeFit:
             return nil
         case .computeNodes, .computeNode, .computeInstances, .computeBuild, .computeInstance, .computeDeleteInstance,
             .computeInstanceState, .computeInstanceAbort, .computeMigrations, .computeMove, .computeMigration,

@@ -49,6 +49,8 @@ enum Endpoint: Sendable {
     case consumerAllocations, setConsumerAllocations, deleteConsumerAllocations, postAllocations
     case providerAllocations, providerUsages, usages
     case allocationCandidates, reshaper
+    /// Allot's "where does it fit?": allocation candidates, and why every other provider tree was left out.
+    case computeFit
     // Allot's compute API (`/compute/v1`).
     case computeNodes, computeNode, computeInstances, computeBuild, computeInstance, computeDeleteInstance
     case computeInstanceState, computeInstanceAbort, computeMigrations, computeMove, computeMigration
@@ -103,6 +105,7 @@ extension Route {
         Route("/compute/v1/migrations/{uuid}", [(.get, .computeMigration)]),
         Route("/compute/v1/migrations/{uuid}/{action}", [(.post, .computeMigrationAction)]),
         Route("/compute/v1/audit", [(.post, .computeAudit)]),
+        Route("/compute/v1/fit", [(.get, .computeFit)]),
         Route("/compute/v1/events", [(.get, .computeEvents)]),
         Route("/compute/v1/ledger", [(.get, .computeLedgerInfo)]),
         Route("/compute/v1/ledger/{call}", [(.post, .computeLedger)]),
