@@ -18,6 +18,7 @@
 # can be made (ALLOT_TEST_CONFORMANCE=0 skips them).
 #
 # schemathesis: scripts/schemathesis.sh fuzzes `allot serve` from GET /openapi.json (ALLOT_TEST_SCHEMATHESIS=0 skips it).
+# Console: scripts/console-check.py drives headless Chromium against `allot serve` (ALLOT_TEST_CHROMIUM=0 skips it).
 #
 # In CI (CI set) a failed install fails the run; elsewhere those tests are skipped with a message.
 #
@@ -140,6 +141,23 @@ if [[ "${ALLOT_TEST_SCHEMATHESIS:-1}" != 0 ]]; then
     fi
 else
     unset ALLOT_TEST_SCHEMATHESIS
+fi
+
+# The console in a real headless Chromium (scripts/console-check.py, the DevTools protocol over a pipe: no package
+# to install). ALLOT_TEST_CHROMIUM=0 skips it; in CI a missing browser fails the run (.ci/run installs it).
+if [[ "${ALLOT_TEST_CHROMIUM:-1}" != 0 ]]; then
+    browser="$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)"
+    if [[ -n "$browser" ]]; then
+        export ALLOT_TEST_CHROMIUM="$browser"
+    elif [[ -n "${CI:-}" ]]; then
+        log "Chromium is not installed (apt-get install chromium)"
+        exit 1
+    else
+        log "Chromium is not installed (apt-get install chromium); the console's browser test is skipped"
+        unset ALLOT_TEST_CHROMIUM
+    fi
+else
+    unset ALLOT_TEST_CHROMIUM
 fi
 
 # Upstream's functional tests through ../shared/conformance (gabbi in its own venv).

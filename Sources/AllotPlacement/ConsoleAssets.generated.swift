@@ -3,5 +3,2733 @@
 
 /// The console's files by name, as written in Sources/AllotPlacement/Console.
 enum ConsoleAssets {
-    static let files: [String: String] = [:]
+    static let files: [String: String] = [
+        "api.js": ####"""
+// The API client: the session (auth mode, placement), the token (sessionStorage only), JSON requests with
+// X-Auth-Token, error documents, and a cache of node hostnames shared by every page.
+
+const TOKEN_KEY = 'allot.token';
+export const PLACEMENT_VERSION = 'placement 1.39';
+
+export const session = { auth: 'token', placement: true, loaded: false };
+
+let unauthorizedHandler = () => {};
+/** Called (once per burst) when the server answers 401: the token was cleared and login must show. */
+export function onUnauthorized(fn) { unauthorizedHandler = fn; }
+
+export class ApiError extends Error {
+  constructor(status, message, body = null) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.body = body;
+  }
+}
+export class AuthError extends ApiError {
+  constructor(message) { super(401, message); this.name = 'AuthError'; }
+}
+
+/** Reads /ui/session.json (public). On failure assumes token auth with Placement and says so. */
+export async function loadSession() {
+  try {
+    const resp = await fetch('/ui/session.json', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+    const doc = await resp.json();
+    session.auth = ['token', 'keystone', 'noauth'].includes(doc.auth) ? doc.auth : 'token';
+    session.placement = doc.placement !== false;
+    session.loaded = true;
+    return null;
+  } catch (err) {
+    session.loaded = false;
+    return `Could not read /ui/session.json (${err.message}); assuming token authentication.`;
+  }
+}
+
+export function getToken() {
+  if (session.auth === 'noauth') return 'admin';
+  try { return sessionStorage.getItem(TOKEN_KEY); } catch { return null; }
+}
+export function setToken(token) { try { sessionStorage.setItem(TOKEN_KEY, token); } catch { /* private mode */ } }
+export function clearToken() { try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ } }
+export function hasToken() { return Boolean(getToken()); }
+
+let unauthorizedPending = false;
+/** Clears the token and shows the login form with a message (a 401 seen anywhere). */
+export function reportUnauthorized(message) { unauthorized(message); }
+function unauthorized(message) {
+  if (session.auth === 'noauth') return;
+  clearToken();
+  if (unauthorizedPending) return;
+  unauthorizedPending = true;
+  // Several requests may fail together: report once.
+  setTimeout(() => { unauthorizedPending = false; }, 0);
+  try { unauthorizedHandler(message); } catch { /* the handler shows its own errors */ }
+}
+
+/** Headers for an API call. */
+export function apiHeaders({ placement = false, accept = 'application/json' } = {}) {
+  const headers = { Accept: accept };
+  const token = getToken();
+  if (token) headers['X-Auth-Token'] = token;
+  if (placement) headers['OpenStack-API-Version'] = PLACEMENT_VERSION;
+  return headers;
+}
+
+/** The message of an error document ({"errors": [{"detail"…}]}), or the text of the body. */
+export function errorMessage(body, fallback) {
+  if (body && typeof body === 'object') {
+    const first = Array.isArray(body.errors) ? body.errors[0] : null;
+    if (first) {
+      const detail = String(first.detail || first.title || '').trim();
+      // Placement's details start with a generic sentence and then the useful one after a blank line.
+      const parts = detail.split(/\n\s*\n/).map((p) => p.trim()).filter(Boolean);
+      return parts.length > 1 ? parts.slice(1).join(' ') : (parts[0] || fallback);
+    }
+    if (body.message) return String(body.message);
+    if (body.error) return typeof body.error === 'string' ? body.error : (body.error.message || fallback);
+  }
+  if (typeof body === 'string' && body.trim()) return body.trim().slice(0, 300);
+  return fallback;
+}
+
+/**
+ * GETs a path and returns its JSON. Throws ApiError (status 0 when the server cannot be reached), or AuthError
+ * after a 401 (the token is then cleared and the login form shown).
+ */
+export async function getJSON(path, options = {}) {
+  const resp = await send(path, options);
+  try {
+    return await resp.json();
+  } catch {
+    throw new ApiError(resp.status, `The answer to ${path} is not JSON.`);
+  }
+}
+
+/** GETs a path and returns its text. */
+export async function getText(path, options = {}) {
+  const resp = await send(path, { accept: 'text/plain', ...options });
+  return resp.text();
+}
+
+async function send(path, options) {
+  let resp;
+  try {
+    resp = await fetch(path, { headers: apiHeaders(options), cache: 'no-store', credentials: 'same-origin' });
+  } catch (err) {
+    throw new ApiError(0, `Cannot reach the server (${path}): ${err.message}`);
+  }
+  if (resp.status === 401) {
+    const message = 'The server refused the token (401 Unauthorized). Log in again.';
+    unauthorized(message);
+    throw new AuthError(message);
+  }
+  if (!resp.ok) {
+    let body = null;
+    const text = await resp.text().catch(() => '');
+    try { body = JSON.parse(text); } catch { body = text; }
+    const fallback = `${resp.status} ${resp.statusText || 'error'}`;
+    throw new ApiError(resp.status, `${path}: ${errorMessage(body, fallback)}`, body);
+  }
+  return resp;
+}
+
+/** Reports an error in the status line unless it is an AuthError (the login form already says it). */
+export function describe(err) {
+  if (err instanceof AuthError) return null;
+  if (err instanceof ApiError) return err.message;
+  return `Unexpected error: ${err && err.message ? err.message : err}`;
+}
+
+// ---- node hostnames ----
+
+/** uuid → hostname of every node seen (lists, details, events). */
+export const hostnames = new Map();
+const missing = new Set();
+const inflight = new Map();
+const queue = [];
+let active = 0;
+
+export function rememberNodes(nodes) {
+  for (const node of nodes || []) if (node && node.uuid) hostnames.set(node.uuid, node.hostname);
+}
+
+function pump() {
+  while (active < 4 && queue.length) {
+    const { uuid, resolve } = queue.shift();
+    active += 1;
+    getJSON(`/compute/v1/nodes/${encodeURIComponent(uuid)}`)
+      .then((node) => { hostnames.set(uuid, node.hostname); resolve(node.hostname); })
+      .catch(() => { missing.add(uuid); resolve(null); })
+      .finally(() => { active -= 1; inflight.delete(uuid); pump(); });
+  }
+}
+
+/** The hostname of a node: from the cache, or GET /compute/v1/nodes/<uuid> (four at a time). Null if unknown. */
+export function hostnameOf(uuid) {
+  if (!uuid) return Promise.resolve(null);
+  if (hostnames.has(uuid)) return Promise.resolve(hostnames.get(uuid));
+  if (missing.has(uuid)) return Promise.resolve(null);
+  if (inflight.has(uuid)) return inflight.get(uuid);
+  const promise = new Promise((resolve) => queue.push({ uuid, resolve }));
+  inflight.set(uuid, promise);
+  pump();
+  return promise;
+}
+
+/** Query string from an object, skipping empty values. */
+export function qs(params) {
+  const parts = [];
+  for (const [k, v] of Object.entries(params)) {
+    if (v === null || v === undefined || v === '') continue;
+    parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
+  }
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+"""####,
+        "app.js": ####"""
+// Entry point: session and login, hash routing, the top bar (navigation, live indicator, status, log out) and
+// the readiness signals the tests read (body data-page, data-ready, data-renders).
+
+import { h, clear, setStatus } from '/ui/dom.js';
+import { session, loadSession, hasToken, setToken, clearToken, onUnauthorized } from '/ui/api.js';
+import * as stream from '/ui/stream.js';
+import * as fleet from '/ui/fleet.js';
+import * as node from '/ui/node.js';
+import * as instances from '/ui/instances.js';
+import * as fit from '/ui/fit.js';
+import * as live from '/ui/live.js';
+
+const body = document.body;
+const main = document.getElementById('main');
+let current = null;
+let navigation = 0;
+let loggedIn = false;
+
+/** Parses the hash: {page, params}. Unknown routes go to the fleet. */
+export function parseRoute(hash) {
+  const path = String(hash || '').replace(/^#/, '');
+  const parts = path.split('/').filter(Boolean);
+  if (parts[0] === 'node' && parts[1]) return { page: 'node', params: { uuid: decodeURIComponent(parts[1]) } };
+  if (parts[0] === 'instances') return { page: 'instances', params: {} };
+  if (parts[0] === 'fit' && session.placement) return { page: 'fit', params: {} };
+  if (parts[0] === 'live') return { page: 'live', params: {} };
+  return { page: 'fleet', params: {} };
+}
+
+const PAGES = { fleet, node, instances, fit, live };
+const TITLES = { fleet: 'Fleet', node: 'Node', instances: 'Instances and moves', fit: 'Where does it fit?', live: 'Live', login: 'Log in' };
+
+function unmountCurrent() {
+  if (current) { try { current.unmount(); } catch { /* already gone */ } }
+  current = null;
+}
+
+async function navigate(options = {}) {
+  if (!loggedIn) return;
+  const gen = ++navigation;
+  body.dataset.ready = '0';
+  const route = parseRoute(location.hash);
+  const canonical = route.page === 'node' ? `#/node/${encodeURIComponent(route.params.uuid)}` : `#/${route.page}`;
+  if (location.hash !== canonical && !(route.page === 'node')) history.replaceState(null, '', canonical);
+  unmountCurrent();
+  clear(main);
+  body.dataset.page = route.page;
+  document.title = `${TITLES[route.page]} · Allot`;
+  for (const a of document.querySelectorAll('#nav a')) {
+    const active = a.dataset.nav === route.page || (route.page === 'node' && a.dataset.nav === 'fleet');
+    a.classList.toggle('active', active);
+    if (active) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  try {
+    current = PAGES[route.page].mount(main, route.params, { focusSearch: options.focusSearch });
+    await current.ready;
+  } catch (err) {
+    setStatus(`Could not show the page: ${err && err.message ? err.message : err}`, 'error');
+  }
+  if (gen === navigation && loggedIn) body.dataset.ready = '1';
+}
+
+function showLogin(message = '') {
+  loggedIn = false;
+  navigation += 1;
+  stream.stop();
+  unmountCurrent();
+  clear(main);
+  body.dataset.page = 'login';
+  document.title = 'Log in · Allot';
+  const input = h('input', { id: 'login-token', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true, placeholder: session.auth === 'keystone' ? 'Keystone token' : 'Token' });
+  const msg = h('p', { id: 'login-message', class: `login-message${message ? ' shown' : ''}`, role: 'alert', text: message });
+  const form = h('form', { id: 'login-form', class: 'login-form', autocomplete: 'off', novalidate: true },
+    h('h1', null, 'Allot console'),
+    h('p', { class: 'muted' }, session.auth === 'keystone'
+      ? 'Paste a Keystone token (openstack token issue -f value -c id). It stays in this tab only.'
+      : 'Enter an API token. It stays in this tab only (session storage).'),
+    h('label', { for: 'login-token' }, 'Token'), input, msg,
+    h('button', { type: 'submit', class: 'primary', id: 'login-submit' }, 'Log in'));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const token = input.value.trim();
+    if (!token) { msg.textContent = 'Enter a token.'; msg.classList.add('shown'); return; }
+    setToken(token);
+    input.value = '';
+    enter();
+  });
+  main.appendChild(h('div', { class: 'page page-login' }, form));
+  input.focus();
+  body.dataset.ready = '1';
+}
+
+function enter() {
+  loggedIn = true;
+  setStatus('');
+  stream.start();
+  navigate();
+}
+
+function setupTopBar() {
+  const indicator = document.getElementById('live-indicator');
+  const label = indicator.querySelector('.label');
+  stream.onState((state, reason) => {
+    indicator.dataset.state = state;
+    if (label) label.textContent = state === 'open' ? 'live' : 'offline';
+    indicator.title = state === 'open' ? 'Event stream connected' : `Event stream closed${reason ? `: ${reason}` : ''}`;
+  });
+  const logout = document.getElementById('logout');
+  logout.hidden = session.auth === 'noauth';
+  logout.addEventListener('click', () => {
+    clearToken();
+    showLogin('Logged out.');
+  });
+  const fitLink = document.querySelector('#nav a[data-nav="fit"]');
+  if (fitLink) fitLink.hidden = !session.placement;
+  body.dataset.auth = session.auth;
+  body.dataset.placement = String(session.placement);
+}
+
+document.addEventListener('keydown', (e) => {
+  if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey || !loggedIn) return;
+  const t = e.target;
+  if (t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName))) return;
+  e.preventDefault();
+  if (body.dataset.page === 'fleet' && current && current.focusSearch) current.focusSearch();
+  else { location.hash = '#/fleet'; pendingFocus = true; }
+});
+let pendingFocus = false;
+
+window.addEventListener('hashchange', () => {
+  const focus = pendingFocus;
+  pendingFocus = false;
+  navigate({ focusSearch: focus });
+});
+window.addEventListener('unhandledrejection', (e) => {
+  // Nothing should get here; if something does, say so in the page rather than only in the console.
+  e.preventDefault();
+  setStatus(`Unexpected error: ${e.reason && e.reason.message ? e.reason.message : e.reason}`, 'error');
+});
+
+onUnauthorized((message) => { showLogin(message); });
+
+async function boot() {
+  body.dataset.ready = '0';
+  if (!body.dataset.renders) body.dataset.renders = '0';
+  const problem = await loadSession();
+  setupTopBar();
+  if (problem) setStatus(problem, 'error');
+  if (session.auth === 'noauth' || hasToken()) enter();
+  else showLogin();
+}
+
+boot();
+
+"""####,
+        "charts.js": ####"""
+// Inline SVG charts built with createElementNS: a time-series line chart and a lane timeline.
+
+import { s, svgTitle, clear, fmtClock } from '/ui/dom.js';
+
+/** A "nice" upper bound for an axis (1, 2, 2.5, 5 × 10^n). */
+export function niceCeil(value) {
+  if (!(value > 0)) return 1;
+  const exp = Math.pow(10, Math.floor(Math.log10(value)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (value <= m * exp + 1e-12) return m * exp;
+  return 10 * exp;
+}
+
+export function fmtValue(v, unit = '') {
+  if (v === null || v === undefined || Number.isNaN(v)) return '–';
+  const a = Math.abs(v);
+  let t;
+  if (a === 0) t = '0';
+  else if (a >= 1000) t = `${Math.round(v / 100) / 10}k`;
+  else if (a >= 100) t = String(Math.round(v));
+  else if (a >= 10) t = String(Math.round(v * 10) / 10);
+  else if (a >= 0.01) t = String(Math.round(v * 100) / 100);
+  else t = v.toExponential(1);
+  return unit ? `${t} ${unit}` : t;
+}
+
+const W = 420, H = 170, ML = 44, MR = 62, MT = 12, MB = 22;
+
+/**
+ * Draws a line chart into svg (emptied first). series: [{name, cls, points: [[t, v|null], …]}] with t in epoch
+ * seconds; a null value leaves a gap. Sets data-points and data-last on the svg.
+ */
+export function lineChart(svg, { series, xMin, xMax, unit = '', label = '' }) {
+  clear(svg);
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', label);
+  svg.classList.add('chart');
+  const pw = W - ML - MR, ph = H - MT - MB;
+  const all = series.flatMap((sr) => sr.points.filter((p) => p[1] !== null && p[0] >= xMin && p[0] <= xMax));
+  const yMax = niceCeil(Math.max(0, ...all.map((p) => p[1])) * 1.05 || 1);
+  const x = (t) => ((t - xMin) / Math.max(1, xMax - xMin)) * pw;
+  const y = (v) => ph - (v / yMax) * ph;
+
+  const axes = s('g', { class: 'axes', transform: `translate(${ML},${MT})` });
+  for (const frac of [0, 0.5, 1]) {
+    const yy = y(yMax * frac);
+    axes.appendChild(s('line', { class: frac === 0 ? 'axis' : 'grid', x1: 0, x2: pw, y1: yy, y2: yy }));
+    axes.appendChild(s('text', { class: 'tick', x: -5, y: yy + 3, 'text-anchor': 'end', text: fmtValue(yMax * frac) }));
+  }
+  axes.appendChild(s('line', { class: 'axis', x1: 0, x2: 0, y1: 0, y2: ph }));
+  const span = xMax - xMin;
+  const step = span > 600 ? 300 : 60;
+  for (let t = xMax; t >= xMin - 1e-6; t -= step) {
+    const xx = x(t);
+    axes.appendChild(s('line', { class: 'grid', x1: xx, x2: xx, y1: 0, y2: ph }));
+    const ago = Math.round((xMax - t) / 60);
+    axes.appendChild(s('text', { class: 'tick', x: xx, y: ph + 14, 'text-anchor': ago === 0 ? 'end' : 'middle', text: ago === 0 ? 'now' : `-${ago}m` }));
+  }
+  svg.appendChild(axes);
+
+  // The plot area is a nested <svg>: it clips what falls outside it.
+  const plot = s('svg', { class: 'plot', x: ML, y: MT, width: pw, height: ph, viewBox: `0 0 ${pw} ${ph}`, overflow: 'hidden' });
+  svg.appendChild(plot);
+  let lastValue = null;
+  let count = 0;
+  series.forEach((sr, index) => {
+    let d = '';
+    let pen = false;
+    for (const [t, v] of sr.points) {
+      if (v === null || t < xMin || t > xMax) { pen = false; continue; }
+      d += `${pen ? 'L' : 'M'}${x(t).toFixed(1)} ${y(v).toFixed(1)} `;
+      pen = true;
+      count += 1;
+    }
+    if (d) plot.appendChild(s('path', { class: `line ${sr.cls || `series-${index}`}`, d: d.trim() }, svgTitle(sr.name || label)));
+    const last = [...sr.points].reverse().find((p) => p[1] !== null && p[0] >= xMin);
+    if (last) {
+      plot.appendChild(s('circle', { class: `dot ${sr.cls || `series-${index}`}`, cx: x(last[0]), cy: y(last[1]), r: 2.5 }));
+      if (index === 0) lastValue = last[1];
+      svg.appendChild(s('text', {
+        class: `last ${sr.cls || `series-${index}`}`, x: ML + pw + 4, y: Math.max(MT + 8, Math.min(MT + ph, MT + y(last[1]) + 4 + index * 11)),
+        text: fmtValue(last[1], unit),
+      }));
+    }
+  });
+  if (count === 0) {
+    svg.appendChild(s('text', { class: 'empty', x: ML + pw / 2, y: MT + ph / 2, 'text-anchor': 'middle', text: 'no data yet' }));
+  }
+  svg.dataset.points = String(count);
+  svg.dataset.last = lastValue === null ? '' : String(lastValue);
+}
+
+/**
+ * Draws a timeline: one lane per item, marks at times, joined by a line. lanes: [{label, title, marks:
+ * [{t, cls, title}]}]. xMin/xMax in epoch seconds.
+ */
+export function timeline(svg, { lanes, xMin, xMax, empty = 'no moves yet' }) {
+  clear(svg);
+  const LW = 150, LH = 20, TOP = 8, BOTTOM = 22, RIGHT = 16, WIDTH = 900;
+  const height = TOP + BOTTOM + Math.max(1, lanes.length) * LH;
+  svg.setAttribute('viewBox', `0 0 ${WIDTH} ${height}`);
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', 'timeline of moves');
+  svg.classList.add('timeline');
+  const pw = WIDTH - LW - RIGHT;
+  const x = (t) => LW + ((t - xMin) / Math.max(1, xMax - xMin)) * pw;
+  // Time axis.
+  const axisY = TOP + Math.max(1, lanes.length) * LH + 2;
+  svg.appendChild(s('line', { class: 'axis', x1: LW, x2: LW + pw, y1: axisY, y2: axisY }));
+  for (let i = 0; i <= 4; i += 1) {
+    const t = xMin + ((xMax - xMin) * i) / 4;
+    svg.appendChild(s('line', { class: 'grid', x1: x(t), x2: x(t), y1: TOP, y2: axisY }));
+    svg.appendChild(s('text', { class: 'tick', x: x(t), y: axisY + 14, 'text-anchor': i === 0 ? 'start' : (i === 4 ? 'end' : 'middle'), text: fmtClock(t) }));
+  }
+  if (!lanes.length) {
+    svg.appendChild(s('text', { class: 'empty', x: LW + pw / 2, y: TOP + LH / 2 + 4, 'text-anchor': 'middle', text: empty }));
+  }
+  lanes.forEach((lane, i) => {
+    const yy = TOP + i * LH + LH / 2;
+    const g = s('g', { class: `lane ${lane.cls || ''}`.trim(), dataset: lane.dataset || {} });
+    g.appendChild(s('text', { class: 'lane-label', x: LW - 8, y: yy + 4, 'text-anchor': 'end', text: lane.label }, svgTitle(lane.title || lane.label)));
+    const marks = lane.marks.filter((m) => m.t >= xMin && m.t <= xMax).sort((a, b) => a.t - b.t);
+    if (marks.length > 1) {
+      g.appendChild(s('line', { class: 'lane-line', x1: x(marks[0].t), x2: x(marks[marks.length - 1].t), y1: yy, y2: yy }));
+    }
+    if (lane.open && marks.length) {
+      g.appendChild(s('line', { class: 'lane-line open', x1: x(marks[marks.length - 1].t), x2: LW + pw, y1: yy, y2: yy }));
+    }
+    for (const m of marks) {
+      g.appendChild(s('circle', { class: `mark ${m.cls || ''}`.trim(), cx: x(m.t).toFixed(1), cy: yy, r: 4.5 }, svgTitle(m.title || '')));
+    }
+    svg.appendChild(g);
+  });
+  svg.dataset.lanes = String(lanes.length);
+}
+
+"""####,
+        "dom.js": ####"""
+// DOM and formatting helpers. Every element is built with createElement and textContent: never from markup
+// strings, so names coming from the API always render as text.
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else if (child instanceof Node) el.appendChild(child);
+    else el.appendChild(document.createTextNode(String(child)));
+  }
+}
+
+/** Builds an HTML element. attrs: class, text, title, dataset {}, on {event: fn}, props (hidden, value, …),
+ * anything else as an attribute. `style` is refused: the CSP forbids inline style attributes. */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  if (attrs) {
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === 'class') el.className = value;
+      else if (key === 'text') el.textContent = String(value);
+      else if (key === 'dataset') { for (const [k, v] of Object.entries(value)) if (v !== null && v !== undefined) el.dataset[k] = String(v); }
+      else if (key === 'on') { for (const [k, fn] of Object.entries(value)) el.addEventListener(k, fn); }
+      else if (key === 'style') throw new Error('inline style attributes are not allowed');
+      else if (key === 'hidden' || key === 'value' || key === 'checked' || key === 'disabled' || key === 'selected') el[key] = value;
+      else el.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+/** Builds an SVG element; attrs are set with setAttribute (class, dataset and text as for h). */
+export function s(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  if (attrs) {
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === 'text') el.textContent = String(value);
+      else if (key === 'dataset') { for (const [k, v] of Object.entries(value)) el.dataset[k] = String(v); }
+      else if (key === 'style') throw new Error('inline style attributes are not allowed');
+      else el.setAttribute(key, String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+/** An SVG <title> child (a tooltip). */
+export function svgTitle(text) { return s('title', { text }); }
+
+export function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); return el; }
+
+export function debounce(fn, ms) {
+  let timer = null;
+  const wrapped = (...args) => {
+    if (timer !== null) clearTimeout(timer);
+    timer = setTimeout(() => { timer = null; fn(...args); }, ms);
+  };
+  wrapped.cancel = () => { if (timer !== null) clearTimeout(timer); timer = null; };
+  return wrapped;
+}
+
+// ---- status line ----
+
+let statusTimer = null;
+/** Shows a message in the #status line. kind: info | error | ok. Info and ok messages fade after a while. */
+export function setStatus(text, kind = 'info') {
+  const el = document.getElementById('status');
+  if (!el) return;
+  el.textContent = text || '';
+  el.dataset.kind = text ? kind : '';
+  el.title = text || '';
+  if (statusTimer) clearTimeout(statusTimer);
+  statusTimer = null;
+  if (text && kind !== 'error') statusTimer = setTimeout(() => { el.textContent = ''; el.dataset.kind = ''; el.title = ''; }, 6000);
+}
+
+/** Clears the status line when it shows an error (a page loaded fine after an earlier failure). */
+export function clearErrorStatus() {
+  const el = document.getElementById('status');
+  if (el && el.dataset.kind === 'error') setStatus('');
+}
+
+// ---- resources ----
+
+export const STANDARD_CLASSES = ['VCPU', 'PCPU', 'MEMORY_MB', 'DISK_GB'];
+
+/** Orders resource classes: VCPU, PCPU, MEMORY_MB, DISK_GB, then the others alphabetically. */
+export function orderClasses(classes) {
+  const set = new Set(classes);
+  const out = STANDARD_CLASSES.filter((c) => set.has(c));
+  const rest = [...set].filter((c) => !STANDARD_CLASSES.includes(c)).sort();
+  return out.concat(rest);
+}
+
+/** Capacity of an inventory: floor((total - reserved) * allocation_ratio). */
+export function capacity(inv) {
+  if (!inv) return 0;
+  const ratio = Number(inv.allocation_ratio ?? 1);
+  return Math.max(0, Math.floor((Number(inv.total || 0) - Number(inv.reserved || 0)) * ratio + 1e-9));
+}
+
+const group = (n) => {
+  const neg = n < 0;
+  let t = String(Math.abs(Math.round(n)));
+  t = t.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return neg ? '-' + t : t;
+};
+
+/** A number with thousands separators, or a short decimal. */
+export function fmtNum(n) {
+  if (n === null || n === undefined || Number.isNaN(Number(n))) return '–';
+  n = Number(n);
+  if (Number.isInteger(n)) return group(n);
+  if (Math.abs(n) >= 100) return group(n);
+  return String(Math.round(n * 100) / 100);
+}
+
+/** An amount of a resource class in readable units (MEMORY_MB in GiB, DISK_GB in GB/TB). */
+export function fmtAmount(rc, n) {
+  n = Number(n || 0);
+  if (rc === 'MEMORY_MB') {
+    if (Math.abs(n) < 1024) return `${fmtNum(n)} MiB`;
+    const g = n / 1024;
+    return `${Math.abs(g) >= 100 ? fmtNum(Math.round(g)) : (Math.round(g * 10) / 10)} GiB`;
+  }
+  if (rc === 'DISK_GB') {
+    if (Math.abs(n) < 10000) return `${fmtNum(n)} GB`;
+    return `${Math.round(n / 100) / 10} TB`;
+  }
+  return fmtNum(n);
+}
+
+/** Short label for a used/capacity pair in the class's units. */
+export function fmtPair(rc, used, cap) {
+  if (rc === 'MEMORY_MB' && cap >= 1024) {
+    const u = used / 1024, c = cap / 1024;
+    const r = (x) => (x >= 100 ? Math.round(x) : Math.round(x * 10) / 10);
+    return `${r(u)}/${r(c)} GiB`;
+  }
+  return `${fmtNum(used)}/${fmtNum(cap)}`;
+}
+
+/** The numbers of one class on one node: used, reserved, total, capacity, ratio, free. */
+export function classNumbers(node, rc) {
+  const inv = node.inventories && node.inventories[rc];
+  if (!inv) return null;
+  const used = Number((node.usage && node.usage[rc]) || 0);
+  const cap = capacity(inv);
+  const ratio = Number(inv.allocation_ratio ?? 1);
+  return { rc, used, reserved: Number(inv.reserved || 0), total: Number(inv.total || 0), capacity: cap, ratio, free: cap - used, inv };
+}
+
+/**
+ * A usage bar: used / reserved / free segments. `n` is from classNumbers (or aggregated numbers with
+ * reservedScaled set and ratio null). className defaults to "bar".
+ */
+export function resourceBar(n, className = 'bar') {
+  const ratio = n.ratio === null || n.ratio === undefined ? null : n.ratio;
+  const reservedScaled = n.reservedScaled ?? n.reserved * (ratio ?? 1);
+  const whole = Math.max(n.capacity + reservedScaled, n.used + reservedScaled, 1);
+  const pct = (x) => `${Math.max(0, Math.min(100, (x / whole) * 100)).toFixed(2)}%`;
+  const usedPart = Math.min(n.used, whole);
+  const freePart = Math.max(0, n.capacity - n.used);
+  const usedEl = h('span', { class: 'seg seg-used' });
+  const resEl = h('span', { class: 'seg seg-reserved' });
+  const freeEl = h('span', { class: 'seg seg-free' });
+  usedEl.style.width = pct(usedPart);
+  resEl.style.width = pct(reservedScaled);
+  freeEl.style.width = pct(freePart);
+  const frac = n.capacity > 0 ? n.used / n.capacity : (n.used > 0 ? 1 : 0);
+  const over = n.used > n.capacity;
+  const title = `${n.rc}: used ${fmtNum(n.used)} of capacity ${fmtNum(n.capacity)} (${Math.round(frac * 100)}%)` +
+    `\ntotal ${fmtNum(n.total)}, reserved ${fmtNum(n.reserved)}` +
+    (ratio !== null ? `, allocation ratio ${fmtNum(ratio)}` : '') +
+    `\nfree ${fmtNum(n.capacity - n.used)}` + (over ? '\nover capacity' : '');
+  return h('div', {
+    class: className + (over ? ' over' : '') + (frac >= 0.9 ? ' hot' : ''),
+    title,
+    dataset: {
+      rc: n.rc, used: n.used, reserved: n.reserved, total: n.total, capacity: n.capacity,
+      ratio: ratio === null ? null : ratio,
+    },
+  },
+  h('span', { class: 'bar-track' }, usedEl, resEl, freeEl),
+  h('span', { class: 'bar-label' }, fmtPair(n.rc, n.used, n.capacity)),
+  ratio !== null && ratio !== 1 ? h('span', { class: 'bar-ratio', text: `×${fmtNum(ratio)}` }) : null);
+}
+
+// ---- time ----
+
+const pad = (n) => String(n).padStart(2, '0');
+export function fmtClock(epoch) {
+  if (!epoch) return '–';
+  const d = new Date(epoch * 1000);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+export function fmtDateTime(epoch) {
+  if (!epoch) return '–';
+  const d = new Date(epoch * 1000);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${fmtClock(epoch)}`;
+}
+/** "12 s ago", "3 min ago", … relative to now (client clock). */
+export function fmtAgo(epoch, now = Date.now() / 1000) {
+  if (!epoch) return 'never';
+  const d = Math.max(0, now - epoch);
+  if (d < 60) return `${Math.round(d)} s ago`;
+  if (d < 3600) return `${Math.round(d / 60)} min ago`;
+  if (d < 86400) return `${Math.round(d / 3600)} h ago`;
+  return `${Math.round(d / 86400)} d ago`;
+}
+
+export function shortId(uuid) { return uuid ? String(uuid).slice(0, 8) : '–'; }
+
+export function nodeHref(uuid) { return `#/node/${encodeURIComponent(uuid)}`; }
+
+/** A section with a heading and a body element; returns { section, body }. */
+export function section(id, title, ...extra) {
+  const body = h('div', { class: 'section-body' });
+  const section = h('section', { id, class: 'panel' }, h('h2', null, title, ...extra), body);
+  return { section, body };
+}
+
+/** A message element (info, empty, error or denied) for a section body. */
+export function note(text, kind = 'empty') { return h('p', { class: `note note-${kind}`, text }); }
+
+export function flavorText(f) {
+  if (!f) return '–';
+  const disk = Number(f.root_gb || 0) + Number(f.ephemeral_gb || 0);
+  return `${f.name || 'flavor'} · ${f.vcpus} vCPU · ${fmtAmount('MEMORY_MB', f.memory_mb)} · ${disk} GB`;
+}
+
+"""####,
+        "fit.js": ####"""
+// "Where does it fit?": builds an allocation-candidates query from a flavor as Nova does (or takes a raw
+// one), asks GET /compute/v1/fit, and shows which provider trees fit and why the others were left out. The last
+// result stays in module state: the fleet page marks its rows with it.
+
+import { h, clear, setStatus, clearErrorStatus, fmtNum, nodeHref, note, orderClasses } from '/ui/dom.js';
+import { getJSON, describe, session, ApiError, errorMessage } from '/ui/api.js';
+
+/** The last fit result: {query, candidates, fitting: Set(uuid), excluded: Map(uuid → reasons), doc}. */
+export const fitState = { result: null, form: { vcpus: '2', memory: '2048', disk: '10', extra: '', raw: '' } };
+export function clearFit() { fitState.result = null; }
+
+/** Parses extra specs, one key=value a line ('#' starts a comment). Returns {specs: [[k, v]], errors}. */
+export function parseExtraSpecs(text) {
+  const specs = [];
+  const errors = [];
+  String(text || '').split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const eq = line.indexOf('=');
+    if (eq <= 0) { errors.push(`line ${i + 1}: expected key=value`); return; }
+    specs.push([line.slice(0, eq).trim(), line.slice(eq + 1).trim()]);
+  });
+  return { specs, errors };
+}
+
+const CLASS_RE = /^[A-Z0-9_]+$/;
+const TRAIT_RE = /^[A-Z0-9_]+$/;
+
+function orderResources(map) {
+  return orderClasses([...map.keys()]).map((rc) => `${rc}:${map.get(rc)}`).join(',');
+}
+
+/**
+ * Builds the allocation-candidates query for a flavor the way Nova does: resources=VCPU (or PCPU with
+ * hw:cpu_policy=dedicated),MEMORY_MB,DISK_GB, overridden by resources[N]:CLASS=amount (0 removes), traits from
+ * trait[N]:NAME=required|forbidden (forbidden as !NAME), hw:cpu_thread_policy with dedicated CPUs, group_policy.
+ * Returns {query, errors, ignored}.
+ */
+export function buildFitQuery({ vcpus = 0, memory = 0, disk = 0, extra = '' } = {}) {
+  const errors = [];
+  const ignored = [];
+  const num = (v, name) => {
+    const text = String(v ?? '').trim();
+    if (text === '') return 0;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 0) { errors.push(`${name} must be a whole number ≥ 0`); return 0; }
+    return n;
+  };
+  const v = num(vcpus, 'vCPUs');
+  const m = num(memory, 'memory');
+  const d = num(disk, 'disk');
+  const parsed = parseExtraSpecs(extra);
+  errors.push(...parsed.errors);
+  const groups = new Map(); // suffix → {resources: Map, required: Set, forbidden: Set}
+  const group = (suffix) => {
+    if (!groups.has(suffix)) groups.set(suffix, { resources: new Map(), required: new Set(), forbidden: new Set() });
+    return groups.get(suffix);
+  };
+  const unnumbered = group('');
+  const spec = new Map(parsed.specs);
+  const dedicated = String(spec.get('hw:cpu_policy') || '').toLowerCase() === 'dedicated';
+  if (v > 0) unnumbered.resources.set(dedicated ? 'PCPU' : 'VCPU', v);
+  if (m > 0) unnumbered.resources.set('MEMORY_MB', m);
+  if (d > 0) unnumbered.resources.set('DISK_GB', d);
+  let groupPolicy = null;
+  for (const [key, value] of parsed.specs) {
+    let match;
+    if ((match = /^resources([A-Za-z0-9_-]*):(.+)$/.exec(key))) {
+      const rc = match[2].trim();
+      const amount = Number(value);
+      if (!CLASS_RE.test(rc)) { errors.push(`${key}: "${rc}" is not a resource class name`); continue; }
+      if (!Number.isInteger(amount) || amount < 0) { errors.push(`${key}: the amount must be a whole number ≥ 0`); continue; }
+      const g = group(match[1]);
+      if (amount === 0) g.resources.delete(rc); else g.resources.set(rc, amount);
+      // An explicit VCPU or PCPU amount replaces the flavor's CPUs of the other kind (as Nova does).
+      if (match[1] === '' && amount > 0 && (rc === 'PCPU' || rc === 'VCPU')) g.resources.delete(rc === 'PCPU' ? 'VCPU' : 'PCPU');
+    } else if ((match = /^trait([A-Za-z0-9_-]*):(.+)$/.exec(key))) {
+      const trait = match[2].trim();
+      if (!TRAIT_RE.test(trait)) { errors.push(`${key}: "${trait}" is not a trait name`); continue; }
+      const g = group(match[1]);
+      const want = value.toLowerCase();
+      if (want === 'required') { g.required.add(trait); g.forbidden.delete(trait); }
+      else if (want === 'forbidden') { g.forbidden.add(trait); g.required.delete(trait); }
+      else errors.push(`${key}: the value must be required or forbidden`);
+    } else if (key === 'hw:cpu_policy') {
+      if (!['dedicated', 'shared', 'mixed'].includes(value.toLowerCase())) errors.push(`hw:cpu_policy: unknown policy "${value}"`);
+    } else if (key === 'hw:cpu_thread_policy') {
+      const policy = value.toLowerCase();
+      if (dedicated && policy === 'isolate') unnumbered.forbidden.add('HW_CPU_HYPERTHREADING');
+      else if (dedicated && policy === 'require') unnumbered.required.add('HW_CPU_HYPERTHREADING');
+      else if (!['prefer', 'isolate', 'require'].includes(policy)) errors.push(`hw:cpu_thread_policy: unknown policy "${value}"`);
+    } else if (key === 'group_policy') {
+      if (!['none', 'isolate'].includes(value)) errors.push('group_policy must be none or isolate');
+      else groupPolicy = value;
+    } else {
+      ignored.push(key);
+    }
+  }
+  const parts = [];
+  const suffixes = [...groups.keys()].sort((a, b) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b, undefined, { numeric: true })));
+  let numbered = 0;
+  for (const suffix of suffixes) {
+    const g = groups.get(suffix);
+    if (!g.resources.size && !g.required.size && !g.forbidden.size) continue;
+    if (suffix !== '') {
+      numbered += 1;
+      if (!g.resources.size) { errors.push(`group ${suffix} asks for traits but no resources`); continue; }
+    }
+    if (g.resources.size) parts.push(`resources${suffix}=${orderResources(g.resources)}`);
+    const traits = [...[...g.required].sort(), ...[...g.forbidden].sort().map((t) => `!${t}`)];
+    if (traits.length) parts.push(`required${suffix}=${traits.join(',')}`);
+  }
+  if (numbered > 1 && !groupPolicy) groupPolicy = 'none';
+  if (groupPolicy && numbered > 0) parts.push(`group_policy=${groupPolicy}`);
+  if (!groups.get('').resources.size && numbered === 0) errors.push('Ask for at least one resource.');
+  return { query: parts.join('&'), errors, ignored };
+}
+
+/** Normalises a raw query: no leading "?" and no surrounding spaces. */
+export function cleanRaw(raw) { return String(raw || '').trim().replace(/^\?/, ''); }
+
+/** Turns the API answer into the module's result. */
+export function toResult(query, doc) {
+  const fitting = new Set((doc.fitting || []).map((x) => x.uuid));
+  const excluded = new Map((doc.excluded || []).map((x) => [x.uuid, x.reasons || []]));
+  return { query, candidates: doc.candidates, fitting, excluded, doc, at: Date.now() };
+}
+
+const KIND_LABELS = {
+  capacity: 'capacity', max_unit: 'max unit', min_unit: 'min unit', step_size: 'step size', no_inventory: 'no inventory',
+  trait_missing: 'trait missing', trait_forbidden: 'forbidden trait', root_trait_missing: 'root trait missing',
+  root_trait_forbidden: 'root trait forbidden', aggregate: 'aggregate', aggregate_forbidden: 'forbidden aggregate',
+  not_in_tree: 'not in tree', nested_tree: 'nested tree', combination: 'combination',
+};
+
+function reasonEl(r) {
+  const bits = [];
+  if (r.group !== undefined && r.group !== null && r.group !== '') bits.push(`group ${r.group}`);
+  if (r.resource_class) bits.push(r.resource_class);
+  if (r.provider_name || r.provider) bits.push(`on ${r.provider_name || r.provider}`);
+  if (r.requested !== undefined && r.requested !== null) bits.push(`requested ${fmtNum(r.requested)}`);
+  if (r.limit !== undefined && r.limit !== null) bits.push(`limit ${fmtNum(r.limit)}`);
+  if ((r.traits || []).length) bits.push(`traits ${r.traits.join(', ')}`);
+  if ((r.aggregates || []).length) bits.push(`aggregates ${r.aggregates.join(', ')}`);
+  return h('li', { class: 'reason', dataset: { kind: r.kind, rc: r.resource_class || null }, title: bits.join(' · ') },
+    h('span', { class: 'reason-kind', text: KIND_LABELS[r.kind] || r.kind }), ' ', h('span', { class: 'reason-detail', text: r.detail || bits.join(' · ') || r.kind }));
+}
+
+export function mount(root, _params) {
+  let alive = true;
+  const page = h('div', { class: 'page page-fit' });
+  root.appendChild(page);
+  if (!session.placement) {
+    page.appendChild(h('section', { class: 'panel' }, h('h2', null, 'Where does it fit?'),
+      note('This server is an allot agent without Placement: there are no allocation candidates to ask about.', 'info')));
+    return { ready: Promise.resolve(), unmount() { alive = false; } };
+  }
+  const f = fitState.form;
+  const vcpus = h('input', { id: 'fit-vcpus', type: 'number', min: '0', step: '1', value: f.vcpus, inputmode: 'numeric' });
+  const memory = h('input', { id: 'fit-memory', type: 'number', min: '0', step: '1', value: f.memory, inputmode: 'numeric' });
+  const disk = h('input', { id: 'fit-disk', type: 'number', min: '0', step: '1', value: f.disk, inputmode: 'numeric' });
+  const extra = h('textarea', { id: 'fit-extra', rows: '5', spellcheck: 'false', placeholder: 'hw:cpu_policy=dedicated\ntrait:HW_CPU_X86_AVX2=required\ntrait:CUSTOM_GPU_READY=forbidden\nresources:DISK_GB=0' });
+  extra.value = f.extra;
+  const raw = h('input', { id: 'fit-raw', type: 'text', spellcheck: 'false', autocomplete: 'off', placeholder: 'resources=VCPU:2,MEMORY_MB:2048&required=HW_CPU_X86_AVX2&member_of=…', value: f.raw });
+  const submit = h('button', { type: 'submit', class: 'primary', id: 'fit-submit' }, 'Where does it fit?');
+  const errorEl = h('div', { id: 'fit-error', class: 'form-error', role: 'alert', hidden: true });
+  const queryEl = h('code', { id: 'fit-query', class: 'query' });
+  const hintEl = h('div', { class: 'small muted', id: 'fit-hint' });
+  const form = h('form', { id: 'fit-form', class: 'fit-form', autocomplete: 'off', novalidate: true },
+    h('div', { class: 'form-row' },
+      h('label', null, 'vCPUs', vcpus), h('label', null, 'Memory (MB)', memory), h('label', null, 'Root disk (GB)', disk)),
+    h('label', { class: 'block' }, 'Extra specs (key=value a line)', extra),
+    h('label', { class: 'block' }, 'Or a raw allocation_candidates query (wins when not empty)', raw),
+    h('div', { class: 'form-row' }, submit, h('span', { class: 'small muted' }, 'Query: '), queryEl), hintEl, errorEl);
+  const summary = h('div', { id: 'fit-summary', class: 'fit-summary' });
+  const map = h('div', { id: 'fit-map', class: 'fit-map', role: 'list' });
+  const showSel = h('select', { id: 'fit-show' }, h('option', { value: 'all', text: 'All providers' }), h('option', { value: 'fit', text: 'Fitting' }), h('option', { value: 'out', text: 'Left out' }));
+  const list = h('div', { id: 'fit-list', class: 'fit-list' });
+  const results = h('section', { class: 'panel', id: 'fit-results', dataset: { state: 'idle' } }, h('h2', null, 'Result'), summary, map, h('div', { class: 'toolbar' }, showSel), list);
+  page.append(h('section', { class: 'panel' }, h('h2', null, 'Where does it fit?'), form), results);
+
+  function currentQuery() {
+    f.vcpus = vcpus.value; f.memory = memory.value; f.disk = disk.value; f.extra = extra.value; f.raw = raw.value;
+    const rawQuery = cleanRaw(raw.value);
+    if (rawQuery) return { query: rawQuery, errors: [], ignored: [] };
+    return buildFitQuery({ vcpus: vcpus.value, memory: memory.value, disk: disk.value, extra: extra.value });
+  }
+
+  function preview() {
+    const q = currentQuery();
+    queryEl.textContent = q.query || '–';
+    hintEl.textContent = q.ignored.length ? `Not part of the Placement query (ignored here): ${q.ignored.join(', ')}` : '';
+    return q;
+  }
+  for (const el of [vcpus, memory, disk, extra, raw]) el.addEventListener('input', preview);
+
+  function showError(text) {
+    errorEl.hidden = !text;
+    errorEl.textContent = text || '';
+  }
+
+  let limit = 1000;
+  function renderResult() {
+    clear(summary); clear(map); clear(list);
+    const result = fitState.result;
+    if (!result) { summary.appendChild(note('Run a query to see which nodes can take the flavor.')); return; }
+    const doc = result.doc;
+    const fitting = doc.fitting || [];
+    const excluded = doc.excluded || [];
+    summary.dataset.fit = String(fitting.length);
+    summary.dataset.out = String(excluded.length);
+    summary.append(h('strong', { text: `${fmtNum(fitting.length)} fit, ${fmtNum(excluded.length)} left out` }),
+      h('span', { class: 'muted', text: ` · ${fmtNum(doc.candidates ?? 0)} allocation candidates · ` }), h('code', { text: result.query }),
+      ' ', h('a', { href: '#/fleet', text: 'see it on the fleet' }));
+    const entries = [
+      ...fitting.map((x) => ({ ...x, fits: true, reasons: [] })),
+      ...excluded.map((x) => ({ ...x, fits: false, reasons: x.reasons || [] })),
+    ].sort((a, b) => String(a.name).localeCompare(String(b.name), undefined, { numeric: true }));
+    for (const e of entries) {
+      const title = e.fits ? `${e.name}: fits` : `${e.name}: left out — ${e.reasons.map((r) => r.detail || r.kind).join('; ')}`;
+      map.appendChild(h('a', { class: `fit-cell ${e.fits ? 'fits' : 'out'}`, href: `#/node/${encodeURIComponent(e.uuid)}`, title, role: 'listitem', 'aria-label': title, dataset: { uuid: e.uuid, fits: String(e.fits) } }));
+    }
+    const show = showSel.value;
+    const shown = entries.filter((e) => show === 'all' || (show === 'fit' ? e.fits : !e.fits));
+    // Left out first within the list: that is what one usually wants to read.
+    shown.sort((a, b) => (a.fits - b.fits));
+    for (const e of shown.slice(0, limit)) {
+      list.appendChild(h('div', { class: 'fit-row', dataset: { uuid: e.uuid, fits: String(e.fits) } },
+        h('span', { class: `fit-badge ${e.fits ? 'fits' : 'out'}`, text: e.fits ? 'fits' : 'left out' }),
+        h('a', { class: 'fit-name', href: nodeHref(e.uuid), text: e.name || e.uuid, title: e.uuid }),
+        e.reasons.length ? h('ul', { class: 'reasons' }, ...e.reasons.map(reasonEl)) : null));
+    }
+    if (shown.length > limit) {
+      list.appendChild(h('button', { type: 'button', class: 'link', on: { click: () => { limit = Infinity; renderResult(); } } }, `Show all ${fmtNum(shown.length)}`));
+    }
+  }
+  showSel.addEventListener('change', renderResult);
+
+  async function run() {
+    const q = preview();
+    showError('');
+    if (q.errors.length) { showError(q.errors.join(' · ')); return; }
+    document.body.dataset.ready = '0';
+    results.dataset.state = 'loading';
+    submit.disabled = true;
+    try {
+      const doc = await getJSON(`/compute/v1/fit?${q.query}`, { placement: true });
+      if (!alive) return;
+      fitState.result = toResult(q.query, doc);
+      results.dataset.state = 'done';
+      clearErrorStatus();
+      limit = 1000;
+      renderResult();
+    } catch (err) {
+      if (!alive) return;
+      results.dataset.state = 'error';
+      if (err instanceof ApiError && err.status === 400) {
+        showError(errorMessage(err.body, err.message));
+      } else {
+        const message = describe(err);
+        if (message) { showError(message); setStatus(`Fit: ${message}`, 'error'); }
+      }
+    } finally {
+      submit.disabled = false;
+      if (alive) document.body.dataset.ready = '1';
+    }
+  }
+  form.addEventListener('submit', (e) => { e.preventDefault(); run(); });
+
+  preview();
+  renderResult();
+  if (fitState.result) results.dataset.state = 'done';
+  return { ready: Promise.resolve(), unmount() { alive = false; } };
+}
+
+"""####,
+        "fleet.js": ####"""
+// The fleet page: a virtualised list of nodes fetched 100 at a time (limit/offset) as the user scrolls, with
+// server-side search, state filter and sort; totals over the rows loaded; live refresh of the visible pages.
+
+import { h, clear, debounce, setStatus, clearErrorStatus, orderClasses, STANDARD_CLASSES, classNumbers, resourceBar, fmtNum, nodeHref } from '/ui/dom.js';
+import { getJSON, rememberNodes, describe, qs } from '/ui/api.js';
+import * as stream from '/ui/stream.js';
+import { fitState, clearFit } from '/ui/fit.js';
+
+export const ROW_HEIGHT = 32;
+export const PAGE_SIZE = 100;
+const MARGIN = 8;
+
+// Kept across visits of the page.
+const prefs = { q: '', state: 'all', sort: 'hostname', scrollTop: 0 };
+
+/** Whether an event may change what the fleet rows show. */
+export function affectsFleet(type) {
+  return type.startsWith('claim.') || type.startsWith('move.') || type.startsWith('node.') || type === 'audit.pass';
+}
+
+/** Sort key value of a node for a sort name (hostname, instances, used:RC, free:RC, usage:RC). */
+export function sortValue(node, key) {
+  if (key === 'hostname') return String(node.hostname || '').toLowerCase();
+  if (key === 'instances') return Number((node.stats && node.stats.num_instances) || 0);
+  const [kind, rc] = key.split(':');
+  const n = rc ? classNumbers(node, rc) : null;
+  if (!n) return null;
+  if (kind === 'used') return n.used;
+  if (kind === 'free') return n.free;
+  if (kind === 'usage') return n.capacity > 0 ? n.used / n.capacity : (n.used > 0 ? Infinity : 0);
+  return null;
+}
+
+/** Filters and sorts nodes as the server does (for a server that ignores the paging parameters). */
+export function localQuery(nodes, { q = '', state = 'all', sort = 'hostname' } = {}) {
+  const needle = q.trim().toLowerCase();
+  let out = nodes.filter((n) => {
+    if (state === 'enabled' && n.disabled) return false;
+    if (state === 'disabled' && !n.disabled) return false;
+    if (!needle) return true;
+    return [n.hostname, n.uuid, n.host, ...(n.traits || [])].some((v) => String(v || '').toLowerCase().includes(needle));
+  });
+  const desc = sort.startsWith('-');
+  const key = desc ? sort.slice(1) : sort;
+  const byName = (a, b) => String(a.hostname).localeCompare(String(b.hostname));
+  out = out.map((n) => ({ n, v: sortValue(n, key) }));
+  out.sort((a, b) => {
+    if (a.v === null && b.v === null) return byName(a.n, b.n);
+    if (a.v === null) return 1;
+    if (b.v === null) return -1;
+    if (a.v < b.v) return desc ? 1 : -1;
+    if (a.v > b.v) return desc ? -1 : 1;
+    return byName(a.n, b.n);
+  });
+  return out.map((x) => x.n);
+}
+
+function sortLabel(value) {
+  const desc = value.startsWith('-');
+  const key = desc ? value.slice(1) : value;
+  if (key === 'hostname') return desc ? 'Hostname Z→A' : 'Hostname A→Z';
+  if (key === 'instances') return desc ? 'Most instances' : 'Fewest instances';
+  const [kind, rc] = key.split(':');
+  const what = { usage: 'usage %', used: 'used', free: 'free' }[kind] || kind;
+  return `${rc} ${what} ${desc ? '↓' : '↑'}`;
+}
+
+function sortOptions(classes) {
+  const values = ['hostname', '-hostname', '-instances', 'instances'];
+  for (const rc of classes) for (const kind of ['usage', 'used', 'free']) values.push(`-${kind}:${rc}`, `${kind}:${rc}`);
+  return values;
+}
+
+export function mount(root, _params, ctx) {
+  let alive = true;
+  let classes = STANDARD_CLASSES.slice();
+  let epoch = 0; // bumps when the query changes: answers to older queries are dropped
+  let total = null;
+  let legacy = null; // the whole list when the server ignores limit/offset (no "total" in its answer)
+  const pages = new Map(); // page → {nodes, stale}
+  const loading = new Map(); // page → promise
+  const rows = new Map(); // index → {el, node}
+  let readyResolve;
+  const ready = new Promise((resolve) => { readyResolve = resolve; });
+  let firstLoad = true;
+
+  // ---- DOM ----
+  const search = h('input', { id: 'fleet-search', type: 'search', placeholder: 'Search hostname, uuid, host, trait  ( / )', autocomplete: 'off', spellcheck: 'false', value: prefs.q });
+  const stateSel = h('select', { id: 'fleet-state', title: 'State' },
+    h('option', { value: 'all', text: 'All states' }), h('option', { value: 'enabled', text: 'Enabled' }), h('option', { value: 'disabled', text: 'Disabled' }));
+  stateSel.value = prefs.state;
+  const sortSel = h('select', { id: 'fleet-sort', title: 'Sort' });
+  const totalEl = h('span', { id: 'fleet-total', class: 'count', title: 'nodes matching' }, '…');
+  const toolbar = h('div', { class: 'toolbar' }, search, stateSel, sortSel,
+    h('span', { class: 'count-wrap' }, totalEl, h('span', { class: 'muted', text: ' nodes' })));
+  const fitBanner = h('div', { id: 'fleet-fit', class: 'banner banner-fit', hidden: true });
+  const invalidBanner = h('div', { id: 'fleet-invalid', class: 'banner banner-warn', hidden: true });
+  const totals = h('div', { id: 'fleet-totals', class: 'totals' });
+  const header = h('div', { class: 'fleet-header', role: 'row' });
+  const spacer = h('div', { class: 'fleet-spacer' });
+  const list = h('div', { id: 'fleet-list', class: 'fleet-list', tabindex: '0', role: 'grid', 'aria-label': 'nodes' }, spacer);
+  const page = h('div', { class: 'page page-fleet' }, toolbar, fitBanner, invalidBanner, totals, h('div', { class: 'fleet-table' }, header, list));
+  page.style.setProperty('--row-h', `${ROW_HEIGHT}px`);
+  root.appendChild(page);
+
+  function fillSortOptions() {
+    const current = prefs.sort;
+    clear(sortSel);
+    const values = sortOptions(classes);
+    if (!values.includes(current)) values.push(current);
+    for (const v of values) sortSel.appendChild(h('option', { value: v, text: sortLabel(v) }));
+    sortSel.value = current;
+  }
+
+  function sortArrow(key) {
+    if (prefs.sort === key) return ' ▲';
+    if (prefs.sort === `-${key}`) return ' ▼';
+    return '';
+  }
+
+  function buildHeader() {
+    clear(header);
+    page.style.setProperty('--rc-count', String(classes.length));
+    const cell = (text, key, title, first) => h('button', {
+      type: 'button', class: `hcell${key ? ' sortable' : ''}`, title, dataset: { sortKey: key || null },
+      on: key ? { click: () => setSort(prefs.sort === (first) ? (first.startsWith('-') ? first.slice(1) : `-${first}`) : first) } : {},
+    }, text, key ? sortArrow(key) : '');
+    header.append(
+      h('span', { class: 'hcell', title: 'fit query result' }, ''),
+      h('span', { class: 'hcell', title: 'state' }, ''),
+      cell('Hostname', 'hostname', 'Sort by hostname', 'hostname'),
+      cell('Inst.', 'instances', 'Sort by number of instances', '-instances'),
+      ...classes.map((rc) => cell(rc, `usage:${rc}`, `Sort by ${rc} usage`, `-usage:${rc}`)));
+  }
+
+  // ---- data ----
+  const params = () => ({ sort: prefs.sort, q: prefs.q.trim(), state: prefs.state === 'all' ? '' : prefs.state });
+
+  function nodeAt(i) {
+    const p = pages.get(Math.floor(i / PAGE_SIZE));
+    return p ? p.nodes[i % PAGE_SIZE] || null : null;
+  }
+
+  function learnClasses(nodes) {
+    const seen = new Set(classes);
+    let changed = false;
+    for (const n of nodes) for (const rc of Object.keys(n.inventories || {})) if (!seen.has(rc)) { seen.add(rc); changed = true; }
+    if (changed) {
+      classes = orderClasses([...seen]);
+      fillSortOptions();
+      buildHeader();
+      dropRows();
+    }
+  }
+
+  function setLegacy(all) {
+    legacy = all;
+    const sorted = localQuery(all, prefs);
+    total = sorted.length;
+    pages.clear();
+    for (let p = 0; p * PAGE_SIZE < sorted.length; p += 1) pages.set(p, { nodes: sorted.slice(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), stale: false });
+    if (!sorted.length) pages.set(0, { nodes: [], stale: false });
+  }
+
+  function loadPage(p) {
+    if (loading.has(p)) return loading.get(p);
+    const myEpoch = epoch;
+    const promise = getJSON(`/compute/v1/nodes${qs({ limit: PAGE_SIZE, offset: p * PAGE_SIZE, ...params() })}`)
+      .then((doc) => {
+        if (!alive || myEpoch !== epoch) return;
+        const nodes = Array.isArray(doc.nodes) ? doc.nodes : [];
+        rememberNodes(nodes);
+        learnClasses(nodes);
+        if (typeof doc.total !== 'number') {
+          // A server that ignores limit/offset answered with every node: filter, sort and page here.
+          setLegacy(nodes);
+        } else {
+          legacy = null;
+          total = doc.total;
+          pages.set(p, { nodes, stale: false });
+        }
+        clearErrorStatus();
+      })
+      .catch((err) => {
+        if (!alive || myEpoch !== epoch) return;
+        const message = describe(err);
+        if (message) setStatus(`Fleet: ${message}`, 'error');
+        if (!pages.has(p)) pages.set(p, { nodes: [], stale: true, failed: true });
+      })
+      .finally(() => { if (loading.get(p) === promise) loading.delete(p); });
+    loading.set(p, promise);
+    return promise;
+  }
+
+  function visibleRange() {
+    const top = list.scrollTop;
+    const height = list.clientHeight || 600;
+    const count = total ?? 0;
+    const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - MARGIN);
+    const last = Math.min(count - 1, Math.ceil((top + height) / ROW_HEIGHT) + MARGIN);
+    return { first, last };
+  }
+
+  function neededPages() {
+    if (total === null) return [0];
+    const { first, last } = visibleRange();
+    const out = [];
+    if (last < first) return out;
+    for (let p = Math.floor(first / PAGE_SIZE); p <= Math.floor(last / PAGE_SIZE); p += 1) out.push(p);
+    return out;
+  }
+
+  /** Loads the pages the viewport needs (and refreshes stale ones); resolves when they are in. */
+  async function ensurePages() {
+    const wanted = neededPages().filter((p) => {
+      const have = pages.get(p);
+      return !have || (have.stale && !have.failed);
+    });
+    if (!wanted.length) return;
+    if (legacy) {
+      await loadPage(0);
+    } else {
+      await Promise.all(wanted.map(loadPage));
+    }
+    if (!alive) return;
+    render();
+    // The total may have grown the viewport's needs (first answer): load what is now visible.
+    const more = neededPages().filter((p) => !pages.has(p) && !loading.has(p));
+    if (more.length) await ensurePages();
+  }
+
+  // ---- rendering ----
+  function dropRows() {
+    for (const { el } of rows.values()) el.remove();
+    rows.clear();
+  }
+
+  function fitOf(uuid) {
+    const result = fitState.result;
+    if (!result) return null;
+    if (result.fitting.has(uuid)) return { fits: true };
+    if (result.excluded.has(uuid)) return { fits: false, reasons: result.excluded.get(uuid) };
+    return null;
+  }
+
+  function buildRow(node, i) {
+    const state = node.disabled ? 'disabled' : 'enabled';
+    const fit = fitOf(node.uuid);
+    const row = h('div', {
+      class: `node-row${node.disabled ? ' disabled' : ''}${node.live === false ? ' not-live' : ''}`,
+      role: 'row',
+      dataset: {
+        uuid: node.uuid, hostname: node.hostname, state, instances: Number((node.stats && node.stats.num_instances) || 0),
+        index: i, fit: fit ? (fit.fits ? 'yes' : 'no') : null,
+      },
+    });
+    row.appendChild(h('span', {
+      class: `cell c-fit${fit ? (fit.fits ? ' fit-yes' : ' fit-no') : ''}`,
+      title: fit ? (fit.fits ? 'fits the last fit query' : `left out: ${(fit.reasons || []).map((r) => r.detail || r.kind).join('; ')}`) : '',
+    }, fit ? h('span', { class: 'fit-mark', text: fit.fits ? '✓' : '✗' }) : ''));
+    row.appendChild(h('span', { class: 'cell c-state', title: `${state}${node.live === false ? ', not reported by its driver (not live)' : ''}` }, h('span', { class: `state-dot ${state}` })));
+    row.appendChild(h('a', { class: 'cell c-host', href: nodeHref(node.uuid), title: `${node.hostname}\n${node.uuid}\nhost ${node.host || '–'} · driver ${node.driver || '–'}` }, node.hostname || node.uuid));
+    row.appendChild(h('span', { class: 'cell c-inst num', text: fmtNum(Number((node.stats && node.stats.num_instances) || 0)) }));
+    for (const rc of classes) {
+      const n = classNumbers(node, rc);
+      row.appendChild(h('span', { class: 'cell c-rc' }, n ? resourceBar(n) : ''));
+    }
+    return row;
+  }
+
+  function buildPlaceholder(i) {
+    return h('div', { class: 'row-placeholder', dataset: { index: i } }, h('span', { class: 'ph-bar' }));
+  }
+
+  function render() {
+    if (!alive) return;
+    const count = total ?? 0;
+    spacer.style.height = `${count * ROW_HEIGHT}px`;
+    totalEl.textContent = total === null ? '…' : fmtNum(total);
+    totalEl.dataset.total = total === null ? '' : String(total);
+    const { first, last } = visibleRange();
+    for (const [i, row] of rows) {
+      if (i < first || i > last || i >= count) { row.el.remove(); rows.delete(i); }
+    }
+    for (let i = first; i <= last; i += 1) {
+      const node = nodeAt(i);
+      const have = rows.get(i);
+      if (have && have.node === node) continue;
+      const el = node ? buildRow(node, i) : buildPlaceholder(i);
+      el.style.transform = `translateY(${i * ROW_HEIGHT}px)`;
+      if (have) have.el.replaceWith(el); else list.appendChild(el);
+      rows.set(i, { el, node });
+    }
+    list.classList.toggle('empty', count === 0 && total !== null);
+    renderTotals();
+  }
+
+  const renderTotals = debounce(() => {
+    if (!alive) return;
+    const seen = new Map();
+    for (const p of pages.values()) for (const n of p.nodes) seen.set(n.uuid, n);
+    const sums = new Map();
+    for (const n of seen.values()) {
+      for (const rc of Object.keys(n.inventories || {})) {
+        const x = classNumbers(n, rc);
+        const t = sums.get(rc) || { rc, used: 0, reserved: 0, reservedScaled: 0, total: 0, capacity: 0, ratio: null };
+        t.used += x.used; t.reserved += x.reserved; t.reservedScaled += x.reserved * x.ratio; t.total += x.total; t.capacity += x.capacity;
+        sums.set(rc, t);
+      }
+    }
+    clear(totals);
+    const loaded = seen.size;
+    const all = total !== null && loaded >= total;
+    totals.dataset.loaded = String(loaded);
+    totals.appendChild(h('div', { class: 'totals-label' },
+      all ? `Totals over all ${fmtNum(loaded)} matching nodes` : `Totals over the ${fmtNum(loaded)} nodes loaded so far (of ${total === null ? '…' : fmtNum(total)} matching; scroll to load more)`));
+    const grid = h('div', { class: 'totals-grid' });
+    for (const rc of orderClasses([...sums.keys()])) {
+      const t = sums.get(rc);
+      const pct = t.capacity > 0 ? Math.round((t.used / t.capacity) * 100) : 0;
+      grid.appendChild(h('div', { class: 'total-item', dataset: { rc } },
+        h('span', { class: 'total-rc', text: rc }), resourceBar(t, 'tbar'), h('span', { class: 'total-pct', text: `${pct}%` })));
+    }
+    totals.appendChild(grid);
+  }, 60);
+
+  function renderFitBanner() {
+    const result = fitState.result;
+    fitBanner.hidden = !result;
+    clear(fitBanner);
+    if (!result) return;
+    fitBanner.append(
+      h('span', null, 'Fit query '), h('code', { text: result.query }),
+      h('span', null, `: ${fmtNum(result.fitting.size)} fit, ${fmtNum(result.excluded.size)} left out. Rows are marked ✓ / ✗. `),
+      h('a', { href: '#/fit', text: 'Details' }), ' ',
+      h('button', { type: 'button', class: 'link', on: { click: () => { clearFit(); renderFitBanner(); dropRows(); render(); } } }, 'Clear'));
+  }
+
+  function renderInvalid() {
+    const invalid = stream.invalidNodes;
+    invalidBanner.hidden = invalid.size === 0;
+    clear(invalidBanner);
+    if (!invalid.size) return;
+    invalidBanner.appendChild(h('strong', { text: `${invalid.size} node${invalid.size === 1 ? '' : 's'} reported by the driver but invalid (not in the list): ` }));
+    const ul = h('ul', { class: 'invalid-list' });
+    for (const [hostname, info] of invalid) {
+      ul.appendChild(h('li', { class: 'invalid-node', dataset: { hostname, uuid: info.uuid || null } }, h('strong', { text: hostname }), ` — ${info.reason || 'invalid'}`));
+    }
+    invalidBanner.appendChild(ul);
+  }
+
+  // ---- query changes ----
+  function resetQuery() {
+    epoch += 1;
+    pages.clear();
+    loading.clear();
+    if (legacy) {
+      // The full list is at hand: filter and sort it again at once.
+      setLegacy(legacy);
+    } else {
+      total = null;
+    }
+    dropRows();
+    list.scrollTop = 0;
+    prefs.scrollTop = 0;
+    buildHeader();
+    render();
+    ensurePages();
+  }
+
+  function setSort(value) {
+    prefs.sort = value;
+    if (![...sortSel.options].some((o) => o.value === value)) sortSel.appendChild(h('option', { value, text: sortLabel(value) }));
+    sortSel.value = value;
+    resetQuery();
+  }
+
+  const onSearch = debounce(() => { if (prefs.q !== search.value) { prefs.q = search.value; resetQuery(); } }, 250);
+  search.addEventListener('input', onSearch);
+  search.addEventListener('keydown', (e) => { if (e.key === 'Escape') { search.value = ''; onSearch(); search.blur(); } });
+  stateSel.addEventListener('change', () => { prefs.state = stateSel.value; resetQuery(); });
+  sortSel.addEventListener('change', () => setSort(sortSel.value));
+
+  let frame = null;
+  const fetchLater = debounce(() => { if (alive) ensurePages(); }, 80);
+  list.addEventListener('scroll', () => {
+    prefs.scrollTop = list.scrollTop;
+    if (frame === null) frame = requestAnimationFrame(() => { frame = null; render(); });
+    fetchLater();
+  }, { passive: true });
+  const onResize = debounce(() => { if (alive) { render(); ensurePages(); } }, 100);
+  window.addEventListener('resize', onResize);
+
+  // ---- live ----
+  let refreshing = false;
+  let refreshAgain = false;
+  async function refreshVisible() {
+    if (!alive) return;
+    if (refreshing) { refreshAgain = true; return; }
+    refreshing = true;
+    try {
+      for (const p of pages.values()) p.stale = true;
+      const wanted = legacy ? [0] : neededPages();
+      const myEpoch = epoch;
+      await Promise.all(wanted.map((p) => { loading.delete(p); return loadPage(p); }));
+      if (!alive || myEpoch !== epoch) return;
+      render();
+      renderInvalid();
+      document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
+    } finally {
+      refreshing = false;
+      if (refreshAgain && alive) { refreshAgain = false; scheduleRefresh(); }
+    }
+  }
+  const scheduleRefresh = debounce(refreshVisible, 300);
+  const unsubscribe = stream.subscribe((event, meta) => {
+    if (event.type === 'node.invalid' || event.type === 'audit.pass' || event.type.startsWith('node.')) renderInvalid();
+    if (!meta.replay && affectsFleet(event.type)) scheduleRefresh();
+  });
+
+  // ---- start ----
+  fillSortOptions();
+  buildHeader();
+  renderFitBanner();
+  renderInvalid();
+  render();
+  (async () => {
+    await ensurePages();
+    if (!alive) return;
+    if (firstLoad && prefs.scrollTop > 0) {
+      list.scrollTop = prefs.scrollTop;
+      render();
+      await ensurePages();
+    }
+    firstLoad = false;
+    if (ctx && ctx.focusSearch) search.focus();
+    readyResolve();
+  })();
+
+  return {
+    ready,
+    focusSearch() { search.focus(); search.select(); },
+    unmount() {
+      alive = false;
+      unsubscribe();
+      scheduleRefresh.cancel();
+      onSearch.cancel();
+      fetchLater.cancel();
+      onResize.cancel();
+      renderTotals.cancel();
+      window.removeEventListener('resize', onResize);
+      if (frame !== null) cancelAnimationFrame(frame);
+    },
+  };
+}
+
+"""####,
+        "index.html": ####"""
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<meta name="referrer" content="no-referrer">
+<title>Allot console</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/ui/style.css">
+<script type="module" src="/ui/app.js"></script>
+</head>
+<body data-page="loading" data-ready="0" data-renders="0">
+<header class="topbar">
+  <a class="brand" href="#/fleet" title="Allot console">Allot</a>
+  <nav id="nav" aria-label="pages">
+    <a href="#/fleet" data-nav="fleet">Fleet</a>
+    <a href="#/instances" data-nav="instances">Instances</a>
+    <a href="#/fit" data-nav="fit">Where does it fit?</a>
+    <a href="#/live" data-nav="live">Live</a>
+  </nav>
+  <span id="live-indicator" data-state="closed" title="Event stream"><span class="dot"></span><span class="label">offline</span></span>
+  <div id="status" role="status" aria-live="polite"></div>
+  <button id="logout" type="button">Log out</button>
+</header>
+<main id="main"><noscript>The Allot console needs JavaScript.</noscript></main>
+</body>
+</html>
+
+"""####,
+        "instances.js": ####"""
+// Instances and moves: a filterable instance list, the moves with source → destination, and an SVG timeline
+// of the moves (their last update and the move.* events seen on the stream).
+
+import { h, clear, debounce, setStatus, clearErrorStatus, fmtAgo, fmtClock, flavorText, nodeHref, shortId, section, note, fmtNum } from '/ui/dom.js';
+import { getJSON, describe, hostnames, hostnameOf } from '/ui/api.js';
+import * as stream from '/ui/stream.js';
+import { timeline } from '/ui/charts.js';
+
+const MAX_ROWS = 500;
+const prefs = { filter: '' };
+
+/** Whether an instance matches a filter text (uuid, node uuid/hostname, flavor, states, project). */
+export function instanceMatches(inst, text, hostnameMap = new Map()) {
+  const needle = text.trim().toLowerCase();
+  if (!needle) return true;
+  const hay = [inst.uuid, inst.node, hostnameMap.get(inst.node), inst.flavor && inst.flavor.name, inst.vm_state, inst.task_state, inst.project_id, inst.user_id];
+  return hay.some((v) => v && String(v).toLowerCase().includes(needle));
+}
+
+function nodeLink(uuid) {
+  const known = hostnames.get(uuid);
+  const a = h('a', { href: nodeHref(uuid), class: 'node-ref', title: uuid, dataset: { node: uuid }, text: known || shortId(uuid) });
+  if (!known) hostnameOf(uuid).then((name) => { if (name) a.textContent = name; });
+  return a;
+}
+
+/** Lanes for the timeline: one per move (newest first), marks from its move.* events and its last update. */
+export function moveLanes(migrations, events, limit = 24) {
+  const byMigration = new Map();
+  for (const e of events) {
+    const id = e.fields && e.fields.migration;
+    if (!id) continue;
+    if (!byMigration.has(id)) byMigration.set(id, []);
+    byMigration.get(id).push(e);
+  }
+  const known = new Map(migrations.map((m) => [m.uuid, m]));
+  const ids = new Set([...known.keys(), ...byMigration.keys()]);
+  const lanes = [];
+  for (const id of ids) {
+    const m = known.get(id);
+    const evs = byMigration.get(id) || [];
+    const marks = evs.map((e) => ({ t: Number(e.time), cls: `status-${String(e.fields.status || '').replace(/[^a-z-]/gi, '')}`, title: `${fmtClock(e.time)} ${e.type} → ${e.fields.status || ''}` }));
+    if (m && m.updated_at && !marks.some((x) => Math.abs(x.t - m.updated_at) < 0.5)) {
+      marks.push({ t: Number(m.updated_at), cls: `status-${String(m.status).replace(/[^a-z-]/gi, '')} last`, title: `${fmtClock(m.updated_at)} last update: ${m.status}` });
+    }
+    if (!marks.length) continue;
+    const kind = m ? m.kind : (evs[0].type.replace('move.', ''));
+    const latest = Math.max(...marks.map((x) => x.t));
+    lanes.push({
+      id, latest, open: Boolean(m && m.in_progress), marks,
+      label: `${kind} ${shortId(m ? m.instance_uuid : (evs[0].fields.instance || id))}`,
+      title: m ? `${m.kind} of instance ${m.instance_uuid}: ${hostnames.get(m.source_node) || m.source_node} → ${hostnames.get(m.dest_node) || m.dest_node}, ${m.status}` : `migration ${id}`,
+      dataset: { migrationUuid: id },
+    });
+  }
+  lanes.sort((a, b) => b.latest - a.latest);
+  return lanes.slice(0, limit);
+}
+
+export function mount(root) {
+  let alive = true;
+  let instances = [];
+  let migrations = [];
+  const filter = h('input', { id: 'instances-filter', type: 'search', placeholder: 'Filter by uuid, node, flavor, state, project', value: prefs.filter, autocomplete: 'off' });
+  const countEl = h('span', { id: 'instances-count', class: 'count' }, '…');
+  const sInst = section('instances', 'Instances', ' ', countEl);
+  const instBody = h('div', { id: 'instances-list', class: 'table-wrap' });
+  sInst.body.append(h('div', { class: 'toolbar' }, filter), instBody);
+  const movesCount = h('span', { class: 'count' }, '');
+  const sMoves = section('moves', 'Moves', ' ', movesCount);
+  const movesBody = h('div', { id: 'moves-list', class: 'table-wrap' });
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.id = 'moves-timeline';
+  sMoves.body.append(h('h3', null, 'Timeline'), h('div', { class: 'timeline-wrap' }, svg), movesBody);
+  root.appendChild(h('div', { class: 'page page-instances' }, sInst.section, sMoves.section));
+
+  function renderInstances() {
+    clear(instBody);
+    const matching = instances.filter((i) => instanceMatches(i, prefs.filter, hostnames));
+    countEl.textContent = prefs.filter.trim() ? `${fmtNum(matching.length)} of ${fmtNum(instances.length)}` : fmtNum(instances.length);
+    if (!matching.length) { instBody.appendChild(note(instances.length ? 'No instance matches the filter.' : 'No instances.')); return; }
+    const tbody = h('tbody');
+    for (const inst of matching.slice(0, MAX_ROWS)) {
+      tbody.appendChild(h('tr', { class: 'instance-row', dataset: { instanceUuid: inst.uuid, vmState: inst.vm_state, taskState: inst.task_state || null, node: inst.node } },
+        h('td', { class: 'mono', text: inst.uuid }),
+        h('td', null, nodeLink(inst.node)),
+        h('td', { text: flavorText(inst.flavor) }),
+        h('td', null, h('span', { class: `vm vm-${inst.vm_state}`, text: inst.vm_state }), inst.task_state ? h('span', { class: 'muted', text: ` / ${inst.task_state}` }) : null),
+        h('td', { text: inst.project_id || '–' }),
+        h('td', { class: 'muted', text: fmtAgo(inst.updated_at) })));
+    }
+    instBody.appendChild(h('table', { class: 'table' },
+      h('thead', null, h('tr', null, ...['Instance', 'Node', 'Flavor', 'VM / task state', 'Project', 'Updated'].map((t) => h('th', { text: t })))), tbody));
+    if (matching.length > MAX_ROWS) instBody.appendChild(note(`Showing the first ${MAX_ROWS} of ${fmtNum(matching.length)}: refine the filter.`, 'info'));
+  }
+
+  function renderMoves() {
+    clear(movesBody);
+    const sorted = migrations.slice().sort((a, b) => (b.in_progress - a.in_progress) || ((b.updated_at || 0) - (a.updated_at || 0)));
+    movesCount.textContent = `${fmtNum(sorted.filter((m) => m.in_progress).length)} in progress · ${fmtNum(sorted.length)} in all`;
+    if (!sorted.length) movesBody.appendChild(note('No moves.'));
+    else {
+      const tbody = h('tbody');
+      for (const m of sorted.slice(0, MAX_ROWS)) {
+        tbody.appendChild(h('tr', { class: 'move-row', dataset: { migrationUuid: m.uuid, status: m.status, kind: m.kind, inProgress: m.in_progress ? 'true' : 'false' } },
+          h('td', { class: 'mono', title: m.uuid, text: shortId(m.uuid) }),
+          h('td', { text: m.kind }),
+          h('td', { class: 'mono', title: m.instance_uuid, text: shortId(m.instance_uuid) }),
+          h('td', { class: 'route' }, nodeLink(m.source_node), ' → ', nodeLink(m.dest_node)),
+          h('td', null, h('span', { class: 'status', text: m.status }), m.in_progress ? h('span', { class: 'badge in-progress', text: 'in progress' }) : null),
+          h('td', { class: 'small', text: `${flavorText(m.old_flavor)} → ${flavorText(m.new_flavor)}` }),
+          h('td', { class: 'muted', text: fmtAgo(m.updated_at) })));
+      }
+      movesBody.appendChild(h('table', { class: 'table' },
+        h('thead', null, h('tr', null, ...['Move', 'Kind', 'Instance', 'Source → destination', 'Status', 'Flavors', 'Updated'].map((t) => h('th', { text: t })))), tbody));
+    }
+    renderTimeline();
+  }
+
+  function renderTimeline() {
+    const events = stream.recentEvents().filter((e) => e.type.startsWith('move.'));
+    const lanes = moveLanes(migrations, events);
+    const now = Date.now() / 1000;
+    const times = lanes.flatMap((l) => l.marks.map((m) => m.t));
+    const earliest = times.length ? Math.min(...times) : now - 600;
+    const xMax = Math.max(now, ...times) + 5;
+    const xMin = Math.min(earliest - 10, xMax - 60);
+    timeline(svg, { lanes, xMin, xMax });
+  }
+
+  async function load() {
+    const [inst, moves] = await Promise.allSettled([getJSON('/compute/v1/instances'), getJSON('/compute/v1/migrations')]);
+    if (!alive) return;
+    const errors = [];
+    if (inst.status === 'fulfilled') { instances = inst.value.instances || []; renderInstances(); }
+    else { const m = describe(inst.reason); clear(instBody); if (m) { instBody.appendChild(note(m, 'error')); errors.push(m); } }
+    if (moves.status === 'fulfilled') { migrations = moves.value.migrations || []; renderMoves(); }
+    else { const m = describe(moves.reason); clear(movesBody); if (m) { movesBody.appendChild(note(m, 'error')); errors.push(m); } renderTimeline(); }
+    if (errors.length) setStatus(`Instances: ${errors[0]}`, 'error'); else clearErrorStatus();
+  }
+
+  const onFilter = debounce(() => { prefs.filter = filter.value; renderInstances(); }, 150);
+  filter.addEventListener('input', onFilter);
+
+  let busy = false;
+  let again = false;
+  async function reload() {
+    if (busy) { again = true; return; }
+    busy = true;
+    try { await load(); } finally { busy = false; if (again && alive) { again = false; scheduleReload(); } }
+  }
+  const scheduleReload = debounce(() => { if (alive) reload(); }, 500);
+  const timelineLater = debounce(() => { if (alive) renderTimeline(); }, 250);
+  const unsubscribe = stream.subscribe((event, meta) => {
+    if (event.type.startsWith('move.')) timelineLater();
+    if (!meta.replay && (event.type.startsWith('claim.') || event.type.startsWith('move.'))) scheduleReload();
+  });
+
+  const ready = reload();
+  return { ready, unmount() { alive = false; unsubscribe(); scheduleReload.cancel(); timelineLater.cancel(); onFilter.cancel(); } };
+}
+
+"""####,
+        "live.js": ####"""
+// The live page: the event stream (newest first, at most 500, metrics updates coalesced) and charts of
+// /metrics polled every 2 s: claims per second, mean claim latency, audit duration over the last 5 minutes.
+
+import { h, clear, setStatus, fmtClock, nodeHref, shortId } from '/ui/dom.js';
+import { getText, describe, hostnames, AuthError } from '/ui/api.js';
+import * as stream from '/ui/stream.js';
+import { lineChart } from '/ui/charts.js';
+
+const MAX_EVENTS = 500;
+const WINDOW = 300;
+const POLL_MS = 2000;
+
+/** Parses Prometheus text: [{name, labels: {}, value}] (comments and bad lines skipped). */
+export function parsePrometheus(text) {
+  const out = [];
+  for (const raw of String(text || '').split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)(\s+\S+)?$/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    if (m[2]) {
+      const body = m[2].slice(1, -1);
+      const re = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?/g;
+      let lm;
+      while ((lm = re.exec(body))) labels[lm[1]] = lm[2].replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
+    }
+    let value = Number(m[3]);
+    if (m[3] === '+Inf') value = Infinity; else if (m[3] === '-Inf') value = -Infinity; else if (m[3] === 'NaN') value = NaN;
+    out.push({ name: m[1], labels, value });
+  }
+  return out;
+}
+
+/** Sum of the samples of a metric (optionally only those whose labels match), or null when there is none. */
+export function sumOf(samples, name, match = null) {
+  let total = null;
+  for (const smp of samples) {
+    if (smp.name !== name) continue;
+    if (match && !Object.entries(match).every(([k, v]) => smp.labels[k] === v)) continue;
+    if (!Number.isFinite(smp.value)) continue;
+    total = (total ?? 0) + smp.value;
+  }
+  return total;
+}
+
+/** A snapshot of the counters the charts need at time t (seconds). */
+export function snapshot(samples, t) {
+  return {
+    t,
+    claims: sumOf(samples, 'allot_claims_total'),
+    refused: sumOf(samples, 'allot_claims_total', { result: 'refused' }),
+    claimSum: sumOf(samples, 'allot_claim_duration_seconds_sum'),
+    claimCount: sumOf(samples, 'allot_claim_duration_seconds_count'),
+    auditSum: sumOf(samples, 'allot_audit_duration_seconds_sum'),
+    auditCount: sumOf(samples, 'allot_audit_duration_seconds_count'),
+  };
+}
+
+/** The chart series from consecutive snapshots. A counter that went down (restart) gives no point. */
+export function series(snaps) {
+  const claims = [], refused = [], latency = [], audit = [];
+  let lastAudit = null;
+  for (let i = 0; i < snaps.length; i += 1) {
+    const b = snaps[i];
+    const a = snaps[i - 1];
+    if (i === 0) {
+      if (b.auditCount > 0 && b.auditSum !== null) { lastAudit = b.auditSum / b.auditCount; audit.push([b.t, lastAudit * 1000]); }
+      continue;
+    }
+    const dt = b.t - a.t;
+    if (dt <= 0) continue;
+    const delta = (x, y) => (x === null || y === null || y < x ? null : y - x);
+    const dc = delta(a.claims, b.claims);
+    claims.push([b.t, dc === null ? null : dc / dt]);
+    const dr = delta(a.refused, b.refused);
+    refused.push([b.t, dr === null ? (b.claims === null ? null : 0) : dr / dt]);
+    const dn = delta(a.claimCount, b.claimCount);
+    const ds = delta(a.claimSum, b.claimSum);
+    latency.push([b.t, dn && ds !== null ? (ds / dn) * 1000 : null]);
+    const an = delta(a.auditCount, b.auditCount);
+    const as = delta(a.auditSum, b.auditSum);
+    if (an && as !== null) lastAudit = as / an;
+    else if (lastAudit === null && b.auditCount > 0 && b.auditSum !== null) lastAudit = b.auditSum / b.auditCount;
+    audit.push([b.t, lastAudit === null ? null : lastAudit * 1000]);
+  }
+  return { claims, refused, latency, audit };
+}
+
+// Kept across visits, so coming back shows the recent past (polling only runs while the page is open).
+const snaps = [];
+const prefs = { filter: 'all' };
+
+const FAMILIES = [
+  ['all', 'All events'], ['claim.', 'Claims'], ['move.', 'Moves'], ['audit.', 'Audits'], ['node.', 'Nodes'],
+  ['allocation.', 'Allocations'], ['usage.', 'Usage drift'], ['instance.', 'Instances'], ['compute.metrics.update', 'Host metrics'],
+  ['problems', 'Problems only'],
+];
+const PROBLEMS = new Set(['claim.refused', 'audit.failed', 'audit.node_failed', 'node.invalid', 'node.remove_refused', 'usage.drift', 'instance.orphan', 'allocation.repaired', 'allocation.repair_refused', 'allocation.unknown']);
+
+export function eventMatches(type, filter) {
+  if (filter === 'all') return true;
+  if (filter === 'problems') return PROBLEMS.has(type);
+  return type === filter || type.startsWith(filter);
+}
+
+/** A short "k=v · k=v" summary of an event's fields. */
+export function fieldsSummary(fields, max = 160) {
+  const parts = [];
+  for (const [k, v] of Object.entries(fields || {})) {
+    let text = typeof v === 'number' && !Number.isInteger(v) ? String(Math.round(v * 100) / 100) : String(v);
+    if (/^[0-9a-f]{8}-[0-9a-f]{4}-/.test(text)) text = shortId(text);
+    parts.push(`${k}=${text}`);
+  }
+  const out = parts.join(' · ');
+  return out.length > max ? `${out.slice(0, max - 1)}…` : out;
+}
+
+function eventRow(e) {
+  const family = e.type.split('.')[0];
+  const name = e.node ? (hostnames.get(e.node) || (e.fields && e.fields.hostname) || shortId(e.node)) : '';
+  return h('li', {
+    class: `event family-${family}${PROBLEMS.has(e.type) ? ' problem' : ''}`,
+    dataset: { seq: e.sequence, type: e.type, node: e.node || null },
+    title: JSON.stringify(e.fields || {}),
+  },
+  h('span', { class: 'ev-time', text: fmtClock(e.time) }),
+  h('span', { class: 'ev-type', text: e.type }),
+  e.node ? h('a', { class: 'ev-node', href: nodeHref(e.node), text: name }) : h('span', { class: 'ev-node' }),
+  h('span', { class: 'ev-fields', text: fieldsSummary(e.fields) }));
+}
+
+export function mount(root) {
+  let alive = true;
+  const svgClaims = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svgClaims.id = 'chart-claims';
+  const svgLatency = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svgLatency.id = 'chart-latency';
+  const svgAudit = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svgAudit.id = 'chart-audit';
+  const chart = (title, svg, legend) => h('figure', { class: 'chart-box' }, h('figcaption', null, title, legend || ''), svg);
+  const charts = h('div', { class: 'charts' },
+    chart('Claims per second', svgClaims, h('span', { class: 'legend-inline' }, h('span', { class: 'key series-all' }), 'all ', h('span', { class: 'key series-refused' }), 'refused')),
+    chart('Mean claim latency (ms)', svgLatency),
+    chart('Audit duration (ms)', svgAudit));
+  const filter = h('select', { id: 'live-filter', title: 'Show events of type' }, ...FAMILIES.map(([v, t]) => h('option', { value: v, text: t })));
+  filter.value = prefs.filter;
+  const countEl = h('span', { class: 'count muted' });
+  const list = h('ol', { id: 'live-events', class: 'events', reversed: true });
+  const metricsNote = h('span', { class: 'small muted', id: 'metrics-note' });
+  root.appendChild(h('div', { class: 'page page-live' },
+    h('section', { class: 'panel' }, h('h2', null, 'Metrics ', h('span', { class: 'small muted', text: '(last 5 minutes, /metrics every 2 s) ' }), metricsNote), charts),
+    h('section', { class: 'panel' }, h('h2', null, 'Events ', countEl), h('div', { class: 'toolbar' }, filter), list)));
+
+  // ---- events ----
+  const rowsBySeq = new Map();
+  function renderAll() {
+    clear(list);
+    rowsBySeq.clear();
+    const events = stream.recentEvents().filter((e) => eventMatches(e.type, prefs.filter)).slice(-MAX_EVENTS).reverse();
+    for (const e of events) { const row = eventRow(e); rowsBySeq.set(e.sequence, row); list.appendChild(row); }
+    countEl.textContent = `(${events.length} shown)`;
+  }
+  let pending = [];
+  let flushTimer = null;
+  function flush() {
+    flushTimer = null;
+    if (!alive) return;
+    const batch = pending;
+    pending = [];
+    const frag = document.createDocumentFragment();
+    for (const e of batch.reverse()) {
+      if (!eventMatches(e.type, prefs.filter)) continue;
+      if (e.type === 'compute.metrics.update') {
+        // One row per node for host metrics: replace the previous one.
+        for (const [seq, row] of rowsBySeq) {
+          if (row.dataset.type === e.type && (row.dataset.node || '') === (e.node || '')) { row.remove(); rowsBySeq.delete(seq); break; }
+        }
+      }
+      const row = eventRow(e);
+      rowsBySeq.set(e.sequence, row);
+      frag.appendChild(row);
+    }
+    list.insertBefore(frag, list.firstChild);
+    while (list.childElementCount > MAX_EVENTS) {
+      const last = list.lastElementChild;
+      rowsBySeq.delete(Number(last.dataset.seq));
+      last.remove();
+    }
+    countEl.textContent = `(${list.childElementCount} shown)`;
+  }
+  const unsubscribe = stream.subscribe((event) => {
+    pending.push(event);
+    if (pending.length > MAX_EVENTS) pending.splice(0, pending.length - MAX_EVENTS);
+    if (flushTimer === null) flushTimer = setTimeout(flush, 200);
+  });
+  filter.addEventListener('change', () => { prefs.filter = filter.value; pending = []; renderAll(); });
+
+  // ---- metrics ----
+  function drawCharts() {
+    const now = Date.now() / 1000;
+    const recent = snaps.filter((x) => x.t >= now - WINDOW - 4);
+    const sr = series(recent);
+    const xMin = now - WINDOW;
+    lineChart(svgClaims, { series: [{ name: 'claims/s', cls: 'series-all', points: sr.claims }, { name: 'refused/s', cls: 'series-refused', points: sr.refused }], xMin, xMax: now, unit: '/s', label: 'claims per second' });
+    lineChart(svgLatency, { series: [{ name: 'mean claim latency', cls: 'series-latency', points: sr.latency }], xMin, xMax: now, unit: 'ms', label: 'mean claim latency in milliseconds' });
+    lineChart(svgAudit, { series: [{ name: 'audit duration', cls: 'series-audit', points: sr.audit }], xMin, xMax: now, unit: 'ms', label: 'audit duration in milliseconds' });
+  }
+  let pollTimer = null;
+  let failing = false;
+  async function poll() {
+    pollTimer = null;
+    try {
+      const text = await getText('/metrics');
+      if (!alive) return;
+      const t = Date.now() / 1000;
+      snaps.push(snapshot(parsePrometheus(text), t));
+      while (snaps.length && snaps[0].t < t - WINDOW - 10) snaps.shift();
+      const last = snaps[snaps.length - 1];
+      metricsNote.textContent = last.claims === null && last.auditCount === null ? '— the server exports no claim or audit metrics yet' : '';
+      if (failing) { failing = false; setStatus(''); }
+    } catch (err) {
+      if (!alive) return;
+      if (err instanceof AuthError) return;
+      failing = true;
+      setStatus(`Metrics: ${describe(err)}`, 'error');
+    }
+    if (!alive) return;
+    drawCharts();
+    pollTimer = setTimeout(poll, POLL_MS);
+  }
+
+  renderAll();
+  drawCharts();
+  const ready = poll();
+  return {
+    ready,
+    unmount() {
+      alive = false;
+      unsubscribe();
+      if (pollTimer !== null) clearTimeout(pollTimer);
+      if (flushTimer !== null) clearTimeout(flushTimer);
+    },
+  };
+}
+
+"""####,
+        "node.js": ####"""
+// The node page: summary and bars, NUMA cells with CPU states, PCI devices (PF → VF), instances, moves and
+// (with Placement) the provider tree with inventories, usages, traits and aggregates.
+
+import { h, clear, debounce, setStatus, clearErrorStatus, orderClasses, classNumbers, resourceBar, fmtNum, fmtAmount, fmtAgo, fmtDateTime, section, note, flavorText, nodeHref, shortId } from '/ui/dom.js';
+import { getJSON, describe, session, hostnames, hostnameOf, rememberNodes, ApiError } from '/ui/api.js';
+import * as stream from '/ui/stream.js';
+
+/** uuid → which host CPUs a consumer holds: Map(cpu → {consumer, vcpu, held}). */
+export function pinnedCpus(hostClaims) {
+  const out = new Map();
+  for (const [consumer, claim] of Object.entries(hostClaims || {})) {
+    const cells = (claim && claim.numa && claim.numa.cells) || [];
+    for (const cell of cells) {
+      for (const [vcpu, cpu] of Object.entries(cell.pinning || {})) out.set(Number(cpu), { consumer, vcpu: Number(vcpu), held: false, cell: cell.host_cell });
+      for (const cpu of cell.reserved_cpus || []) if (!out.has(Number(cpu))) out.set(Number(cpu), { consumer, vcpu: null, held: true, cell: cell.host_cell });
+    }
+  }
+  return out;
+}
+
+/** State of a host CPU: pinned, dedicated, shared or reserved. */
+export function cpuState(cpu, pinned, dedicated, shared) {
+  if (pinned.has(cpu)) return 'pinned';
+  if (dedicated && dedicated.has(cpu)) return 'dedicated';
+  if (shared) return shared.has(cpu) ? 'shared' : 'reserved';
+  return 'shared';
+}
+
+/** Memory and pages held per host cell by the claims: Map(cell → {memory_mb, pages: {size: count}, shared_vcpus}). */
+export function cellClaims(hostClaims) {
+  const out = new Map();
+  for (const claim of Object.values(hostClaims || {})) {
+    for (const cell of (claim && claim.numa && claim.numa.cells) || []) {
+      const t = out.get(cell.host_cell) || { memory_mb: 0, pages: {}, shared_vcpus: 0, consumers: 0 };
+      t.memory_mb += Number(cell.memory_mb || 0);
+      t.shared_vcpus += Number(cell.shared_vcpus || 0);
+      t.consumers += 1;
+      const size = Number(cell.page_size_kb || 4);
+      if (size > 4) t.pages[size] = (t.pages[size] || 0) + Math.ceil((Number(cell.memory_mb || 0) * 1024) / size);
+      out.set(cell.host_cell, t);
+    }
+  }
+  return out;
+}
+
+function summary(body, node) {
+  clear(body);
+  const state = node.disabled ? 'disabled' : 'enabled';
+  const dl = h('dl', { class: 'facts' },
+    h('dt', null, 'Hostname'), h('dd', { class: 'hostname', text: node.hostname }),
+    h('dt', null, 'UUID'), h('dd', { class: 'mono', text: node.uuid }),
+    h('dt', null, 'Host'), h('dd', { text: node.host || '–' }),
+    h('dt', null, 'Driver'), h('dd', { text: node.driver || '–' }),
+    h('dt', null, 'State'), h('dd', { dataset: { state } }, h('span', { class: `state-dot ${state}` }), ` ${state}`, node.live === false ? h('span', { class: 'badge badge-warn', text: 'not live' }) : null),
+    h('dt', null, 'Instances'), h('dd', { text: fmtNum((node.stats && node.stats.num_instances) || 0) }),
+    h('dt', null, 'Updated'), h('dd', { text: node.updated_at ? `${fmtDateTime(node.updated_at)} (${fmtAgo(node.updated_at)})` : '–' }));
+  const bars = h('div', { class: 'node-bars' });
+  for (const rc of orderClasses(Object.keys(node.inventories || {}))) {
+    const n = classNumbers(node, rc);
+    bars.appendChild(h('div', { class: 'node-bar' }, h('span', { class: 'node-bar-rc', text: rc }), resourceBar(n),
+      h('span', { class: 'muted small', text: `free ${fmtAmount(rc, n.free)} · max_unit ${fmtNum(n.inv.max_unit)}` })));
+  }
+  const traits = h('div', { class: 'traits' }, ...(node.traits || []).slice().sort().map((t) => h('span', { class: 'chip', text: t })));
+  body.append(h('div', { class: 'summary-grid' }, dl, h('div', null, bars, h('h3', null, 'Traits'), (node.traits || []).length ? traits : note('No traits.'))));
+}
+
+function numa(body, node) {
+  clear(body);
+  const topo = node.topology;
+  const cells = (topo && topo.numa_cells) || [];
+  if (!cells.length) { body.appendChild(note('No NUMA topology reported for this node.')); return; }
+  const pinned = pinnedCpus(node.host_claims);
+  const dedicated = Array.isArray(node.cpu_dedicated_set) ? new Set(node.cpu_dedicated_set.map(Number)) : null;
+  const shared = Array.isArray(node.cpu_shared_set) ? new Set(node.cpu_shared_set.map(Number)) : null;
+  const claims = cellClaims(node.host_claims);
+  body.appendChild(h('div', { class: 'legend' },
+    ...['pinned', 'dedicated', 'shared', 'reserved'].map((st) => h('span', { class: 'legend-item' }, h('span', { class: `cpu-swatch ${st}` }), st)),
+    dedicated ? null : h('span', { class: 'muted small', text: ' (the server did not report cpu_dedicated_set: unpinned CPUs show as shared)' })));
+  const grid = h('div', { class: 'numa-grid' });
+  for (const cell of cells) {
+    const cpus = (cell.cpus || []).map(Number);
+    const groups = [];
+    const placed = new Set();
+    for (const sib of cell.siblings || []) {
+      const g = sib.map(Number).filter((c) => cpus.includes(c) && !placed.has(c));
+      g.forEach((c) => placed.add(c));
+      if (g.length) groups.push(g);
+    }
+    for (const c of cpus) if (!placed.has(c)) groups.push([c]);
+    groups.sort((a, b) => a[0] - b[0]);
+    const cpuGrid = h('div', { class: 'cpu-grid' });
+    const counts = { pinned: 0, dedicated: 0, shared: 0, reserved: 0 };
+    for (const g of groups) {
+      const core = h('div', { class: `cpu-core${g.length > 1 ? ' siblings' : ''}`, title: g.length > 1 ? `thread siblings ${g.join(', ')}` : `CPU ${g[0]}` });
+      for (const cpu of g) {
+        const st = cpuState(cpu, pinned, dedicated, shared);
+        counts[st] += 1;
+        const pin = pinned.get(cpu);
+        const title = pin
+          ? `CPU ${cpu}: ${pin.held ? 'held (thread isolation) by' : `pinned, vCPU ${pin.vcpu} of`} ${pin.consumer}`
+          : `CPU ${cpu}: ${st}${st === 'dedicated' ? ' (free for pinning)' : st === 'shared' ? ' (floating vCPUs)' : ' (for the host)'}`;
+        core.appendChild(h('span', { class: `cpu ${st}`, title, dataset: { cpu, state: st, consumer: pin ? pin.consumer : null } }, String(cpu)));
+      }
+      cpuGrid.appendChild(core);
+    }
+    const held = claims.get(cell.id) || { memory_mb: 0, pages: {}, shared_vcpus: 0, consumers: 0 };
+    const mem = Number(cell.memory_mb || 0);
+    const memBar = resourceBar({ rc: 'MEMORY_MB', used: held.memory_mb, reserved: 0, total: mem, capacity: mem, ratio: null }, 'mbar');
+    const pages = Object.entries(cell.pages || {}).map(([size, count]) => {
+      const used = held.pages[Number(size)] || 0;
+      return h('div', { class: 'pages', dataset: { pageSize: size, count, used } },
+        `${Number(size) >= 1048576 ? `${Number(size) / 1048576} GiB` : `${Number(size) / 1024} MiB`} pages: ${fmtNum(used)} used of ${fmtNum(count)}`);
+    });
+    grid.appendChild(h('div', { class: 'numa-cell', dataset: { cell: cell.id, socket: cell.socket ?? null } },
+      h('div', { class: 'numa-head' }, h('strong', null, `Cell ${cell.id}`), cell.socket !== undefined && cell.socket !== null ? ` · socket ${cell.socket}` : '',
+        h('span', { class: 'muted small', text: ` · ${cpus.length} CPUs: ${counts.pinned} pinned, ${counts.dedicated} dedicated free, ${counts.shared} shared, ${counts.reserved} reserved` })),
+      cpuGrid,
+      h('div', { class: 'numa-memory', dataset: { memoryMb: mem, usedMb: held.memory_mb } },
+        h('span', { class: 'small' }, `Memory held by guests: ${fmtAmount('MEMORY_MB', held.memory_mb)} of ${fmtAmount('MEMORY_MB', mem)}`), memBar,
+        ...pages,
+        held.shared_vcpus ? h('div', { class: 'small muted', text: `${held.shared_vcpus} floating vCPUs of mixed guests` }) : null)));
+  }
+  body.appendChild(grid);
+}
+
+function pci(body, node) {
+  clear(body);
+  const devices = (node.topology && node.topology.pci_devices) || [];
+  const status = node.pci_device_status || {};
+  if (!devices.length) { body.appendChild(note('No PCI devices reported for this node.')); return; }
+  const byAddress = new Map(devices.map((d) => [d.address, d]));
+  const children = new Map();
+  const roots = [];
+  for (const d of devices) {
+    if (d.parent_address && byAddress.has(d.parent_address)) {
+      if (!children.has(d.parent_address)) children.set(d.parent_address, []);
+      children.get(d.parent_address).push(d);
+    } else roots.push(d);
+  }
+  const sortAddr = (a, b) => String(a.address).localeCompare(String(b.address));
+  const counts = {};
+  function item(d, depth) {
+    const st = (status[d.address] && status[d.address].status) || 'unknown';
+    const consumer = status[d.address] && status[d.address].consumer;
+    counts[st] = (counts[st] || 0) + 1;
+    const li = h('li', { class: `pci-device depth-${depth}`, dataset: { address: d.address, status: st, consumer: consumer || null, type: d.type || null } },
+      h('span', { class: 'mono addr', text: d.address }),
+      h('span', { class: 'badge', text: (d.type || 'type-PCI').replace('type-', '') }),
+      h('span', { class: 'mono', text: `${d.vendor_id || '?'}:${d.product_id || '?'}` }),
+      h('span', { class: 'muted', text: `NUMA ${d.numa_node ?? '–'}` }),
+      d.driver ? h('span', { class: 'muted', text: `driver ${d.driver}` }) : null,
+      h('span', { class: `status status-${st}`, text: st }),
+      consumer ? h('span', { class: 'consumer mono', title: consumer, text: `held by ${shortId(consumer)}` }) : null);
+    const kids = (children.get(d.address) || []).slice().sort(sortAddr);
+    if (kids.length) li.appendChild(h('ul', { class: 'pci-children' }, ...kids.map((k) => item(k, depth + 1))));
+    return li;
+  }
+  const tree = h('ul', { class: 'pci-tree' }, ...roots.sort(sortAddr).map((d) => item(d, 0)));
+  body.append(h('p', { class: 'small muted', text: Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(' · ') }), tree);
+}
+
+function instancesTable(body, instances) {
+  clear(body);
+  if (!instances.length) { body.appendChild(note('No instances on this node.')); return; }
+  const tbody = h('tbody');
+  for (const inst of instances.slice().sort((a, b) => (b.updated_at || 0) - (a.updated_at || 0))) {
+    tbody.appendChild(h('tr', { class: 'instance-row', dataset: { instanceUuid: inst.uuid, vmState: inst.vm_state, taskState: inst.task_state || null } },
+      h('td', { class: 'mono', title: inst.uuid, text: inst.uuid }),
+      h('td', null, h('span', { class: `vm vm-${inst.vm_state}`, text: inst.vm_state })),
+      h('td', { text: inst.task_state || '–' }),
+      h('td', { text: flavorText(inst.flavor) }),
+      h('td', { text: inst.project_id || '–' }),
+      h('td', { class: 'muted', text: fmtAgo(inst.updated_at) })));
+  }
+  body.appendChild(h('table', { class: 'table' },
+    h('thead', null, h('tr', null, ...['Instance', 'VM state', 'Task', 'Flavor', 'Project', 'Updated'].map((t) => h('th', { text: t })))), tbody));
+}
+
+function movesTable(body, moves, uuid) {
+  clear(body);
+  if (!moves.length) { body.appendChild(note('No moves to or from this node.')); return; }
+  const tbody = h('tbody');
+  const name = (u) => hostnames.get(u) || shortId(u);
+  for (const m of moves.slice().sort((a, b) => (b.in_progress - a.in_progress) || ((b.updated_at || 0) - (a.updated_at || 0)))) {
+    const outgoing = m.source_node === uuid;
+    tbody.appendChild(h('tr', { class: 'move-row', dataset: { migrationUuid: m.uuid, status: m.status, kind: m.kind, direction: outgoing ? 'out' : 'in' } },
+      h('td', { class: 'mono', title: m.uuid, text: shortId(m.uuid) }),
+      h('td', { text: m.kind }),
+      h('td', null, outgoing ? 'out → ' : 'in ← ', h('a', { href: nodeHref(outgoing ? m.dest_node : m.source_node), text: name(outgoing ? m.dest_node : m.source_node) })),
+      h('td', { class: 'mono', title: m.instance_uuid, text: shortId(m.instance_uuid) }),
+      h('td', null, h('span', { class: 'status', text: m.status }), m.in_progress ? h('span', { class: 'badge in-progress', text: 'in progress' }) : null),
+      h('td', { text: `${flavorText(m.old_flavor)} → ${flavorText(m.new_flavor)}` }),
+      h('td', { class: 'muted', text: fmtAgo(m.updated_at) })));
+  }
+  body.appendChild(h('table', { class: 'table' },
+    h('thead', null, h('tr', null, ...['Move', 'Kind', 'Other node', 'Instance', 'Status', 'Flavors', 'Updated'].map((t) => h('th', { text: t })))), tbody));
+}
+
+/** Fetches one placement sub-resource: {value} or {denied: true} (403) or {error}. */
+async function placementPart(path) {
+  try {
+    return { value: await getJSON(path, { placement: true }) };
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 403) return { denied: true };
+    return { error: describe(err) || 'failed' };
+  }
+}
+
+async function loadProviders(uuid) {
+  let list;
+  try {
+    list = await getJSON(`/resource_providers?in_tree=${encodeURIComponent(uuid)}`, { placement: true });
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 403) return { denied: true };
+    throw err;
+  }
+  const providers = list.resource_providers || [];
+  const parts = await Promise.all(providers.map(async (p) => {
+    const base = `/resource_providers/${encodeURIComponent(p.uuid)}`;
+    const [inventories, usages, traits, aggregates] = await Promise.all(
+      ['inventories', 'usages', 'traits', 'aggregates'].map((k) => placementPart(`${base}/${k}`)));
+    return { provider: p, inventories, usages, traits, aggregates };
+  }));
+  return { providers: parts };
+}
+
+function deniedOr(part, render) {
+  if (part.denied) return note('not allowed for this token', 'denied');
+  if (part.error) return note(part.error, 'error');
+  return render(part.value);
+}
+
+function providers(body, data) {
+  clear(body);
+  if (data.denied) { body.appendChild(note('not allowed for this token', 'denied')); return; }
+  if (data.error) { body.appendChild(note(data.error, 'error')); return; }
+  const items = data.providers;
+  if (!items.length) { body.appendChild(note('No resource provider in this tree.')); return; }
+  const byUuid = new Map(items.map((x) => [x.provider.uuid, x]));
+  const kids = new Map();
+  const roots = [];
+  for (const x of items) {
+    const parent = x.provider.parent_provider_uuid;
+    if (parent && byUuid.has(parent)) { if (!kids.has(parent)) kids.set(parent, []); kids.get(parent).push(x); } else roots.push(x);
+  }
+  const byName = (a, b) => String(a.provider.name).localeCompare(String(b.provider.name));
+  const out = h('div', { class: 'provider-tree' });
+  const walk = (x, depth) => {
+    const p = x.provider;
+    const el = h('div', { class: 'provider', dataset: { providerUuid: p.uuid, depth, parentUuid: p.parent_provider_uuid || null } });
+    el.style.setProperty('--depth', String(depth));
+    el.appendChild(h('div', { class: 'provider-head' }, depth ? h('span', { class: 'tree-mark', text: '└ ' }) : null,
+      h('strong', { text: p.name }), h('span', { class: 'mono muted small', text: ` ${p.uuid}` }), h('span', { class: 'muted small', text: ` · generation ${p.generation}` })));
+    const usages = x.usages.value ? x.usages.value.usages || {} : null;
+    el.appendChild(h('div', { class: 'provider-part provider-inventories' }, deniedOr(x.inventories, (v) => {
+      const inv = v.inventories || {};
+      const classes = orderClasses(Object.keys(inv));
+      if (!classes.length) return note('No inventory.');
+      return h('table', { class: 'table compact' },
+        h('thead', null, h('tr', null, ...['Class', 'Total', 'Reserved', 'Min', 'Max', 'Step', 'Ratio', 'Used', 'Usage'].map((t) => h('th', { text: t })))),
+        h('tbody', null, ...classes.map((rc) => {
+          const i = inv[rc];
+          const used = usages ? Number(usages[rc] || 0) : null;
+          return h('tr', { dataset: { rc } }, h('td', { class: 'mono', text: rc }),
+            ...[i.total, i.reserved, i.min_unit, i.max_unit, i.step_size, i.allocation_ratio].map((v2) => h('td', { class: 'num', text: fmtNum(v2) })),
+            h('td', { class: 'num', text: used === null ? (x.usages.denied ? 'not allowed' : '–') : fmtNum(used) }),
+            h('td', null, used === null ? '' : resourceBar({ rc, used, reserved: Number(i.reserved || 0), total: Number(i.total || 0), capacity: Math.floor((i.total - i.reserved) * i.allocation_ratio), ratio: Number(i.allocation_ratio) }, 'pbar')));
+        })));
+    })));
+    if (x.usages.denied || x.usages.error) el.appendChild(h('div', { class: 'provider-part provider-usages' }, h('span', { class: 'label', text: 'Usages: ' }), deniedOr(x.usages, () => null)));
+    el.appendChild(h('div', { class: 'provider-part provider-traits' }, h('span', { class: 'label', text: 'Traits: ' }), deniedOr(x.traits, (v) => {
+      const traits = (v.traits || []).slice().sort();
+      return traits.length ? h('span', { class: 'traits' }, ...traits.map((t) => h('span', { class: 'chip', text: t }))) : h('span', { class: 'muted', text: 'none' });
+    })));
+    el.appendChild(h('div', { class: 'provider-part provider-aggregates' }, h('span', { class: 'label', text: 'Aggregates: ' }), deniedOr(x.aggregates, (v) => {
+      const aggs = v.aggregates || [];
+      return aggs.length ? h('span', { class: 'traits' }, ...aggs.map((a) => h('span', { class: 'chip mono', text: a }))) : h('span', { class: 'muted', text: 'none' });
+    })));
+    out.appendChild(el);
+    for (const k of (kids.get(p.uuid) || []).sort(byName)) walk(k, depth + 1);
+  };
+  for (const r of roots.sort(byName)) walk(r, 0);
+  body.appendChild(out);
+}
+
+export function mount(root, params, ctx) {
+  const uuid = params.uuid;
+  let alive = true;
+  const title = h('h1', { class: 'page-title' }, h('a', { href: '#/fleet', text: 'Fleet' }), ' / ', h('span', { id: 'node-title', text: hostnames.get(uuid) || uuid }));
+  const sSummary = section('node-summary', 'Summary');
+  const sNuma = section('node-numa', 'NUMA cells and CPUs');
+  const sPci = section('node-pci', 'PCI devices');
+  const sInst = section('node-instances', 'Instances');
+  const sMoves = section('node-moves', 'Moves');
+  const sProv = session.placement ? section('node-providers', 'Placement provider tree') : null;
+  const page = h('div', { class: 'page page-node', dataset: { uuid } }, title, sSummary.section,
+    h('div', { class: 'two-col' }, sNuma.section, sPci.section), sInst.section, sMoves.section, sProv ? sProv.section : null);
+  root.appendChild(page);
+  for (const s of [sSummary, sNuma, sPci, sInst, sMoves, sProv]) if (s) s.body.appendChild(note('Loading…', 'loading'));
+
+  async function load() {
+    const nodeP = getJSON(`/compute/v1/nodes/${encodeURIComponent(uuid)}`);
+    const instP = getJSON(`/compute/v1/instances?node=${encodeURIComponent(uuid)}`);
+    const movesP = getJSON(`/compute/v1/migrations?node=${encodeURIComponent(uuid)}`);
+    const provP = session.placement ? loadProviders(uuid).catch((err) => ({ error: describe(err) || 'failed' })) : null;
+    const [node, inst, moves, prov] = await Promise.allSettled([nodeP, instP, movesP, provP]);
+    if (!alive) return;
+    const errors = [];
+    if (node.status === 'fulfilled') {
+      const n = node.value;
+      rememberNodes([n]);
+      page.dataset.hostname = n.hostname;
+      document.getElementById('node-title').textContent = n.hostname;
+      summary(sSummary.body, n);
+      numa(sNuma.body, n);
+      pci(sPci.body, n);
+    } else {
+      const err = node.reason;
+      const msg = err instanceof ApiError && err.status === 404 ? `No node ${uuid}.` : describe(err);
+      for (const s of [sSummary, sNuma, sPci]) { clear(s.body); if (msg) s.body.appendChild(note(msg, 'error')); }
+      if (msg) errors.push(msg);
+    }
+    let migrations = [];
+    if (moves.status === 'fulfilled') {
+      migrations = (moves.value.migrations || []).filter((m) => m.source_node === uuid || m.dest_node === uuid);
+      await Promise.all(migrations.flatMap((m) => [hostnameOf(m.source_node), hostnameOf(m.dest_node)]));
+      if (!alive) return;
+      movesTable(sMoves.body, migrations, uuid);
+    } else {
+      const msg = describe(moves.reason);
+      clear(sMoves.body);
+      if (msg) { sMoves.body.appendChild(note(msg, 'error')); errors.push(msg); }
+    }
+    if (inst.status === 'fulfilled') {
+      const moving = new Set(migrations.map((m) => m.instance_uuid));
+      instancesTable(sInst.body, (inst.value.instances || []).filter((i) => i.node === uuid || moving.has(i.uuid)));
+    } else {
+      const msg = describe(inst.reason);
+      clear(sInst.body);
+      if (msg) { sInst.body.appendChild(note(msg, 'error')); errors.push(msg); }
+    }
+    if (sProv && prov.status === 'fulfilled') providers(sProv.body, prov.value);
+    if (errors.length) setStatus(`Node: ${errors[0]}`, 'error'); else clearErrorStatus();
+  }
+
+  let busy = false;
+  let again = false;
+  async function reload() {
+    if (busy) { again = true; return; }
+    busy = true;
+    try { await load(); } finally {
+      busy = false;
+      if (again && alive) { again = false; scheduleReload(); }
+    }
+  }
+  const scheduleReload = debounce(() => { if (alive) reload(); }, 300);
+  const unsubscribe = stream.subscribe((event, meta) => {
+    if (meta.replay) return;
+    const f = event.fields || {};
+    if (event.node === uuid || f.source === uuid || f.dest === uuid) scheduleReload();
+  });
+
+  const ready = reload();
+  return {
+    ready,
+    unmount() { alive = false; unsubscribe(); scheduleReload.cancel(); },
+  };
+}
+
+"""####,
+        "stream.js": ####"""
+// The one event stream of the app: GET /compute/v1/events read with fetch (EventSource cannot send
+// X-Auth-Token), parsed as Server-Sent Events, fanned out to subscribers. Reconnects with ?after=<last id> and a
+// growing pause; the top bar's indicator follows its state.
+
+import { apiHeaders, getToken, hostnames, reportUnauthorized } from '/ui/api.js';
+
+/** Incremental Server-Sent Events parser: push(text) returns the events completed by that text. */
+export class SSEParser {
+  constructor() { this.buffer = ''; this.reset(); this.lastId = null; }
+  reset() { this.data = []; this.type = ''; this.id = null; this.hasData = false; }
+  push(text) {
+    this.buffer += text;
+    const out = [];
+    let start = 0;
+    for (;;) {
+      const m = /\r\n|\r|\n/g;
+      m.lastIndex = start;
+      const found = m.exec(this.buffer);
+      if (!found) break;
+      // A lone \r at the very end may be the first half of \r\n: wait for more text.
+      if (found[0] === '\r' && found.index === this.buffer.length - 1) break;
+      const line = this.buffer.slice(start, found.index);
+      start = found.index + found[0].length;
+      const event = this.line(line);
+      if (event) out.push(event);
+    }
+    this.buffer = this.buffer.slice(start);
+    return out;
+  }
+  line(line) {
+    if (line === '') {
+      if (!this.hasData) { this.reset(); return null; }
+      const event = { id: this.id ?? this.lastId, type: this.type || 'message', data: this.data.join('\n') };
+      this.reset();
+      return event;
+    }
+    if (line.startsWith(':')) return null;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'data') { this.data.push(value); this.hasData = true; }
+    else if (field === 'event') this.type = value;
+    else if (field === 'id' && !value.includes('\0')) { this.id = value; this.lastId = value; }
+    return null;
+  }
+}
+
+const KEEP = 500;
+const listeners = new Set();
+const stateListeners = new Set();
+const recent = [];
+/** hostname → {uuid, reason, time} of nodes the last audits found invalid (they are not in the node list). */
+export const invalidNodes = new Map();
+
+let state = 'closed';
+let stateReason = '';
+let running = false;
+let generation = 0;
+let lastId = 0;
+let reader = null;
+
+export function getState() { return { state, reason: stateReason }; }
+export function recentEvents() { return recent.slice(); }
+export function lastSequence() { return lastId; }
+
+/** Calls fn(event, {replay}) for every event; returns the unsubscribe function. */
+export function subscribe(fn) { listeners.add(fn); return () => listeners.delete(fn); }
+/** Calls fn(state, reason) at once and on every change of the connection. */
+export function onState(fn) { stateListeners.add(fn); fn(state, stateReason); return () => stateListeners.delete(fn); }
+
+function setState(next, reason = '') {
+  if (next === state && reason === stateReason) return;
+  state = next;
+  stateReason = reason;
+  for (const fn of stateListeners) { try { fn(state, reason); } catch { /* listener's own problem */ } }
+}
+
+/** Keeps an event in the recent list; compute.metrics.update keeps only the latest per node. */
+function keep(event) {
+  if (event.type === 'compute.metrics.update') {
+    for (let i = recent.length - 1; i >= 0; i -= 1) {
+      if (recent[i].type === event.type && recent[i].node === event.node) { recent.splice(i, 1); break; }
+    }
+  }
+  recent.push(event);
+  if (recent.length > KEEP) recent.splice(0, recent.length - KEEP);
+}
+
+function learn(event) {
+  const f = event.fields || {};
+  if (event.node && typeof f.hostname === 'string' && event.type.startsWith('node.') && event.type !== 'node.invalid' && event.type !== 'node.removed') {
+    hostnames.set(event.node, f.hostname);
+  }
+  if (event.type === 'node.invalid' && f.hostname) {
+    invalidNodes.set(f.hostname, { uuid: event.node, reason: f.reason || '', time: event.time });
+  } else if ((event.type === 'node.registered' || event.type === 'node.updated' || event.type === 'node.removed') && f.hostname) {
+    invalidNodes.delete(f.hostname);
+  } else if (event.type === 'audit.pass' && Number(f.invalid) === 0) {
+    invalidNodes.clear();
+  }
+}
+
+function dispatch(raw, replayBefore) {
+  let event;
+  try { event = JSON.parse(raw.data); } catch { return; }
+  if (!event || typeof event !== 'object') return;
+  if (typeof event.sequence !== 'number') event.sequence = Number(raw.id) || 0;
+  if (!event.type) event.type = raw.type;
+  if (!event.fields || typeof event.fields !== 'object') event.fields = {};
+  if (event.sequence <= lastId) return;
+  lastId = event.sequence;
+  learn(event);
+  keep(event);
+  const meta = { replay: replayBefore !== null && Number(event.time) < replayBefore };
+  for (const fn of listeners) { try { fn(event, meta); } catch { /* a page's problem, not the stream's */ } }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Opens the stream (idempotent). */
+export function start() {
+  if (running) return;
+  running = true;
+  generation += 1;
+  loop(generation);
+}
+
+/** Closes the stream (logout, 401). */
+export function stop() {
+  running = false;
+  generation += 1;
+  const r = reader;
+  reader = null;
+  if (r) r.cancel().catch(() => {});
+  setState('closed', 'stopped');
+}
+
+async function loop(gen) {
+  let delay = 1000;
+  let first = lastId === 0;
+  while (running && gen === generation) {
+    const url = `/compute/v1/events?after=${lastId}`;
+    let gotEvents = false;
+    try {
+      if (!getToken()) { setState('closed', 'no token'); return; }
+      const resp = await fetch(url, { headers: apiHeaders({ accept: 'text/event-stream' }), cache: 'no-store' });
+      if (gen !== generation) { resp.body && resp.body.cancel().catch(() => {}); return; }
+      if (resp.status === 401) {
+        setState('closed', 'token refused');
+        reportUnauthorized('The server refused the token (401 Unauthorized). Log in again.');
+        return;
+      }
+      if (resp.status === 403 || resp.status === 404 || resp.status === 409) {
+        // Not allowed for this token, or a server without tracker events: asking again would not help.
+        setState('closed', resp.status === 403 ? 'events not allowed for this token' : 'this server has no tracker events');
+        return;
+      }
+      if (!resp.ok || !resp.body) throw new Error(`HTTP ${resp.status}`);
+      // Events from before the connection (the replay of ?after=0) are not news: pages need not reload for them.
+      const serverDate = Date.parse(resp.headers.get('Date') || '');
+      const replayBefore = first ? (Number.isNaN(serverDate) ? Date.now() / 1000 : serverDate / 1000) : null;
+      first = false;
+      setState('open');
+      reader = resp.body.getReader();
+      const decoder = new TextDecoder();
+      const parser = new SSEParser();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done || gen !== generation) break;
+        const events = parser.push(decoder.decode(value, { stream: true }));
+        for (const raw of events) { dispatch(raw, replayBefore); gotEvents = true; }
+        if (gotEvents) delay = 1000;
+      }
+    } catch {
+      // A dropped connection: try again below.
+    }
+    reader = null;
+    if (!running || gen !== generation) return;
+    setState('closed', `reconnecting in ${Math.round(delay / 1000)} s`);
+    await sleep(delay);
+    delay = Math.min(delay * 2, 30000);
+  }
+}
+
+"""####,
+        "style.css": ####"""
+/* Allot console: a dense operator UI. Light by default, dark with prefers-color-scheme. No external fonts. */
+:root {
+  --bg: #f6f7f9; --panel: #ffffff; --fg: #1c2330; --muted: #667085; --line: #d9dee7; --line-soft: #edf0f4;
+  --accent: #2456c7; --accent-fg: #ffffff; --hover: #eef3fd;
+  --used: #3a6fe0; --used-hot: #e0663a; --reserved: #9aa3b2; --free: #dfe5ee; --over: #c9302c;
+  --ok: #1f8a4c; --warn: #b7791f; --bad: #c9302c; --info: #2456c7;
+  --pinned: #3a6fe0; --dedicated: #9ec0ff; --shared: #cfe8d6; --reserved-cpu: #d3d6dc;
+  --mono: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace;
+  --row-h: 32px;
+  color-scheme: light dark;
+}
+@media (prefers-color-scheme: dark) {
+  :root {
+    --bg: #11151c; --panel: #181d26; --fg: #e3e8f0; --muted: #8e99ab; --line: #2b3340; --line-soft: #222935;
+    --accent: #6d9cff; --accent-fg: #0b1020; --hover: #1f2836;
+    --used: #5b8cff; --used-hot: #ff8a5c; --reserved: #6b7485; --free: #2a3240; --over: #ff6b66;
+    --ok: #4cc07f; --warn: #e0a84a; --bad: #ff6b66; --info: #6d9cff;
+    --pinned: #5b8cff; --dedicated: #30508f; --shared: #2d5a3d; --reserved-cpu: #3a4150;
+  }
+}
+* { box-sizing: border-box; }
+html, body { height: 100%; margin: 0; }
+body {
+  display: flex; flex-direction: column; background: var(--bg); color: var(--fg);
+  font: 13px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+}
+a { color: var(--accent); text-decoration: none; }
+a:hover { text-decoration: underline; }
+code, .mono { font-family: var(--mono); font-size: 12px; }
+.muted { color: var(--muted); }
+.small { font-size: 12px; }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
+[hidden] { display: none !important; }
+button, input, select, textarea { font: inherit; color: inherit; }
+input, select, textarea {
+  background: var(--panel); border: 1px solid var(--line); border-radius: 4px; padding: 4px 7px; min-height: 28px;
+}
+input:focus, select:focus, textarea:focus, button:focus-visible, a:focus-visible, .fleet-list:focus-visible {
+  outline: 2px solid var(--accent); outline-offset: 1px;
+}
+button {
+  background: var(--panel); border: 1px solid var(--line); border-radius: 4px; padding: 4px 10px; cursor: pointer; min-height: 28px;
+}
+button:hover { background: var(--hover); }
+button.primary { background: var(--accent); color: var(--accent-fg); border-color: var(--accent); font-weight: 600; }
+button.primary:disabled { opacity: .6; cursor: progress; }
+button.link { border: 0; background: none; color: var(--accent); padding: 0 4px; min-height: 0; }
+
+/* ---- top bar ---- */
+.topbar {
+  display: flex; align-items: center; gap: 14px; padding: 0 14px; height: 42px; flex: none;
+  background: var(--panel); border-bottom: 1px solid var(--line);
+}
+.brand { font-weight: 700; font-size: 15px; color: var(--fg); letter-spacing: .02em; }
+#nav { display: flex; gap: 2px; }
+#nav a { padding: 6px 10px; border-radius: 4px; color: var(--fg); }
+#nav a:hover { background: var(--hover); text-decoration: none; }
+#nav a.active { background: var(--hover); color: var(--accent); font-weight: 600; }
+#live-indicator { display: inline-flex; align-items: center; gap: 5px; font-size: 12px; color: var(--muted); }
+#live-indicator .dot { width: 9px; height: 9px; border-radius: 50%; background: var(--reserved); }
+#live-indicator[data-state="open"] .dot { background: var(--ok); box-shadow: 0 0 0 3px color-mix(in srgb, var(--ok) 25%, transparent); }
+#live-indicator[data-state="open"] { color: var(--ok); }
+#status { flex: 1; min-width: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-size: 12px; color: var(--muted); }
+#status[data-kind="error"] { color: var(--bad); font-weight: 600; }
+#status[data-kind="ok"] { color: var(--ok); }
+body[data-page="login"] #nav, body[data-page="login"] #logout, body[data-page="login"] #live-indicator { visibility: hidden; }
+
+main { flex: 1; min-height: 0; overflow: auto; padding: 12px 14px; }
+body[data-page="fleet"] main { overflow: hidden; }
+.page { max-width: 1600px; margin: 0 auto; }
+.page-title { font-size: 16px; margin: 0 0 10px; }
+.panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; margin-bottom: 12px; }
+.panel h2 { font-size: 14px; margin: 0 0 8px; }
+.panel h3 { font-size: 13px; margin: 10px 0 6px; }
+.note { margin: 4px 0; color: var(--muted); }
+.note-error { color: var(--bad); }
+.note-denied { color: var(--warn); font-style: italic; }
+.toolbar { display: flex; align-items: center; gap: 8px; margin-bottom: 8px; flex-wrap: wrap; }
+.count { font-weight: 600; font-variant-numeric: tabular-nums; }
+.badge { display: inline-block; padding: 0 6px; margin-left: 6px; border-radius: 9px; font-size: 11px; background: var(--line-soft); color: var(--muted); border: 1px solid var(--line); }
+.badge-warn { color: var(--warn); }
+.badge.in-progress { background: color-mix(in srgb, var(--warn) 18%, transparent); color: var(--warn); border-color: color-mix(in srgb, var(--warn) 40%, transparent); }
+.chip { display: inline-block; padding: 1px 6px; margin: 0 4px 4px 0; border-radius: 3px; background: var(--line-soft); border: 1px solid var(--line); font-family: var(--mono); font-size: 11px; }
+.banner { border-radius: 5px; padding: 6px 10px; margin-bottom: 8px; border: 1px solid var(--line); background: var(--panel); }
+.banner-warn { border-color: color-mix(in srgb, var(--warn) 50%, transparent); background: color-mix(in srgb, var(--warn) 10%, var(--panel)); }
+.banner-fit { border-color: color-mix(in srgb, var(--accent) 40%, transparent); background: color-mix(in srgb, var(--accent) 8%, var(--panel)); }
+.invalid-list { margin: 4px 0 0 18px; padding: 0; }
+
+/* ---- bars ---- */
+.bar, .tbar, .mbar, .pbar { display: flex; align-items: center; gap: 6px; min-width: 0; }
+.bar-track { flex: 1; display: flex; height: 9px; min-width: 40px; border-radius: 2px; overflow: hidden; background: var(--free); }
+.seg { display: block; height: 100%; flex: none; }
+.seg-used { background: var(--used); }
+.hot .seg-used { background: var(--used-hot); }
+.over .seg-used { background: var(--over); }
+.seg-reserved { background: var(--reserved); }
+.seg-free { background: var(--free); }
+.bar-label { font-size: 11px; font-variant-numeric: tabular-nums; white-space: nowrap; color: var(--fg); min-width: 56px; text-align: right; }
+.bar-ratio { font-size: 10px; color: var(--muted); white-space: nowrap; min-width: 22px; }
+.legend-item { display: inline-flex; align-items: center; gap: 4px; margin-right: 12px; font-size: 12px; }
+
+/* ---- fleet ---- */
+.page-fleet { display: flex; flex-direction: column; height: 100%; }
+.page-fleet .toolbar { flex: none; }
+#fleet-search { width: 340px; }
+.totals { flex: none; margin-bottom: 8px; }
+.totals-label { font-size: 12px; color: var(--muted); margin-bottom: 4px; }
+.totals-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 4px 18px; }
+.total-item { display: grid; grid-template-columns: 90px 1fr 38px; align-items: center; gap: 6px; }
+.total-rc, .node-bar-rc { font-family: var(--mono); font-size: 11px; color: var(--muted); }
+.total-pct { font-size: 11px; text-align: right; font-variant-numeric: tabular-nums; }
+.total-item .bar-label { min-width: 90px; }
+.fleet-table { flex: 1; min-height: 200px; display: flex; flex-direction: column; background: var(--panel); border: 1px solid var(--line); border-radius: 6px; overflow: hidden; }
+.fleet-header, .node-row {
+  display: grid; align-items: center; column-gap: 10px; padding: 0 10px;
+  grid-template-columns: 16px 12px minmax(130px, 190px) 44px repeat(var(--rc-count, 4), minmax(120px, 1fr));
+}
+.fleet-header { flex: none; height: 30px; border-bottom: 1px solid var(--line); background: var(--line-soft); font-size: 12px; font-weight: 600; }
+.hcell { background: none; border: 0; padding: 0; text-align: left; font-weight: 600; min-height: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; color: var(--fg); }
+.hcell.sortable { cursor: pointer; }
+.hcell.sortable:hover { color: var(--accent); background: none; }
+.fleet-list { position: relative; flex: 1; min-height: 0; overflow-y: auto; overflow-x: hidden; contain: strict; }
+.fleet-spacer { width: 1px; }
+.fleet-list.empty::after { content: "No node matches."; position: absolute; top: 12px; left: 14px; color: var(--muted); }
+.node-row, .row-placeholder { position: absolute; top: 0; left: 0; right: 0; height: var(--row-h); border-bottom: 1px solid var(--line-soft); }
+.node-row:hover { background: var(--hover); }
+.node-row.disabled { color: var(--muted); }
+.node-row.disabled .c-host { color: var(--muted); text-decoration: line-through; }
+.node-row.not-live .c-host::after { content: " ⚠"; color: var(--warn); }
+.cell { min-width: 0; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; }
+.c-host { font-weight: 600; }
+.c-inst { text-align: right; }
+.state-dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%; background: var(--ok); }
+.state-dot.disabled { background: var(--reserved); }
+.fit-mark { font-weight: 700; }
+.fit-yes { color: var(--ok); }
+.fit-no { color: var(--bad); }
+.node-row[data-fit="no"] { background: color-mix(in srgb, var(--bad) 5%, transparent); }
+.row-placeholder { display: flex; align-items: center; padding: 0 10px; }
+.ph-bar { display: block; height: 8px; width: 60%; border-radius: 3px; background: var(--line-soft); }
+
+/* ---- node ---- */
+.summary-grid { display: grid; grid-template-columns: minmax(280px, 380px) 1fr; gap: 18px; }
+.facts { display: grid; grid-template-columns: 90px 1fr; gap: 3px 10px; margin: 0; }
+.facts dt { color: var(--muted); }
+.facts dd { margin: 0; word-break: break-all; }
+.node-bar { display: grid; grid-template-columns: 90px minmax(200px, 1fr) 220px; gap: 8px; align-items: center; margin-bottom: 5px; }
+.two-col { display: grid; grid-template-columns: 3fr 2fr; gap: 12px; }
+.two-col > .panel { min-width: 0; }
+.legend { margin-bottom: 8px; }
+.numa-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 10px; }
+.numa-cell { border: 1px solid var(--line); border-radius: 5px; padding: 8px; }
+.numa-head { margin-bottom: 6px; }
+.cpu-grid { display: flex; flex-wrap: wrap; gap: 5px; margin-bottom: 8px; }
+.cpu-core { display: flex; gap: 1px; padding: 2px; border-radius: 4px; border: 1px solid var(--line); }
+.cpu-core.siblings { background: var(--line-soft); }
+.cpu, .cpu-swatch { display: inline-flex; align-items: center; justify-content: center; width: 26px; height: 22px; border-radius: 3px; font-size: 11px; font-variant-numeric: tabular-nums; border: 1px solid transparent; }
+.cpu-swatch { width: 14px; height: 14px; }
+.cpu.pinned, .cpu-swatch.pinned { background: var(--pinned); color: #fff; }
+.cpu.dedicated, .cpu-swatch.dedicated { background: var(--dedicated); }
+.cpu.shared, .cpu-swatch.shared { background: var(--shared); }
+.cpu.reserved, .cpu-swatch.reserved { background: var(--reserved-cpu); color: var(--muted); }
+.numa-memory { display: grid; gap: 3px; }
+.pci-tree, .pci-children { list-style: none; margin: 0; padding: 0; }
+.pci-children { margin-left: 18px; border-left: 1px solid var(--line); padding-left: 8px; }
+.pci-device { padding: 2px 0; }
+.pci-device > span { margin-right: 8px; }
+.pci-device .badge { margin-left: 0; }
+.status { font-size: 12px; font-weight: 600; }
+.status-available { color: var(--ok); }
+.status-claimed, .status-allocated { color: var(--accent); }
+.status-unavailable, .status-removed { color: var(--bad); }
+.status-unassignable { color: var(--muted); }
+.consumer { color: var(--accent); }
+.table { border-collapse: collapse; width: 100%; font-size: 12px; }
+.table th, .table td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line-soft); vertical-align: middle; }
+.table th { font-weight: 600; color: var(--muted); border-bottom-color: var(--line); white-space: nowrap; }
+.table td.num, .table th.num { text-align: right; }
+.table tbody tr:hover { background: var(--hover); }
+.table.compact td, .table.compact th { padding: 2px 6px; }
+.table .pbar { min-width: 140px; }
+.vm { font-weight: 600; }
+.vm-active { color: var(--ok); }
+.vm-building, .vm-resized { color: var(--warn); }
+.vm-error { color: var(--bad); }
+.provider { margin-left: calc(var(--depth, 0) * 22px); border-left: 3px solid var(--line); padding: 6px 10px; margin-bottom: 8px; background: var(--panel); }
+.provider[data-depth="0"] { border-left-color: var(--accent); }
+.provider-head { margin-bottom: 4px; }
+.provider-part { margin: 4px 0; }
+.provider-part .label { color: var(--muted); font-size: 12px; }
+.provider-part .note { display: inline; }
+
+/* ---- instances ---- */
+.table-wrap { overflow-x: auto; }
+#instances-filter { width: 360px; }
+.timeline-wrap { overflow-x: auto; margin-bottom: 10px; }
+svg.timeline { width: 100%; min-width: 700px; height: auto; display: block; }
+svg.timeline .lane-label { font-size: 11px; fill: var(--fg); font-family: var(--mono); }
+svg.timeline .lane-line { stroke: var(--reserved); stroke-width: 2; }
+svg.timeline .lane-line.open { stroke-dasharray: 4 3; }
+svg.timeline .mark { fill: var(--used); stroke: var(--panel); stroke-width: 1.5; }
+svg.timeline .mark.last { stroke: var(--fg); }
+svg .mark[class*="status-confirmed"], svg .mark[class*="status-finished"], svg .mark[class*="status-done"], svg .mark[class*="status-completed"] { fill: var(--ok); }
+svg .mark[class*="status-error"], svg .mark[class*="status-failed"], svg .mark[class*="status-reverted"] { fill: var(--bad); }
+svg .mark[class*="status-pre-migrating"], svg .mark[class*="status-migrating"] { fill: var(--warn); }
+
+/* ---- charts ---- */
+.charts { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 12px; }
+.chart-box { margin: 0; border: 1px solid var(--line-soft); border-radius: 5px; padding: 6px; }
+.chart-box figcaption { font-size: 12px; font-weight: 600; margin-bottom: 2px; display: flex; justify-content: space-between; }
+svg.chart { width: 100%; height: auto; display: block; }
+svg .axis { stroke: var(--muted); stroke-width: 1; }
+svg .grid { stroke: var(--line-soft); stroke-width: 1; }
+svg .tick { font-size: 10px; fill: var(--muted); }
+svg .empty { font-size: 13px; fill: var(--muted); }
+svg .line { fill: none; stroke-width: 1.8; stroke-linejoin: round; }
+svg .last { font-size: 11px; font-weight: 600; }
+svg .series-all, svg .series-latency, svg .series-audit { stroke: var(--used); fill: var(--used); }
+svg .line.series-all, svg .line.series-latency, svg .line.series-audit, svg .line.series-refused { fill: none; }
+svg .series-refused { stroke: var(--bad); fill: var(--bad); }
+svg .series-audit { stroke: var(--ok); fill: var(--ok); }
+svg .line.series-audit { fill: none; }
+svg text.last { stroke: none; }
+.legend-inline { font-weight: 400; color: var(--muted); display: inline-flex; align-items: center; gap: 4px; }
+.key { display: inline-block; width: 10px; height: 3px; }
+.key.series-all { background: var(--used); }
+.key.series-refused { background: var(--bad); }
+
+/* ---- events ---- */
+.events { list-style: none; margin: 0; padding: 0; max-height: 60vh; overflow-y: auto; font-size: 12px; border-top: 1px solid var(--line-soft); }
+.event { display: grid; grid-template-columns: 64px 190px 120px 1fr; gap: 8px; padding: 2px 4px; border-bottom: 1px solid var(--line-soft); align-items: baseline; }
+.event:hover { background: var(--hover); }
+.ev-time { font-variant-numeric: tabular-nums; color: var(--muted); }
+.ev-type { font-family: var(--mono); font-size: 11px; font-weight: 600; }
+.ev-node { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.ev-fields { color: var(--muted); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; font-family: var(--mono); font-size: 11px; }
+.family-claim .ev-type { color: var(--accent); }
+.family-move .ev-type { color: var(--warn); }
+.family-audit .ev-type { color: var(--ok); }
+.family-compute .ev-type { color: var(--muted); }
+.event.problem .ev-type { color: var(--bad); }
+
+/* ---- fit ---- */
+.fit-form label { display: inline-flex; flex-direction: column; gap: 2px; font-size: 12px; color: var(--muted); }
+.fit-form label.block { display: flex; margin-bottom: 8px; }
+.fit-form input[type="number"] { width: 120px; }
+.fit-form textarea, #fit-raw { width: 100%; font-family: var(--mono); font-size: 12px; color: var(--fg); }
+.form-row { display: flex; gap: 12px; align-items: flex-end; margin-bottom: 8px; flex-wrap: wrap; }
+.query { word-break: break-all; background: var(--line-soft); padding: 2px 6px; border-radius: 3px; }
+.form-error { color: var(--bad); font-weight: 600; margin-top: 6px; white-space: pre-wrap; }
+.fit-summary { margin-bottom: 8px; }
+.fit-map { display: flex; flex-wrap: wrap; gap: 2px; margin-bottom: 10px; }
+.fit-cell { display: block; width: 10px; height: 10px; border-radius: 2px; }
+.fit-cell.fits { background: var(--ok); }
+.fit-cell.out { background: color-mix(in srgb, var(--bad) 70%, var(--panel)); }
+.fit-cell:hover { outline: 2px solid var(--fg); }
+.fit-row { display: grid; grid-template-columns: 70px 180px 1fr; gap: 8px; padding: 4px 0; border-bottom: 1px solid var(--line-soft); align-items: start; }
+.fit-badge { font-size: 11px; font-weight: 700; text-transform: uppercase; }
+.fit-badge.fits { color: var(--ok); }
+.fit-badge.out { color: var(--bad); }
+.reasons { margin: 0; padding: 0; list-style: none; }
+.reason { margin-bottom: 2px; }
+.reason-kind { display: inline-block; font-size: 11px; font-family: var(--mono); padding: 0 5px; border-radius: 3px; background: color-mix(in srgb, var(--bad) 12%, transparent); color: var(--bad); }
+
+/* ---- login ---- */
+.page-login { display: flex; justify-content: center; padding-top: 8vh; }
+.login-form { width: 360px; display: flex; flex-direction: column; gap: 8px; background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 20px; }
+.login-form h1 { margin: 0; font-size: 18px; }
+.login-message { margin: 0; min-height: 1.4em; color: var(--bad); }
+
+@media (max-width: 1100px) {
+  .two-col, .summary-grid { grid-template-columns: 1fr; }
+  .charts { grid-template-columns: 1fr; }
+}
+
+"""####,
+    ]
 }
