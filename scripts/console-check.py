@@ -118,6 +118,14 @@ def port_free(port):
             return False
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+OPENER = urllib.request.build_opener(NoRedirect)
+
+
 def api(server, path, token, version=None, accept="application/json", method="GET"):
     request = urllib.request.Request(server.url + path, method=method)
     if token:
@@ -127,7 +135,7 @@ def api(server, path, token, version=None, accept="application/json", method="GE
     if version:
         request.add_header("OpenStack-API-Version", f"placement {version}")
     try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
+        with OPENER.open(request, timeout=30) as answer:
             body = answer.read()
             return answer.status, dict(answer.headers), body
     except urllib.error.HTTPError as error:

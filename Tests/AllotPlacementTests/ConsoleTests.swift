@@ -250,6 +250,35 @@ import Testing
     }
 }
 
+/// `allot agent` serves the console for its own host, read-only: no Placement pages.
+@Suite(.serialized) struct AgentConsoleTests {
+    @Test func theAgentServesTheConsoleWithoutPlacement() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("allot-agent-ui-\(newUUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try ComputeServer.nodesJSON().write(
+            to: directory.appendingPathComponent("nodes.json"), atomically: true, encoding: .utf8)
+        let placement = try await ServerProcess(
+            database: directory.appendingPathComponent("allot.sqlite").path, logDirectory: directory)
+        defer { placement.stop() }
+        let agent = try await ServerProcess(
+            command: ["agent", "--placement-url", "http://127.0.0.1:\(placement.port)", "--placement-token", "admin",
+                      "--database", directory.appendingPathComponent("agent.sqlite").path]
+                + ComputeServer.fakeDriver(nodesFile: directory.appendingPathComponent("nodes.json").path),
+            logDirectory: directory)
+        defer { agent.stop() }
+        let session = try await agent.request("/ui/session.json", method: .get)
+        #expect(session.status == .ok)
+        #expect(session.body?.jsonObject["placement"] as? Bool == false)
+        let page = try await agent.request("/ui/", method: .get)
+        #expect(page.status == .ok && page.headers[.contentSecurityPolicy] != nil)
+        // Its own nodes, paged as the server's; where-does-it-fit needs Placement, which it does not serve.
+        let nodes = try await agent.request("/compute/v1/nodes?limit=1", method: .get)
+        #expect(nodes.body?.jsonObject["total"] as? Int == 2)
+        #expect(try await agent.request("/compute/v1/fit?resources=VCPU:1", method: .get).status == .notFound)
+    }
+}
+
 /// The console in a real headless Chromium, through the DevTools protocol (`scripts/console-check.py`): every page
 /// against the API's answers, no console error, a claim from the CLI shown live, markup in names as text, a reader's
 /// view, and the time a 5,000-node fleet takes to be interactive (reported). Enabled when `ALLOT_TEST_CHROMIUM`
