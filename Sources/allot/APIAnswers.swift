@@ -14,6 +14,7 @@ enum APIAnswers {
         var host: String
         var driver: String
         var disabled: Bool
+        var inventories: [String: NodeInventory]
         var usage: [String: Int]
         var free: [String: Int]
         var stats: [String: Int]
@@ -24,8 +25,19 @@ enum APIAnswers {
         var pciDeviceStatus: [String: DeviceStatus]?
 
         private enum CodingKeys: String, CodingKey {
-            case uuid, hostname, host, driver, disabled, usage, free, stats, topology
+            case uuid, hostname, host, driver, disabled, inventories, usage, free, stats, topology
             case hostClaims = "host_claims", pciDeviceStatus = "pci_device_status"
+        }
+    }
+
+    /// What a node offers of one resource class (the fields `allot top` draws).
+    struct NodeInventory: Decodable {
+        var total: Int
+        var reserved: Int
+        var allocationRatio: Double
+
+        private enum CodingKeys: String, CodingKey {
+            case total, reserved, allocationRatio = "allocation_ratio"
         }
     }
 

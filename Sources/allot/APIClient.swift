@@ -6,8 +6,9 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// Where the operator commands find the API, and with which token.
-struct ClientOptions: ParsableArguments {
+/// Where the operator commands find the API, and with which token (`allot top` and the commands of
+/// ``ClientOptions``).
+struct ConnectionOptions: ParsableArguments {
     @Option(help: "The Allot API (env ALLOT_URL).")
     var url: String = env("ALLOT_URL") ?? "http://127.0.0.1:8778"
 
@@ -16,9 +17,6 @@ struct ClientOptions: ParsableArguments {
 
     @Option(help: "The database `allot serve` uses, to find its token file (env ALLOT_DATABASE).")
     var database: String = env("ALLOT_DATABASE") ?? "./allot.sqlite"
-
-    @Flag(help: "Print the API's JSON instead of a table.")
-    var json = false
 
     @OptionGroup(title: "TLS")
     var tls: ClientTLSOptions
@@ -39,6 +37,20 @@ struct ClientOptions: ParsableArguments {
         }
         return "admin"
     }
+}
+
+/// The options of the operator commands that print an answer: the connection, and `--json`.
+struct ClientOptions: ParsableArguments {
+    @OptionGroup var connection: ConnectionOptions
+
+    @Flag(help: "Print the API's JSON instead of a table.")
+    var json = false
+
+    var url: String { connection.url }
+    var tls: ClientTLSOptions { connection.tls }
+
+    /// See ``ConnectionOptions/resolvedToken()``.
+    func resolvedToken() -> String { connection.resolvedToken() }
 }
 
 /// A small JSON client for the operator commands, over the one ``ServiceClient`` (TLS from ``ClientTLSOptions``).

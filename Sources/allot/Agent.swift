@@ -62,8 +62,8 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "JSON token file of the compute API (default: beside the database; env ALLOT_TOKENS_FILE).")
     var tokensFile: String = env("ALLOT_TOKENS_FILE") ?? ""
 
-    @Option(help: "Log format: 'json' or 'text' (env ALLOT_LOG_FORMAT).")
-    var logFormat: Serve.LogFormat = env("ALLOT_LOG_FORMAT").flatMap(Serve.LogFormat.init(rawValue:)) ?? .json
+    @Option(help: "Log format: 'auto' (text lines when standard error is a terminal, JSON lines otherwise), 'json' or 'text' (env ALLOT_LOG_FORMAT).")
+    var logFormat: Serve.LogFormat = env("ALLOT_LOG_FORMAT").flatMap(Serve.LogFormat.init(rawValue:)) ?? .auto
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env ALLOT_LOG_LEVEL).")
     var logLevel: String = env("ALLOT_LOG_LEVEL") ?? "info"

@@ -12,8 +12,8 @@ struct Allot: AsyncParsableCommand {
             prints it.
             """,
         subcommands: [
-            Serve.self, Agent.self, Token.self, Migrate.self, Host.self, Nodes.self, Instances.self, Migrations.self, Claim.self,
-            Audit.self, Events.self, PolicyCommand.self, BenchClaims.self,
+            Serve.self, Agent.self, Token.self, Migrate.self, Host.self, Nodes.self, Top.self, Instances.self,
+            Migrations.self, Claim.self, Audit.self, Events.self, PolicyCommand.self, BenchClaims.self,
         ]
     )
 }

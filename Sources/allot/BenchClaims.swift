@@ -98,7 +98,7 @@ struct BenchClaims: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let token = ClientOptions.resolveToken(token, database: database)
+        let token = ConnectionOptions.resolveToken(token, database: database)
         var services: [ServiceClient] = []
         for (index, url) in urls.enumerated() {
             // Client i sends to URL i mod N: this URL's share of the clients, each with a connection of its own.

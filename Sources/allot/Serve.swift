@@ -73,8 +73,8 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Visit trees in a random order and shuffle the allocation candidates, so a limit returns a random sample (upstream's randomize_allocation_candidates).")
     var randomizeAllocationCandidates = false
 
-    @Option(help: "Log format: 'json' or 'text' (env ALLOT_LOG_FORMAT).")
-    var logFormat: LogFormat = env("ALLOT_LOG_FORMAT").flatMap(LogFormat.init(rawValue:)) ?? .json
+    @Option(help: "Log format: 'auto' (text lines when standard error is a terminal, JSON lines otherwise), 'json' or 'text' (env ALLOT_LOG_FORMAT).")
+    var logFormat: LogFormat = env("ALLOT_LOG_FORMAT").flatMap(LogFormat.init(rawValue:)) ?? .auto
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env ALLOT_LOG_LEVEL).")
     var logLevel: String = env("ALLOT_LOG_LEVEL") ?? "info"
@@ -96,7 +96,15 @@ struct Serve: AsyncParsableCommand {
         case full, normal
         var mode: SQLiteSynchronous { self == .full ? .full : .normal }
     }
-    enum LogFormat: String, ExpressibleByArgument { case json, text }
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case auto, json, text
+
+        /// The format written: `auto` is text for a person at a terminal, JSON lines for a file, a pipe or a
+        /// log collector.
+        func resolved(stderrIsTerminal: Bool) -> LogFormat {
+            self == .auto ? (stderrIsTerminal ? .text : .json) : self
+        }
+    }
     enum StrategyChoice: String, ExpressibleByArgument, CaseIterable {
         case depthFirst = "depth-first"
         case breadthFirst = "breadth-first"
@@ -286,9 +294,11 @@ struct Serve: AsyncParsableCommand {
 
 }
 
-/// Sends logs to standard error as JSON lines or text, from `level` up.
-func bootstrapLogging(format: Serve.LogFormat, level text: String) {
+/// Sends logs to standard error as JSON lines or text (`auto`: text when standard error is a terminal), from
+/// `level` up.
+func bootstrapLogging(format chosen: Serve.LogFormat, level text: String) {
     let level = Logger.Level(rawValue: text) ?? .info
+    let format = chosen.resolved(stderrIsTerminal: isatty(STDERR_FILENO) == 1)
     LoggingSystem.bootstrap { label in
         var handler: any LogHandler = format == .json
             ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
