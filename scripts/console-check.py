@@ -311,6 +311,13 @@ class Browser:
                 found.append("dialog opened: " + params.get("message", ""))
         return found
 
+    def status_line(self):
+        """What the console's status line says (it shows failures the page caught itself)."""
+        try:
+            return (self.evaluate("document.querySelector('#status')?.textContent || ''") or "").strip()
+        except RuntimeError:
+            return ""
+
     def mark(self):
         with self.condition:
             return len(self.events)
@@ -340,12 +347,19 @@ def ready(page):
     return f"document.body && document.body.dataset.page === {json.dumps(page)} && document.body.dataset.ready === '1'"
 
 
+STATUS_PROBLEMS = []
+
+
 def go(browser, url_or_hash, page, timeout=30):
     if url_or_hash.startswith("#"):
         browser.evaluate(f"location.hash = {json.dumps(url_or_hash)}")
     else:
         browser.call("Page.navigate", {"url": url_or_hash})
-    return browser.wait(ready(page), timeout=timeout)
+    shown = browser.wait(ready(page), timeout=timeout)
+    status = browser.status_line()
+    if status and page != "login":
+        STATUS_PROBLEMS.append(f"{page}: status line says {status!r}")
+    return shown
 
 
 FLEET_ROWS = """(() => [...document.querySelectorAll('#fleet-list .node-row')].map(row => ({
@@ -559,7 +573,7 @@ def check_instances(browser, server, token, checks, shots, seeded):
 
 def check_fit(browser, server, token, checks, shots):
     ok = go(browser, "#/fit", "fit")
-    query = "resources=VCPU:4,MEMORY_MB:100000&required=CUSTOM_GPU_READY"
+    query = "resources=VCPU:4,MEMORY_MB:60000&required=CUSTOM_GPU_READY"
     browser.evaluate(f"""(() => {{ const raw = document.querySelector('#fit-raw'); raw.value = {json.dumps(query)};
         raw.dispatchEvent(new Event('input', {{bubbles: true}}));
         document.querySelector('#fit-form').requestSubmit(); }})()""")
@@ -579,10 +593,18 @@ def check_live_page(browser, server, token, checks, shots):
     ok = go(browser, "#/live", "live")
     browser.wait("document.querySelectorAll('#live-events .event').length > 0", timeout=10)
     events = browser.evaluate("[...document.querySelectorAll('#live-events .event')].map(e => e.dataset.type)") or []
-    time.sleep(4.5)  # two metric polls, for the charts to have a rate
+    # Claims and an audit while the page polls /metrics (every 2 s), for the charts to have something to show.
+    for index in range(30, 42):
+        cli(server, token, "claim", "build", "--node", node_uuid(index), "--vcpus", "1", "--memory-mb", "512",
+            "--root-gb", "1")
+        time.sleep(0.4)
+    cli(server, token, "audit")
+    time.sleep(4.5)
     charts = browser.evaluate("['#chart-claims', '#chart-latency', '#chart-audit'].map(id => !!document.querySelector(id + ' svg, svg' + id))")
+    latency_points = browser.evaluate("Number(document.querySelector('#chart-latency')?.dataset.points || 0)")
     checks.add("live: the event log (claims, audits) and the charts from /metrics",
-               ok and "claim.build" in events and charts == [True, True, True], f"{len(events)} events, charts {charts}")
+               ok and "claim.build" in events and charts == [True, True, True] and latency_points > 0,
+               f"{len(events)} events, charts {charts}, latency points {latency_points}")
     browser.screenshot(os.path.join(shots, "live.png"))
 
 
@@ -678,8 +700,9 @@ def main():
             check_instances(browser, server, admin, checks, out, seeded)
             check_fit(browser, server, admin, checks, out)
             check_live_page(browser, server, admin, checks, out)
-            problems = browser.problems(marker)
-            checks.add("admin: no console error, failed load, CSP violation or dialog on any page", not problems,
+            problems = browser.problems(marker) + STATUS_PROBLEMS
+            checks.add("admin: no console error, failed load, CSP violation, dialog or failure on the status line "
+                       "on any page", not problems,
                        "; ".join(problems[:5]))
             marker = browser.mark()
             check_reader(browser, server, reader, checks, out)

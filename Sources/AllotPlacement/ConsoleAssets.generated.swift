@@ -205,6 +205,7 @@ const main = document.getElementById('main');
 let current = null;
 let navigation = 0;
 let loggedIn = false;
+let pendingFocus = false; // "/" pressed on another page: focus the fleet search once it shows
 
 /** Parses the hash: {page, params}. Unknown routes go to the fleet. */
 export function parseRoute(hash) {
@@ -247,7 +248,11 @@ async function navigate(options = {}) {
   } catch (err) {
     setStatus(`Could not show the page: ${err && err.message ? err.message : err}`, 'error');
   }
-  if (gen === navigation && loggedIn) body.dataset.ready = '1';
+  if (gen === navigation && loggedIn) {
+    body.dataset.ready = '1';
+    // For measuring: when this page became interactive (tests read it through the DevTools protocol).
+    performance.mark(`allot:ready:${route.page}`);
+  }
 }
 
 function showLogin(message = '') {
@@ -315,7 +320,6 @@ document.addEventListener('keydown', (e) => {
   if (body.dataset.page === 'fleet' && current && current.focusSearch) current.focusSearch();
   else { location.hash = '#/fleet'; pendingFocus = true; }
 });
-let pendingFocus = false;
 
 window.addEventListener('hashchange', () => {
   const focus = pendingFocus;
@@ -409,6 +413,7 @@ export function lineChart(svg, { series, xMin, xMax, unit = '', label = '' }) {
   svg.appendChild(plot);
   let lastValue = null;
   let count = 0;
+  const labelYs = [];
   series.forEach((sr, index) => {
     let d = '';
     let pen = false;
@@ -423,9 +428,12 @@ export function lineChart(svg, { series, xMin, xMax, unit = '', label = '' }) {
     if (last) {
       plot.appendChild(s('circle', { class: `dot ${sr.cls || `series-${index}`}`, cx: x(last[0]), cy: y(last[1]), r: 2.5 }));
       if (index === 0) lastValue = last[1];
+      // Last-value labels right of the plot, moved apart when they would overlap.
+      let ly = Math.max(MT + 8, Math.min(MT + ph, MT + y(last[1]) + 4));
+      for (const taken of labelYs) if (Math.abs(taken - ly) < 11) ly = taken - 11;
+      labelYs.push(ly);
       svg.appendChild(s('text', {
-        class: `last ${sr.cls || `series-${index}`}`, x: ML + pw + 4, y: Math.max(MT + 8, Math.min(MT + ph, MT + y(last[1]) + 4 + index * 11)),
-        text: fmtValue(last[1], unit),
+        class: `last ${sr.cls || `series-${index}`}`, x: ML + pw + 4, y: ly, text: fmtValue(last[1], unit),
       }));
     }
   });
@@ -442,7 +450,8 @@ export function lineChart(svg, { series, xMin, xMax, unit = '', label = '' }) {
  */
 export function timeline(svg, { lanes, xMin, xMax, empty = 'no moves yet' }) {
   clear(svg);
-  const LW = 150, LH = 20, TOP = 8, BOTTOM = 22, RIGHT = 16, WIDTH = 900;
+  const LW = 150, LH = 20, TOP = 8, BOTTOM = 22, RIGHT = 16;
+  const WIDTH = Math.max(700, Math.round((svg.parentElement && svg.parentElement.clientWidth) || 900));
   const height = TOP + BOTTOM + Math.max(1, lanes.length) * LH;
   svg.setAttribute('viewBox', `0 0 ${WIDTH} ${height}`);
   svg.setAttribute('role', 'img');
@@ -622,7 +631,7 @@ export function fmtAmount(rc, n) {
 export function fmtPair(rc, used, cap) {
   if (rc === 'MEMORY_MB' && cap >= 1024) {
     const u = used / 1024, c = cap / 1024;
-    const r = (x) => (x >= 100 ? Math.round(x) : Math.round(x * 10) / 10);
+    const r = (x) => (x >= 100 ? fmtNum(Math.round(x)) : Math.round(x * 10) / 10);
     return `${r(u)}/${r(c)} GiB`;
   }
   return `${fmtNum(used)}/${fmtNum(cap)}`;
@@ -671,7 +680,7 @@ export function resourceBar(n, className = 'bar') {
   },
   h('span', { class: 'bar-track' }, usedEl, resEl, freeEl),
   h('span', { class: 'bar-label' }, fmtPair(n.rc, n.used, n.capacity)),
-  ratio !== null && ratio !== 1 ? h('span', { class: 'bar-ratio', text: `×${fmtNum(ratio)}` }) : null);
+  ratio !== null ? h('span', { class: 'bar-ratio', text: `×${fmtNum(ratio)}` }) : null);
 }
 
 // ---- time ----
@@ -930,7 +939,7 @@ export function mount(root, _params) {
     const excluded = doc.excluded || [];
     summary.dataset.fit = String(fitting.length);
     summary.dataset.out = String(excluded.length);
-    summary.append(h('strong', { text: `${fmtNum(fitting.length)} fit, ${fmtNum(excluded.length)} left out` }),
+    summary.append(h('strong', { text: `${fitting.length} fit, ${excluded.length} left out` }),
       h('span', { class: 'muted', text: ` · ${fmtNum(doc.candidates ?? 0)} allocation candidates · ` }), h('code', { text: result.query }),
       ' ', h('a', { href: '#/fleet', text: 'see it on the fleet' }));
     const entries = [
@@ -999,7 +1008,7 @@ export function mount(root, _params) {
 // The fleet page: a virtualised list of nodes fetched 100 at a time (limit/offset) as the user scrolls, with
 // server-side search, state filter and sort; totals over the rows loaded; live refresh of the visible pages.
 
-import { h, clear, debounce, setStatus, clearErrorStatus, orderClasses, STANDARD_CLASSES, classNumbers, resourceBar, fmtNum, nodeHref } from '/ui/dom.js';
+import { h, clear, debounce, setStatus, clearErrorStatus, orderClasses, STANDARD_CLASSES, classNumbers, resourceBar, fmtNum, fmtPair, nodeHref } from '/ui/dom.js';
 import { getJSON, rememberNodes, describe, qs } from '/ui/api.js';
 import * as stream from '/ui/stream.js';
 import { fitState, clearFit } from '/ui/fit.js';
@@ -1078,6 +1087,7 @@ export function mount(root, _params, ctx) {
   const pages = new Map(); // page → {nodes, stale}
   const loading = new Map(); // page → promise
   const rows = new Map(); // index → {el, node}
+  let dataChanged = true; // the totals need drawing again
   let readyResolve;
   const ready = new Promise((resolve) => { readyResolve = resolve; });
   let firstLoad = true;
@@ -1177,13 +1187,15 @@ export function mount(root, _params, ctx) {
           total = doc.total;
           pages.set(p, { nodes, stale: false });
         }
+        dataChanged = true;
         clearErrorStatus();
       })
       .catch((err) => {
         if (!alive || myEpoch !== epoch) return;
         const message = describe(err);
         if (message) setStatus(`Fleet: ${message}`, 'error');
-        if (!pages.has(p)) pages.set(p, { nodes: [], stale: true, failed: true });
+        const have = pages.get(p);
+        if (!have || have.failed) pages.set(p, { nodes: [], stale: true, failed: true, failedAt: Date.now() });
       })
       .finally(() => { if (loading.get(p) === promise) loading.delete(p); });
     loading.set(p, promise);
@@ -1212,7 +1224,8 @@ export function mount(root, _params, ctx) {
   async function ensurePages() {
     const wanted = neededPages().filter((p) => {
       const have = pages.get(p);
-      return !have || (have.stale && !have.failed);
+      // A page that failed is asked for again when it is in view a few seconds later.
+      return !have || (have.stale && (!have.failed || Date.now() - have.failedAt > 4000));
     });
     if (!wanted.length) return;
     if (legacy) {
@@ -1274,7 +1287,7 @@ export function mount(root, _params, ctx) {
     if (!alive) return;
     const count = total ?? 0;
     spacer.style.height = `${count * ROW_HEIGHT}px`;
-    totalEl.textContent = total === null ? '…' : fmtNum(total);
+    totalEl.textContent = total === null ? '…' : String(total);
     totalEl.dataset.total = total === null ? '' : String(total);
     const { first, last } = visibleRange();
     for (const [i, row] of rows) {
@@ -1290,10 +1303,10 @@ export function mount(root, _params, ctx) {
       rows.set(i, { el, node });
     }
     list.classList.toggle('empty', count === 0 && total !== null);
-    renderTotals();
+    if (dataChanged) { dataChanged = false; renderTotals(); }
   }
 
-  const renderTotals = debounce(() => {
+  function renderTotals() {
     if (!alive) return;
     const seen = new Map();
     for (const p of pages.values()) for (const n of p.nodes) seen.set(n.uuid, n);
@@ -1316,11 +1329,13 @@ export function mount(root, _params, ctx) {
     for (const rc of orderClasses([...sums.keys()])) {
       const t = sums.get(rc);
       const pct = t.capacity > 0 ? Math.round((t.used / t.capacity) * 100) : 0;
-      grid.appendChild(h('div', { class: 'total-item', dataset: { rc } },
-        h('span', { class: 'total-rc', text: rc }), resourceBar(t, 'tbar'), h('span', { class: 'total-pct', text: `${pct}%` })));
+      grid.appendChild(h('div', { class: 'total-item', dataset: { rc, used: t.used, capacity: t.capacity } },
+        h('div', { class: 'total-line' }, h('span', { class: 'total-rc', text: rc }),
+          h('span', { class: 'total-num', text: `${fmtPair(rc, t.used, t.capacity)} used · ${pct}%` })),
+        resourceBar(t, 'tbar')));
     }
     totals.appendChild(grid);
-  }, 60);
+  }
 
   function renderFitBanner() {
     const result = fitState.result;
@@ -1359,6 +1374,7 @@ export function mount(root, _params, ctx) {
       total = null;
     }
     dropRows();
+    dataChanged = true;
     list.scrollTop = 0;
     prefs.scrollTop = 0;
     buildHeader();
@@ -1445,7 +1461,6 @@ export function mount(root, _params, ctx) {
       onSearch.cancel();
       fetchLater.cancel();
       onResize.cancel();
-      renderTotals.cancel();
       window.removeEventListener('resize', onResize);
       if (frame !== null) cancelAnimationFrame(frame);
     },
@@ -2254,7 +2269,7 @@ export function mount(root, params, ctx) {
   }
   const scheduleReload = debounce(() => { if (alive) reload(); }, 300);
   const unsubscribe = stream.subscribe((event, meta) => {
-    if (meta.replay) return;
+    if (meta.replay || event.type === 'compute.metrics.update') return;
     const f = event.fields || {};
     if (event.node === uuid || f.source === uuid || f.dest === uuid) scheduleReload();
   });
@@ -2378,7 +2393,8 @@ function dispatch(raw, replayBefore) {
   if (typeof event.sequence !== 'number') event.sequence = Number(raw.id) || 0;
   if (!event.type) event.type = raw.type;
   if (!event.fields || typeof event.fields !== 'object') event.fields = {};
-  if (event.sequence <= lastId) return;
+  // Sequences only grow within a server process; a smaller one means the server restarted (and numbers again
+  // from 1): take it, so that the next reconnection asks for what follows it.
   lastId = event.sequence;
   learn(event);
   keep(event);
@@ -2470,7 +2486,7 @@ async function loop(gen) {
   :root {
     --bg: #11151c; --panel: #181d26; --fg: #e3e8f0; --muted: #8e99ab; --line: #2b3340; --line-soft: #222935;
     --accent: #6d9cff; --accent-fg: #0b1020; --hover: #1f2836;
-    --used: #5b8cff; --used-hot: #ff8a5c; --reserved: #6b7485; --free: #2a3240; --over: #ff6b66;
+    --used: #5b8cff; --used-hot: #ff8a5c; --reserved: #6b7485; --free: #2e3746; --over: #ff6b66;
     --ok: #4cc07f; --warn: #e0a84a; --bad: #ff6b66; --info: #6d9cff;
     --pinned: #5b8cff; --dedicated: #30508f; --shared: #2d5a3d; --reserved-cpu: #3a4150;
   }
@@ -2562,11 +2578,12 @@ body[data-page="fleet"] main { overflow: hidden; }
 #fleet-search { width: 340px; }
 .totals { flex: none; margin-bottom: 8px; }
 .totals-label { font-size: 12px; color: var(--muted); margin-bottom: 4px; }
-.totals-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 4px 18px; }
-.total-item { display: grid; grid-template-columns: 90px 1fr 38px; align-items: center; gap: 6px; }
+.totals-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 4px 24px; }
+.total-item { display: flex; flex-direction: column; gap: 2px; }
+.total-line { display: flex; justify-content: space-between; gap: 8px; font-size: 11px; font-variant-numeric: tabular-nums; }
 .total-rc, .node-bar-rc { font-family: var(--mono); font-size: 11px; color: var(--muted); }
-.total-pct { font-size: 11px; text-align: right; font-variant-numeric: tabular-nums; }
-.total-item .bar-label { min-width: 90px; }
+.tbar .bar-label { display: none; }
+.tbar .bar-track { height: 7px; }
 .fleet-table { flex: 1; min-height: 200px; display: flex; flex-direction: column; background: var(--panel); border: 1px solid var(--line); border-radius: 6px; overflow: hidden; }
 .fleet-header, .node-row {
   display: grid; align-items: center; column-gap: 10px; padding: 0 10px;
@@ -2650,6 +2667,8 @@ body[data-page="fleet"] main { overflow: hidden; }
 /* ---- instances ---- */
 .table-wrap { overflow-x: auto; }
 #instances-filter { width: 360px; }
+#instances-list { max-height: 52vh; overflow: auto; }
+#instances-list thead th { position: sticky; top: 0; background: var(--panel); }
 .timeline-wrap { overflow-x: auto; margin-bottom: 10px; }
 svg.timeline { width: 100%; min-width: 700px; height: auto; display: block; }
 svg.timeline .lane-label { font-size: 11px; fill: var(--fg); font-family: var(--mono); }

@@ -58,7 +58,7 @@ struct PlacementRoutes: Sendable {
         case .usages: return try await usages(call)
         case .allocationCandidates: return try await allocationCandidates(call)
         case .reshaper: return try await reshaper(call)
-        case .computeFit: throw PlacementError.lookupFailed("")  // FIT-PENDING
+        case .computeFit: return try await computeFit(call)
         case .root, .computeNodes, .computeNode, .computeInstances, .computeBuild, .computeInstance,
             .computeDeleteInstance, .computeInstanceState, .computeInstanceAbort, .computeMigrations, .computeMove,
             .computeMigration, .computeMigrationAction, .computeAudit, .computeEvents, .computeLedgerInfo,

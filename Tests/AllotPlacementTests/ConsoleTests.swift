@@ -145,7 +145,7 @@ import Testing
                 }
                 // name, VCPU total, max_unit, traits
                 let fleet: [(String, Int, Int, [String])] = [
-                    ("roomy", 8, 8, []), ("small", 2, 2, []), ("capped", 16, 2, []), ("gpu", 8, 8, ["CUSTOM_GPU"]),
+                    ("roomy", 8, 8, []), ("small", 3, 4, []), ("capped", 16, 2, []), ("gpu", 8, 8, ["CUSTOM_GPU"]),
                 ]
                 var uuids: [String: String] = [:]
                 for (name, total, maxUnit, traits) in fleet {

@@ -15,6 +15,7 @@ const main = document.getElementById('main');
 let current = null;
 let navigation = 0;
 let loggedIn = false;
+let pendingFocus = false; // "/" pressed on another page: focus the fleet search once it shows
 
 /** Parses the hash: {page, params}. Unknown routes go to the fleet. */
 export function parseRoute(hash) {
@@ -57,7 +58,11 @@ async function navigate(options = {}) {
   } catch (err) {
     setStatus(`Could not show the page: ${err && err.message ? err.message : err}`, 'error');
   }
-  if (gen === navigation && loggedIn) body.dataset.ready = '1';
+  if (gen === navigation && loggedIn) {
+    body.dataset.ready = '1';
+    // For measuring: when this page became interactive (tests read it through the DevTools protocol).
+    performance.mark(`allot:ready:${route.page}`);
+  }
 }
 
 function showLogin(message = '') {
@@ -125,7 +130,6 @@ document.addEventListener('keydown', (e) => {
   if (body.dataset.page === 'fleet' && current && current.focusSearch) current.focusSearch();
   else { location.hash = '#/fleet'; pendingFocus = true; }
 });
-let pendingFocus = false;
 
 window.addEventListener('hashchange', () => {
   const focus = pendingFocus;

@@ -63,6 +63,7 @@ export function lineChart(svg, { series, xMin, xMax, unit = '', label = '' }) {
   svg.appendChild(plot);
   let lastValue = null;
   let count = 0;
+  const labelYs = [];
   series.forEach((sr, index) => {
     let d = '';
     let pen = false;
@@ -77,9 +78,12 @@ export function lineChart(svg, { series, xMin, xMax, unit = '', label = '' }) {
     if (last) {
       plot.appendChild(s('circle', { class: `dot ${sr.cls || `series-${index}`}`, cx: x(last[0]), cy: y(last[1]), r: 2.5 }));
       if (index === 0) lastValue = last[1];
+      // Last-value labels right of the plot, moved apart when they would overlap.
+      let ly = Math.max(MT + 8, Math.min(MT + ph, MT + y(last[1]) + 4));
+      for (const taken of labelYs) if (Math.abs(taken - ly) < 11) ly = taken - 11;
+      labelYs.push(ly);
       svg.appendChild(s('text', {
-        class: `last ${sr.cls || `series-${index}`}`, x: ML + pw + 4, y: Math.max(MT + 8, Math.min(MT + ph, MT + y(last[1]) + 4 + index * 11)),
-        text: fmtValue(last[1], unit),
+        class: `last ${sr.cls || `series-${index}`}`, x: ML + pw + 4, y: ly, text: fmtValue(last[1], unit),
       }));
     }
   });
@@ -96,7 +100,8 @@ export function lineChart(svg, { series, xMin, xMax, unit = '', label = '' }) {
  */
 export function timeline(svg, { lanes, xMin, xMax, empty = 'no moves yet' }) {
   clear(svg);
-  const LW = 150, LH = 20, TOP = 8, BOTTOM = 22, RIGHT = 16, WIDTH = 900;
+  const LW = 150, LH = 20, TOP = 8, BOTTOM = 22, RIGHT = 16;
+  const WIDTH = Math.max(700, Math.round((svg.parentElement && svg.parentElement.clientWidth) || 900));
   const height = TOP + BOTTOM + Math.max(1, lanes.length) * LH;
   svg.setAttribute('viewBox', `0 0 ${WIDTH} ${height}`);
   svg.setAttribute('role', 'img');

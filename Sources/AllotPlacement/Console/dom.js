@@ -138,7 +138,7 @@ export function fmtAmount(rc, n) {
 export function fmtPair(rc, used, cap) {
   if (rc === 'MEMORY_MB' && cap >= 1024) {
     const u = used / 1024, c = cap / 1024;
-    const r = (x) => (x >= 100 ? Math.round(x) : Math.round(x * 10) / 10);
+    const r = (x) => (x >= 100 ? fmtNum(Math.round(x)) : Math.round(x * 10) / 10);
     return `${r(u)}/${r(c)} GiB`;
   }
   return `${fmtNum(used)}/${fmtNum(cap)}`;
@@ -187,7 +187,7 @@ export function resourceBar(n, className = 'bar') {
   },
   h('span', { class: 'bar-track' }, usedEl, resEl, freeEl),
   h('span', { class: 'bar-label' }, fmtPair(n.rc, n.used, n.capacity)),
-  ratio !== null && ratio !== 1 ? h('span', { class: 'bar-ratio', text: `×${fmtNum(ratio)}` }) : null);
+  ratio !== null ? h('span', { class: 'bar-ratio', text: `×${fmtNum(ratio)}` }) : null);
 }
 
 // ---- time ----

@@ -209,7 +209,7 @@ export function mount(root, _params) {
     const excluded = doc.excluded || [];
     summary.dataset.fit = String(fitting.length);
     summary.dataset.out = String(excluded.length);
-    summary.append(h('strong', { text: `${fmtNum(fitting.length)} fit, ${fmtNum(excluded.length)} left out` }),
+    summary.append(h('strong', { text: `${fitting.length} fit, ${excluded.length} left out` }),
       h('span', { class: 'muted', text: ` · ${fmtNum(doc.candidates ?? 0)} allocation candidates · ` }), h('code', { text: result.query }),
       ' ', h('a', { href: '#/fleet', text: 'see it on the fleet' }));
     const entries = [

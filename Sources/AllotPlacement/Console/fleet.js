@@ -1,7 +1,7 @@
 // The fleet page: a virtualised list of nodes fetched 100 at a time (limit/offset) as the user scrolls, with
 // server-side search, state filter and sort; totals over the rows loaded; live refresh of the visible pages.
 
-import { h, clear, debounce, setStatus, clearErrorStatus, orderClasses, STANDARD_CLASSES, classNumbers, resourceBar, fmtNum, nodeHref } from '/ui/dom.js';
+import { h, clear, debounce, setStatus, clearErrorStatus, orderClasses, STANDARD_CLASSES, classNumbers, resourceBar, fmtNum, fmtPair, nodeHref } from '/ui/dom.js';
 import { getJSON, rememberNodes, describe, qs } from '/ui/api.js';
 import * as stream from '/ui/stream.js';
 import { fitState, clearFit } from '/ui/fit.js';
@@ -80,6 +80,7 @@ export function mount(root, _params, ctx) {
   const pages = new Map(); // page → {nodes, stale}
   const loading = new Map(); // page → promise
   const rows = new Map(); // index → {el, node}
+  let dataChanged = true; // the totals need drawing again
   let readyResolve;
   const ready = new Promise((resolve) => { readyResolve = resolve; });
   let firstLoad = true;
@@ -179,13 +180,15 @@ export function mount(root, _params, ctx) {
           total = doc.total;
           pages.set(p, { nodes, stale: false });
         }
+        dataChanged = true;
         clearErrorStatus();
       })
       .catch((err) => {
         if (!alive || myEpoch !== epoch) return;
         const message = describe(err);
         if (message) setStatus(`Fleet: ${message}`, 'error');
-        if (!pages.has(p)) pages.set(p, { nodes: [], stale: true, failed: true });
+        const have = pages.get(p);
+        if (!have || have.failed) pages.set(p, { nodes: [], stale: true, failed: true, failedAt: Date.now() });
       })
       .finally(() => { if (loading.get(p) === promise) loading.delete(p); });
     loading.set(p, promise);
@@ -214,7 +217,8 @@ export function mount(root, _params, ctx) {
   async function ensurePages() {
     const wanted = neededPages().filter((p) => {
       const have = pages.get(p);
-      return !have || (have.stale && !have.failed);
+      // A page that failed is asked for again when it is in view a few seconds later.
+      return !have || (have.stale && (!have.failed || Date.now() - have.failedAt > 4000));
     });
     if (!wanted.length) return;
     if (legacy) {
@@ -276,7 +280,7 @@ export function mount(root, _params, ctx) {
     if (!alive) return;
     const count = total ?? 0;
     spacer.style.height = `${count * ROW_HEIGHT}px`;
-    totalEl.textContent = total === null ? '…' : fmtNum(total);
+    totalEl.textContent = total === null ? '…' : String(total);
     totalEl.dataset.total = total === null ? '' : String(total);
     const { first, last } = visibleRange();
     for (const [i, row] of rows) {
@@ -292,10 +296,10 @@ export function mount(root, _params, ctx) {
       rows.set(i, { el, node });
     }
     list.classList.toggle('empty', count === 0 && total !== null);
-    renderTotals();
+    if (dataChanged) { dataChanged = false; renderTotals(); }
   }
 
-  const renderTotals = debounce(() => {
+  function renderTotals() {
     if (!alive) return;
     const seen = new Map();
     for (const p of pages.values()) for (const n of p.nodes) seen.set(n.uuid, n);
@@ -318,11 +322,13 @@ export function mount(root, _params, ctx) {
     for (const rc of orderClasses([...sums.keys()])) {
       const t = sums.get(rc);
       const pct = t.capacity > 0 ? Math.round((t.used / t.capacity) * 100) : 0;
-      grid.appendChild(h('div', { class: 'total-item', dataset: { rc } },
-        h('span', { class: 'total-rc', text: rc }), resourceBar(t, 'tbar'), h('span', { class: 'total-pct', text: `${pct}%` })));
+      grid.appendChild(h('div', { class: 'total-item', dataset: { rc, used: t.used, capacity: t.capacity } },
+        h('div', { class: 'total-line' }, h('span', { class: 'total-rc', text: rc }),
+          h('span', { class: 'total-num', text: `${fmtPair(rc, t.used, t.capacity)} used · ${pct}%` })),
+        resourceBar(t, 'tbar')));
     }
     totals.appendChild(grid);
-  }, 60);
+  }
 
   function renderFitBanner() {
     const result = fitState.result;
@@ -361,6 +367,7 @@ export function mount(root, _params, ctx) {
       total = null;
     }
     dropRows();
+    dataChanged = true;
     list.scrollTop = 0;
     prefs.scrollTop = 0;
     buildHeader();
@@ -447,7 +454,6 @@ export function mount(root, _params, ctx) {
       onSearch.cancel();
       fetchLater.cancel();
       onResize.cancel();
-      renderTotals.cancel();
       window.removeEventListener('resize', onResize);
       if (frame !== null) cancelAnimationFrame(frame);
     },

@@ -355,7 +355,7 @@ export function mount(root, params, ctx) {
   }
   const scheduleReload = debounce(() => { if (alive) reload(); }, 300);
   const unsubscribe = stream.subscribe((event, meta) => {
-    if (meta.replay) return;
+    if (meta.replay || event.type === 'compute.metrics.update') return;
     const f = event.fields || {};
     if (event.node === uuid || f.source === uuid || f.dest === uuid) scheduleReload();
   });

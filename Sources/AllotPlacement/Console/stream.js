@@ -108,7 +108,8 @@ function dispatch(raw, replayBefore) {
   if (typeof event.sequence !== 'number') event.sequence = Number(raw.id) || 0;
   if (!event.type) event.type = raw.type;
   if (!event.fields || typeof event.fields !== 'object') event.fields = {};
-  if (event.sequence <= lastId) return;
+  // Sequences only grow within a server process; a smaller one means the server restarted (and numbers again
+  // from 1): take it, so that the next reconnection asks for what follows it.
   lastId = event.sequence;
   learn(event);
   keep(event);
