@@ -416,24 +416,7 @@ import Testing
         let choices = group.isGranularGroup
             ? all.map { provider in group.resources.map { _ in provider } }
             : BruteForce.cartesian(group.resources.map { _ in all })
-        return choices.contains { picked in
-            let providers = Set(picked)
-            let fits = zip(picked, group.resources).allSatisfy {
-                snapshot.providers[$0].canSupply($1.0, amount: $1.1)
-            }
-            let anchored = providers.allSatisfy { BruteForce.servesAnchor($0, root, group, snapshot) }
-            let traits = providers.reduce(into: Set<String>()) { $0.formUnion(snapshot.providers[$1].traits) }
-            let traitsMet = group.requiredTraits.allSatisfy { $0.contains(where: traits.contains) }
-                && providers.allSatisfy { snapshot.providers[$0].traits.isDisjoint(with: group.forbiddenTraits) }
-            let aggregatesMet = providers.allSatisfy { provider in
-                let own = snapshot.providers[provider].aggregates
-                let extra = group.isGranularGroup ? [] : snapshot.providers[root].aggregates
-                return group.memberOf.allSatisfy { set in set.contains { own.contains($0) || extra.contains($0) } }
-                    && group.forbiddenAggregates.isDisjoint(with: own)
-                    && group.forbiddenAggregates.isDisjoint(with: extra)
-            }
-            return fits && anchored && traitsMet && aggregatesMet
-        }
+        return choices.contains { BruteForce.isOption($0, group, anchor: root, snapshot) }
     }
 
     /// Five thousand single-provider trees, every tenth one full: the others fit, the full ones are explained.

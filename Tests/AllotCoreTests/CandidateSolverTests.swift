@@ -272,6 +272,25 @@ enum BruteForce {
     }
 
     /// Whether provider `p` may serve a group anchored at root `r`.
+    /// Whether `picked` (a provider per resource of `group`) is an option of the group anchored at `anchor`: every
+    /// amount fits, every provider serves the anchor, and the traits and aggregates rules hold.
+    static func isOption(_ picked: [Int], _ group: RequestGroup, anchor: Int, _ snapshot: PlacementSnapshot) -> Bool {
+        let providers = Set(picked)
+        let fits = zip(picked, group.resources).allSatisfy { snapshot.providers[$0].canSupply($1.0, amount: $1.1) }
+        let anchored = providers.allSatisfy { servesAnchor($0, anchor, group, snapshot) }
+        let traits = providers.reduce(into: Set<String>()) { $0.formUnion(snapshot.providers[$1].traits) }
+        let traitsOK = group.requiredTraits.allSatisfy { $0.contains(where: traits.contains) }
+            && providers.allSatisfy { snapshot.providers[$0].traits.isDisjoint(with: group.forbiddenTraits) }
+        let aggregatesOK = providers.allSatisfy { p in
+            let own = snapshot.providers[p].aggregates
+            let extra = group.isGranularGroup ? [] : snapshot.providers[anchor].aggregates
+            return group.memberOf.allSatisfy { set in set.contains { own.contains($0) || extra.contains($0) } }
+                && group.forbiddenAggregates.isDisjoint(with: own)
+                && group.forbiddenAggregates.isDisjoint(with: extra)
+        }
+        return fits && anchored && traitsOK && aggregatesOK
+    }
+
     static func servesAnchor(_ p: Int, _ r: Int, _ group: RequestGroup, _ snapshot: PlacementSnapshot) -> Bool {
         let provider = snapshot.providers[p]
         if let tree = group.inTree {
@@ -302,23 +321,8 @@ enum BruteForce {
                 let choices = group.isGranularGroup
                     ? all.map { p in group.resources.map { _ in p } }
                     : cartesian(group.resources.map { _ in all })
-                for picked in choices {
-                    let providers = Set(picked)
-                    let fits = zip(picked, group.resources).allSatisfy { snapshot.providers[$0].canSupply($1.0, amount: $1.1) }
-                    let anchored = providers.allSatisfy { servesAnchor($0, anchor, group, snapshot) }
-                    let traits = providers.reduce(into: Set<String>()) { $0.formUnion(snapshot.providers[$1].traits) }
-                    let traitsOK = group.requiredTraits.allSatisfy { $0.contains(where: traits.contains) }
-                        && providers.allSatisfy { snapshot.providers[$0].traits.isDisjoint(with: group.forbiddenTraits) }
-                    let aggregatesOK = providers.allSatisfy { p in
-                        let own = snapshot.providers[p].aggregates
-                        let extra = group.isGranularGroup ? [] : snapshot.providers[anchor].aggregates
-                        return group.memberOf.allSatisfy { set in set.contains { own.contains($0) || extra.contains($0) } }
-                            && group.forbiddenAggregates.isDisjoint(with: own)
-                            && group.forbiddenAggregates.isDisjoint(with: extra)
-                    }
-                    if fits && anchored && traitsOK && aggregatesOK {
-                        list.append((zip(picked, group.resources).map { ($0, $1.0, $1.1) }, providers))
-                    }
+                for picked in choices where isOption(picked, group, anchor: anchor, snapshot) {
+                    list.append((zip(picked, group.resources).map { ($0, $1.0, $1.1) }, Set(picked)))
                 }
                 options.append(list)
             }
