@@ -23,14 +23,18 @@ public struct DriverNode: Sendable, Equatable {
     public var traits: Set<String>
     /// The uuids of the instances really running on the node, or `nil` when the driver cannot tell.
     public var running: Set<String>?
+    /// The memory (MiB) of the guests running on the node, by uuid, when the driver can tell (`libvirt`): an orphan's
+    /// (a guest the ledger does not know) is held back from the node's memory until it goes away, as Nova does.
+    public var guestMemoryMB: [String: Int]
     /// NUMA cells and PCI devices of a node whose resources do not carry them (a bare-metal machine's, for the
     /// record); a host's come with its ``HostInventory``.
     public var topology: HostTopology?
 
     public init(
         uuid: String? = nil, hostname: String, resources: Result<NodeResources, HostDriverError>, traits: Set<String> = [],
-        running: Set<String>? = nil, topology: HostTopology? = nil
+        running: Set<String>? = nil, guestMemoryMB: [String: Int] = [:], topology: HostTopology? = nil
     ) {
+        self.guestMemoryMB = guestMemoryMB
         self.topology = topology
         self.uuid = uuid
         self.hostname = hostname
@@ -49,6 +53,13 @@ public protocol HostDriver: Sendable {
     func nodes() async throws -> [DriverNode]
     /// Host metrics (`cpu.percent`, `load.1`, …) for `compute.metrics.update` events; empty when none.
     func metrics() async -> [String: Double]
+    /// Signals that something on the host changed (a guest started or stopped: libvirt's lifecycle events), so the
+    /// tracker audits now instead of at the next period; `nil` when the driver has no such events.
+    var changes: AsyncStream<Void>? { get }
+}
+
+extension HostDriver {
+    public var changes: AsyncStream<Void>? { nil }
 }
 
 extension LinuxHostDriver: HostDriver {
