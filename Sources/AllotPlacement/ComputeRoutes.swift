@@ -234,6 +234,8 @@ extension ComputeRoutes {
             "removal_refused": .sortedObject(report.removalRefused.mapValues { .string($0) }),
             "invalid": .sortedObject(report.invalid.mapValues { .string($0) }), "saved": strings(report.saved),
             "orphans": .sortedObject(report.orphans.mapValues(strings)),
+            "orphan_memory_mb": .sortedObject(report.orphanMemoryMB.mapValues { .int($0) }),
+            "missing": .sortedObject(report.missing.mapValues(strings)),
             "deleted_allocations": strings(report.deletedAllocations), "repaired": strings(report.repaired),
             "unknown_consumers": strings(report.unknownConsumers), "refused_repairs": strings(report.refusedRepairs),
             "drift": strings(report.drift),

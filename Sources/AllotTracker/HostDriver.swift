@@ -106,7 +106,9 @@ extension LinuxHostDriver: HostDriver {
 /// The file is read again on every discovery, so nodes can appear, disappear or change:
 /// `{"nodes": [{"hostname": "n1", "uuid": "…", "vcpus": 8, "memory_mb": 16384, "disk_gb": 100, "traits": []}]}`
 /// for the `fake` driver, and `{"nodes": [{"uuid": "…", "name": "bm-1", "resource_class": "baremetal.gold",
-/// "maintenance": false, "traits": ["CUSTOM_GOLD"]}]}` for `baremetal`.
+/// "maintenance": false, "traits": ["CUSTOM_GOLD"]}]}` for `baremetal`. A `fake` node may list the instances
+/// running there (`"running": ["uuid", …]`) and guests with their memory (`"guests": [{"uuid": "…", "memory_mb": N}]`,
+/// each also running).
 public struct FileHostDriver: HostDriver {
     public enum Kind: String, Sendable { case fake, baremetal }
 
@@ -167,11 +169,50 @@ public struct FileHostDriver: HostDriver {
                 case .failure(let error): resources = .failure(error)
                 }
             }
+            // Guests with their memory (fake driver): each one is also running.
+            var running = Self.strings(fields["running"]).map(Set.init)
+            var guestMemory: [String: Int] = [:]
+            if kind == .fake, fields["guests"] != nil {
+                switch Self.guests(fields["guests"]) {
+                case .success(let guests):
+                    guestMemory = guests
+                    running = (running ?? []).union(guests.keys)
+                case .failure(let error):
+                    if case .success = resources { resources = .failure(error) }
+                }
+            }
             result.append(DriverNode(
                 uuid: uuid, hostname: hostname, resources: resources, traits: traits,
-                running: Self.strings(fields["running"]).map(Set.init), topology: topology))
+                running: running, guestMemoryMB: guestMemory, topology: topology))
         }
         return result
+    }
+
+    /// A node entry's `guests`: `[{"uuid": "…", "memory_mb": N}]` (`memory_mb` may be left out: unknown, 0), as
+    /// memory by uuid; a list that is not one, a bad or repeated uuid or a negative memory makes the node invalid.
+    static func guests(_ value: JSONValue?) -> Result<[String: Int], HostDriverError> {
+        guard let items = value?.arrayValue else { return .failure(.invalid(field: "guests", reason: "must be a list")) }
+        var result: [String: Int] = [:]
+        for (index, item) in items.enumerated() {
+            guard let guest = item.objectValue else {
+                return .failure(.invalid(field: "guests", reason: "guest \(index) is not an object"))
+            }
+            guard let uuid = guest["uuid"]?.stringValue, UUIDSyntax.isValid(uuid) else {
+                return .failure(.invalid(field: "guests", reason: "guest \(index) has no valid uuid"))
+            }
+            var memory = 0
+            if let field = guest["memory_mb"] {
+                guard let value = field.intValue, value >= 0, value <= Limits.maxInt else {
+                    return .failure(.invalid(
+                        field: "guests", reason: "guest \(uuid): memory_mb must be an integer between 0 and \(Limits.maxInt)"))
+                }
+                memory = value
+            }
+            guard result.updateValue(memory, forKey: uuid) == nil else {
+                return .failure(.invalid(field: "guests", reason: "guest \(uuid) is listed twice"))
+            }
+        }
+        return .success(result)
     }
 
     /// A list of strings, or `nil` when `value` is missing or anything else.

@@ -18,6 +18,12 @@ public struct AuditReport: Sendable, Equatable {
     public var saved: [String] = []
     /// Instances running on a node but unknown to the ledger: node → uuids.
     public var orphans: [String: [String]] = [:]
+    /// The memory (MiB) of those orphans, held back from the node's `MEMORY_MB` (added to its `reserved`) until they
+    /// go away: node → MiB (0 when the driver does not know their memory).
+    public var orphanMemoryMB: [String: Int] = [:]
+    /// Instances the ledger has on a node, in a state where their guest should exist there, that the driver does
+    /// not report running: node → uuids (never changed or deleted; reported at every pass while missing).
+    public var missing: [String: [String]] = [:]
     /// Allocations deleted because their consumer no longer holds anything there: (consumer, node).
     public var deletedAllocations: [String] = []
     /// Ledger consumers whose Placement allocations were rewritten.
@@ -57,6 +63,8 @@ public final class Tracker: Sendable {
         var byHostname: [String: String] = [:]
         var lastSequence: Int?
         var started = false
+        /// Whether a loop is reading the driver's `changes` (one stream, one reader).
+        var watchingChanges = false
     }
 
     private let state = Mutex(State())
@@ -88,7 +96,7 @@ public final class Tracker: Sendable {
         }
         events.publish("agent.start", ["host": .string(configuration.host), "nodes": .int(known.count),
                                        "driver": .string(driver.name)])
-        let report = try await audit()
+        let report = try await audit(trigger: .start)
         state.withLock { $0.started = true }
         return report
     }
@@ -205,6 +213,40 @@ public final class Tracker: Sendable {
 
     // MARK: Audit
 
+    /// Why an audit pass runs (the `trigger` of its `audit.pass` event).
+    enum AuditTrigger {
+        /// The first pass of ``start()``.
+        case start
+        /// Every `auditInterval` seconds.
+        case periodic
+        /// ``audit()``: `POST /compute/v1/audit`, `allot audit`, a test.
+        case request
+        /// The driver signalled changes (this many since the previous such pass).
+        case change(signals: Int)
+
+        var name: String {
+            switch self {
+            case .start: "start"
+            case .periodic: "periodic"
+            case .request: "request"
+            case .change: "change"
+            }
+        }
+    }
+
+    /// Whether ``runAudits()`` has anything to do: periodic audits, or a driver that signals changes.
+    public var runsAudits: Bool { configuration.auditInterval > 0 || driver.changes != nil }
+
+    /// Runs the periodic audits and the audits on driver changes (``runAuditsOnChanges(debounce:)``) until the task
+    /// is cancelled (the tracker stops).
+    public func runAudits() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.runPeriodicAudits() }
+            group.addTask { await self.runAuditsOnChanges() }
+            await group.waitForAll()
+        }
+    }
+
     /// Runs the periodic audit until the task is cancelled.
     public func runPeriodicAudits() async {
         guard configuration.auditInterval > 0 else { return }
@@ -213,10 +255,60 @@ public final class Tracker: Sendable {
                 try await Task.sleep(for: .milliseconds(Int(configuration.auditInterval * 1000)))
             } catch { return }
             do {
-                try await audit()
+                try await audit(trigger: .periodic)
+            } catch is CancellationError {
+                return
             } catch {
                 events.publish("audit.failed", ["reason": .string(String(describing: error))], problem: true)
             }
+        }
+    }
+
+    /// Audits soon after each signal of the driver's ``HostDriver/changes`` (a guest started or stopped), besides
+    /// the periodic audits and whatever the audit interval: a signal starts a pass `debounce` later, and the signals
+    /// that arrive meanwhile are covered by that pass (a burst of lifecycle events is one pass); signals during a
+    /// pass start one more. Passes take the audit lock like every other, so two never run at once. Returns at once
+    /// when the driver has no such signal or another loop already reads it, and when the task is cancelled (the
+    /// tracker stops) or the driver ends its stream.
+    public func runAuditsOnChanges(debounce: Duration = .seconds(1)) async {
+        guard let changes = driver.changes else { return }
+        let claimed = state.withLock { state -> Bool in
+            if state.watchingChanges { return false }
+            state.watchingChanges = true
+            return true
+        }
+        guard claimed else { return }
+        defer { state.withLock { $0.watchingChanges = false } }
+        let received = SignalCount()
+        // At most one wake-up waits: every signal before the pass reads the count is covered by that pass.
+        let (wakeUps, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in changes {
+                    received.add()
+                    wake.yield()
+                }
+                wake.finish()
+            }
+            group.addTask {
+                var audited = 0
+                for await _ in wakeUps {
+                    do { try await Task.sleep(for: debounce) } catch { return }
+                    let count = received.value
+                    guard count > audited else { continue }
+                    let signals = count - audited
+                    audited = count
+                    do {
+                        try await self.audit(trigger: .change(signals: signals))
+                    } catch is CancellationError {
+                        return
+                    } catch {
+                        self.events.publish("audit.failed", ["reason": .string(String(describing: error))], problem: true)
+                    }
+                }
+            }
+            // Cancelling the task (the tracker stops) ends both; a stream the driver ends lets the last pass run.
+            await group.waitForAll()
         }
     }
 
@@ -227,13 +319,18 @@ public final class Tracker: Sendable {
     /// and publishes host metrics.
     @discardableResult
     public func audit() async throws -> AuditReport {
+        try await audit(trigger: .request)
+    }
+
+    @discardableResult
+    func audit(trigger: AuditTrigger) async throws -> AuditReport {
         // On the audit thread (lower priority), so claims on other threads get the CPU first; its SQLite reads on
         // the background read connection, at the same priority.
         try await BackgroundWork.$active.withValue(true) {
             try await withTaskExecutorPreference(AuditExecutor.shared) {
                 try await auditLock.run {
                     let started = ContinuousClock.now
-                    let report = try await self.auditPass()
+                    let report = try await self.auditPass(trigger: trigger)
                     // Charted by the console; the pass alone, not the wait for a pass already running.
                     let elapsed = ContinuousClock.now - started
                     Timer(label: "allot_audit_duration_seconds", dimensions: [("host", configuration.host)])
@@ -245,9 +342,12 @@ public final class Tracker: Sendable {
         }
     }
 
-    private func auditPass() async throws -> AuditReport {
+    private func auditPass(trigger: AuditTrigger) async throws -> AuditReport {
         var report = AuditReport()
         let reported: [DriverNode]
+        // Instances whose records change after this moment are not judged missing in this pass: the driver was
+        // asked before (an instance set active once its guest has started must not be missed for a pass).
+        let askedDriverAt = Date().timeIntervalSince1970
         do {
             reported = try await driver.nodes()
         } catch {
@@ -295,7 +395,7 @@ public final class Tracker: Sendable {
         var failedPlacementCheck = false
         for item in wanted {
             do {
-                try await auditNode(item, current: current[item.uuid], fresh: fresh[item.uuid],
+                try await auditNode(item, current: current[item.uuid], fresh: fresh[item.uuid], askedDriverAt: askedDriverAt,
                                     checkPlacement: changes.providers?.contains(item.uuid) ?? true,
                                     placement: consumers[item.uuid] ?? [:], report: &report)
             } catch is CancellationError {
@@ -335,13 +435,16 @@ public final class Tracker: Sendable {
         }
         // Only now is everything up to `changes.sequence` checked (unless a node failed: it is checked again).
         if !failedPlacementCheck { state.withLock { $0.lastSequence = changes.sequence } }
-        events.publish("audit.pass", [
+        var fields: [String: EventValue] = [
             "nodes": .int(report.nodes), "added": .int(report.added.count), "removed": .int(report.removed.count),
             "saved": .int(report.saved.count), "invalid": .int(report.invalid.count),
             "orphans": .int(report.orphans.values.map(\.count).reduce(0, +)),
+            "missing": .int(report.missing.values.map(\.count).reduce(0, +)),
             "repaired": .int(report.repaired.count), "deleted_allocations": .int(report.deletedAllocations.count),
-            "failed": .int(report.failed.count),
-        ])
+            "failed": .int(report.failed.count), "trigger": .string(trigger.name),
+        ]
+        if case .change(let signals) = trigger { fields["signals"] = .int(signals) }
+        events.publish("audit.pass", fields)
         return report
     }
 
@@ -360,7 +463,7 @@ public final class Tracker: Sendable {
 
     private func auditNode(
         _ item: (uuid: String, driverNode: DriverNode, inventories: [String: Inventory]),
-        current: NodeTracker?, fresh: (ledger: NodeLedger, generation: Int)?, checkPlacement: Bool,
+        current: NodeTracker?, fresh: (ledger: NodeLedger, generation: Int)?, askedDriverAt: Double, checkPlacement: Bool,
         placement: [String: [String: Int]], report: inout AuditReport
     ) async throws {
         let uuid = item.uuid
@@ -405,6 +508,10 @@ public final class Tracker: Sendable {
             .union(configuration.configuredTraits(uuid: uuid, hostname: item.driverNode.hostname))
         if configuration.disabled { traits.insert(Trait.computeStatusDisabled.name) }
         traits.formUnion(snapshot.externalTraits)
+        // Orphans (running here, unknown to the ledger) hold their memory back; instances that should run here
+        // but do not are reported.
+        let orphanMemory = checkGuests(
+            node: uuid, driverNode: item.driverNode, view: snapshot.ledger, askedDriverAt: askedDriverAt, report: &report)
         var desired = snapshot.node
         desired.hostname = item.driverNode.hostname
         desired.host = configuration.host
@@ -420,6 +527,9 @@ public final class Tracker: Sendable {
         } else {
             desired.topology = item.driverNode.topology
             desired.hostConfig = nil
+        }
+        if case .success(.host) = item.driverNode.resources {
+            Self.holdBack(orphanMemoryMB: orphanMemory, in: &desired)
         }
         // PCI devices that came or went; held ones that went are reported (the ledger keeps their claims).
         let before = Set(snapshot.node.topology?.devices.map(\.address) ?? [])
@@ -462,15 +572,7 @@ public final class Tracker: Sendable {
                 ])
             }
         }
-        // Orphans: running here but unknown to the ledger.
         if let running = item.driverNode.running {
-            let tracked = Set(snapshot.ledger.instances.values.filter { $0.node == uuid }.map(\.uuid))
-            let orphans = running.subtracting(tracked).sorted()
-            if !orphans.isEmpty {
-                report.orphans[uuid] = orphans
-                events.publish("instance.orphan", node: uuid, ["instances": .string(orphans.joined(separator: ","))],
-                               problem: true)
-            }
             // Evacuated instances that are gone from their source: drop the source's claim.
             for migration in snapshot.ledger.migrations.values
             where migration.kind == .evacuation && migration.status == .done && migration.sourceNode == uuid
@@ -479,6 +581,75 @@ public final class Tracker: Sendable {
                 try await perform(.confirm(migration: migration.uuid))
                 report.cleanedEvacuations.append(migration.uuid)
             }
+        }
+    }
+
+    /// The vm states in which an instance's guest should exist on its node (so the driver should report it running):
+    /// `active`, `paused` (the guest exists, its vCPUs stopped), `resized` (arrived at the destination, waiting for
+    /// confirm or revert) and `rescued` (running the rescue image). Not `building` (not spawned yet), `stopped` and
+    /// `suspended` (no running guest), `error` (anything goes), `deleted`.
+    static let guestStates: Set<VMState> = [.active, .paused, .resized, .rescued]
+
+    /// Whether the driver should report this instance (on the node audited) running: its vm state is one of
+    /// ``guestStates``, no task is under way (a reboot, power-off or spawn may take the guest down for a while, as
+    /// Nova's power-state sync skips those), and it is not moving (a cold move takes the guest off the source before
+    /// it arrives; a live one hands it over at any moment) unless the move has arrived here.
+    static func guestShouldRun(_ instance: Instance, migration: Migration?) -> Bool {
+        guard guestStates.contains(instance.vmState), instance.taskState == nil else { return false }
+        if let migration, !migration.status.hasArrived { return false }
+        return true
+    }
+
+    /// Orphans and missing instances of one node, when the driver can tell what runs there: orphans (running but
+    /// unknown to the ledger: neither on this node nor moving to or from it; a deleted instance's guest is one) are
+    /// reported with the memory they hold (`instance.orphan`); instances the ledger has here that should run but do
+    /// not are reported one by one (`instance.missing`) at every pass while missing, and never changed (those whose
+    /// record changed after `askedDriverAt`, when the driver was asked, wait for the next pass).
+    /// - Returns: the orphans' memory (MiB), 0 when the driver does not know it or cannot tell what runs.
+    private func checkGuests(
+        node uuid: String, driverNode: DriverNode, view: NodeLedger, askedDriverAt: Double, report: inout AuditReport
+    ) -> Int {
+        guard let running = driverNode.running else { return 0 }
+        let runningNow = Set(running.map { $0.lowercased() })
+        var memoryByUUID: [String: Int] = [:]
+        for (guest, memory) in driverNode.guestMemoryMB { memoryByUUID[guest.lowercased()] = memory }
+        let known = Set(view.instances.keys.map { $0.lowercased() })
+        let orphans = running.filter { !known.contains($0.lowercased()) }.sorted()
+        var memory = 0
+        if !orphans.isEmpty {
+            for orphan in orphans { memory = min(memory + max(0, memoryByUUID[orphan.lowercased()] ?? 0), Limits.maxInt) }
+            report.orphans[uuid] = orphans
+            report.orphanMemoryMB[uuid] = memory
+            events.publish("instance.orphan", node: uuid, [
+                "instances": .string(orphans.joined(separator: ",")), "memory_mb": .int(memory),
+            ], problem: true)
+        }
+        let missing = view.instances.values.filter { instance in
+            instance.node == uuid && !runningNow.contains(instance.uuid.lowercased()) && instance.updatedAt < askedDriverAt
+                && Self.guestShouldRun(instance, migration: view.records(instance: instance.uuid).migration)
+        }.sorted { $0.uuid < $1.uuid }
+        if !missing.isEmpty {
+            report.missing[uuid] = missing.map(\.uuid)
+            for instance in missing {
+                events.publish("instance.missing", node: uuid, [
+                    "instance": .string(instance.uuid), "vm_state": .string(instance.vmState.rawValue),
+                ], problem: true)
+            }
+        }
+        return memory
+    }
+
+    /// Holds orphans' memory back from a host node: added to its `MEMORY_MB` reservation (on top of the host's,
+    /// never above the total), or to the first NUMA cell's when the cells are its providers.
+    static func holdBack(orphanMemoryMB memory: Int, in node: inout ComputeNode) {
+        if var inventory = node.inventories[ResourceClass.memoryMB.name] {
+            guard memory > 0 else { return }
+            inventory.reserved = min(inventory.total, inventory.reserved + memory)
+            node.inventories[ResourceClass.memoryMB.name] = inventory
+        } else if var config = node.hostConfig, var numa = config.numaInPlacement, config.reportsCells(node.topology) {
+            numa.orphanMemoryMB = memory > 0 ? memory : nil
+            config.numaInPlacement = numa
+            node.hostConfig = config
         }
     }
 
@@ -528,6 +699,15 @@ public final class Tracker: Sendable {
     private static let conflictRetry = Retry(
         backoff: Backoff(initial: .milliseconds(10), multiplier: 4, cap: .milliseconds(160), jitter: 0.2),
         maxAttempts: 4)
+}
+
+/// How many change signals a driver sent (read by the pass that covers them).
+final class SignalCount: Sendable {
+    private let count = Mutex(0)
+
+    func add() { count.withLock { $0 += 1 } }
+
+    var value: Int { count.withLock { $0 } }
 }
 
 /// Runs one body at a time, in arrival order (audits queue up; an upstream ledger's claims and repairs too).

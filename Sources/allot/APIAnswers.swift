@@ -121,6 +121,9 @@ enum APIAnswers {
         var invalid: [String: String]
         var removalRefused: [String: String]
         var orphans: [String: [String]]
+        /// Orphans' memory held back per node, and instances that should run but do not (absent from older servers).
+        var orphanMemoryMB: [String: Int]?
+        var missing: [String: [String]]?
         var deletedAllocations: [String]
         var repaired: [String]
         var unknownConsumers: [String]
@@ -128,7 +131,8 @@ enum APIAnswers {
         var drift: [String]
 
         private enum CodingKeys: String, CodingKey {
-            case nodes, added, removed, saved, invalid, orphans, repaired, drift
+            case nodes, added, removed, saved, invalid, orphans, repaired, drift, missing
+            case orphanMemoryMB = "orphan_memory_mb"
             case removalRefused = "removal_refused", deletedAllocations = "deleted_allocations"
             case unknownConsumers = "unknown_consumers", refusedRepairs = "refused_repairs"
         }

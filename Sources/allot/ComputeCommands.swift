@@ -123,7 +123,13 @@ struct Audit: AsyncParsableCommand {
         for (name, reason) in report.removalRefused.sorted(by: { $0.key < $1.key }) {
             print("  removal refused \(name): \(reason)")
         }
-        for (name, consumers) in report.orphans.sorted(by: { $0.key < $1.key }) { print("  orphans \(name): \(consumers)") }
+        for (name, consumers) in report.orphans.sorted(by: { $0.key < $1.key }) {
+            let memory = report.orphanMemoryMB?[name].map { " (\($0) MiB held back)" } ?? ""
+            print("  orphans \(name): \(consumers)\(memory)")
+        }
+        for (name, instances) in (report.missing ?? [:]).sorted(by: { $0.key < $1.key }) {
+            print("  missing \(name): \(instances)")
+        }
     }
 }
 

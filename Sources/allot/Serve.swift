@@ -320,17 +320,17 @@ func startAgent(_ tracker: Tracker, logger: Logger) async {
     }
 }
 
-/// Runs a tracker's periodic audits until the service group shuts down.
+/// Runs a tracker's periodic audits and its audits on driver changes until the service group shuts down.
 struct AuditService: Service {
     let tracker: Tracker
 
     func run() async throws {
-        if tracker.configuration.auditInterval > 0 {
+        if tracker.runsAudits {
             await cancelWhenGracefulShutdown {
-                await tracker.runPeriodicAudits()
+                await tracker.runAudits()
             }
         } else {
-            // No periodic audits: the service only has to live as long as the group.
+            // No periodic audits and no driver changes: the service only has to live as long as the group.
             try? await gracefulShutdown()
         }
     }

@@ -254,17 +254,25 @@ public struct HostConfig: Hashable, Sendable, Codable {
         public var ramAllocationRatio: Double
         public var reservedCPUs: Int
         public var reservedMemoryMB: Int
+        /// Memory of orphan guests (running on the host, unknown to the ledger) held back from the first cell on top
+        /// of ``reservedMemoryMB`` until they go away; set by the audit, `nil` when there is none.
+        public var orphanMemoryMB: Int?
 
-        public init(cpuAllocationRatio: Double, ramAllocationRatio: Double, reservedCPUs: Int, reservedMemoryMB: Int) {
+        public init(
+            cpuAllocationRatio: Double, ramAllocationRatio: Double, reservedCPUs: Int, reservedMemoryMB: Int,
+            orphanMemoryMB: Int? = nil
+        ) {
             self.cpuAllocationRatio = cpuAllocationRatio
             self.ramAllocationRatio = ramAllocationRatio
             self.reservedCPUs = reservedCPUs
             self.reservedMemoryMB = reservedMemoryMB
+            self.orphanMemoryMB = orphanMemoryMB
         }
 
         private enum CodingKeys: String, CodingKey {
             case cpuAllocationRatio = "cpu_allocation_ratio", ramAllocationRatio = "ram_allocation_ratio"
             case reservedCPUs = "reserved_host_cpus", reservedMemoryMB = "reserved_host_memory_mb"
+            case orphanMemoryMB = "orphan_memory_mb"
         }
     }
 
@@ -330,7 +338,11 @@ public struct HostConfig: Hashable, Sendable, Codable {
             if pinned > 0 { inventories["PCPU"] = Inventory(total: pinned, maxUnit: pinned) }
             if cell.memoryMB > 0 {
                 inventories["MEMORY_MB"] = Inventory(
-                    total: cell.memoryMB, reserved: first ? min(numa.reservedMemoryMB, cell.memoryMB - 1) : 0,
+                    total: cell.memoryMB,
+                    reserved: first
+                        ? min(min(numa.reservedMemoryMB, cell.memoryMB - 1) + min(numa.orphanMemoryMB ?? 0, cell.memoryMB),
+                              cell.memoryMB)
+                        : 0,
                     maxUnit: cell.memoryMB, allocationRatio: numa.ramAllocationRatio)
             }
             return ChildProvider(
