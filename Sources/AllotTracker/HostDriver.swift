@@ -107,8 +107,8 @@ extension LinuxHostDriver: HostDriver {
 /// `{"nodes": [{"hostname": "n1", "uuid": "…", "vcpus": 8, "memory_mb": 16384, "disk_gb": 100, "traits": []}]}`
 /// for the `fake` driver, and `{"nodes": [{"uuid": "…", "name": "bm-1", "resource_class": "baremetal.gold",
 /// "maintenance": false, "traits": ["CUSTOM_GOLD"]}]}` for `baremetal`. A `fake` node may list the instances
-/// running there (`"running": ["uuid", …]`) and guests with their memory (`"guests": [{"uuid": "…", "memory_mb": N}]`,
-/// each also running).
+/// running there (`"running": ["uuid", …]`) and guests with their memory
+/// (`"guests": [{"uuid": "…", "memory_mb": N}]`, each also running).
 public struct FileHostDriver: HostDriver {
     public enum Kind: String, Sendable { case fake, baremetal }
 
@@ -191,7 +191,9 @@ public struct FileHostDriver: HostDriver {
     /// A node entry's `guests`: `[{"uuid": "…", "memory_mb": N}]` (`memory_mb` may be left out: unknown, 0), as
     /// memory by uuid; a list that is not one, a bad or repeated uuid or a negative memory makes the node invalid.
     static func guests(_ value: JSONValue?) -> Result<[String: Int], HostDriverError> {
-        guard let items = value?.arrayValue else { return .failure(.invalid(field: "guests", reason: "must be a list")) }
+        guard let items = value?.arrayValue else {
+            return .failure(.invalid(field: "guests", reason: "must be a list"))
+        }
         var result: [String: Int] = [:]
         for (index, item) in items.enumerated() {
             guard let guest = item.objectValue else {
@@ -203,8 +205,8 @@ public struct FileHostDriver: HostDriver {
             var memory = 0
             if let field = guest["memory_mb"] {
                 guard let value = field.intValue, value >= 0, value <= Limits.maxInt else {
-                    return .failure(.invalid(
-                        field: "guests", reason: "guest \(uuid): memory_mb must be an integer between 0 and \(Limits.maxInt)"))
+                    return .failure(.invalid(field: "guests", reason:
+                        "guest \(uuid): memory_mb must be an integer between 0 and \(Limits.maxInt)"))
                 }
                 memory = value
             }

@@ -303,7 +303,8 @@ public final class Tracker: Sendable {
                     } catch is CancellationError {
                         return
                     } catch {
-                        self.events.publish("audit.failed", ["reason": .string(String(describing: error))], problem: true)
+                        self.events.publish(
+                            "audit.failed", ["reason": .string(String(describing: error))], problem: true)
                     }
                 }
             }
@@ -395,7 +396,8 @@ public final class Tracker: Sendable {
         var failedPlacementCheck = false
         for item in wanted {
             do {
-                try await auditNode(item, current: current[item.uuid], fresh: fresh[item.uuid], askedDriverAt: askedDriverAt,
+                try await auditNode(item, current: current[item.uuid], fresh: fresh[item.uuid],
+                                    askedDriverAt: askedDriverAt,
                                     checkPlacement: changes.providers?.contains(item.uuid) ?? true,
                                     placement: consumers[item.uuid] ?? [:], report: &report)
             } catch is CancellationError {
@@ -463,7 +465,8 @@ public final class Tracker: Sendable {
 
     private func auditNode(
         _ item: (uuid: String, driverNode: DriverNode, inventories: [String: Inventory]),
-        current: NodeTracker?, fresh: (ledger: NodeLedger, generation: Int)?, askedDriverAt: Double, checkPlacement: Bool,
+        current: NodeTracker?, fresh: (ledger: NodeLedger, generation: Int)?, askedDriverAt: Double,
+        checkPlacement: Bool,
         placement: [String: [String: Int]], report: inout AuditReport
     ) async throws {
         let uuid = item.uuid
@@ -511,7 +514,8 @@ public final class Tracker: Sendable {
         // Orphans (running here, unknown to the ledger) hold their memory back; instances that should run here
         // but do not are reported.
         let orphanMemory = checkGuests(
-            node: uuid, driverNode: item.driverNode, view: snapshot.ledger, askedDriverAt: askedDriverAt, report: &report)
+            node: uuid, driverNode: item.driverNode, view: snapshot.ledger, askedDriverAt: askedDriverAt,
+            report: &report)
         var desired = snapshot.node
         desired.hostname = item.driverNode.hostname
         desired.host = configuration.host
@@ -617,7 +621,9 @@ public final class Tracker: Sendable {
         let orphans = running.filter { !known.contains($0.lowercased()) }.sorted()
         var memory = 0
         if !orphans.isEmpty {
-            for orphan in orphans { memory = min(memory + max(0, memoryByUUID[orphan.lowercased()] ?? 0), Limits.maxInt) }
+            for orphan in orphans {
+                memory = min(memory + max(0, memoryByUUID[orphan.lowercased()] ?? 0), Limits.maxInt)
+            }
             report.orphans[uuid] = orphans
             report.orphanMemoryMB[uuid] = memory
             events.publish("instance.orphan", node: uuid, [
@@ -625,8 +631,8 @@ public final class Tracker: Sendable {
             ], problem: true)
         }
         let missing = view.instances.values.filter { instance in
-            instance.node == uuid && !runningNow.contains(instance.uuid.lowercased()) && instance.updatedAt < askedDriverAt
-                && Self.guestShouldRun(instance, migration: view.records(instance: instance.uuid).migration)
+            instance.node == uuid && !runningNow.contains(instance.uuid.lowercased())
+                && instance.updatedAt < askedDriverAt && Self.guestShouldRun(instance, migration: view.records(instance: instance.uuid).migration)
         }.sorted { $0.uuid < $1.uuid }
         if !missing.isEmpty {
             report.missing[uuid] = missing.map(\.uuid)

@@ -340,8 +340,8 @@ public struct HostConfig: Hashable, Sendable, Codable {
                 inventories["MEMORY_MB"] = Inventory(
                     total: cell.memoryMB,
                     reserved: first
-                        ? min(min(numa.reservedMemoryMB, cell.memoryMB - 1) + min(numa.orphanMemoryMB ?? 0, cell.memoryMB),
-                              cell.memoryMB)
+                        ? min(min(numa.reservedMemoryMB, cell.memoryMB - 1)
+                                + min(numa.orphanMemoryMB ?? 0, cell.memoryMB), cell.memoryMB)
                         : 0,
                     maxUnit: cell.memoryMB, allocationRatio: numa.ramAllocationRatio)
             }
