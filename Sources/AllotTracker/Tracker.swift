@@ -205,18 +205,37 @@ public final class Tracker: Sendable {
 
     // MARK: Audit
 
-    /// Runs the periodic audit until the task is cancelled.
+    /// Runs the periodic audit, and an audit at each change the driver signals (a guest started or stopped:
+    /// libvirt's lifecycle events), until the task is cancelled.
     public func runPeriodicAudits() async {
-        guard configuration.auditInterval > 0 else { return }
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: .milliseconds(Int(configuration.auditInterval * 1000)))
-            } catch { return }
-            do {
-                try await audit()
-            } catch {
-                events.publish("audit.failed", ["reason": .string(String(describing: error))], problem: true)
+        await withTaskGroup(of: Void.self) { group in
+            if let changes = driver.changes {
+                group.addTask {
+                    // Signals that arrive during a pass are coalesced by the stream (it keeps the newest one): one
+                    // more pass after the current one sees them all.
+                    for await _ in changes {
+                        if Task.isCancelled { return }
+                        await self.auditReportingFailure()
+                    }
+                }
             }
+            guard configuration.auditInterval > 0 else { return }
+            group.addTask {
+                while !Task.isCancelled {
+                    do {
+                        try await Task.sleep(for: .milliseconds(Int(self.configuration.auditInterval * 1000)))
+                    } catch { return }
+                    await self.auditReportingFailure()
+                }
+            }
+        }
+    }
+
+    private func auditReportingFailure() async {
+        do {
+            try await audit()
+        } catch {
+            events.publish("audit.failed", ["reason": .string(String(describing: error))], problem: true)
         }
     }
 

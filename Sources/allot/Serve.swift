@@ -320,12 +320,13 @@ func startAgent(_ tracker: Tracker, logger: Logger) async {
     }
 }
 
-/// Runs a tracker's periodic audits until the service group shuts down.
+/// Runs a tracker's periodic audits (and those its driver's change signals call for) until the service group shuts
+/// down.
 struct AuditService: Service {
     let tracker: Tracker
 
     func run() async throws {
-        if tracker.configuration.auditInterval > 0 {
+        if tracker.configuration.auditInterval > 0 || tracker.driver.changes != nil {
             await cancelWhenGracefulShutdown {
                 await tracker.runPeriodicAudits()
             }
