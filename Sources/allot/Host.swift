@@ -68,6 +68,7 @@ struct Host: AsyncParsableCommand {
                         ]))
                     }, uniquingKeysWith: { first, _ in first }))
                 if let problem = report.deviceProblem { fields["pci_devices_problem"] = .string(problem) }
+                if let problem = report.cpuExpansionProblem { fields["cpu_features_problem"] = .string(problem) }
             }
             print(String(decoding: try JSONCoding.encode(JSONValue.sortedObject(fields), sortedKeys: true), as: UTF8.self))
             return
@@ -80,6 +81,7 @@ struct Host: AsyncParsableCommand {
         for line in TopologyText.lines(inventory.topology) { print(line) }
         guard let report else { return }
         if let problem = report.deviceProblem { print("PCI devices not listed: \(problem)") }
+        if let problem = report.cpuExpansionProblem { print("CPU model not expanded into features: \(problem)") }
         if let cpu = report.capabilities {
             print("CPU \([cpu.arch, cpu.vendor, cpu.model].compactMap { $0 }.joined(separator: " "))")
         }

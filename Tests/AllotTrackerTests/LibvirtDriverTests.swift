@@ -51,6 +51,34 @@ enum LibvirtFixture {
         #expect(LibvirtCPUTraits.traits(features: ["pae", "nonpae", "ds"]).isEmpty)
     }
 
+    @Test func aNamedCPUModelIsExpandedIntoFeaturesAsNovaDoes() throws {
+        let caps = try LibvirtCapabilities.parse(try LibvirtFixture.text("capabilities-2socket.xml"))
+        #expect(caps.needsFeatureExpansion)
+        // The host <cpu> written back for virConnectBaselineCPU: same model and features.
+        let cpu = try #require(caps.hostCPUXML)
+        #expect(cpu.hasPrefix("<cpu>") && cpu.contains("<model>Skylake-Server-IBRS</model>"))
+        #expect(try LibvirtCapabilities.cpuFeatures(cpu) == caps.features)
+        // The expanded CPU's features replace the listed ones; disabled ones are not features.
+        let expanded = """
+            <cpu mode='custom' match='exact'><model fallback='forbid'>Skylake-Server-IBRS</model>
+            <feature policy='require' name='avx512f'/><feature policy='require' name='aes'/>
+            <feature policy='disable' name='avx2'/></cpu>
+            """
+        #expect(try LibvirtCapabilities.cpuFeatures(expanded) == ["avx512f", "aes"])
+        var snapshot = try Self.snapshot()
+        snapshot.expandedCPU = expanded
+        let report = LibvirtHostDriver.report(snapshot, diskGB: { 1 })
+        #expect(report.node.traits == ["HW_CPU_X86_AVX512F", "HW_CPU_X86_AESNI"])
+        #expect(report.capabilities?.features == ["avx512f", "aes"])
+        // No model (libvirt's test driver), or AArch64: the listed features as they are.
+        let noModel = try LibvirtCapabilities.parse(
+            "<capabilities><host><cpu><arch>x86_64</arch><feature name='vmx'/></cpu></host></capabilities>")
+        #expect(!noModel.needsFeatureExpansion)
+        let arm = try LibvirtCapabilities.parse(
+            "<capabilities><host><cpu><arch>aarch64</arch><model>cortex-a72</model></cpu></host></capabilities>")
+        #expect(!arm.needsFeatureExpansion)
+    }
+
     @Test func malformedCapabilitiesAreErrors() {
         #expect(throws: LibvirtXMLError.self) { try LibvirtCapabilities.parse("<capabilities><host>") }
         #expect(throws: LibvirtXMLError.self) { try LibvirtCapabilities.parse("not xml at all") }
@@ -340,6 +368,20 @@ enum LibvirtFixture {
         // VIR_ERR_NO_CONNECT, VIR_ERR_INVALID_CONN, VIR_ERR_SYSTEM_ERROR, VIR_ERR_RPC; not VIR_ERR_NO_DOMAIN.
         for code: Int32 in [5, 6, 38, 39] { #expect(LibvirtError(call: "x", code: code, message: "").isConnectionLost) }
         #expect(!LibvirtError(call: "x", code: 42, message: "").isConnectionLost)
+    }
+
+    @Test func theTestDriverExpandsACPUModelIntoTraits() async throws {
+        let connection = LibvirtConnection(uri: "test:///default")
+        let cpu = "<cpu><arch>x86_64</arch><model>Haswell-noTSX</model><vendor>Intel</vendor><feature name='vmx'/></cpu>"
+        let features = try LibvirtCapabilities.cpuFeatures(try await connection.expandedCPU(xml: cpu))
+        let traits = LibvirtCPUTraits.traits(features: features)
+        for trait in [
+            "HW_CPU_X86_AVX2", "HW_CPU_X86_FMA3", "HW_CPU_X86_BMI", "HW_CPU_X86_BMI2", "HW_CPU_X86_AESNI",
+            "HW_CPU_X86_CLMUL", "HW_CPU_X86_SSE42", "HW_CPU_X86_VMX", "HW_CPU_X86_INTEL_VMX",
+        ] {
+            #expect(traits.contains(trait), "\(trait)")
+        }
+        #expect(!traits.contains("HW_CPU_X86_AVX512F"))
     }
 
     @Test func anUnreachableURIIsAnError() async {

@@ -59,11 +59,18 @@ public struct LibvirtSnapshot: Sendable {
     public var deviceListingProblem: String?
     /// The active domains.
     public var guests: [Guest]
+    /// The host CPU with every feature of its model listed (`virConnectBaselineCPU` with
+    /// `VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES`), as Nova reads it; `nil` when the capabilities name no model
+    /// (or on AArch64), or the driver does not support it (`cpuExpansionProblem`).
+    public var expandedCPU: String?
+    public var cpuExpansionProblem: String?
 
     public init(
         hostname: String, cpus: Int, memoryKiB: Int, capabilities: String, devices: [String]?,
-        deviceListingProblem: String? = nil, guests: [Guest]
+        deviceListingProblem: String? = nil, guests: [Guest], expandedCPU: String? = nil, cpuExpansionProblem: String? = nil
     ) {
+        self.expandedCPU = expandedCPU
+        self.cpuExpansionProblem = cpuExpansionProblem
         self.hostname = hostname
         self.cpus = cpus
         self.memoryKiB = memoryKiB
@@ -256,9 +263,40 @@ public actor LibvirtConnection {
         } catch where !error.isConnectionLost {
             deviceProblem = error.description
         }
+        // Nova expands the host CPU's features through its model; a driver that cannot is left with the listed ones.
+        var expanded: String?
+        var expansionProblem: String?
+        if let caps = try? LibvirtCapabilities.parse(capabilities), caps.needsFeatureExpansion, let cpu = caps.hostCPUXML {
+            do throws(LibvirtError) {
+                expanded = try expandFeatures(conn, cpuXML: cpu)
+            } catch where !error.isConnectionLost {
+                expansionProblem = error.description
+            }
+        }
         return LibvirtSnapshot(
             hostname: hostname, cpus: Int(info.cpus), memoryKiB: Int(info.memory), capabilities: capabilities,
-            devices: devices, deviceListingProblem: deviceProblem, guests: try activeGuests(conn))
+            devices: devices, deviceListingProblem: deviceProblem, guests: try activeGuests(conn), expandedCPU: expanded,
+            cpuExpansionProblem: expansionProblem)
+    }
+
+    /// `virConnectBaselineCPU([cpuXML], VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES)`: the CPU with its model's features
+    /// listed.
+    private func expandFeatures(_ conn: OpaquePointer, cpuXML: String) throws(LibvirtError) -> String {
+        let answer = cpuXML.withCString { text -> UnsafeMutablePointer<CChar>? in
+            var list: [UnsafePointer<CChar>?] = [text]
+            return virConnectBaselineCPU(conn, &list, 1, UInt32(VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES.rawValue))
+        }
+        guard let answer else { throw LibvirtError.last("virConnectBaselineCPU") }
+        defer { free(answer) }
+        return String(cString: answer)
+    }
+
+    /// The features of a host `<cpu>` document with its model expanded (what the driver does with the capabilities'
+    /// CPU when it names a model).
+    public nonisolated func expandedCPU(xml: String) async throws(LibvirtError) -> String {
+        try await onThread { connection throws(LibvirtError) in
+            try connection.expandFeatures(try connection.open(), cpuXML: xml)
+        }
     }
 
     /// The XML of every PCI node device: `virConnectListAllNodeDevices` filtered to PCI devices, or, when the driver

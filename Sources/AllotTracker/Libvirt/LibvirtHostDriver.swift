@@ -38,6 +38,8 @@ public final class LibvirtHostDriver: HostDriver {
         public var guests: [LibvirtSnapshot.Guest]
         /// Why PCI devices could not be listed, when they could not (the node is reported without them).
         public var deviceProblem: String?
+        /// Why the host CPU's model could not be expanded into features (traits then come from the listed ones).
+        public var cpuExpansionProblem: String?
     }
 
     /// Reads libvirt now.
@@ -71,8 +73,16 @@ public final class LibvirtHostDriver: HostDriver {
             } catch {
                 throw HostDriverError.malformed(path: "libvirt capabilities", reason: error.reason)
             }
-            capabilities = caps
-            traits = LibvirtCPUTraits.traits(features: caps.features)
+            var described = caps
+            if let expanded = snapshot.expandedCPU {
+                do throws(LibvirtXMLError) {
+                    described.features = try LibvirtCapabilities.cpuFeatures(expanded)
+                } catch {
+                    throw HostDriverError.malformed(path: "libvirt baseline CPU", reason: error.reason)
+                }
+            }
+            capabilities = described
+            traits = LibvirtCPUTraits.traits(features: described.features)
             let cellCPUs = caps.cells.reduce(0) { $0 + $1.cpus.count }
             if !caps.cells.isEmpty, cellCPUs != snapshot.cpus {
                 throw HostDriverError.invalid(
@@ -100,7 +110,9 @@ public final class LibvirtHostDriver: HostDriver {
         if snapshot.devices == nil, deviceProblem == nil { deviceProblem = "node devices not listed" }
         let node = DriverNode(
             hostname: snapshot.hostname, resources: resources, traits: traits, running: running, guestMemoryMB: guestMemory)
-        return Report(node: node, capabilities: capabilities, guests: snapshot.guests, deviceProblem: deviceProblem)
+        return Report(
+            node: node, capabilities: capabilities, guests: snapshot.guests, deviceProblem: deviceProblem,
+            cpuExpansionProblem: snapshot.cpuExpansionProblem)
     }
 
     public func nodes() async throws -> [DriverNode] {

@@ -31,6 +31,18 @@ struct XMLNode: Sendable {
     }
     var trimmedText: String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
 
+    /// The element written back as XML (attributes sorted, text trimmed).
+    var xml: String {
+        func escape(_ text: String) -> String {
+            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "'", with: "&apos;")
+                .replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        let attributes = self.attributes.sorted { $0.key < $1.key }.map { " \($0.key)='\(escape($0.value))'" }.joined()
+        let inner = escape(trimmedText) + children.map(\.xml).joined()
+        return inner.isEmpty ? "<\(name)\(attributes)/>" : "<\(name)\(attributes)>\(inner)</\(name)>"
+    }
+
     /// Parses a whole document (FoundationXML's `XMLParser`); the root element.
     static func parse(_ text: String) throws(LibvirtXMLError) -> XMLNode {
         let builder = TreeBuilder()
@@ -96,9 +108,26 @@ public struct LibvirtCapabilities: Sendable, Equatable {
     public var arch: String?
     public var model: String?
     public var vendor: String?
-    /// `<feature name=…>` of the host CPU, in document order.
+    /// `<feature name=…>` of the host CPU, in document order, except those with `policy='disable'`.
     public var features: [String]
     public var cells: [NUMACell]
+    /// The host `<cpu>` element as XML, when it names a model (what `virConnectBaselineCPU` expands).
+    public var hostCPUXML: String?
+
+    /// Whether Nova would expand the host CPU's features with `virConnectBaselineCPU(…, EXPAND_FEATURES)`: when
+    /// libvirt names a model (then the `<feature>`s are only those beyond the model), except on AArch64.
+    public var needsFeatureExpansion: Bool { hostCPUXML != nil && arch != "aarch64" }
+
+    /// The features of a `<cpu>` document (`virConnectBaselineCPU`'s answer), except those with `policy='disable'`.
+    public static func cpuFeatures(_ text: String) throws(LibvirtXMLError) -> [String] {
+        let root = try XMLNode.parse(text)
+        guard root.name == "cpu" else { throw LibvirtXMLError("CPU: root element is <\(root.name)>, not <cpu>") }
+        return features(root)
+    }
+
+    static func features(_ cpu: XMLNode) -> [String] {
+        cpu.children("feature").filter { $0.attributes["policy"] != "disable" }.compactMap { $0.attributes["name"] }
+    }
 
     /// Parses a capabilities document.
     /// - Throws: ``LibvirtXMLError`` when it is not XML, has no `<host>`, or a cell is malformed (a missing or
@@ -109,14 +138,15 @@ public struct LibvirtCapabilities: Sendable, Equatable {
             throw LibvirtXMLError("capabilities: no <capabilities><host> element")
         }
         let cpu = host.child("cpu")
-        let features = cpu?.children("feature").compactMap { $0.attributes["name"] } ?? []
+        let features = cpu.map(Self.features) ?? []
         var cells: [NUMACell] = []
         for cell in host.find("topology", "cells")?.children("cell") ?? [] {
             cells.append(try Self.cell(cell))
         }
         return LibvirtCapabilities(
             arch: cpu?.child("arch")?.trimmedText, model: cpu?.child("model")?.trimmedText,
-            vendor: cpu?.child("vendor")?.trimmedText, features: features, cells: cells.sorted { $0.id < $1.id })
+            vendor: cpu?.child("vendor")?.trimmedText, features: features, cells: cells.sorted { $0.id < $1.id },
+            hostCPUXML: cpu?.child("model") != nil ? cpu?.xml : nil)
     }
 
     private static func cell(_ node: XMLNode) throws(LibvirtXMLError) -> NUMACell {
