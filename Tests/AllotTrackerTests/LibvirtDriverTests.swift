@@ -384,6 +384,17 @@ enum LibvirtFixture {
         #expect(!traits.contains("HW_CPU_X86_AVX512F"))
     }
 
+    @Test func metricsComeFromNodeCPUStats() async {
+        let driver = LibvirtHostDriver(uri: "test:///default", instancesPath: "/", events: false)
+        let metrics = await driver.metrics()
+        for key in ["cpu.user.time", "cpu.kernel.time", "cpu.idle.time", "cpu.percent", "cpu.frequency"] {
+            #expect(metrics[key] != nil, "\(key) in \(metrics)")
+        }
+        #expect(metrics["cpu.frequency"] == 1400)
+        let percent = metrics["cpu.percent"] ?? -1
+        #expect(percent >= 0 && percent <= 100)
+    }
+
     @Test func anUnreachableURIIsAnError() async {
         let driver = LibvirtHostDriver(uri: "test:///nonexistent/file.xml", instancesPath: "/", events: false)
         await #expect(throws: HostDriverError.self) { try await driver.nodes() }

@@ -291,6 +291,29 @@ public actor LibvirtConnection {
         return String(cString: answer)
     }
 
+    /// Host CPU time (ns, all CPUs, since boot) by `virNodeGetCPUStats` field (`kernel`, `user`, `idle`, `iowait`)
+    /// and the CPU frequency (`mhz`, from `virNodeGetInfo`).
+    public nonisolated func cpuStats() async throws(LibvirtError) -> [String: Double] {
+        try await onThread { connection throws(LibvirtError) in
+            let conn = try connection.open()
+            var count: Int32 = 0
+            let all = Int32(VIR_NODE_CPU_STATS_ALL_CPUS.rawValue)
+            guard virNodeGetCPUStats(conn, all, nil, &count, 0) == 0 else { throw LibvirtError.last("virNodeGetCPUStats") }
+            var stats = [virNodeCPUStats](repeating: virNodeCPUStats(), count: Int(max(count, 0)))
+            guard count > 0, virNodeGetCPUStats(conn, all, &stats, &count, 0) == 0 else {
+                throw LibvirtError.last("virNodeGetCPUStats")
+            }
+            var result: [String: Double] = [:]
+            for stat in stats.prefix(Int(count)) {
+                let name = withUnsafeBytes(of: stat.field) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                result[name] = Double(stat.value)
+            }
+            var info = virNodeInfo()
+            if virNodeGetInfo(conn, &info) == 0 { result["mhz"] = Double(info.mhz) }
+            return result
+        }
+    }
+
     /// The features of a host `<cpu>` document with its model expanded (what the driver does with the capabilities'
     /// CPU when it names a model).
     public nonisolated func expandedCPU(xml: String) async throws(LibvirtError) -> String {

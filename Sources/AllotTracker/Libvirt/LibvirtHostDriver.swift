@@ -119,7 +119,24 @@ public final class LibvirtHostDriver: HostDriver {
         [try await report().node]
     }
 
-    public func metrics() async -> [String: Double] { [:] }
+    /// Host CPU metrics from `virNodeGetCPUStats` (the names the Linux driver uses, times in ns since boot;
+    /// `cpu.percent` is the busy share since boot) and `cpu.frequency` (MHz); empty when libvirt cannot tell.
+    public func metrics() async -> [String: Double] {
+        guard let stats = try? await connection.cpuStats() else { return [:] }
+        return Self.metrics(stats)
+    }
+
+    static func metrics(_ stats: [String: Double]) -> [String: Double] {
+        var result: [String: Double] = [:]
+        for (field, key) in [("user", "cpu.user.time"), ("kernel", "cpu.kernel.time"), ("idle", "cpu.idle.time"),
+                             ("iowait", "cpu.iowait.time"), ("mhz", "cpu.frequency")] {
+            if let value = stats[field] { result[key] = value }
+        }
+        let busy = (stats["user"] ?? 0) + (stats["kernel"] ?? 0)
+        let idle = (stats["idle"] ?? 0) + (stats["iowait"] ?? 0)
+        if busy + idle > 0 { result["cpu.percent"] = busy / (busy + idle) * 100 }
+        return result
+    }
 }
 
 extension PCIDevice {
