@@ -33,6 +33,8 @@ let package = Package(
     targets: [
         .target(name: "AllotCore", swiftSettings: upcoming),
         .systemLibrary(name: "CSQLite3", path: "Sources/CSQLite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(
+            name: "CLibvirt", path: "Sources/CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .target(
             name: "AllotStore",
             dependencies: [
@@ -91,6 +93,7 @@ let package = Package(
             dependencies: [
                 "AllotCore",
                 "AllotStore",
+                "CLibvirt",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -175,6 +178,8 @@ let package = Package(
                 "AllotCore", "AllotStore", "AllotTracker", "allot", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SQLKit", package: "sql-kit"),
             ],
+            // libvirt test-driver files and XML documents, read through #filePath.
+            exclude: ["Fixtures"],
             swiftSettings: upcoming),
     ]
 )

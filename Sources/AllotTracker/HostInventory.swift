@@ -60,12 +60,15 @@ public enum HostDriverError: Error, Equatable, CustomStringConvertible {
     case malformed(path: String, reason: String)
     /// The values read are not a usable node.
     case invalid(field: String, reason: String)
+    /// The hypervisor could not be asked (libvirt down or refusing the connection).
+    case unavailable(reason: String)
 
     public var description: String {
         switch self {
         case .unreadable(let path): "cannot read \(path)"
         case .malformed(let path, let reason): "cannot parse \(path): \(reason)"
         case .invalid(let field, let reason): "invalid \(field): \(reason)"
+        case .unavailable(let reason): "unavailable: \(reason)"
         }
     }
 }

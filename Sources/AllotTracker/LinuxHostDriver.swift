@@ -157,16 +157,7 @@ public struct LinuxHostDriver: Sendable {
         }
         // A cell the kernel names but does not list, or a VF whose PF is hidden, is not the device's fault: drop
         // the link rather than the node.
-        let pfs = Set(devices.filter { $0.kind == .pf }.map(\.address))
-        return devices.map { device in
-            var device = device
-            if let node = device.numaNode, !cells.contains(node) { device.numaNode = nil }
-            if device.kind == .vf, !pfs.contains(device.parentAddress ?? "") {
-                device.kind = .pci
-                device.parentAddress = nil
-            }
-            return device
-        }
+        return PCIDevice.reconciled(devices, cells: cells)
     }
 
     /// The kB figure of the first `MemTotal:` line (`/proc/meminfo` or a node's `Node N MemTotal:` line).

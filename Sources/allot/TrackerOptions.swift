@@ -5,8 +5,11 @@ import Foundation
 
 /// The options of a resource tracker agent, shared by `allot serve` (embedded agent) and `allot agent`.
 struct TrackerOptions: ParsableArguments {
-    @Option(help: "Host driver: 'linux' (this machine), 'fake' or 'baremetal' (nodes from --nodes-file) (env ALLOT_DRIVER).")
+    @Option(help: "Host driver: 'linux' (this machine), 'libvirt' (the hypervisor at --libvirt-uri), 'fake' or 'baremetal' (nodes from --nodes-file) (env ALLOT_DRIVER).")
     var driver: DriverChoice = env("ALLOT_DRIVER").flatMap(DriverChoice.init(rawValue:)) ?? .linux
+
+    @Option(help: "libvirt connection URI for the libvirt driver (env ALLOT_LIBVIRT_URI).")
+    var libvirtUri: String = env("ALLOT_LIBVIRT_URI") ?? "qemu:///system"
 
     @Option(help: "JSON node file for the fake and baremetal drivers; read again at every audit (env ALLOT_NODES_FILE).")
     var nodesFile: String = env("ALLOT_NODES_FILE") ?? ""
@@ -68,11 +71,11 @@ struct TrackerOptions: ParsableArguments {
     @Flag(help: "Report NUMA cells as child providers holding VCPU, PCPU and MEMORY_MB (every instance then lives in one cell or those its flavor asks for); turning it on or off reshapes the nodes.")
     var numaInPlacement = false
 
-    enum DriverChoice: String, ExpressibleByArgument, CaseIterable { case linux, fake, baremetal }
+    enum DriverChoice: String, ExpressibleByArgument, CaseIterable { case linux, libvirt, fake, baremetal }
     enum StrategyChoice: String, ExpressibleByArgument, CaseIterable { case pack, spread }
 
     func validateTracker() throws {
-        if driver != .linux, nodesFile.isEmpty { throw ValidationError("--driver \(driver.rawValue) needs --nodes-file") }
+        if driver == .fake || driver == .baremetal, nodesFile.isEmpty { throw ValidationError("--driver \(driver.rawValue) needs --nodes-file") }
         if let problem = try configuration().problem { throw ValidationError(problem) }
         for name in trait where !Trait.isCustomName(name) && !Trait.standardSet.contains(name) {
             throw ValidationError("no such trait \(name) (custom traits start with CUSTOM_)")
@@ -134,6 +137,7 @@ struct TrackerOptions: ParsableArguments {
     func makeDriver() -> any HostDriver {
         switch driver {
         case .linux: LinuxHostDriver(instancesPath: instancesPath)
+        case .libvirt: LibvirtHostDriver(uri: libvirtUri, instancesPath: instancesPath)
         case .fake: FileHostDriver(kind: .fake, path: nodesFile)
         case .baremetal: FileHostDriver(kind: .baremetal, path: nodesFile)
         }
