@@ -61,11 +61,21 @@ extension ComputeRoutes {
         case let other?: throw PlacementError.badRequest("'topology' must be true or false, not '\(other)'.")
         }
         let listing = try NodeListing(call)
-        var current = try await compute.current(try await compute.ledger.nodes(host: call.queryValue("host")))
+        let stored = try await compute.ledger.nodes(host: call.queryValue("host"))
+        var current: [(node: ComputeNode, live: Bool)]
         var total: Int?
         if var listing {
-            current = listing.apply(to: current)
+            if listing.key == .hostname {
+                // Name order and the filters read only what the stored record holds (hostname, uuid, host, traits,
+                // state): page first, then bring just the page's nodes up to date.
+                let page = listing.apply(to: stored.map { ($0, false) })
+                current = try await compute.current(page.map(\.0))
+            } else {
+                current = listing.apply(to: try await compute.current(stored))
+            }
             total = listing.total
+        } else {
+            current = try await compute.current(stored)
         }
         for (node, live) in current {
             nodes.append(try await nodeJSON(node, live: live, topology: topology))

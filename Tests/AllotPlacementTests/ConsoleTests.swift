@@ -241,6 +241,10 @@ import Testing
             "/compute/v1/instances", method: .post, body: ComputeServer.buildBody(newUUID(), node: node, vcpus: 3))
         #expect(claim.status == .created)
         #expect(try await names("limit=1&sort=-used:VCPU").names == ["node-04"])
+        // A page in name order (sorted on the stored records, then only its nodes brought up to date) shows the claim.
+        let paged = try await server.request("/compute/v1/nodes?q=node-04&limit=1", method: .get)
+        let usage = ((paged.body?.jsonObject["nodes"] as? [[String: Any]])?.first?["usage"] as? [String: Any])?["VCPU"]
+        #expect(usage as? Int == 3)
         #expect(try await names("limit=1&sort=-usage:VCPU").names == ["node-04"])
         #expect(try await names("limit=1&sort=-instances").names == ["node-04"])
         for bad in ["limit=0", "limit=1001", "limit=x", "offset=-1", "sort=size", "sort=used", "state=broken"] {
