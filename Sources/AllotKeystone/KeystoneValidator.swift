@@ -223,9 +223,7 @@ public final class KeystoneValidator: Sendable {
     private func sendKeepingHeaders(
         _ request: HTTPClientRequest, what: String
     ) async throws(KeystoneError) -> (Int, Data, HTTPHeaders) {
-        let timeout = TimeAmount.nanoseconds(
-            configuration.timeout.components.seconds * 1_000_000_000
-                + configuration.timeout.components.attoseconds / 1_000_000_000)
+        let timeout = TimeAmount.nanoseconds(configuration.timeout.nanoseconds)
         do {
             let response = try await http.execute(request, timeout: timeout)
             let body = try await response.body.collect(upTo: 8 << 20)

@@ -71,10 +71,3 @@ extension ComputeError {
         return PlacementError(kind, description, code: ErrorCode(code))
     }
 }
-
-extension Duration {
-    /// The whole nanoseconds of this duration.
-    var nanoseconds: Int64 {
-        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
-    }
-}

@@ -22,13 +22,14 @@ extension PlacementRoutes {
         } else {
             report = CandidateExplainer.explain(search.query, in: snapshot)
         }
+        /// Trees in name order (then uuid), as the console lists them.
+        func byName(_ a: Int, _ b: Int) -> Bool {
+            (snapshot.providers[a].name, snapshot.providers[a].uuid) < (snapshot.providers[b].name, snapshot.providers[b].uuid)
+        }
         func provider(_ index: Int) -> JSONValue {
             .object(["uuid": .string(snapshot.providers[index].uuid), "name": .string(snapshot.providers[index].name)])
         }
-        let excluded: [JSONValue] = report.excluded.keys.sorted {
-            (snapshot.providers[$0].name, snapshot.providers[$0].uuid)
-                < (snapshot.providers[$1].name, snapshot.providers[$1].uuid)
-        }.map { root in
+        let excluded: [JSONValue] = report.excluded.keys.sorted(by: byName).map { root in
             let reasons = (report.excluded[root] ?? []).map { reason -> JSONValue in
                 var fields: [String: JSONValue] = [
                     "kind": .string(reason.kind.rawValue), "group": .string(reason.group),
@@ -49,10 +50,7 @@ extension PlacementRoutes {
                 "reasons": .array(reasons),
             ])
         }
-        let fitting = report.fitting.sorted {
-            (snapshot.providers[$0].name, snapshot.providers[$0].uuid)
-                < (snapshot.providers[$1].name, snapshot.providers[$1].uuid)
-        }.map(provider)
+        let fitting = report.fitting.sorted(by: byName).map(provider)
         return .json(.object([
             "candidates": .int(report.candidateCount), "fitting": .array(fitting), "excluded": .array(excluded),
         ]))

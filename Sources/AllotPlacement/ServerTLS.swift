@@ -1,3 +1,4 @@
+import AllotCore
 public import AllotTracker
 public import HummingbirdCore
 import HummingbirdTLS
@@ -73,7 +74,7 @@ public struct ServerTLS: Sendable, Equatable {
     /// HTTP/1.1 with the request timeout: the read timeout handler, and the same idle timeout.
     static func http1Configuration(_ requestTimeout: Duration?) -> HTTP1Channel.Configuration {
         let idleTimeout = requestTimeout.map { timeout in
-            TimeAmount.nanoseconds(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+            TimeAmount.nanoseconds(timeout.nanoseconds)
         }
         return .init(
             additionalChannelHandlers: idleTimeout.map { [RequestReadTimeoutHandler(timeout: $0)] } ?? [],

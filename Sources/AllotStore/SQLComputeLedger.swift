@@ -948,6 +948,11 @@ public final class SQLComputeLedger: Sendable {
     /// A nullable JSON column.
     static func json<T: Decodable>(_ row: any SQLRow, _ column: String, as type: T.Type) throws -> T? {
         guard let text = try row.decode(column: column, as: String?.self) else { return nil }
+        return try decodeColumn(text, column, as: T.self)
+    }
+
+    /// The text of JSON column `column` decoded; unreadable text is a corrupt database.
+    static func decodeColumn<T: Decodable>(_ text: String, _ column: String, as type: T.Type) throws -> T {
         do {
             return try JSONCoding.decode(T.self, from: text.utf8)
         } catch {
@@ -1010,12 +1015,7 @@ final class DecodedColumnCache<Value: Decodable & Sendable>: Sendable {
     func value(_ row: any SQLRow, _ column: String) throws -> Value? {
         guard let text = try row.decode(column: column, as: String?.self) else { return nil }
         if let cached = entries.withLock({ $0[text] }) { return cached }
-        let value: Value
-        do {
-            value = try JSONCoding.decode(Value.self, from: text.utf8)
-        } catch {
-            throw StoreError.corrupt("unreadable \(column) column")
-        }
+        let value = try SQLComputeLedger.decodeColumn(text, column, as: Value.self)
         entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
             entries[text] = value

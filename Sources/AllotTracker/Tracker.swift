@@ -333,10 +333,8 @@ public final class Tracker: Sendable {
                     let started = ContinuousClock.now
                     let report = try await self.auditPass(trigger: trigger)
                     // Charted by the console; the pass alone, not the wait for a pass already running.
-                    let elapsed = ContinuousClock.now - started
                     Timer(label: "allot_audit_duration_seconds", dimensions: [("host", configuration.host)])
-                        .recordNanoseconds(elapsed.components.seconds * 1_000_000_000
-                            + elapsed.components.attoseconds / 1_000_000_000)
+                        .recordNanoseconds((ContinuousClock.now - started).nanoseconds)
                     return report
                 }
             }

@@ -14,8 +14,7 @@ struct Host: AsyncParsableCommand {
     @Option(help: "Host driver: 'linux' (/proc and /sys) or 'libvirt' (the hypervisor at --libvirt-uri).")
     var driver: DriverChoice = .linux
 
-    @Option(help: "libvirt connection URI for --driver libvirt (env ALLOT_LIBVIRT_URI).")
-    var libvirtUri: String = env("ALLOT_LIBVIRT_URI") ?? "qemu:///system"
+    @OptionGroup var libvirt: LibvirtOptions
 
     @Option(help: "The directory holding instance disks; DISK_GB is the size of its file system (env ALLOT_INSTANCES_PATH).")
     var instancesPath: String = env("ALLOT_INSTANCES_PATH") ?? "."
@@ -34,7 +33,7 @@ struct Host: AsyncParsableCommand {
             case .linux:
                 inventory = try LinuxHostDriver(root: root, instancesPath: instancesPath).discover()
             case .libvirt:
-                let found = try await LibvirtHostDriver(uri: libvirtUri, instancesPath: instancesPath, events: false).report()
+                let found = try await LibvirtHostDriver(uri: libvirt.libvirtUri, instancesPath: instancesPath, events: false).report()
                 report = found
                 switch found.node.resources {
                 case .success(.host(let host)): inventory = host
@@ -73,7 +72,7 @@ struct Host: AsyncParsableCommand {
             print(String(decoding: try JSONCoding.encode(JSONValue.sortedObject(fields), sortedKeys: true), as: UTF8.self))
             return
         }
-        if let report { print("HOST \(report.node.hostname) (libvirt \(libvirtUri))") }
+        if let report { print("HOST \(report.node.hostname) (libvirt \(libvirt.libvirtUri))") }
         print("RESOURCE CLASS  TOTAL")
         for (name, inventory) in inventory.inventories.sorted(by: { $0.key < $1.key }) {
             print(name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(inventory.total))

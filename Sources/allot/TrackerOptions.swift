@@ -8,8 +8,7 @@ struct TrackerOptions: ParsableArguments {
     @Option(help: "Host driver: 'linux' (this machine), 'libvirt' (the hypervisor at --libvirt-uri), 'fake' or 'baremetal' (nodes from --nodes-file) (env ALLOT_DRIVER).")
     var driver: DriverChoice = env("ALLOT_DRIVER").flatMap(DriverChoice.init(rawValue:)) ?? .linux
 
-    @Option(help: "libvirt connection URI for the libvirt driver (env ALLOT_LIBVIRT_URI).")
-    var libvirtUri: String = env("ALLOT_LIBVIRT_URI") ?? "qemu:///system"
+    @OptionGroup var libvirt: LibvirtOptions
 
     @Option(help: "JSON node file for the fake and baremetal drivers; read again at every audit (env ALLOT_NODES_FILE).")
     var nodesFile: String = env("ALLOT_NODES_FILE") ?? ""
@@ -137,9 +136,15 @@ struct TrackerOptions: ParsableArguments {
     func makeDriver() -> any HostDriver {
         switch driver {
         case .linux: LinuxHostDriver(instancesPath: instancesPath)
-        case .libvirt: LibvirtHostDriver(uri: libvirtUri, instancesPath: instancesPath)
+        case .libvirt: LibvirtHostDriver(uri: libvirt.libvirtUri, instancesPath: instancesPath)
         case .fake: FileHostDriver(kind: .fake, path: nodesFile)
         case .baremetal: FileHostDriver(kind: .baremetal, path: nodesFile)
         }
     }
+}
+
+/// The libvirt connection of `--driver libvirt` (`allot serve`, `allot agent`, `allot host`).
+struct LibvirtOptions: ParsableArguments {
+    @Option(help: "libvirt connection URI for --driver libvirt (env ALLOT_LIBVIRT_URI).")
+    var libvirtUri: String = env("ALLOT_LIBVIRT_URI") ?? "qemu:///system"
 }

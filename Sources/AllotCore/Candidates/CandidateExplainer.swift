@@ -385,8 +385,8 @@ public enum CandidateExplainer {
             return reasons
         }
 
-        /// The first rule that `provider` breaks for `amount` of `resourceClass` (as `PlacementSnapshot.Supply`
-        /// checks them), or `nil` when it can give it.
+        /// The first rule that `provider` breaks for `amount` of `resourceClass` (the inventory's own unit rules, then
+        /// its room, as `PlacementSnapshot.Provider.canSupply` checks them), or `nil` when it can give it.
         func unitOrCapacityProblem(
             _ group: RequestGroup, _ resourceClass: String, _ amount: Int, _ provider: Int, _ prefix: String
         ) -> ExclusionReason? {
@@ -397,23 +397,21 @@ public enum CandidateExplainer {
                     kind: kind, group: group.suffix, resourceClass: resourceClass, provider: provider,
                     requested: amount, limit: limit, detail: "\(prefix): \(amount) requested, \(detail)")
             }
-            if amount < inventory.minUnit {
-                return reason(.minUnit, inventory.minUnit, "below min_unit \(inventory.minUnit) on \(name(provider))")
-            }
-            if amount > inventory.maxUnit {
-                return reason(.maxUnit, inventory.maxUnit, "above max_unit \(inventory.maxUnit) on \(name(provider))")
-            }
-            if inventory.stepSize > 1, amount % inventory.stepSize != 0 {
-                return reason(.stepSize, inventory.stepSize,
-                              "not a multiple of step_size \(inventory.stepSize) on \(name(provider))")
+            switch inventory.unitProblem(amount: amount) {
+            case .belowMinUnit(let minUnit)?:
+                return reason(.minUnit, minUnit, "below min_unit \(minUnit) on \(name(provider))")
+            case .aboveMaxUnit(let maxUnit)?:
+                return reason(.maxUnit, maxUnit, "above max_unit \(maxUnit) on \(name(provider))")
+            case .notMultipleOfStepSize(let stepSize)?:
+                return reason(.stepSize, stepSize, "not a multiple of step_size \(stepSize) on \(name(provider))")
+            case nil:
+                break
             }
             let used = record.used[resourceClass] ?? 0
+            guard !inventory.fits(additional: amount, used: used) else { return nil }
             let free = inventory.capacity - used
-            if amount > free {
-                return reason(.capacity, free, "\(free) free on \(name(provider)) (capacity \(inventory.capacity) = "
-                    + "(\(inventory.total) - \(inventory.reserved)) × \(inventory.allocationRatio), \(used) used)")
-            }
-            return nil
+            return reason(.capacity, free, "\(free) free on \(name(provider)) (capacity \(inventory.capacity) = "
+                + "(\(inventory.total) - \(inventory.reserved)) × \(inventory.allocationRatio), \(used) used)")
         }
 
         // MARK: Step 4

@@ -138,20 +138,3 @@ public final class LibvirtHostDriver: HostDriver {
         return result
     }
 }
-
-extension PCIDevice {
-    /// Devices as a host reports them, with what does not hold together dropped rather than the node: a NUMA cell
-    /// the host does not list is forgotten, and a VF whose PF is not among the devices becomes a plain device.
-    public static func reconciled(_ devices: [PCIDevice], cells: Set<Int>) -> [PCIDevice] {
-        let pfs = Set(devices.filter { $0.kind == .pf }.map(\.address))
-        return devices.map { device in
-            var device = device
-            if let node = device.numaNode, !cells.contains(node) { device.numaNode = nil }
-            if device.kind == .vf, !pfs.contains(device.parentAddress ?? "") {
-                device.kind = .pci
-                device.parentAddress = nil
-            }
-            return device
-        }.sorted { $0.address < $1.address }
-    }
-}
